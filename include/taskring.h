@@ -1,0 +1,211 @@
+/*
+ * taskring.h - the public C API of libtaskring.
+ *
+ * libtaskring attaches to the shared-memory segment of a running taskringd
+ * instance (/dev/shm/taskring.<instance>) and submits tasks into it, waits for
+ * them, reads their results, cancels them and reads the daemon's status.
+ *
+ * Conventions: every function that can fail returns 0 (or a count) on success
+ * and a negative error code on failure: either -errno (e.g. -ENOENT) or one of
+ * the project's own -TASKRING_E* codes below. taskring_strerror() explains both.
+ * No function keeps a pointer to caller memory after it returns.
+ *
+ * Thread safety: a taskring_t handle may be used by several threads at once.
+ * Delivery is at-least-once: a task whose worker dies may run again.
+ */
+#ifndef TASKRING_H
+#define TASKRING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TASKRING_VERSION "0.1.0"
+
+/* The project's own error codes, returned negated. */
+enum {
+	TASKRING_EBASE = 10000,
+	TASKRING_EFULL,      /* the task table is full (non-blocking submit) */
+	TASKRING_EEXPIRED,   /* the task id's slot was reused: result gone */
+	TASKRING_ELAYOUT,    /* segment has another magic/layout version/size */
+	TASKRING_ENODAEMON,  /* no live supervisor owns the segment */
+	TASKRING_ECORRUPT,   /* the segment holds inconsistent data */
+	TASKRING_EBADTYPE,   /* unknown task type */
+	TASKRING_EFINAL,     /* the task already reached a final state */
+	TASKRING_EBADID,     /* the id is not a valid task id for this segment */
+	TASKRING_ENOTSUP_CLS /* the task type does not allow the requested class */
+};
+
+/* Task classes: cpu tasks run one at a time on a worker's main thread; io
+ * tasks run many at once on a worker's io_uring thread. */
+enum taskring_class { TASKRING_CPU = 0, TASKRING_IO = 1, TASKRING_CLASS_DEFAULT = -1 };
+
+/* Task states. FREE is only seen for ids never issued. */
+enum taskring_state {
+	TASKRING_FREE = 0,
+	TASKRING_QUEUED,
+	TASKRING_RUNNING,
+	TASKRING_DONE,
+	TASKRING_FAILED,
+	TASKRING_CANCELLED,
+	TASKRING_NSTATES
+};
+
+/* Submit flags. */
+#define TASKRING_DETACHED 0x1u /* keep no result: the slot is freed when done */
+
+typedef struct taskring taskring_t;
+
+/* Options of a submit; a zeroed struct (or NULL) means the defaults. */
+struct taskring_opts {
+	int cls;               /* TASKRING_CPU, TASKRING_IO or 0 with use_cls=0 */
+	int use_cls;           /* 1: use cls instead of the type's own class */
+	unsigned max_attempts; /* 0: the daemon's tasks.max_attempts */
+	unsigned run_timeout_s; /* 0: the daemon's tasks.run_timeout_s */
+	unsigned flags;        /* TASKRING_DETACHED */
+	int64_t timeout_ms;    /* how long to wait for a free slot: <0 forever,
+	                          0 fail at once with -TASKRING_EFULL */
+};
+
+/* One task of a batch submit. */
+struct taskring_req {
+	const char *type;        /* task type name */
+	int argc;                /* number of argument words */
+	const char *const *argv; /* the words; each without NUL bytes */
+};
+
+/* A copy of one task, filled by taskring_get()/taskring_wait().
+ * args and output point into buf, owned by the struct; release with
+ * taskring_info_release(). */
+struct taskring_info {
+	uint64_t id;
+	char type[32];
+	int cls;
+	int state;             /* enum taskring_state */
+	unsigned attempts;
+	unsigned max_attempts;
+	int worker;            /* worker index while running or last ran, -1 none */
+	unsigned run_timeout_s;
+	uint64_t submitted_ns; /* CLOCK_REALTIME ns; 0 when not set */
+	uint64_t started_ns;
+	uint64_t finished_ns;
+	int argc;
+	char **argv;        /* argc words, NULL-terminated */
+	char *output;       /* result (DONE) or error text (FAILED/CANCELLED), NUL-terminated */
+	size_t output_len;  /* bytes in output, excluding the NUL */
+	void *buf_;         /* private */
+};
+
+/* One worker of the status snapshot. */
+struct taskring_worker_info {
+	int index;
+	int pid;              /* 0 when not running */
+	int cpu;
+	char state[16];       /* "starting", "ready", "busy", "stopped", "dead" */
+	uint64_t task;        /* task id on the main thread, 0 none */
+	unsigned io_inflight; /* io tasks in flight */
+	uint64_t tasks_done;
+	unsigned restarts;
+	char last_exit[96];   /* e.g. "killed by signal 9 (SIGKILL)", "" if none */
+};
+
+/* The status snapshot. workers points into the struct's own memory;
+ * release with taskring_status_release(). */
+struct taskring_status {
+	char instance[40];
+	int pid;              /* supervisor pid, 0 when none is alive */
+	int alive;            /* 1 when the supervisor is alive */
+	uint64_t uptime_s;
+	uint32_t epoch;
+	unsigned capacity;
+	unsigned free;        /* slots free or reclaimable */
+	unsigned payload_max;
+	unsigned result_max;
+	unsigned queued[2];   /* per class */
+	unsigned running[2];
+	uint64_t submitted, done, failed, cancelled, requeued, worker_restarts;
+	int nworkers;
+	struct taskring_worker_info *workers;
+};
+
+/* Validates an instance name (1-32 of [A-Za-z0-9_.-]). Returns 0 or -EINVAL. */
+int taskring_instance_valid(const char *name);
+
+/* Attaches to instance `name` (NULL: $TASKRING_INSTANCE, else "default").
+ * Checks owner, mode, magic, layout version and size. Returns 0 and sets *out,
+ * -ENOENT when no such instance exists, -EACCES, -TASKRING_ELAYOUT, ... */
+int taskring_attach(const char *name, taskring_t **out);
+
+/* Detaches and frees the handle. NULL is ignored. */
+void taskring_detach(taskring_t *h);
+
+/* Returns 1 if the segment's supervisor is alive, else 0. */
+int taskring_daemon_alive(taskring_t *h);
+
+/* Submits one task. argv holds argc words. On success stores its id in *id.
+ * Errors: -TASKRING_EBADTYPE, -E2BIG (arguments over payload_max),
+ * -EINVAL (bad words or options), -TASKRING_EFULL (table full and
+ * opts->timeout_ms == 0), -ETIMEDOUT (still full at the deadline). */
+int taskring_submit(taskring_t *h, const char *type, int argc, const char *const *argv,
+		    const struct taskring_opts *opts, uint64_t *id);
+
+/* Submits n tasks with one lock acquisition per group that fits. Stores the
+ * ids in ids[0..]. Returns the number submitted (all n, unless an error
+ * stopped it part way: then the count so far if > 0, else the error). */
+int taskring_submit_batch(taskring_t *h, size_t n, const struct taskring_req *reqs,
+			  const struct taskring_opts *opts, uint64_t *ids);
+
+/* Copies task `id` into *info without waiting. -ENOENT: never issued;
+ * -TASKRING_EEXPIRED: its slot was reused. Does not mark the result read. */
+int taskring_get(taskring_t *h, uint64_t id, struct taskring_info *info);
+
+/* Waits until task `id` is final (done, failed, cancelled) or timeout_ms
+ * passes (<0 forever), then copies it into *info (may be NULL) and marks its
+ * result read (the slot may then be reused, oldest first). Returns 0,
+ * -ETIMEDOUT, -ENOENT, -TASKRING_EEXPIRED. */
+int taskring_wait(taskring_t *h, uint64_t id, int64_t timeout_ms, struct taskring_info *info);
+
+/* Waits for n tasks with one overall deadline; infos may be NULL, else an
+ * array of n. Returns 0 when all are final, else the first error met (the
+ * infos of tasks not copied are zeroed). */
+int taskring_wait_many(taskring_t *h, size_t n, const uint64_t *ids, int64_t timeout_ms,
+		       struct taskring_info *infos);
+
+/* Frees what an info holds; the struct may be reused. */
+void taskring_info_release(struct taskring_info *info);
+
+/* Cancels a task. A queued task becomes cancelled at once; a running one is
+ * marked and the supervisor stops its worker. Returns 0, -TASKRING_EFINAL
+ * when already final, -ENOENT / -TASKRING_EEXPIRED. */
+int taskring_cancel(taskring_t *h, uint64_t id);
+
+/* Calls fn for every task whose state bit (1u << state) is in state_mask,
+ * newest first. Stops early when fn returns non-zero. Returns the number of
+ * tasks visited or a negative error. */
+int taskring_list(taskring_t *h, unsigned state_mask,
+		  int (*fn)(const struct taskring_info *info, void *ctx), void *ctx);
+
+/* Fills a status snapshot. Release with taskring_status_release(). */
+int taskring_status_get(taskring_t *h, struct taskring_status *st);
+void taskring_status_release(struct taskring_status *st);
+
+/* Sends sig to worker `index` after checking that the pid is a child of the
+ * live supervisor. Stores the pid hit in *pid. -ESRCH when not running. */
+int taskring_kill_worker(taskring_t *h, int index, int sig, int *pid);
+
+/* Names of states and classes ("queued", "cpu", ...); "?" when out of range. */
+const char *taskring_state_name(int state);
+const char *taskring_class_name(int cls);
+/* Parses a state name; returns the state or -EINVAL. */
+int taskring_state_parse(const char *name);
+
+/* Explains an error code (negative or positive). Never returns NULL. */
+const char *taskring_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
