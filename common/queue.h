@@ -1,0 +1,342 @@
+/*
+ * queue.h - the shared-memory task queue: segment layout and operations.
+ *
+ * One POSIX shared-memory object per instance, /taskring.<instance>, holds:
+ *   header   geometry, settings, supervisor identity, counters, the task type
+ *            registry, the robust mutex, and futex words;
+ *   meta     `capacity` task slot records (struct trq_slot): the source of truth;
+ *   args     `capacity` argument areas of payload_max bytes;
+ *   out      `capacity` result/error areas of result_max bytes;
+ *   rings    one FIFO ring of slot indices per class (cpu, io);
+ *   workers  TRQ_WORKERS_MAX worker records.
+ *
+ * Invariants (held whenever the lock is free; trq_check() verifies them):
+ *   - ring[c] holds exactly the QUEUED slots of class c, each once, in FIFO
+ *     order (requeued tasks go to the front);
+ *   - the free list holds exactly the FREE slots;
+ *   - fin list 0 (unread) and fin list 1 (read) hold exactly the finished
+ *     (DONE, FAILED, CANCELLED) slots, by finish time, oldest first;
+ *   - a slot's id is gen * capacity + index + 1 while it is not FREE; a FREE
+ *     slot's gen is the generation its next task will get;
+ *   - running[c] counts the RUNNING slots of class c.
+ * Everything but the slot table is derived: trq_rebuild() re-derives it, and
+ * runs whenever a locker gets EOWNERDEAD or finds an inconsistency.
+ *
+ * Trust: every byte of the segment may have been written by a hostile or
+ * dying process. Geometry is validated once at attach and cached in struct
+ * trq; indices and lengths read from the segment are bounds-checked before
+ * use; a slot that fails validation fails its task with an error.
+ *
+ * Waiting never uses condition variables: waiters sleep on 32-bit futex
+ * counters (q_seq per class, free_seq, sup_seq, and each slot's wake word).
+ */
+#ifndef TR_QUEUE_H
+#define TR_QUEUE_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "taskring.h"
+
+#define TRQ_MAGIC       0x3151474e49524b54ull /* "TKRINGQ1" */
+#define TRQ_LAYOUT      1
+#define TRQ_NAME_MAX    32 /* task type name, including the NUL */
+#define TRQ_TYPES_MAX   128
+#define TRQ_WORKERS_MAX 1024
+#define TRQ_NIL         0xffffffffu
+#define TRQ_CAUSE_MAX   96
+#define TRQ_NCLASS      2
+
+/* slot flags */
+#define TRQ_F_DETACHED 0x1u /* no result wanted: freed when finished */
+#define TRQ_F_READ     0x2u /* result read by a client: reclaimable */
+#define TRQ_F_CANCEL   0x4u /* cancel requested while running */
+#define TRQ_F_TIMEOUT  0x8u /* supervisor stopped the worker for a timeout */
+
+/* type registry flags */
+#define TRQ_T_ANYCLASS 0x1u /* submitter may choose the class (exec) */
+
+/* worker record states */
+enum trq_wstate { TRQ_W_EMPTY = 0, TRQ_W_STARTING, TRQ_W_READY, TRQ_W_STOPPING, TRQ_W_DEAD };
+
+struct trq_type {
+	char name[TRQ_NAME_MAX];
+	uint32_t cls;
+	uint32_t flags;
+};
+
+/* One task slot's record. 192 bytes. */
+struct trq_slot {
+	uint64_t id;       /* gen * capacity + index + 1; 0 never */
+	uint32_t gen;      /* generation (atomic reads) */
+	uint32_t state;    /* enum taskring_state (atomic reads) */
+	uint32_t cls;      /* enum taskring_class */
+	uint32_t flags;    /* TRQ_F_* */
+	uint32_t attempts; /* attempts started, including the running one */
+	uint32_t max_attempts;
+	int32_t owner;      /* worker index while RUNNING (and last ran), -1 none */
+	uint32_t owner_inc; /* that worker's incarnation */
+	uint32_t run_timeout_s;
+	uint32_t argc;
+	uint32_t args_len; /* bytes in the args area: argc NUL-terminated words */
+	uint32_t out_len;  /* bytes in the out area */
+	uint32_t next, prev; /* list links: free list, fin lists */
+	uint64_t submit_ns, start_ns, finish_ns; /* CLOCK_MONOTONIC */
+	uint64_t qseq;                           /* enqueue order, for rebuild */
+	uint32_t wake;  /* futex: bumped on every final transition and reuse */
+	uint32_t nwait; /* waiters sleeping on wake (a hint) */
+	char type[TRQ_NAME_MAX];
+	char pad_[56];
+};
+_Static_assert(sizeof(struct trq_slot) == 192, "slot record size");
+
+/* One worker's record: the first line written by the supervisor, the
+ * second by the worker. */
+struct trq_worker {
+	int32_t pid;
+	int32_t cpu;
+	uint32_t inc;   /* incarnation, bumped at every (re)start */
+	uint32_t state; /* enum trq_wstate */
+	uint32_t restarts;
+	uint32_t pad0_;
+	char last_exit[TRQ_CAUSE_MAX];
+	alignas(64) uint64_t heartbeat_ns; /* CLOCK_MONOTONIC, by the worker */
+	uint64_t cur_cpu;                  /* id executing on the main thread, 0 none */
+	uint64_t cur_io;                   /* id whose handler code the io thread runs */
+	uint64_t tasks_done;
+	uint32_t io_inflight;
+	uint32_t ready_inc; /* the worker stores its inc here once ready */
+	char pad_[88];
+};
+_Static_assert(sizeof(struct trq_worker) == 256, "worker record size");
+
+struct trq_hdr {
+	uint64_t magic;
+	uint32_t layout;
+	uint32_t hdr_size;
+	uint64_t seg_size;
+	uint32_t capacity, payload_max, result_max, workers_max;
+	uint64_t meta_off, args_off, out_off, ring_off[TRQ_NCLASS], workers_off;
+	char instance[40];
+
+	/* settings, written by the supervisor */
+	uint32_t max_attempts_default;
+	uint32_t run_timeout_default_s;
+	uint64_t result_ttl_ns;
+	uint32_t ntypes;
+	uint32_t nworkers; /* configured worker count */
+	struct trq_type types[TRQ_TYPES_MAX];
+
+	/* supervisor identity */
+	int32_t sup_pid;
+	uint32_t epoch;
+	uint64_t sup_starttime;    /* /proc/PID/stat start time, ticks */
+	uint64_t sup_start_real_ns; /* CLOCK_REALTIME */
+	uint32_t draining;         /* 1: workers take no new tasks */
+	uint32_t reload_seq;       /* bumped when a reload finished */
+	int32_t reload_ok;
+	char reload_error[256];
+
+	alignas(64) pthread_mutex_t lock;
+	/* protected by lock */
+	uint32_t ring_head[TRQ_NCLASS], ring_count[TRQ_NCLASS];
+	uint32_t free_head, free_count;
+	uint32_t fin_head[2], fin_tail[2], fin_count[2];
+	uint32_t running[TRQ_NCLASS];
+	uint64_t qseq_next;
+	uint64_t submitted, done, failed, cancelled, requeued, worker_restarts, repairs;
+
+	/* futex words, one cache line per writer group */
+	alignas(64) uint32_t q_seq[TRQ_NCLASS]; /* bumped when tasks are queued */
+	alignas(64) uint32_t q_wait[TRQ_NCLASS];
+	alignas(64) uint32_t free_seq; /* bumped when slots may have come free */
+	uint32_t free_wait;
+	alignas(64) uint32_t sup_seq; /* the supervisor's doorbell */
+	uint32_t sup_wait;
+	alignas(64) char end_[];
+};
+
+/* A process's validated view of a mapped segment. */
+struct trq {
+	struct trq_hdr *hdr;
+	unsigned char *base;
+	size_t size;
+	int fd;
+	uint32_t capacity, payload_max, result_max, workers_max;
+	struct trq_slot *meta;
+	unsigned char *args, *out;
+	uint32_t *ring[TRQ_NCLASS];
+	struct trq_worker *workers;
+	int64_t spin_ns; /* how long waiters spin before sleeping */
+};
+
+/* Geometry of a new segment. */
+struct trq_geom {
+	uint32_t capacity, payload_max, result_max;
+};
+
+/* A task as a worker sees it after trq_take(): copied out and validated. */
+struct trq_task {
+	uint64_t id;
+	uint32_t idx;
+	int cls;
+	char type[TRQ_NAME_MAX];
+	uint32_t attempts, max_attempts, run_timeout_s;
+	uint32_t argc;
+	char **argv; /* argc words, NULL-terminated, in the caller's buffer */
+	int bad;     /* non-zero: the slot failed validation; err holds why */
+	char err[96];
+};
+
+/* A finished task handed back by a worker. */
+struct trq_result {
+	uint32_t idx;
+	uint64_t id;
+	int state;        /* TASKRING_DONE, TASKRING_FAILED or TASKRING_CANCELLED */
+	uint32_t out_len; /* bytes the worker wrote at trq_out(q, idx) */
+};
+
+/* ---- time and futexes -------------------------------------------------- */
+
+/* CLOCK_MONOTONIC and CLOCK_REALTIME in ns. */
+uint64_t trq_now(void);
+uint64_t trq_realtime(void);
+
+/* Turns a relative timeout in ms (<0: none) into a monotonic deadline (0: none). */
+uint64_t trq_deadline_ms(int64_t timeout_ms);
+
+/* Sleeps while *addr == val, until woken or the monotonic deadline (0: none).
+ * Returns 0 (woken or value changed), -ETIMEDOUT, -EINTR. */
+int trq_futex_wait(uint32_t *addr, uint32_t val, uint64_t deadline);
+
+/* Wakes up to n sleepers on addr. */
+void trq_futex_wake(uint32_t *addr, int n);
+
+/* Bumps a futex counter and wakes up to n sleepers when *waiters != 0. */
+void trq_bell(uint32_t *seq, uint32_t *waiters, int n);
+
+/* ---- segment (seg.c) ---------------------------------------------------- */
+
+/* Bytes a segment of this geometry needs. */
+size_t trq_seg_size(const struct trq_geom *g);
+
+/* Creates /taskring.<instance> with O_EXCL and mode (0600 or 0660 with gid
+ * >= 0), sizes it, initialises header, lists and the robust mutex, maps it.
+ * Returns 0, -EEXIST when it exists, or -errno. */
+int trq_create(struct trq *q, const char *instance, const struct trq_geom *g, int mode,
+	       int gid);
+
+/* Opens and maps an existing segment, checking owner (must be our euid, or
+ * our egid with group access), mode (no world access), magic, layout and
+ * size, and the geometry. Returns 0, -ENOENT, -EACCES, -TASKRING_ELAYOUT. */
+int trq_attach(struct trq *q, const char *instance);
+
+/* Unmaps and closes. Safe on a zeroed struct. */
+void trq_detach(struct trq *q);
+
+/* Removes the shared-memory name of instance. */
+int trq_unlink(const char *instance);
+
+/* Takes the supervisor lock (an OFD write lock on the object) for this open
+ * file. Returns 0, or -EBUSY when another live supervisor holds it. */
+int trq_sup_lock(struct trq *q);
+
+/* Returns 1 when some process holds the supervisor lock, else 0. */
+int trq_sup_alive(struct trq *q);
+
+/* ---- locking ------------------------------------------------------------ */
+
+/* Locks the queue, waiting at most until the monotonic deadline (0: a
+ * default of 10 s; a holder that is stopped, not dead, must not hang us).
+ * On EOWNERDEAD it rebuilds the derived state before returning 0.
+ * Returns 0, -ETIMEDOUT, -ENOTRECOVERABLE. */
+int trq_lock(struct trq *q, uint64_t deadline);
+void trq_unlock(struct trq *q);
+
+/* ---- clients ------------------------------------------------------------ */
+
+/* Looks up a type name in the registry: returns its index or -1. */
+int trq_type_find(struct trq *q, const char *name);
+
+/* Submits n tasks (see taskring_submit_batch). Returns the number queued or a
+ * negative error. Wakes workers. */
+int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
+	       const struct taskring_opts *opts, uint64_t *ids);
+
+/* Decodes an id: stores the slot index. Returns 0 or -TASKRING_EBADID. */
+int trq_id_slot(struct trq *q, uint64_t id, uint32_t *idx);
+
+/* Lock-free look at task id: returns its state (>= 0), -ENOENT (never
+ * issued), -TASKRING_EEXPIRED (slot reused) or -TASKRING_EBADID. */
+int trq_peek(struct trq *q, uint64_t id);
+
+/* Copies task id into *info (allocating its buffer). With mark_read, marks
+ * a final task's result read. Returns 0 or an error as trq_peek. */
+int trq_get(struct trq *q, uint64_t id, struct taskring_info *info, int mark_read);
+
+/* Waits until task id is final or the deadline (0: none). Returns 0 or as
+ * trq_peek, or -ETIMEDOUT. */
+int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline);
+
+/* Cancels task id (see taskring_cancel). */
+int trq_cancel(struct trq *q, uint64_t id);
+
+/* ---- workers ------------------------------------------------------------ */
+
+/* Takes up to max queued tasks of class cls for worker (widx, inc), marks
+ * them RUNNING and copies each into tasks[i], with argument bytes copied
+ * into argbuf (at least max * (payload_max + 1) + max * sizeof(char *) *
+ * (payload_max / 2 + 2) bytes: use trq_argbuf_size()). Returns the number
+ * taken (0 when none or draining) or a negative error. */
+int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struct trq_task *tasks,
+	     void *argbuf, size_t argbuf_len);
+
+/* Size of the argbuf trq_take needs for max tasks. */
+size_t trq_argbuf_size(const struct trq *q, unsigned max);
+
+/* The result area of slot idx (result_max bytes), written by its owner. */
+char *trq_out(struct trq *q, uint32_t idx);
+
+/* Hands back n finished tasks of worker (widx, inc) in one lock. Results of
+ * tasks the worker no longer owns are dropped. Wakes waiters. Returns 0. */
+int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct trq_result *res);
+
+/* Waits for tasks of class cls: returns at once when q_seq[cls] != seen,
+ * else spins briefly, then sleeps until the deadline (0: none).
+ * Returns 0 or -ETIMEDOUT / -EINTR. */
+int trq_wait_work(struct trq *q, int cls, uint32_t seen, uint64_t deadline);
+
+/* ---- the supervisor ----------------------------------------------------- */
+
+/* Writes the type registry (under the lock). Returns 0 or -ENOSPC. */
+int trq_set_types(struct trq *q, const struct trq_type *types, unsigned n);
+
+/* Adopts the segment for a new supervisor: requeues every RUNNING task
+ * without charging it, resets worker records, bumps the epoch, records our
+ * pid. Returns the number of tasks requeued. */
+int trq_adopt(struct trq *q);
+
+/* Puts back the tasks of dead worker (widx, inc). charge_id: the task it was
+ * executing when it died, charged an attempt with cause (e.g. "worker 1
+ * (pid 42) killed by signal 9 (SIGKILL)"), 0 for none. Tasks flagged
+ * TRQ_F_CANCEL end CANCELLED; TRQ_F_TIMEOUT are charged as timed out.
+ * Others are requeued at the front, uncharged. Returns the number requeued. */
+int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, const char *cause);
+
+/* Checks every invariant; with repair, rebuilds on a violation. Returns 0
+ * when consistent, else -TASKRING_ECORRUPT with the first violation in msg. */
+int trq_audit(struct trq *q, int repair, char *msg, size_t msglen);
+
+/* Read-only invariant check (takes the lock). As trq_audit without repair. */
+int trq_check(struct trq *q, char *msg, size_t msglen);
+
+/* Re-derives rings, lists and counts from the slot table, failing slots
+ * that are invalid. Caller holds the lock. */
+void trq_rebuild(struct trq *q);
+
+/* Number of free or reclaimable slots (caller holds the lock). */
+uint32_t trq_free_slots(struct trq *q, uint64_t now);
+
+#endif
