@@ -17,9 +17,8 @@ static int log_level = LOG_INFO;
 static int log_syslog_prefix;
 
 static const char *const level_names[] = {
-	[LOG_EMERG] = "emerg",	 [LOG_ALERT] = "alert",	  [LOG_CRIT] = "crit",
-	[LOG_ERR] = "error",	 [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
-	[LOG_INFO] = "info",	 [LOG_DEBUG] = "debug",
+    [LOG_EMERG] = "emerg",     [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "error",
+    [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
 void tr_log_init(const char *prog, int level)
@@ -63,17 +62,18 @@ static void log_emit(int level, int err, const char *fmt, va_list ap)
 		return;
 	if (log_syslog_prefix)
 		n = (size_t)snprintf(line, sizeof(line), "<%d>%s: %s: ", level, log_prog,
-				     tr_log_level_name(level));
+		                     tr_log_level_name(level));
 	else
 		n = (size_t)snprintf(line, sizeof(line), "%s: %s: ", log_prog,
-				     tr_log_level_name(level));
+		                     tr_log_level_name(level));
 	if (n < sizeof(line)) {
 		int k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 		if (k > 0)
 			n += (size_t)k;
 	}
 	if (err && n < sizeof(line)) {
-		int k = snprintf(line + n, sizeof(line) - n, ": %s", strerror(err < 0 ? -err : err));
+		int k =
+		    snprintf(line + n, sizeof(line) - n, ": %s", strerror(err < 0 ? -err : err));
 		if (k > 0)
 			n += (size_t)k;
 	}

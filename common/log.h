@@ -30,16 +30,15 @@ const char *tr_log_level_name(int level);
 void tr_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Logs one line with ": strerror(err)" appended; err may be negative. */
-void tr_log_errno(int level, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+void tr_log_errno(int level, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Logs at LOG_ERR and exits 1. Only for start-up paths. err 0: no errno text. */
 _Noreturn void tr_fatal(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define log_err(...)     tr_log(LOG_ERR, __VA_ARGS__)
-#define log_warn(...)    tr_log(LOG_WARNING, __VA_ARGS__)
-#define log_notice(...)  tr_log(LOG_NOTICE, __VA_ARGS__)
-#define log_info(...)    tr_log(LOG_INFO, __VA_ARGS__)
-#define log_debug(...)   tr_log(LOG_DEBUG, __VA_ARGS__)
+#define log_err(...)    tr_log(LOG_ERR, __VA_ARGS__)
+#define log_warn(...)   tr_log(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...) tr_log(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...)   tr_log(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)  tr_log(LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -80,8 +80,8 @@ struct trq_slot {
 	uint32_t owner_inc; /* that worker's incarnation */
 	uint32_t run_timeout_s;
 	uint32_t argc;
-	uint32_t args_len; /* bytes in the args area: argc NUL-terminated words */
-	uint32_t out_len;  /* bytes in the out area */
+	uint32_t args_len;   /* bytes in the args area: argc NUL-terminated words */
+	uint32_t out_len;    /* bytes in the out area */
 	uint32_t next, prev; /* list links: free list, fin lists */
 	uint64_t submit_ns, start_ns, finish_ns; /* CLOCK_MONOTONIC */
 	uint64_t qseq;                           /* enqueue order, for rebuild */
@@ -132,10 +132,10 @@ struct trq_hdr {
 	/* supervisor identity */
 	int32_t sup_pid;
 	uint32_t epoch;
-	uint64_t sup_starttime;    /* /proc/PID/stat start time, ticks */
+	uint64_t sup_starttime;     /* /proc/PID/stat start time, ticks */
 	uint64_t sup_start_real_ns; /* CLOCK_REALTIME */
-	uint32_t draining;         /* 1: workers take no new tasks */
-	uint32_t reload_seq;       /* bumped when a reload finished */
+	uint32_t draining;          /* 1: workers take no new tasks */
+	uint32_t reload_seq;        /* bumped when a reload finished */
 	int32_t reload_ok;
 	char reload_error[256];
 
@@ -225,8 +225,7 @@ size_t trq_seg_size(const struct trq_geom *g);
 /* Creates /taskring.<instance> with O_EXCL and mode (0600 or 0660 with gid
  * >= 0), sizes it, initialises header, lists and the robust mutex, maps it.
  * Returns 0, -EEXIST when it exists, or -errno. */
-int trq_create(struct trq *q, const char *instance, const struct trq_geom *g, int mode,
-	       int gid);
+int trq_create(struct trq *q, const char *instance, const struct trq_geom *g, int mode, int gid);
 
 /* Opens and maps an existing segment, checking owner (must be our euid, or
  * our egid with group access), mode (no world access), magic, layout and
@@ -263,7 +262,7 @@ int trq_type_find(struct trq *q, const char *name);
 /* Submits n tasks (see taskring_submit_batch). Returns the number queued or a
  * negative error. Wakes workers. */
 int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
-	       const struct taskring_opts *opts, uint64_t *ids);
+               const struct taskring_opts *opts, uint64_t *ids);
 
 /* Decodes an id: stores the slot index. Returns 0 or -TASKRING_EBADID. */
 int trq_id_slot(struct trq *q, uint64_t id, uint32_t *idx);
@@ -291,7 +290,7 @@ int trq_cancel(struct trq *q, uint64_t id);
  * (payload_max / 2 + 2) bytes: use trq_argbuf_size()). Returns the number
  * taken (0 when none or draining) or a negative error. */
 int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struct trq_task *tasks,
-	     void *argbuf, size_t argbuf_len);
+             void *argbuf, size_t argbuf_len);
 
 /* Size of the argbuf trq_take needs for max tasks. */
 size_t trq_argbuf_size(const struct trq *q, unsigned max);

@@ -61,13 +61,13 @@ typedef struct taskring taskring_t;
 
 /* Options of a submit; a zeroed struct (or NULL) means the defaults. */
 struct taskring_opts {
-	int cls;               /* TASKRING_CPU, TASKRING_IO or 0 with use_cls=0 */
-	int use_cls;           /* 1: use cls instead of the type's own class */
-	unsigned max_attempts; /* 0: the daemon's tasks.max_attempts */
+	int cls;                /* TASKRING_CPU, TASKRING_IO or 0 with use_cls=0 */
+	int use_cls;            /* 1: use cls instead of the type's own class */
+	unsigned max_attempts;  /* 0: the daemon's tasks.max_attempts */
 	unsigned run_timeout_s; /* 0: the daemon's tasks.run_timeout_s */
-	unsigned flags;        /* TASKRING_DETACHED */
-	int64_t timeout_ms;    /* how long to wait for a free slot: <0 forever,
-	                          0 fail at once with -TASKRING_EFULL */
+	unsigned flags;         /* TASKRING_DETACHED */
+	int64_t timeout_ms;     /* how long to wait for a free slot: <0 forever,
+	                           0 fail at once with -TASKRING_EFULL */
 };
 
 /* One task of a batch submit. */
@@ -84,49 +84,52 @@ struct taskring_info {
 	uint64_t id;
 	char type[32];
 	int cls;
-	int state;             /* enum taskring_state */
+	int state; /* enum taskring_state */
 	unsigned attempts;
 	unsigned max_attempts;
-	int worker;            /* worker index while running or last ran, -1 none */
+	int worker; /* worker index while running or last ran, -1 none */
 	unsigned run_timeout_s;
 	uint64_t submitted_ns; /* CLOCK_REALTIME ns; 0 when not set */
 	uint64_t started_ns;
 	uint64_t finished_ns;
 	int argc;
-	char **argv;        /* argc words, NULL-terminated */
-	char *output;       /* result (DONE) or error text (FAILED/CANCELLED), NUL-terminated */
-	size_t output_len;  /* bytes in output, excluding the NUL */
-	void *buf_;         /* private */
+	char **argv;       /* argc words, NULL-terminated */
+	char *output;      /* result (DONE) or error text (FAILED/CANCELLED), NUL-terminated */
+	size_t output_len; /* bytes in output, excluding the NUL */
+	void *buf_;        /* private */
 };
 
 /* One worker of the status snapshot. */
 struct taskring_worker_info {
 	int index;
-	int pid;              /* 0 when not running */
+	int pid; /* 0 when not running */
 	int cpu;
 	char state[16];       /* "starting", "ready", "busy", "stopped", "dead" */
 	uint64_t task;        /* task id on the main thread, 0 none */
 	unsigned io_inflight; /* io tasks in flight */
 	uint64_t tasks_done;
 	unsigned restarts;
-	char last_exit[96];   /* e.g. "killed by signal 9 (SIGKILL)", "" if none */
+	char last_exit[96]; /* e.g. "killed by signal 9 (SIGKILL)", "" if none */
 };
 
 /* The status snapshot. workers points into the struct's own memory;
  * release with taskring_status_release(). */
 struct taskring_status {
 	char instance[40];
-	int pid;              /* supervisor pid, 0 when none is alive */
-	int alive;            /* 1 when the supervisor is alive */
+	int pid;   /* supervisor pid, 0 when none is alive */
+	int alive; /* 1 when the supervisor is alive */
 	uint64_t uptime_s;
 	uint32_t epoch;
 	unsigned capacity;
-	unsigned free;        /* slots free or reclaimable */
+	unsigned free; /* slots free or reclaimable */
 	unsigned payload_max;
 	unsigned result_max;
-	unsigned queued[2];   /* per class */
+	unsigned queued[2]; /* per class */
 	unsigned running[2];
 	uint64_t submitted, done, failed, cancelled, requeued, worker_restarts;
+	uint32_t reload_seq;    /* bumped by the daemon after each reload */
+	int reload_ok;          /* outcome of the last reload: 1 applied, 0 refused */
+	char reload_error[256]; /* why the last reload was refused */
 	int nworkers;
 	struct taskring_worker_info *workers;
 };
@@ -150,13 +153,13 @@ int taskring_daemon_alive(taskring_t *h);
  * -EINVAL (bad words or options), -TASKRING_EFULL (table full and
  * opts->timeout_ms == 0), -ETIMEDOUT (still full at the deadline). */
 int taskring_submit(taskring_t *h, const char *type, int argc, const char *const *argv,
-		    const struct taskring_opts *opts, uint64_t *id);
+                    const struct taskring_opts *opts, uint64_t *id);
 
 /* Submits n tasks with one lock acquisition per group that fits. Stores the
  * ids in ids[0..]. Returns the number submitted (all n, unless an error
  * stopped it part way: then the count so far if > 0, else the error). */
 int taskring_submit_batch(taskring_t *h, size_t n, const struct taskring_req *reqs,
-			  const struct taskring_opts *opts, uint64_t *ids);
+                          const struct taskring_opts *opts, uint64_t *ids);
 
 /* Copies task `id` into *info without waiting. -ENOENT: never issued;
  * -TASKRING_EEXPIRED: its slot was reused. Does not mark the result read. */
@@ -172,7 +175,7 @@ int taskring_wait(taskring_t *h, uint64_t id, int64_t timeout_ms, struct taskrin
  * array of n. Returns 0 when all are final, else the first error met (the
  * infos of tasks not copied are zeroed). */
 int taskring_wait_many(taskring_t *h, size_t n, const uint64_t *ids, int64_t timeout_ms,
-		       struct taskring_info *infos);
+                       struct taskring_info *infos);
 
 /* Frees what an info holds; the struct may be reused. */
 void taskring_info_release(struct taskring_info *info);
@@ -186,7 +189,7 @@ int taskring_cancel(taskring_t *h, uint64_t id);
  * newest first. Stops early when fn returns non-zero. Returns the number of
  * tasks visited or a negative error. */
 int taskring_list(taskring_t *h, unsigned state_mask,
-		  int (*fn)(const struct taskring_info *info, void *ctx), void *ctx);
+                  int (*fn)(const struct taskring_info *info, void *ctx), void *ctx);
 
 /* Fills a status snapshot. Release with taskring_status_release(). */
 int taskring_status_get(taskring_t *h, struct taskring_status *st);

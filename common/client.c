@@ -1,0 +1,301 @@
+/*
+ * client.c - libtaskring's public API (include/taskring.h) on top of the
+ * queue. A handle is a validated mapping of one instance's segment; it holds
+ * no lock between calls and no pointer into caller memory.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "queue.h"
+#include "taskring.h"
+
+struct taskring {
+	struct trq q;
+	char instance[40];
+};
+
+int taskring_instance_valid(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n < 1 || n > 32)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '-'))
+			return -EINVAL;
+	}
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EINVAL;
+	return 0;
+}
+
+int taskring_attach(const char *name, taskring_t **out)
+{
+	if (!name)
+		name = getenv("TASKRING_INSTANCE");
+	if (!name || !*name)
+		name = "default";
+	if (taskring_instance_valid(name))
+		return -EINVAL;
+	struct taskring *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	int r = trq_attach(&h->q, name);
+	if (r) {
+		free(h);
+		return r;
+	}
+	snprintf(h->instance, sizeof(h->instance), "%s", name);
+	*out = h;
+	return 0;
+}
+
+void taskring_detach(taskring_t *h)
+{
+	if (!h)
+		return;
+	trq_detach(&h->q);
+	free(h);
+}
+
+int taskring_daemon_alive(taskring_t *h)
+{
+	return trq_sup_alive(&h->q);
+}
+
+int taskring_submit(taskring_t *h, const char *type, int argc, const char *const *argv,
+                    const struct taskring_opts *opts, uint64_t *id)
+{
+	struct taskring_req req = {type, argc, argv};
+	uint64_t got = 0;
+	int r = trq_submit(&h->q, 1, &req, opts, &got);
+	if (r < 0)
+		return r;
+	if (id)
+		*id = got;
+	return 0;
+}
+
+int taskring_submit_batch(taskring_t *h, size_t n, const struct taskring_req *reqs,
+                          const struct taskring_opts *opts, uint64_t *ids)
+{
+	if (n == 0)
+		return 0;
+	if (!reqs || !ids)
+		return -EINVAL;
+	return trq_submit(&h->q, n, reqs, opts, ids);
+}
+
+int taskring_get(taskring_t *h, uint64_t id, struct taskring_info *info)
+{
+	return trq_get(&h->q, id, info, 0);
+}
+
+int taskring_wait(taskring_t *h, uint64_t id, int64_t timeout_ms, struct taskring_info *info)
+{
+	int r = trq_wait_final(&h->q, id, trq_deadline_ms(timeout_ms));
+	if (r)
+		return r;
+	return trq_get(&h->q, id, info, 1);
+}
+
+int taskring_wait_many(taskring_t *h, size_t n, const uint64_t *ids, int64_t timeout_ms,
+                       struct taskring_info *infos)
+{
+	uint64_t deadline = trq_deadline_ms(timeout_ms);
+	int err = 0;
+	if (infos)
+		memset(infos, 0, n * sizeof(*infos));
+	for (size_t i = 0; i < n && !err; i++) {
+		err = trq_wait_final(&h->q, ids[i], deadline);
+		if (!err)
+			err = trq_get(&h->q, ids[i], infos ? &infos[i] : NULL, 1);
+	}
+	return err;
+}
+
+void taskring_info_release(struct taskring_info *info)
+{
+	if (!info)
+		return;
+	free(info->buf_);
+	memset(info, 0, sizeof(*info));
+}
+
+int taskring_cancel(taskring_t *h, uint64_t id)
+{
+	return trq_cancel(&h->q, id);
+}
+
+struct list_ent {
+	uint64_t key, id;
+};
+
+static int list_cmp(const void *a, const void *b)
+{
+	const struct list_ent *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key > y->key ? -1 : 1; /* newest first */
+	return x->id > y->id ? -1 : x->id < y->id;
+}
+
+int taskring_list(taskring_t *h, unsigned state_mask,
+                  int (*fn)(const struct taskring_info *info, void *ctx), void *ctx)
+{
+	struct trq *q = &h->q;
+	struct list_ent *ents = malloc(sizeof(*ents) * q->capacity);
+	size_t n = 0;
+	if (!ents)
+		return -ENOMEM;
+	int r = trq_lock(q, 0);
+	if (r) {
+		free(ents);
+		return r;
+	}
+	for (uint32_t i = 0; i < q->capacity; i++) {
+		const struct trq_slot *s = &q->meta[i];
+		if (s->state == TASKRING_FREE || s->state >= TASKRING_NSTATES ||
+		    !(state_mask & (1u << s->state)))
+			continue;
+		ents[n++] = (struct list_ent){s->submit_ns, s->id};
+	}
+	trq_unlock(q);
+	qsort(ents, n, sizeof(*ents), list_cmp);
+	int visited = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct taskring_info info;
+		r = trq_get(q, ents[i].id, &info, 0);
+		if (r)
+			continue; /* gone since the snapshot */
+		visited++;
+		int stop = fn(&info, ctx);
+		taskring_info_release(&info);
+		if (stop)
+			break;
+	}
+	free(ents);
+	return visited;
+}
+
+static const char *const wstate_names[] = {
+    [TRQ_W_EMPTY] = "empty",       [TRQ_W_STARTING] = "starting", [TRQ_W_READY] = "ready",
+    [TRQ_W_STOPPING] = "stopping", [TRQ_W_DEAD] = "dead",
+};
+
+int taskring_status_get(taskring_t *h, struct taskring_status *st)
+{
+	struct trq *q = &h->q;
+	struct trq_hdr *hd = q->hdr;
+	memset(st, 0, sizeof(*st));
+	st->workers = calloc(TRQ_WORKERS_MAX, sizeof(*st->workers));
+	if (!st->workers)
+		return -ENOMEM;
+	int r = trq_lock(q, 0);
+	if (r) {
+		free(st->workers);
+		st->workers = NULL;
+		return r;
+	}
+	snprintf(st->instance, sizeof(st->instance), "%s", h->instance);
+	st->alive = trq_sup_alive(q);
+	st->pid = st->alive ? hd->sup_pid : 0;
+	st->epoch = hd->epoch;
+	uint64_t now_real = trq_realtime();
+	if (st->alive && hd->sup_start_real_ns && hd->sup_start_real_ns < now_real)
+		st->uptime_s = (now_real - hd->sup_start_real_ns) / 1000000000ull;
+	st->capacity = q->capacity;
+	st->free = trq_free_slots(q, trq_now());
+	st->payload_max = q->payload_max;
+	st->result_max = q->result_max;
+	for (int c = 0; c < TRQ_NCLASS; c++) {
+		st->queued[c] = hd->ring_count[c];
+		st->running[c] = hd->running[c];
+	}
+	st->submitted = hd->submitted;
+	st->done = hd->done;
+	st->failed = hd->failed;
+	st->cancelled = hd->cancelled;
+	st->requeued = hd->requeued;
+	st->worker_restarts = hd->worker_restarts;
+	st->reload_seq = hd->reload_seq;
+	st->reload_ok = hd->reload_ok;
+	memcpy(st->reload_error, hd->reload_error, sizeof(st->reload_error));
+	st->reload_error[sizeof(st->reload_error) - 1] = 0;
+	int n = (int)(hd->nworkers <= TRQ_WORKERS_MAX ? hd->nworkers : TRQ_WORKERS_MAX);
+	for (int i = n; i < TRQ_WORKERS_MAX; i++)
+		if (q->workers[i].state != TRQ_W_EMPTY && q->workers[i].pid)
+			n = i + 1;
+	for (int i = 0; i < n; i++) {
+		const struct trq_worker *w = &q->workers[i];
+		struct taskring_worker_info *o = &st->workers[i];
+		o->index = i;
+		o->pid = st->alive ? w->pid : 0;
+		o->cpu = w->cpu;
+		snprintf(o->state, sizeof(o->state), "%s",
+		         w->state <= TRQ_W_DEAD ? wstate_names[w->state] : "?");
+		if (w->state == TRQ_W_READY && __atomic_load_n(&w->cur_cpu, __ATOMIC_RELAXED))
+			snprintf(o->state, sizeof(o->state), "busy");
+		if (!st->alive)
+			snprintf(o->state, sizeof(o->state), "dead");
+		o->task = __atomic_load_n(&w->cur_cpu, __ATOMIC_RELAXED);
+		o->io_inflight = __atomic_load_n(&w->io_inflight, __ATOMIC_RELAXED);
+		o->tasks_done = __atomic_load_n(&w->tasks_done, __ATOMIC_RELAXED);
+		o->restarts = w->restarts;
+		memcpy(o->last_exit, w->last_exit, sizeof(o->last_exit));
+		o->last_exit[sizeof(o->last_exit) - 1] = 0;
+	}
+	st->nworkers = n;
+	trq_unlock(q);
+	return 0;
+}
+
+void taskring_status_release(struct taskring_status *st)
+{
+	if (!st)
+		return;
+	free(st->workers);
+	st->workers = NULL;
+	st->nworkers = 0;
+}
+
+/* Reads the parent pid of pid from /proc; -1 when it cannot. */
+static int proc_ppid(int pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	int ppid;
+	if (!p || sscanf(p + 2, "%*c %d", &ppid) != 1)
+		return -1;
+	return ppid;
+}
+
+int taskring_kill_worker(taskring_t *h, int index, int sig, int *pid)
+{
+	struct trq *q = &h->q;
+	if (index < 0 || index >= TRQ_WORKERS_MAX || sig < 0 || sig >= NSIG)
+		return -EINVAL;
+	if (!trq_sup_alive(q))
+		return -TASKRING_ENODAEMON;
+	int sup = __atomic_load_n(&q->hdr->sup_pid, __ATOMIC_RELAXED);
+	int wpid = __atomic_load_n(&q->workers[index].pid, __ATOMIC_RELAXED);
+	/* The pid comes from shared memory: only signal a child of the supervisor. */
+	if (wpid <= 0 || sup <= 0 || proc_ppid(wpid) != sup)
+		return -ESRCH;
+	if (kill(wpid, sig) < 0)
+		return -errno;
+	if (pid)
+		*pid = wpid;
+	return 0;
+}

@@ -1,0 +1,66 @@
+/*
+ * errors.c - names and messages: taskring_strerror() and the state and
+ * class names shared by the library, the CLI and the daemon.
+ */
+#include <string.h>
+
+#include "taskring.h"
+
+static const char *const state_names[TASKRING_NSTATES] = {
+    [TASKRING_FREE] = "free", [TASKRING_QUEUED] = "queued", [TASKRING_RUNNING] = "running",
+    [TASKRING_DONE] = "done", [TASKRING_FAILED] = "failed", [TASKRING_CANCELLED] = "cancelled",
+};
+
+const char *taskring_state_name(int state)
+{
+	if (state < 0 || state >= TASKRING_NSTATES)
+		return "?";
+	return state_names[state];
+}
+
+int taskring_state_parse(const char *name)
+{
+	for (int i = 0; i < TASKRING_NSTATES; i++)
+		if (name && strcmp(name, state_names[i]) == 0)
+			return i;
+	return -22; /* -EINVAL */
+}
+
+const char *taskring_class_name(int cls)
+{
+	return cls == TASKRING_CPU ? "cpu" : cls == TASKRING_IO ? "io" : "?";
+}
+
+const char *taskring_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case 0:
+		return "success";
+	case TASKRING_EFULL:
+		return "the task table is full";
+	case TASKRING_EEXPIRED:
+		return "task expired: its result was reclaimed and the id reused";
+	case TASKRING_ELAYOUT:
+		return "incompatible segment: another taskring version or not a taskring segment";
+	case TASKRING_ENODAEMON:
+		return "no taskringd is serving this instance";
+	case TASKRING_ECORRUPT:
+		return "the shared segment holds inconsistent data";
+	case TASKRING_EBADTYPE:
+		return "unknown task type";
+	case TASKRING_EFINAL:
+		return "the task has already finished";
+	case TASKRING_EBADID:
+		return "not a valid task id";
+	case TASKRING_ENOTSUP_CLS:
+		return "this task type cannot run in the requested class";
+	case 2: /* ENOENT */
+		return "no such instance or task";
+	case 11: /* EAGAIN */
+		return "the instance is starting; try again";
+	default:
+		return strerror(err);
+	}
+}

@@ -1,0 +1,67 @@
+/*
+ * futex.c - clocks and the shared futex primitives every waiter uses.
+ *
+ * Futexes here are process-shared (no FUTEX_PRIVATE_FLAG): the kernel keys
+ * them by the mapped object, so each process may map the segment anywhere.
+ * A waiter killed while sleeping costs at most one spurious wake-up.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "queue.h"
+
+uint64_t trq_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t trq_realtime(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t trq_deadline_ms(int64_t timeout_ms)
+{
+	if (timeout_ms < 0)
+		return 0;
+	return trq_now() + (uint64_t)timeout_ms * 1000000ull;
+}
+
+int trq_futex_wait(uint32_t *addr, uint32_t val, uint64_t deadline)
+{
+	struct timespec ts, *tp = NULL;
+
+	if (deadline) {
+		if (trq_now() >= deadline)
+			return -ETIMEDOUT;
+		ts.tv_sec = (time_t)(deadline / 1000000000ull);
+		ts.tv_nsec = (long)(deadline % 1000000000ull);
+		tp = &ts;
+	}
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
+	long r = syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, val, tp, NULL, FUTEX_BITSET_MATCH_ANY);
+	if (r == 0 || errno == EAGAIN)
+		return 0;
+	return -errno;
+}
+
+void trq_futex_wake(uint32_t *addr, int n)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+void trq_bell(uint32_t *seq, uint32_t *waiters, int n)
+{
+	__atomic_add_fetch(seq, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(waiters, __ATOMIC_SEQ_CST))
+		trq_futex_wake(seq, n);
+}

@@ -1,0 +1,1252 @@
+/*
+ * queue.c - the task life cycle on the shared segment (see queue.h for the
+ * layout and the invariants).
+ *
+ * Every transition happens under the robust mutex. Waiters are woken after
+ * the unlock through futex counters. Anything read from the segment is
+ * checked before it is used as an index; a check that fails makes the
+ * locker rebuild the derived structures from the slot table (trq_rebuild),
+ * so a corrupted ring or list costs a repair, never a crash or a lost task.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "queue.h"
+
+#define LOCK_DEFAULT_NS   (10ull * 1000000000ull)
+#define SUBMIT_CHUNK      64
+#define MAX_ATTEMPTS_HARD 1000
+
+static inline uint32_t ld32(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void st32(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static inline int is_final(uint32_t st)
+{
+	return st == TASKRING_DONE || st == TASKRING_FAILED || st == TASKRING_CANCELLED;
+}
+
+static inline uint64_t slot_id(const struct trq *q, uint32_t idx, uint32_t gen)
+{
+	return (uint64_t)gen * q->capacity + idx + 1;
+}
+
+static inline char *slot_args(struct trq *q, uint32_t idx)
+{
+	return (char *)q->args + (size_t)idx * q->payload_max;
+}
+
+char *trq_out(struct trq *q, uint32_t idx)
+{
+	return (char *)q->out + (size_t)idx * q->result_max;
+}
+
+/* Wakes every client waiting on slot idx. */
+static void slot_wake(struct trq *q, uint32_t idx)
+{
+	struct trq_slot *s = &q->meta[idx];
+	__atomic_add_fetch(&s->wake, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->nwait, __ATOMIC_SEQ_CST))
+		trq_futex_wake(&s->wake, INT_MAX);
+}
+
+/* ---- locking ------------------------------------------------------------ */
+
+int trq_lock(struct trq *q, uint64_t deadline)
+{
+	pthread_mutex_t *m = &q->hdr->lock;
+	int r = pthread_mutex_trylock(m);
+	if (r == EBUSY) {
+		struct timespec ts;
+		if (!deadline)
+			deadline = trq_now() + LOCK_DEFAULT_NS;
+		ts.tv_sec = (time_t)(deadline / 1000000000ull);
+		ts.tv_nsec = (long)(deadline % 1000000000ull);
+		r = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+	}
+	if (r == 0)
+		return 0;
+	if (r == EOWNERDEAD) {
+		/* The holder died mid-update: re-derive, then mark consistent. */
+		trq_rebuild(q);
+		pthread_mutex_consistent(m);
+		return 0;
+	}
+	return -r;
+}
+
+void trq_unlock(struct trq *q)
+{
+	pthread_mutex_unlock(&q->hdr->lock);
+}
+
+/* ---- lists (caller holds the lock) -------------------------------------- */
+
+/* Appends idx to fin list k (0 unread, 1 read). */
+static void fin_append(struct trq *q, int k, uint32_t idx)
+{
+	struct trq_hdr *h = q->hdr;
+	struct trq_slot *s = &q->meta[idx];
+	s->next = TRQ_NIL;
+	s->prev = h->fin_tail[k];
+	if (h->fin_tail[k] != TRQ_NIL && h->fin_tail[k] < q->capacity)
+		q->meta[h->fin_tail[k]].next = idx;
+	else
+		h->fin_head[k] = idx;
+	h->fin_tail[k] = idx;
+	h->fin_count[k]++;
+}
+
+/* Unlinks idx from fin list k. Returns -1 when the links are inconsistent. */
+static int fin_unlink(struct trq *q, int k, uint32_t idx)
+{
+	struct trq_hdr *h = q->hdr;
+	struct trq_slot *s = &q->meta[idx];
+	uint32_t p = s->prev, n = s->next;
+	if ((p != TRQ_NIL && p >= q->capacity) || (n != TRQ_NIL && n >= q->capacity))
+		return -1;
+	if (p == TRQ_NIL ? h->fin_head[k] != idx : q->meta[p].next != idx)
+		return -1;
+	if (n == TRQ_NIL ? h->fin_tail[k] != idx : q->meta[n].prev != idx)
+		return -1;
+	if (p == TRQ_NIL)
+		h->fin_head[k] = n;
+	else
+		q->meta[p].next = n;
+	if (n == TRQ_NIL)
+		h->fin_tail[k] = p;
+	else
+		q->meta[n].prev = p;
+	s->next = s->prev = TRQ_NIL;
+	h->fin_count[k]--;
+	return 0;
+}
+
+/* Makes idx FREE with the next generation and pushes it on the free list. */
+static void slot_free(struct trq *q, uint32_t idx)
+{
+	struct trq_hdr *h = q->hdr;
+	struct trq_slot *s = &q->meta[idx];
+	st32(&s->state, TASKRING_FREE);
+	s->id = 0;
+	st32(&s->gen, s->gen + 1);
+	s->flags = 0;
+	s->next = h->free_head;
+	s->prev = TRQ_NIL;
+	h->free_head = idx;
+	h->free_count++;
+}
+
+static void ring_push(struct trq *q, int c, uint32_t idx, int front)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t cap = q->capacity;
+	if (front) {
+		h->ring_head[c] = (h->ring_head[c] + cap - 1) % cap;
+		q->ring[c][h->ring_head[c]] = idx;
+	} else {
+		q->ring[c][(h->ring_head[c] + h->ring_count[c]) % cap] = idx;
+	}
+	h->ring_count[c]++;
+}
+
+/* Whether the ring and list heads are in range (cheap, every operation). */
+static int heads_sane(struct trq *q)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t cap = q->capacity;
+	for (int c = 0; c < TRQ_NCLASS; c++)
+		if (h->ring_head[c] >= cap || h->ring_count[c] > cap)
+			return 0;
+	if ((h->free_head != TRQ_NIL && h->free_head >= cap) || h->free_count > cap)
+		return 0;
+	for (int k = 0; k < 2; k++)
+		if ((h->fin_head[k] != TRQ_NIL && h->fin_head[k] >= cap) ||
+		    (h->fin_tail[k] != TRQ_NIL && h->fin_tail[k] >= cap) || h->fin_count[k] > cap)
+			return 0;
+	return 1;
+}
+
+/* Reclaims finished slot idx from fin list k and frees it. */
+static int slot_reclaim(struct trq *q, int k, uint32_t idx)
+{
+	if (fin_unlink(q, k, idx))
+		return -1;
+	slot_free(q, idx);
+	slot_wake(q, idx); /* waiters on the old id learn it expired */
+	return 0;
+}
+
+/* Takes a slot off the free list, or reclaims the oldest read result, or the
+ * oldest unread one past its TTL. Returns TRQ_NIL when the table is full. */
+static uint32_t slot_alloc(struct trq *q, uint64_t now)
+{
+	struct trq_hdr *h = q->hdr;
+	if (!heads_sane(q))
+		trq_rebuild(q);
+	for (int tries = 0; tries < 2; tries++) {
+		uint32_t idx = h->free_head;
+		if (idx != TRQ_NIL) {
+			if (idx >= q->capacity || ld32(&q->meta[idx].state) != TASKRING_FREE) {
+				trq_rebuild(q);
+				continue;
+			}
+			h->free_head = q->meta[idx].next;
+			h->free_count--;
+			return idx;
+		}
+		int broken = 0;
+		for (int k = 1; k >= 0 && !broken; k--) {
+			idx = h->fin_head[k];
+			if (idx == TRQ_NIL)
+				continue;
+			if (k == 0 && now - q->meta[idx].finish_ns < h->result_ttl_ns)
+				continue;
+			if (slot_reclaim(q, k, idx)) {
+				trq_rebuild(q);
+				broken = 1;
+				break;
+			}
+			/* slot_free() pushed it on the (empty) free list. */
+			h->free_head = q->meta[idx].next;
+			h->free_count--;
+			return idx;
+		}
+		if (!broken)
+			return TRQ_NIL;
+	}
+	return TRQ_NIL;
+}
+
+/* Moves a finished slot to its place: freed when detached, else fin list 0. */
+static void slot_finished(struct trq *q, uint32_t idx)
+{
+	struct trq_slot *s = &q->meta[idx];
+	if (s->flags & TRQ_F_DETACHED)
+		slot_free(q, idx);
+	else
+		fin_append(q, 0, idx);
+}
+
+/* Ends task idx in a final state with text as its output. */
+static void slot_end(struct trq *q, uint32_t idx, int state, const char *text, uint64_t now)
+{
+	struct trq_hdr *h = q->hdr;
+	struct trq_slot *s = &q->meta[idx];
+	size_t n = text ? strlen(text) : 0;
+	if (n > q->result_max)
+		n = q->result_max;
+	memcpy(trq_out(q, idx), text ? text : "", n);
+	s->out_len = (uint32_t)n;
+	s->finish_ns = now;
+	s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT);
+	st32(&s->state, (uint32_t)state);
+	if (state == TASKRING_DONE)
+		h->done++;
+	else if (state == TASKRING_FAILED)
+		h->failed++;
+	else
+		h->cancelled++;
+	slot_finished(q, idx);
+}
+
+/* ---- validation and rebuild --------------------------------------------- */
+
+/* Checks a non-free slot's fields. Returns NULL when valid, else why not. */
+static const char *slot_invalid(const struct trq *q, uint32_t idx)
+{
+	const struct trq_slot *s = &q->meta[idx];
+	if (s->state >= TASKRING_NSTATES)
+		return "state";
+	if (s->id != slot_id(q, idx, s->gen))
+		return "id";
+	if (s->cls >= TRQ_NCLASS)
+		return "class";
+	if (s->args_len > q->payload_max || s->argc > s->args_len)
+		return "argument length";
+	if (s->out_len > q->result_max)
+		return "result length";
+	if (memchr(s->type, 0, sizeof(s->type)) == NULL || s->type[0] == 0)
+		return "type name";
+	if (s->max_attempts < 1 || s->max_attempts > MAX_ATTEMPTS_HARD ||
+	    s->attempts > s->max_attempts)
+		return "attempts";
+	return NULL;
+}
+
+/* Whether a RUNNING slot's owner is a current worker incarnation. */
+static int owner_live(const struct trq *q, const struct trq_slot *s)
+{
+	if (s->owner < 0 || (uint32_t)s->owner >= q->workers_max)
+		return 0;
+	const struct trq_worker *w = &q->workers[s->owner];
+	return w->inc == s->owner_inc && (w->state == TRQ_W_STARTING || w->state == TRQ_W_READY ||
+	                                  w->state == TRQ_W_STOPPING);
+}
+
+struct sort_ent {
+	uint64_t key;
+	uint32_t idx;
+};
+
+static int sort_cmp(const void *a, const void *b)
+{
+	const struct sort_ent *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+void trq_rebuild(struct trq *q)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t cap = q->capacity;
+	uint64_t now = trq_now(), maxq = 0;
+	struct sort_ent *ents = malloc(sizeof(*ents) * cap);
+	uint32_t nq[TRQ_NCLASS] = {0}, nfin[2] = {0};
+	char why[96];
+
+	h->free_head = TRQ_NIL;
+	h->free_count = 0;
+	for (int c = 0; c < TRQ_NCLASS; c++) {
+		h->ring_head[c] = h->ring_count[c] = 0;
+		h->running[c] = 0;
+	}
+	for (int k = 0; k < 2; k++) {
+		h->fin_head[k] = h->fin_tail[k] = TRQ_NIL;
+		h->fin_count[k] = 0;
+	}
+	/* Pass 1: validate every slot; repair what cannot be trusted. */
+	for (uint32_t i = cap; i-- > 0;) {
+		struct trq_slot *s = &q->meta[i];
+		if (s->state == TASKRING_FREE) {
+			s->id = 0;
+			s->next = h->free_head;
+			s->prev = TRQ_NIL;
+			h->free_head = i;
+			h->free_count++;
+			continue;
+		}
+		const char *bad = slot_invalid(q, i);
+		if (bad) {
+			snprintf(why, sizeof(why), "task data corrupted in shared memory (%s)",
+			         bad);
+			if (s->state >= TASKRING_NSTATES || s->cls >= TRQ_NCLASS)
+				s->cls = 0;
+			s->id = slot_id(q, i, s->gen);
+			if (memchr(s->type, 0, sizeof(s->type)) == NULL)
+				s->type[sizeof(s->type) - 1] = 0;
+			if (s->max_attempts < 1 || s->max_attempts > MAX_ATTEMPTS_HARD)
+				s->max_attempts = 1;
+			if (s->attempts > s->max_attempts)
+				s->attempts = s->max_attempts;
+			s->args_len = s->argc = 0;
+			size_t n = strlen(why);
+			if (n > q->result_max)
+				n = q->result_max;
+			memcpy(trq_out(q, i), why, n);
+			s->out_len = (uint32_t)n;
+			s->finish_ns = now;
+			s->flags &= ~(TRQ_F_READ | TRQ_F_DETACHED);
+			st32(&s->state, TASKRING_FAILED);
+			h->failed++;
+			slot_wake(q, i);
+		}
+		if (s->state == TASKRING_RUNNING && !owner_live(q, s)) {
+			if (s->attempts > 0)
+				s->attempts--;
+			s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT);
+			st32(&s->state, TASKRING_QUEUED);
+			h->requeued++;
+		}
+		if (s->state == TASKRING_RUNNING)
+			h->running[s->cls]++;
+		if (s->qseq > maxq)
+			maxq = s->qseq;
+	}
+	if (h->qseq_next <= maxq)
+		h->qseq_next = maxq + 1;
+	/* Pass 2: rings by enqueue order, fin lists by finish time. */
+	for (int c = 0; c < TRQ_NCLASS; c++) {
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < cap && ents; i++)
+			if (q->meta[i].state == TASKRING_QUEUED && q->meta[i].cls == (uint32_t)c)
+				ents[n++] = (struct sort_ent){q->meta[i].qseq, i};
+		if (ents)
+			qsort(ents, n, sizeof(*ents), sort_cmp);
+		for (uint32_t j = 0; j < n; j++)
+			q->ring[c][j] = ents[j].idx;
+		h->ring_count[c] = nq[c] = n;
+	}
+	for (int k = 0; k < 2; k++) {
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < cap && ents; i++) {
+			struct trq_slot *s = &q->meta[i];
+			if (!is_final(s->state))
+				continue;
+			int read = (s->flags & (TRQ_F_READ | TRQ_F_DETACHED)) != 0;
+			if (read == k)
+				ents[n++] = (struct sort_ent){s->finish_ns, i};
+		}
+		if (ents)
+			qsort(ents, n, sizeof(*ents), sort_cmp);
+		for (uint32_t j = 0; j < n; j++)
+			fin_append(q, k, ents[j].idx);
+		nfin[k] = n;
+	}
+	(void)nq;
+	(void)nfin;
+	free(ents);
+	h->repairs++;
+}
+
+/* ---- audit -------------------------------------------------------------- */
+
+#define AUDIT_FAIL(...)                                                                            \
+	do {                                                                                       \
+		snprintf(msg, msglen, __VA_ARGS__);                                                \
+		goto bad;                                                                          \
+	} while (0)
+
+int trq_audit(struct trq *q, int repair, char *msg, size_t msglen)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t cap = q->capacity;
+	uint32_t count[TASKRING_NSTATES] = {0}, qcls[TRQ_NCLASS] = {0}, rcls[TRQ_NCLASS] = {0};
+	uint32_t readfin = 0;
+	char dummy[8];
+	if (!msg) {
+		msg = dummy;
+		msglen = sizeof(dummy);
+	}
+	msg[0] = 0;
+	unsigned char *seen = calloc(cap, 1);
+	if (!seen)
+		return -ENOMEM;
+	int r = trq_lock(q, 0);
+	if (r) {
+		free(seen);
+		snprintf(msg, msglen, "lock: %s", strerror(-r));
+		return r;
+	}
+	if (!heads_sane(q))
+		AUDIT_FAIL("queue heads out of range");
+	for (uint32_t i = 0; i < cap; i++) {
+		struct trq_slot *s = &q->meta[i];
+		if (s->state >= TASKRING_NSTATES)
+			AUDIT_FAIL("slot %u: state %u out of range", i, s->state);
+		count[s->state]++;
+		if (s->state == TASKRING_FREE)
+			continue;
+		const char *bad = slot_invalid(q, i);
+		if (bad)
+			AUDIT_FAIL("slot %u: invalid %s", i, bad);
+		if (s->state == TASKRING_QUEUED)
+			qcls[s->cls]++;
+		if (s->state == TASKRING_RUNNING) {
+			rcls[s->cls]++;
+			if (!owner_live(q, s))
+				AUDIT_FAIL(
+				    "slot %u: running on worker %d incarnation %u, not alive", i,
+				    s->owner, s->owner_inc);
+		}
+		if (is_final(s->state) && (s->flags & TRQ_F_READ))
+			readfin++;
+	}
+	for (int c = 0; c < TRQ_NCLASS; c++) {
+		if (h->ring_count[c] != qcls[c])
+			AUDIT_FAIL("%s ring holds %u entries, %u tasks queued",
+			           taskring_class_name(c), h->ring_count[c], qcls[c]);
+		if (h->running[c] != rcls[c])
+			AUDIT_FAIL("%s running count %u, %u tasks running", taskring_class_name(c),
+			           h->running[c], rcls[c]);
+		for (uint32_t j = 0; j < h->ring_count[c]; j++) {
+			uint32_t idx = q->ring[c][(h->ring_head[c] + j) % cap];
+			if (idx >= cap)
+				AUDIT_FAIL("%s ring entry %u out of range", taskring_class_name(c),
+				           idx);
+			if (q->meta[idx].state != TASKRING_QUEUED ||
+			    q->meta[idx].cls != (uint32_t)c)
+				AUDIT_FAIL("%s ring entry %u is not a queued task of the class",
+				           taskring_class_name(c), idx);
+			if (seen[idx]++)
+				AUDIT_FAIL("%s ring holds slot %u twice", taskring_class_name(c),
+				           idx);
+		}
+	}
+	uint32_t n = 0;
+	for (uint32_t i = h->free_head; i != TRQ_NIL; i = q->meta[i].next) {
+		if (i >= cap || n++ > cap || q->meta[i].state != TASKRING_FREE)
+			AUDIT_FAIL("free list broken at slot %u", i);
+	}
+	if (n != count[TASKRING_FREE] || n != h->free_count)
+		AUDIT_FAIL("free list holds %u slots, count says %u, %u slots free", n,
+		           h->free_count, count[TASKRING_FREE]);
+	uint32_t fins = 0;
+	for (int k = 0; k < 2; k++) {
+		uint32_t prev = TRQ_NIL;
+		n = 0;
+		for (uint32_t i = h->fin_head[k]; i != TRQ_NIL; i = q->meta[i].next) {
+			if (i >= cap || n++ > cap || !is_final(q->meta[i].state) ||
+			    q->meta[i].prev != prev || !!(q->meta[i].flags & TRQ_F_READ) != k)
+				AUDIT_FAIL("finished list %d broken at slot %u", k, i);
+			prev = i;
+		}
+		if (prev != h->fin_tail[k] || n != h->fin_count[k])
+			AUDIT_FAIL("finished list %d: %u slots, count says %u", k, n,
+			           h->fin_count[k]);
+		fins += n;
+	}
+	if (fins != count[TASKRING_DONE] + count[TASKRING_FAILED] + count[TASKRING_CANCELLED] ||
+	    h->fin_count[1] != readfin)
+		AUDIT_FAIL("finished lists hold %u slots, %u tasks finished", fins,
+		           count[TASKRING_DONE] + count[TASKRING_FAILED] +
+		               count[TASKRING_CANCELLED]);
+	trq_unlock(q);
+	free(seen);
+	return 0;
+bad:
+	if (repair)
+		trq_rebuild(q);
+	trq_unlock(q);
+	free(seen);
+	return -TASKRING_ECORRUPT;
+}
+
+int trq_check(struct trq *q, char *msg, size_t msglen)
+{
+	return trq_audit(q, 0, msg, msglen);
+}
+
+uint32_t trq_free_slots(struct trq *q, uint64_t now)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t n = h->free_count + h->fin_count[1], steps = 0;
+	for (uint32_t i = h->fin_head[0]; i != TRQ_NIL && i < q->capacity && steps < q->capacity;
+	     i = q->meta[i].next, steps++) {
+		if (now - q->meta[i].finish_ns < h->result_ttl_ns)
+			break;
+		n++;
+	}
+	return n > q->capacity ? q->capacity : n;
+}
+
+/* ---- clients ------------------------------------------------------------ */
+
+int trq_type_find(struct trq *q, const char *name)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t n = ld32(&h->ntypes);
+	if (n > TRQ_TYPES_MAX)
+		n = TRQ_TYPES_MAX;
+	for (uint32_t i = 0; i < n; i++)
+		if (strncmp(h->types[i].name, name, TRQ_NAME_MAX) == 0 &&
+		    memchr(h->types[i].name, 0, TRQ_NAME_MAX))
+			return (int)i;
+	return -1;
+}
+
+/* A request checked and measured before the lock is taken. */
+struct prep {
+	char type[TRQ_NAME_MAX];
+	uint32_t cls, argc, len;
+};
+
+static int submit_prepare(struct trq *q, const struct taskring_req *r,
+                          const struct taskring_opts *o, struct prep *p)
+{
+	if (!r->type || !r->type[0] || strlen(r->type) >= TRQ_NAME_MAX)
+		return -TASKRING_EBADTYPE;
+	int t = trq_type_find(q, r->type);
+	if (t < 0)
+		return -TASKRING_EBADTYPE;
+	const struct trq_type *ty = &q->hdr->types[t];
+	p->cls = ty->cls < TRQ_NCLASS ? ty->cls : 0;
+	if (o && o->use_cls) {
+		if (o->cls != TASKRING_CPU && o->cls != TASKRING_IO)
+			return -EINVAL;
+		if ((uint32_t)o->cls != p->cls && !(ty->flags & TRQ_T_ANYCLASS))
+			return -TASKRING_ENOTSUP_CLS;
+		p->cls = (uint32_t)o->cls;
+	}
+	if (r->argc < 0 || (r->argc > 0 && !r->argv))
+		return -EINVAL;
+	uint64_t len = 0;
+	for (int i = 0; i < r->argc; i++) {
+		if (!r->argv[i])
+			return -EINVAL;
+		len += strlen(r->argv[i]) + 1;
+		if (len > q->payload_max)
+			return -E2BIG;
+	}
+	memset(p->type, 0, sizeof(p->type));
+	strcpy(p->type, r->type);
+	p->argc = (uint32_t)r->argc;
+	p->len = (uint32_t)len;
+	return 0;
+}
+
+static void submit_fill(struct trq *q, uint32_t idx, const struct taskring_req *r,
+                        const struct prep *p, const struct taskring_opts *o, uint64_t now)
+{
+	struct trq_hdr *h = q->hdr;
+	struct trq_slot *s = &q->meta[idx];
+	char *a = slot_args(q, idx);
+	for (int i = 0; i < r->argc; i++) {
+		size_t n = strlen(r->argv[i]) + 1;
+		memcpy(a, r->argv[i], n);
+		a += n;
+	}
+	unsigned ma = o && o->max_attempts ? o->max_attempts : h->max_attempts_default;
+	if (ma < 1 || ma > MAX_ATTEMPTS_HARD)
+		ma = ma < 1 ? 1 : MAX_ATTEMPTS_HARD;
+	s->id = slot_id(q, idx, s->gen);
+	s->cls = p->cls;
+	s->flags = o && (o->flags & TASKRING_DETACHED) ? TRQ_F_DETACHED : 0;
+	s->attempts = 0;
+	s->max_attempts = ma;
+	s->owner = -1;
+	s->owner_inc = 0;
+	s->run_timeout_s = o && o->run_timeout_s ? o->run_timeout_s : h->run_timeout_default_s;
+	s->argc = p->argc;
+	s->args_len = p->len;
+	s->out_len = 0;
+	s->next = s->prev = TRQ_NIL;
+	s->submit_ns = now;
+	s->start_ns = s->finish_ns = 0;
+	s->qseq = h->qseq_next++;
+	memcpy(s->type, p->type, sizeof(s->type));
+	st32(&s->state, TASKRING_QUEUED);
+	ring_push(q, (int)p->cls, idx, 0);
+	h->submitted++;
+}
+
+/* How long a blocked submitter may sleep: until the deadline, or until the
+ * oldest unread result expires, whichever comes first (0: no limit). */
+static uint64_t full_wait_until(struct trq *q, uint64_t deadline)
+{
+	struct trq_hdr *h = q->hdr;
+	uint64_t until = deadline;
+	uint32_t head = h->fin_head[0];
+	if (head != TRQ_NIL && head < q->capacity) {
+		uint64_t exp = q->meta[head].finish_ns + h->result_ttl_ns;
+		if (!until || exp < until)
+			until = exp;
+	}
+	return until;
+}
+
+int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
+               const struct taskring_opts *opts, uint64_t *ids)
+{
+	struct trq_hdr *h = q->hdr;
+	struct prep preps[SUBMIT_CHUNK];
+	int64_t tmo = opts ? opts->timeout_ms : -1;
+	uint64_t deadline = trq_deadline_ms(tmo);
+	size_t done = 0;
+
+	if (n > INT_MAX)
+		return -EINVAL;
+	if (opts && (opts->flags & ~TASKRING_DETACHED))
+		return -EINVAL;
+	while (done < n) {
+		size_t k = n - done < SUBMIT_CHUNK ? n - done : SUBMIT_CHUNK;
+		for (size_t i = 0; i < k; i++) {
+			int r = submit_prepare(q, &reqs[done + i], opts, &preps[i]);
+			if (r)
+				return done ? (int)done : r;
+		}
+		uint32_t fseq = ld32(&h->free_seq);
+		int r = trq_lock(q, deadline);
+		if (r)
+			return done ? (int)done : r;
+		uint64_t now = trq_now();
+		size_t put = 0;
+		unsigned pushed[TRQ_NCLASS] = {0};
+		while (put < k) {
+			uint32_t idx = slot_alloc(q, now);
+			if (idx == TRQ_NIL)
+				break;
+			submit_fill(q, idx, &reqs[done + put], &preps[put], opts, now);
+			ids[done + put] = q->meta[idx].id;
+			pushed[preps[put].cls]++;
+			put++;
+		}
+		uint64_t until = put < k ? full_wait_until(q, deadline) : 0;
+		trq_unlock(q);
+		for (int c = 0; c < TRQ_NCLASS; c++)
+			if (pushed[c])
+				trq_bell(&h->q_seq[c], &h->q_wait[c], (int)pushed[c]);
+		done += put;
+		if (put == k)
+			continue;
+		/* The table is full. */
+		if (tmo == 0)
+			return done ? (int)done : -TASKRING_EFULL;
+		if (deadline && trq_now() >= deadline)
+			return done ? (int)done : -ETIMEDOUT;
+		__atomic_add_fetch(&h->free_wait, 1, __ATOMIC_SEQ_CST);
+		if (ld32(&h->free_seq) == fseq)
+			trq_futex_wait(&h->free_seq, fseq, until);
+		__atomic_sub_fetch(&h->free_wait, 1, __ATOMIC_SEQ_CST);
+	}
+	return (int)done;
+}
+
+int trq_id_slot(struct trq *q, uint64_t id, uint32_t *idx)
+{
+	if (id == 0 || (id - 1) / q->capacity > UINT32_MAX)
+		return -TASKRING_EBADID;
+	*idx = (uint32_t)((id - 1) % q->capacity);
+	return 0;
+}
+
+int trq_peek(struct trq *q, uint64_t id)
+{
+	uint32_t idx;
+	int r = trq_id_slot(q, id, &idx);
+	if (r)
+		return r;
+	uint32_t want = (uint32_t)((id - 1) / q->capacity);
+	struct trq_slot *s = &q->meta[idx];
+	for (;;) {
+		uint32_t g1 = ld32(&s->gen);
+		uint32_t st = ld32(&s->state);
+		uint32_t g2 = ld32(&s->gen);
+		if (g1 != g2)
+			continue;
+		if (g1 > want)
+			return -TASKRING_EEXPIRED;
+		if (g1 < want || st == TASKRING_FREE)
+			return -ENOENT;
+		if (st >= TASKRING_NSTATES)
+			return -TASKRING_ECORRUPT;
+		return (int)st;
+	}
+}
+
+/* Splits the argument bytes into words; returns -1 when they are malformed. */
+static int split_args(char *buf, uint32_t len, uint32_t argc, char **argv)
+{
+	uint32_t w = 0, start = 0;
+	if (len && buf[len - 1] != 0)
+		return -1;
+	for (uint32_t i = 0; i < len; i++) {
+		if (buf[i] == 0) {
+			if (w >= argc)
+				return -1;
+			argv[w++] = buf + start;
+			start = i + 1;
+		}
+	}
+	if (w != argc)
+		return -1;
+	argv[w] = NULL;
+	return 0;
+}
+
+/* Copies slot idx into info (caller holds the lock). */
+static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info)
+{
+	struct trq_slot *s = &q->meta[idx];
+	uint32_t alen = s->args_len, olen = s->out_len, argc = s->argc;
+	if (alen > q->payload_max || argc > alen)
+		alen = argc = 0;
+	if (olen > q->result_max)
+		olen = q->result_max;
+	size_t need = (argc + 1) * sizeof(char *) + alen + 1 + olen + 1;
+	char *buf = malloc(need);
+	if (!buf)
+		return -ENOMEM;
+	memset(info, 0, sizeof(*info));
+	info->buf_ = buf;
+	info->argv = (char **)buf;
+	char *a = buf + (argc + 1) * sizeof(char *);
+	memcpy(a, slot_args(q, idx), alen);
+	a[alen] = 0;
+	info->output = a + alen + 1;
+	memcpy(info->output, trq_out(q, idx), olen);
+	info->output[olen] = 0;
+	info->output_len = olen;
+	if (split_args(a, alen, argc, info->argv)) {
+		argc = 0;
+		info->argv[0] = NULL;
+	}
+	info->argc = (int)argc;
+	info->id = s->id;
+	memcpy(info->type, s->type, sizeof(info->type));
+	info->type[sizeof(info->type) - 1] = 0;
+	info->cls = (int)s->cls;
+	info->state = (int)s->state;
+	info->attempts = s->attempts;
+	info->max_attempts = s->max_attempts;
+	info->worker = s->owner;
+	info->run_timeout_s = s->run_timeout_s;
+	uint64_t off = trq_realtime() - trq_now();
+	info->submitted_ns = s->submit_ns ? s->submit_ns + off : 0;
+	info->started_ns = s->start_ns ? s->start_ns + off : 0;
+	info->finished_ns = s->finish_ns ? s->finish_ns + off : 0;
+	return 0;
+}
+
+/* Checks under the lock that id still names slot idx's task. */
+static int id_current(struct trq *q, uint64_t id, uint32_t idx)
+{
+	struct trq_slot *s = &q->meta[idx];
+	uint32_t want = (uint32_t)((id - 1) / q->capacity);
+	if (s->gen > want)
+		return -TASKRING_EEXPIRED;
+	if (s->gen < want || s->state == TASKRING_FREE)
+		return -ENOENT;
+	if (s->state >= TASKRING_NSTATES || s->id != id)
+		return -TASKRING_ECORRUPT;
+	return 0;
+}
+
+int trq_get(struct trq *q, uint64_t id, struct taskring_info *info, int mark_read)
+{
+	uint32_t idx;
+	int r = trq_id_slot(q, id, &idx), freed = 0;
+	if (r)
+		return r;
+	r = trq_lock(q, 0);
+	if (r)
+		return r;
+	r = id_current(q, id, idx);
+	if (!r && info)
+		r = copy_info(q, idx, info);
+	struct trq_slot *s = &q->meta[idx];
+	if (!r && mark_read && is_final(s->state) && !(s->flags & (TRQ_F_READ | TRQ_F_DETACHED))) {
+		if (fin_unlink(q, 0, idx) == 0) {
+			s->flags |= TRQ_F_READ;
+			fin_append(q, 1, idx);
+			freed = 1;
+		} else {
+			trq_rebuild(q);
+		}
+	}
+	trq_unlock(q);
+	if (freed)
+		trq_bell(&q->hdr->free_seq, &q->hdr->free_wait, INT_MAX);
+	return r;
+}
+
+int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
+{
+	uint32_t idx;
+	int r = trq_id_slot(q, id, &idx);
+	if (r)
+		return r;
+	struct trq_slot *s = &q->meta[idx];
+	uint64_t spin_end = trq_now() + (uint64_t)q->spin_ns;
+	for (;;) {
+		r = trq_peek(q, id);
+		if (r < 0 || is_final((uint32_t)r))
+			return r < 0 ? r : 0;
+		if (trq_now() >= spin_end)
+			break;
+		__builtin_ia32_pause();
+	}
+	__atomic_add_fetch(&s->nwait, 1, __ATOMIC_SEQ_CST);
+	for (;;) {
+		uint32_t w = __atomic_load_n(&s->wake, __ATOMIC_SEQ_CST);
+		r = trq_peek(q, id);
+		if (r < 0 || is_final((uint32_t)r)) {
+			r = r < 0 ? r : 0;
+			break;
+		}
+		r = trq_futex_wait(&s->wake, w, deadline);
+		if (r == -ETIMEDOUT)
+			break;
+	}
+	uint32_t nw = __atomic_load_n(&s->nwait, __ATOMIC_RELAXED);
+	while (nw && !__atomic_compare_exchange_n(&s->nwait, &nw, nw - 1, 0, __ATOMIC_SEQ_CST,
+	                                          __ATOMIC_RELAXED))
+		;
+	return r;
+}
+
+/* Removes idx from ring c, keeping the order. Returns -1 if not found. */
+static int ring_remove(struct trq *q, int c, uint32_t idx)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t cap = q->capacity, n = h->ring_count[c], head = h->ring_head[c];
+	for (uint32_t j = 0; j < n; j++) {
+		if (q->ring[c][(head + j) % cap] != idx)
+			continue;
+		for (uint32_t k = j; k + 1 < n; k++)
+			q->ring[c][(head + k) % cap] = q->ring[c][(head + k + 1) % cap];
+		h->ring_count[c]--;
+		return 0;
+	}
+	return -1;
+}
+
+int trq_cancel(struct trq *q, uint64_t id)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t idx;
+	int r = trq_id_slot(q, id, &idx), ring = 0, woke = 0;
+	if (r)
+		return r;
+	r = trq_lock(q, 0);
+	if (r)
+		return r;
+	r = id_current(q, id, idx);
+	struct trq_slot *s = &q->meta[idx];
+	if (!r) {
+		switch (s->state) {
+		case TASKRING_QUEUED:
+			if (s->cls >= TRQ_NCLASS || ring_remove(q, (int)s->cls, idx)) {
+				trq_rebuild(q);
+				if (s->cls >= TRQ_NCLASS || ring_remove(q, (int)s->cls, idx)) {
+					r = -TASKRING_ECORRUPT;
+					break;
+				}
+			}
+			slot_end(q, idx, TASKRING_CANCELLED, "cancelled before it ran", trq_now());
+			woke = 1;
+			break;
+		case TASKRING_RUNNING:
+			s->flags |= TRQ_F_CANCEL;
+			ring = 1;
+			break;
+		default:
+			r = -TASKRING_EFINAL;
+		}
+	}
+	trq_unlock(q);
+	if (woke) {
+		slot_wake(q, idx);
+		trq_bell(&h->free_seq, &h->free_wait, INT_MAX);
+	}
+	if (ring) {
+		trq_bell(&h->sup_seq, &h->sup_wait, INT_MAX);
+		trq_bell(&h->q_seq[TASKRING_IO], &h->q_wait[TASKRING_IO], INT_MAX);
+	}
+	return r;
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+size_t trq_argbuf_size(const struct trq *q, unsigned max)
+{
+	return (size_t)max *
+	       ((size_t)q->payload_max + 1 + ((size_t)q->payload_max + 2) * sizeof(char *));
+}
+
+int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struct trq_task *tasks,
+             void *argbuf, size_t argbuf_len)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t idxs[64];
+	unsigned n = 0;
+	if (cls < 0 || cls >= TRQ_NCLASS || widx < 0 || (uint32_t)widx >= q->workers_max)
+		return -EINVAL;
+	if (max > 64)
+		max = 64;
+	if (argbuf_len < trq_argbuf_size(q, max))
+		return -EINVAL;
+	if (ld32(&h->draining))
+		return 0;
+	int r = trq_lock(q, 0);
+	if (r)
+		return r;
+	uint64_t now = trq_now();
+	int rebuilt = 0;
+	while (n < max && h->ring_count[cls] > 0) {
+		if (!heads_sane(q)) {
+			if (rebuilt++)
+				break;
+			trq_rebuild(q);
+			continue;
+		}
+		uint32_t idx = q->ring[cls][h->ring_head[cls]];
+		if (idx >= q->capacity || q->meta[idx].state != TASKRING_QUEUED ||
+		    q->meta[idx].cls != (uint32_t)cls) {
+			if (rebuilt++)
+				break;
+			trq_rebuild(q);
+			continue;
+		}
+		h->ring_head[cls] = (h->ring_head[cls] + 1) % q->capacity;
+		h->ring_count[cls]--;
+		struct trq_slot *s = &q->meta[idx];
+		s->owner = widx;
+		s->owner_inc = inc;
+		s->attempts++;
+		s->start_ns = now;
+		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT);
+		st32(&s->state, TASKRING_RUNNING);
+		h->running[cls]++;
+		idxs[n++] = idx;
+	}
+	trq_unlock(q);
+
+	/* Copy out and validate outside the lock: the slots are ours now. */
+	char *p = argbuf;
+	for (unsigned i = 0; i < n; i++) {
+		struct trq_task *t = &tasks[i];
+		struct trq_slot *s = &q->meta[idxs[i]];
+		char *data = p;
+		char **argv = (char **)(p + q->payload_max + 1);
+		p += q->payload_max + 1 + ((size_t)q->payload_max + 2) * sizeof(char *);
+		memset(t, 0, sizeof(*t));
+		t->idx = idxs[i];
+		t->id = s->id;
+		t->cls = cls;
+		t->attempts = s->attempts;
+		t->max_attempts = s->max_attempts;
+		t->run_timeout_s = s->run_timeout_s;
+		memcpy(t->type, s->type, sizeof(t->type));
+		t->argv = argv;
+		argv[0] = NULL;
+		uint32_t len = s->args_len, argc = s->argc;
+		if (t->type[sizeof(t->type) - 1] != 0 || !t->type[0]) {
+			t->type[sizeof(t->type) - 1] = 0;
+			t->bad = 1;
+			snprintf(t->err, sizeof(t->err), "task type name corrupted");
+			continue;
+		}
+		if (len > q->payload_max || argc > len) {
+			t->bad = 1;
+			snprintf(t->err, sizeof(t->err), "task arguments corrupted (length %u)",
+			         len);
+			continue;
+		}
+		memcpy(data, slot_args(q, idxs[i]), len);
+		data[len] = 0;
+		if (split_args(data, len, argc, argv)) {
+			t->bad = 1;
+			argv[0] = NULL;
+			snprintf(t->err, sizeof(t->err), "task arguments corrupted (words)");
+			continue;
+		}
+		t->argc = argc;
+	}
+	return (int)n;
+}
+
+int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct trq_result *res)
+{
+	struct trq_hdr *h = q->hdr;
+	int r = trq_lock(q, 0);
+	if (r)
+		return r;
+	uint64_t now = trq_now();
+	for (unsigned i = 0; i < n; i++) {
+		const struct trq_result *x = &res[i];
+		if (x->idx >= q->capacity)
+			continue;
+		struct trq_slot *s = &q->meta[x->idx];
+		if (s->id != x->id || s->state != TASKRING_RUNNING || s->owner != widx ||
+		    s->owner_inc != inc || s->cls >= TRQ_NCLASS)
+			continue;
+		h->running[s->cls]--;
+		s->out_len = x->out_len > q->result_max ? q->result_max : x->out_len;
+		s->finish_ns = now;
+		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT);
+		int st = x->state;
+		if (st != TASKRING_DONE && st != TASKRING_CANCELLED)
+			st = TASKRING_FAILED;
+		st32(&s->state, (uint32_t)st);
+		if (st == TASKRING_DONE)
+			h->done++;
+		else if (st == TASKRING_FAILED)
+			h->failed++;
+		else
+			h->cancelled++;
+		slot_finished(q, x->idx);
+	}
+	trq_unlock(q);
+	for (unsigned i = 0; i < n; i++)
+		if (res[i].idx < q->capacity)
+			slot_wake(q, res[i].idx);
+	trq_bell(&h->free_seq, &h->free_wait, INT_MAX);
+	return 0;
+}
+
+int trq_wait_work(struct trq *q, int cls, uint32_t seen, uint64_t deadline)
+{
+	struct trq_hdr *h = q->hdr;
+	if (cls < 0 || cls >= TRQ_NCLASS)
+		return -EINVAL;
+	uint64_t spin_end = trq_now() + (uint64_t)q->spin_ns;
+	while (ld32(&h->q_seq[cls]) == seen) {
+		if (trq_now() >= spin_end)
+			break;
+		__builtin_ia32_pause();
+	}
+	if (ld32(&h->q_seq[cls]) != seen)
+		return 0;
+	__atomic_add_fetch(&h->q_wait[cls], 1, __ATOMIC_SEQ_CST);
+	int r = 0;
+	if (__atomic_load_n(&h->q_seq[cls], __ATOMIC_SEQ_CST) == seen)
+		r = trq_futex_wait(&h->q_seq[cls], seen, deadline);
+	__atomic_sub_fetch(&h->q_wait[cls], 1, __ATOMIC_SEQ_CST);
+	return r;
+}
+
+/* ---- the supervisor ----------------------------------------------------- */
+
+int trq_set_types(struct trq *q, const struct trq_type *types, unsigned n)
+{
+	if (n > TRQ_TYPES_MAX)
+		return -ENOSPC;
+	int r = trq_lock(q, 0);
+	if (r)
+		return r;
+	memcpy(q->hdr->types, types, n * sizeof(*types));
+	st32(&q->hdr->ntypes, n);
+	trq_unlock(q);
+	return 0;
+}
+
+/* Reads the start time of pid from /proc (0 when unknown). */
+static uint64_t proc_starttime(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	unsigned long long st = 0;
+	if (!p || sscanf(p + 2,
+	                 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+	                 "%*d %*d %*d %llu",
+	                 &st) != 1)
+		return 0;
+	return st;
+}
+
+int trq_adopt(struct trq *q)
+{
+	struct trq_hdr *h = q->hdr;
+	int r = trq_lock(q, 0);
+	if (r)
+		return r;
+	int n = 0;
+	for (uint32_t i = 0; i < q->capacity; i++) {
+		struct trq_slot *s = &q->meta[i];
+		if (s->state != TASKRING_RUNNING)
+			continue;
+		if (s->attempts > 0)
+			s->attempts--;
+		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT);
+		st32(&s->state, TASKRING_QUEUED);
+		h->requeued++;
+		n++;
+	}
+	for (uint32_t w = 0; w < q->workers_max; w++) {
+		struct trq_worker *wk = &q->workers[w];
+		wk->pid = 0;
+		wk->state = TRQ_W_EMPTY;
+		wk->ready_inc = 0;
+		wk->cur_cpu = wk->cur_io = 0;
+		wk->io_inflight = 0;
+	}
+	trq_rebuild(q);
+	h->draining = 0;
+	h->epoch++;
+	h->sup_pid = getpid();
+	h->sup_starttime = proc_starttime(getpid());
+	h->sup_start_real_ns = trq_realtime();
+	trq_unlock(q);
+	for (int c = 0; c < TRQ_NCLASS; c++)
+		trq_bell(&h->q_seq[c], &h->q_wait[c], INT_MAX);
+	return n;
+}
+
+int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, const char *cause)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t *back = malloc(sizeof(uint32_t) * q->capacity);
+	uint32_t nback = 0, nend = 0;
+	char text[512];
+	if (!back)
+		return -ENOMEM;
+	int r = trq_lock(q, 0);
+	if (r) {
+		free(back);
+		return r;
+	}
+	uint64_t now = trq_now();
+	for (uint32_t i = 0; i < q->capacity; i++) {
+		struct trq_slot *s = &q->meta[i];
+		if (s->state != TASKRING_RUNNING || s->owner != widx || s->owner_inc != inc)
+			continue;
+		if (s->cls < TRQ_NCLASS && h->running[s->cls] > 0)
+			h->running[s->cls]--;
+		if (s->cls >= TRQ_NCLASS)
+			s->cls = 0;
+		if (s->flags & TRQ_F_CANCEL) {
+			slot_end(q, i, TASKRING_CANCELLED, "cancelled while running", now);
+			back[q->capacity - 1 - nend++] = i;
+			continue;
+		}
+		int charged = 0;
+		if (s->flags & TRQ_F_TIMEOUT) {
+			snprintf(text, sizeof(text), "timed out after %u s", s->run_timeout_s);
+			charged = 1;
+		} else if (charge_id && s->id == charge_id) {
+			snprintf(text, sizeof(text), "%s", cause ? cause : "worker died");
+			charged = 1;
+		}
+		if (charged && s->attempts >= s->max_attempts) {
+			size_t l = strlen(text);
+			snprintf(text + l, sizeof(text) - l, " on attempt %u of %u", s->attempts,
+			         s->max_attempts);
+			slot_end(q, i, TASKRING_FAILED, text, now);
+			back[q->capacity - 1 - nend++] = i;
+			continue;
+		}
+		if (!charged && s->attempts > 0)
+			s->attempts--;
+		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT);
+		st32(&s->state, TASKRING_QUEUED);
+		back[nback++] = i;
+		h->requeued++;
+	}
+	/* Back to the front of their rings in their original order. */
+	struct sort_ent *ents = nback ? malloc(sizeof(*ents) * nback) : NULL;
+	unsigned pushed[TRQ_NCLASS] = {0};
+	if (nback && !ents) {
+		trq_rebuild(q);
+	} else {
+		for (uint32_t j = 0; j < nback; j++)
+			ents[j] = (struct sort_ent){q->meta[back[j]].qseq, back[j]};
+		if (nback)
+			qsort(ents, nback, sizeof(*ents), sort_cmp);
+		for (uint32_t j = nback; j-- > 0;) {
+			uint32_t c = q->meta[ents[j].idx].cls;
+			ring_push(q, (int)c, ents[j].idx, 1);
+			pushed[c]++;
+		}
+	}
+	free(ents);
+	trq_unlock(q);
+	for (uint32_t j = 0; j < nend; j++)
+		slot_wake(q, back[q->capacity - 1 - j]);
+	for (int c = 0; c < TRQ_NCLASS; c++)
+		if (pushed[c])
+			trq_bell(&h->q_seq[c], &h->q_wait[c], (int)pushed[c]);
+	if (nend)
+		trq_bell(&h->free_seq, &h->free_wait, INT_MAX);
+	free(back);
+	return (int)nback;
+}
