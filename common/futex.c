@@ -65,3 +65,13 @@ void trq_bell(uint32_t *seq, uint32_t *waiters, int n)
 	if (__atomic_load_n(waiters, __ATOMIC_SEQ_CST))
 		trq_futex_wake(seq, n);
 }
+
+uint32_t trq_sum(uint32_t h, const void *p, size_t len)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < len; i++) {
+		h ^= b[i];
+		h *= 16777619u;
+	}
+	return h;
+}

@@ -249,6 +249,7 @@ static void slot_end(struct trq *q, uint32_t idx, int state, const char *text, u
 		n = q->result_max;
 	memcpy(trq_out(q, idx), text ? text : "", n);
 	s->out_len = (uint32_t)n;
+	s->out_sum = trq_sum(2166136261u, trq_out(q, idx), n);
 	s->finish_ns = now;
 	s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT);
 	st32(&s->state, (uint32_t)state);
@@ -357,6 +358,7 @@ void trq_rebuild(struct trq *q)
 				n = q->result_max;
 			memcpy(trq_out(q, i), why, n);
 			s->out_len = (uint32_t)n;
+			s->out_sum = trq_sum(2166136261u, why, n);
 			s->finish_ns = now;
 			s->flags &= ~(TRQ_F_READ | TRQ_F_DETACHED);
 			st32(&s->state, TASKRING_FAILED);
@@ -557,6 +559,12 @@ int trq_type_find(struct trq *q, const char *name)
 	return -1;
 }
 
+/* The checksum over a task's type name and argument bytes. */
+static uint32_t args_sum(const char *type, const void *args, uint32_t len)
+{
+	return trq_sum(trq_sum(2166136261u, type, TRQ_NAME_MAX), args, len);
+}
+
 /* A request checked and measured before the lock is taken. */
 struct prep {
 	char type[TRQ_NAME_MAX];
@@ -627,6 +635,8 @@ static void submit_fill(struct trq *q, uint32_t idx, const struct taskring_req *
 	s->start_ns = s->finish_ns = 0;
 	s->qseq = h->qseq_next++;
 	memcpy(s->type, p->type, sizeof(s->type));
+	s->args_sum = args_sum(s->type, slot_args(q, idx), p->len);
+	s->out_sum = trq_sum(2166136261u, NULL, 0);
 	st32(&s->state, TASKRING_QUEUED);
 	ring_push(q, (int)p->cls, idx, 0);
 	h->submitted++;
@@ -765,7 +775,8 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info)
 		alen = argc = 0;
 	if (olen > q->result_max)
 		olen = q->result_max;
-	size_t need = (argc + 1) * sizeof(char *) + alen + 1 + olen + 1;
+	/* Room for the output, or for the message that replaces a corrupted one. */
+	size_t need = (argc + 1) * sizeof(char *) + alen + 1 + (olen > 64 ? olen : 64) + 1;
 	char *buf = malloc(need);
 	if (!buf)
 		return -ENOMEM;
@@ -779,6 +790,7 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info)
 	memcpy(info->output, trq_out(q, idx), olen);
 	info->output[olen] = 0;
 	info->output_len = olen;
+	int out_bad = is_final(s->state) && trq_sum(2166136261u, info->output, olen) != s->out_sum;
 	if (split_args(a, alen, argc, info->argv)) {
 		argc = 0;
 		info->argv[0] = NULL;
@@ -797,6 +809,15 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info)
 	info->submitted_ns = s->submit_ns ? s->submit_ns + off : 0;
 	info->started_ns = s->start_ns ? s->start_ns + off : 0;
 	info->finished_ns = s->finish_ns ? s->finish_ns + off : 0;
+	if (out_bad) {
+		/* Say so rather than hand out bytes someone overwrote. */
+		static const char msg[] = "result corrupted in shared memory";
+		size_t m = sizeof(msg) - 1;
+		memcpy(info->output, msg, m);
+		info->output[m] = 0;
+		info->output_len = m;
+		info->state = TASKRING_FAILED;
+	}
 	return 0;
 }
 
@@ -1027,6 +1048,12 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 		}
 		memcpy(data, slot_args(q, idxs[i]), len);
 		data[len] = 0;
+		if (args_sum(t->type, data, len) !=
+		    __atomic_load_n(&s->args_sum, __ATOMIC_RELAXED)) {
+			t->bad = 1;
+			snprintf(t->err, sizeof(t->err), "task arguments corrupted (checksum)");
+			continue;
+		}
 		if (split_args(data, len, argc, argv)) {
 			t->bad = 1;
 			argv[0] = NULL;
@@ -1041,6 +1068,19 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct trq_result *res)
 {
 	struct trq_hdr *h = q->hdr;
+	uint32_t sums[64];
+	if (n > 64)
+		return -EINVAL;
+	/* The slots are ours until the lock says otherwise: fill them first. */
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t len = res[i].out_len > q->result_max ? q->result_max : res[i].out_len;
+		if (res[i].idx >= q->capacity)
+			continue;
+		if (res[i].out && q->meta[res[i].idx].id == res[i].id)
+			memcpy(trq_out(q, res[i].idx), res[i].out, len);
+		sums[i] =
+		    trq_sum(2166136261u, res[i].out ? res[i].out : trq_out(q, res[i].idx), len);
+	}
 	int r = trq_lock(q, 0);
 	if (r)
 		return r;
@@ -1055,6 +1095,7 @@ int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct t
 			continue;
 		h->running[s->cls]--;
 		s->out_len = x->out_len > q->result_max ? q->result_max : x->out_len;
+		s->out_sum = sums[i];
 		s->finish_ns = now;
 		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT);
 		int st = x->state;

@@ -88,7 +88,9 @@ struct trq_slot {
 	uint32_t wake;  /* futex: bumped on every final transition and reuse */
 	uint32_t nwait; /* waiters sleeping on wake (a hint) */
 	char type[TRQ_NAME_MAX];
-	char pad_[56];
+	uint32_t args_sum; /* trq_sum() of type and argument bytes, set at submit */
+	uint32_t out_sum;  /* trq_sum() of the output bytes, set at finish */
+	char pad_[48];
 };
 _Static_assert(sizeof(struct trq_slot) == 192, "slot record size");
 
@@ -195,7 +197,9 @@ struct trq_result {
 	uint32_t idx;
 	uint64_t id;
 	int state;        /* TASKRING_DONE, TASKRING_FAILED or TASKRING_CANCELLED */
-	uint32_t out_len; /* bytes the worker wrote at trq_out(q, idx) */
+	uint32_t out_len; /* bytes of output */
+	const char *out;  /* the output in private memory, copied into the slot
+	                     by trq_finish; NULL: already written at trq_out() */
 };
 
 /* ---- time and futexes -------------------------------------------------- */
@@ -216,6 +220,10 @@ void trq_futex_wake(uint32_t *addr, int n);
 
 /* Bumps a futex counter and wakes up to n sleepers when *waiters != 0. */
 void trq_bell(uint32_t *seq, uint32_t *waiters, int n);
+
+/* FNV-1a over len bytes, continuing from h (start with 2166136261u).
+ * Guards argument and result bytes against stray writes into the segment. */
+uint32_t trq_sum(uint32_t h, const void *p, size_t len);
 
 /* ---- segment (seg.c) ---------------------------------------------------- */
 
