@@ -961,10 +961,16 @@ int trq_cancel(struct trq *q, uint64_t id)
 
 /* ---- workers ------------------------------------------------------------ */
 
+/* Bytes of argbuf one task uses: its argv array, then its argument bytes. */
+static size_t argbuf_chunk(const struct trq *q)
+{
+	size_t n = ((size_t)q->payload_max + 2) * sizeof(char *) + q->payload_max + 1;
+	return (n + 15) & ~(size_t)15;
+}
+
 size_t trq_argbuf_size(const struct trq *q, unsigned max)
 {
-	return (size_t)max *
-	       ((size_t)q->payload_max + 1 + ((size_t)q->payload_max + 2) * sizeof(char *));
+	return (size_t)max * argbuf_chunk(q);
 }
 
 int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struct trq_task *tasks,
@@ -1020,9 +1026,9 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 	for (unsigned i = 0; i < n; i++) {
 		struct trq_task *t = &tasks[i];
 		struct trq_slot *s = &q->meta[idxs[i]];
-		char *data = p;
-		char **argv = (char **)(p + q->payload_max + 1);
-		p += q->payload_max + 1 + ((size_t)q->payload_max + 2) * sizeof(char *);
+		char **argv = (char **)(void *)p;
+		char *data = p + ((size_t)q->payload_max + 2) * sizeof(char *);
+		p += argbuf_chunk(q);
 		memset(t, 0, sizeof(*t));
 		t->idx = idxs[i];
 		t->id = s->id;

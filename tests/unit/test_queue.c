@@ -1,0 +1,426 @@
+/*
+ * test_queue.c - the queue's state transitions, full-table behaviour, result
+ * reclamation, attach refusals and the repair after EOWNERDEAD, on a private
+ * segment. The test plays both the supervisor and a worker.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "qtest.h"
+#include "tap.h"
+
+static struct trq q;
+
+static uint64_t submit1(const char *type, int argc, const char *const *argv,
+                        const struct taskring_opts *o, int *err)
+{
+	struct taskring_req r = {type, argc, argv};
+	uint64_t id = 0;
+	int n = trq_submit(&q, 1, &r, o, &id);
+	if (err)
+		*err = n < 0 ? n : 0;
+	return n == 1 ? id : 0;
+}
+
+static int take1(int w, uint32_t inc, struct trq_task *t, int cls)
+{
+	static char buf[1 << 20] __attribute__((aligned(16)));
+	return trq_take(&q, cls, w, inc, 1, t, buf, sizeof(buf));
+}
+
+static int finish1(int w, uint32_t inc, const struct trq_task *t, int state, const char *out)
+{
+	struct trq_result r = {t->idx, t->id, state, (uint32_t)strlen(out), out};
+	return trq_finish(&q, w, inc, 1, &r);
+}
+
+static int check(const char *what)
+{
+	char msg[256];
+	int r = trq_check(&q, msg, sizeof(msg));
+	if (!ok(r == 0, "invariants hold %s", what))
+		diag("  %s", msg);
+	return r;
+}
+
+static void test_transitions(void)
+{
+	const char *argv[] = {"hello", "world"};
+	struct taskring_info info;
+	struct trq_task t;
+	int err;
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+
+	uint64_t id = submit1("echo", 2, argv, NULL, &err);
+	ok(id != 0 && err == 0, "submit echo returns an id");
+	is_int(trq_peek(&q, id), TASKRING_QUEUED, "new task is queued");
+	is_int(trq_submit(&q, 1, &(struct taskring_req){"nosuch", 0, NULL}, NULL, &id),
+	       -TASKRING_EBADTYPE, "unknown type is refused");
+	is_int(take1(0, inc, &t, TASKRING_CPU), 1, "worker takes it");
+	is_int(trq_peek(&q, id), TASKRING_RUNNING, "taken task is running");
+	is_int(t.argc, 2, "argc copied");
+	is_str(t.argv[1], "world", "argv copied");
+	is_int(t.attempts, 1, "first attempt counted");
+	is_int(finish1(0, inc, &t, TASKRING_DONE, "hello world"), 0, "finish");
+	is_int(trq_wait_final(&q, id, trq_deadline_ms(1000)), 0, "wait returns for a done task");
+	is_int(trq_get(&q, id, &info, 1), 0, "get result");
+	is_str(info.output, "hello world", "result text");
+	is_int(info.state, TASKRING_DONE, "state done");
+	is_str(info.argv[0], "hello", "args in info");
+	taskring_info_release(&info);
+	is_int(trq_get(&q, id, &info, 0), 0, "result still readable after it was read");
+	taskring_info_release(&info);
+	check("after done");
+
+	/* failed */
+	id = submit1("echo", 0, NULL, NULL, &err);
+	take1(0, inc, &t, TASKRING_CPU);
+	finish1(0, inc, &t, TASKRING_FAILED, "boom");
+	trq_get(&q, id, &info, 1);
+	ok(info.state == TASKRING_FAILED && strcmp(info.output, "boom") == 0,
+	   "failed with its error");
+	taskring_info_release(&info);
+
+	/* cancel queued */
+	id = submit1("echo", 0, NULL, NULL, &err);
+	is_int(trq_cancel(&q, id), 0, "cancel a queued task");
+	is_int(trq_peek(&q, id), TASKRING_CANCELLED, "queued task cancelled at once");
+	is_int(trq_cancel(&q, id), -TASKRING_EFINAL, "cancel of a final task says so");
+	is_int(take1(0, inc, &t, TASKRING_CPU), 0, "a cancelled task is not taken");
+	check("after cancel of a queued task");
+
+	/* cancel running: flagged, ended by the supervisor's recovery */
+	id = submit1("echo", 0, NULL, NULL, &err);
+	take1(0, inc, &t, TASKRING_CPU);
+	is_int(trq_cancel(&q, id), 0, "cancel a running task");
+	ok(q.meta[t.idx].flags & TRQ_F_CANCEL, "running task flagged for cancel");
+	qt_worker_dead(&q, 0, 0, NULL);
+	is_int(trq_peek(&q, id), TASKRING_CANCELLED, "cancelled once its worker is stopped");
+	inc = qt_worker_start(&q, 0, getpid());
+
+	/* worker death, uncharged: requeued, attempt refunded */
+	id = submit1("echo", 0, NULL, NULL, &err);
+	take1(0, inc, &t, TASKRING_CPU);
+	is_int(qt_worker_dead(&q, 0, 0, NULL), 1, "dead worker's task requeued");
+	is_int(trq_peek(&q, id), TASKRING_QUEUED, "requeued task is queued");
+	inc = qt_worker_start(&q, 0, getpid());
+	take1(0, inc, &t, TASKRING_CPU);
+	is_int(t.attempts, 1, "uncharged death refunds the attempt");
+	check("after an uncharged requeue");
+
+	/* charged deaths up to max_attempts */
+	qt_worker_dead(&q, 0, 0, NULL);
+	struct taskring_opts o = {.max_attempts = 2, .timeout_ms = -1};
+	id = submit1("echo", 0, NULL, &o, &err);
+	inc = qt_worker_start(&q, 0, getpid());
+	int taken = 0;
+	while (take1(0, inc, &t, TASKRING_CPU) == 1 && t.id != id) {
+		finish1(0, inc, &t, TASKRING_DONE, "");
+		taken++;
+	}
+	qt_worker_dead(&q, 0, id, "worker 0 (pid 1) killed by signal 9 (SIGKILL)");
+	is_int(trq_peek(&q, id), TASKRING_QUEUED, "charged once of 2: requeued");
+	inc = qt_worker_start(&q, 0, getpid());
+	take1(0, inc, &t, TASKRING_CPU);
+	is_int(t.attempts, 2, "second attempt");
+	qt_worker_dead(&q, 0, id, "worker 0 (pid 1) killed by signal 9 (SIGKILL)");
+	trq_get(&q, id, &info, 1);
+	is_int(info.state, TASKRING_FAILED, "failed after max_attempts charged deaths");
+	is_str(info.output, "worker 0 (pid 1) killed by signal 9 (SIGKILL) on attempt 2 of 2",
+	       "cause names the signal and the attempts");
+	taskring_info_release(&info);
+
+	/* timeout flag */
+	o.max_attempts = 1;
+	o.run_timeout_s = 7;
+	id = submit1("echo", 0, NULL, &o, &err);
+	inc = qt_worker_start(&q, 0, getpid());
+	take1(0, inc, &t, TASKRING_CPU);
+	q.meta[t.idx].flags |= TRQ_F_TIMEOUT;
+	qt_worker_dead(&q, 0, 0, NULL);
+	trq_get(&q, id, &info, 1);
+	is_str(info.output, "timed out after 7 s on attempt 1 of 1", "timeout cause");
+	taskring_info_release(&info);
+
+	/* io class and class override */
+	inc = qt_worker_start(&q, 0, getpid());
+	id = submit1("sleep", 0, NULL, NULL, &err);
+	is_int(take1(0, inc, &t, TASKRING_CPU), 0, "io task not on the cpu queue");
+	is_int(take1(0, inc, &t, TASKRING_IO), 1, "io task on the io queue");
+	finish1(0, inc, &t, TASKRING_DONE, "");
+	o = (struct taskring_opts){.use_cls = 1, .cls = TASKRING_IO, .timeout_ms = -1};
+	submit1("echo", 0, NULL, &o, &err);
+	is_int(err, -TASKRING_ENOTSUP_CLS, "echo cannot be forced into io");
+	id = submit1("exec", 0, NULL, &o, &err);
+	ok(id && take1(0, inc, &t, TASKRING_IO) == 1, "exec may choose io");
+	finish1(0, inc, &t, TASKRING_DONE, "");
+
+	/* bad arguments */
+	char big[5000];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	const char *bargv[] = {big};
+	submit1("echo", 1, bargv, NULL, &err);
+	is_int(err, -E2BIG, "arguments over payload_max refused");
+	o = (struct taskring_opts){.flags = 0x80, .timeout_ms = -1};
+	submit1("echo", 0, NULL, &o, &err);
+	is_int(err, -EINVAL, "unknown flags refused");
+	is_int(trq_peek(&q, 0), -TASKRING_EBADID, "id 0 is not an id");
+	is_int(trq_peek(&q, (uint64_t)q.capacity * 1000 + 1), -ENOENT, "future id: no such task");
+	check("after transitions");
+}
+
+/* Drains everything so the table is empty and every result read. */
+static void drain(uint32_t inc)
+{
+	struct trq_task t;
+	while (take1(0, inc, &t, TASKRING_CPU) == 1)
+		finish1(0, inc, &t, TASKRING_DONE, "");
+	while (take1(0, inc, &t, TASKRING_IO) == 1)
+		finish1(0, inc, &t, TASKRING_DONE, "");
+	for (uint32_t i = 0; i < q.capacity; i++)
+		if (q.meta[i].state != TASKRING_FREE)
+			trq_get(&q, q.meta[i].id, NULL, 1);
+}
+
+struct blocker {
+	int err;
+	uint64_t id;
+};
+
+static void *blocking_submit(void *arg)
+{
+	struct blocker *b = arg;
+	struct taskring_opts o = {.timeout_ms = 5000};
+	b->id = submit1("echo", 0, NULL, &o, &b->err);
+	return NULL;
+}
+
+static void test_full_and_reclaim(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	struct trq_task t;
+	struct taskring_info info;
+	uint64_t ids[64];
+	int err;
+	drain(inc);
+	trq_lock(&q, 0);
+	uint32_t nfree = trq_free_slots(&q, trq_now());
+	trq_unlock(&q);
+	is_int(nfree, q.capacity, "all slots free or reclaimable after draining");
+
+	struct taskring_opts nb = {.timeout_ms = 0};
+	for (uint32_t i = 0; i < q.capacity; i++)
+		ids[i] = submit1("echo", 0, NULL, &nb, &err);
+	ok(ids[q.capacity - 1] != 0, "table filled to capacity");
+	submit1("echo", 0, NULL, &nb, &err);
+	is_int(err, -TASKRING_EFULL, "non-blocking submit on a full table fails at once");
+	struct taskring_opts tm = {.timeout_ms = 200};
+	uint64_t t0 = trq_now();
+	submit1("echo", 0, NULL, &tm, &err);
+	is_int(err, -ETIMEDOUT, "submit with a deadline times out on a full table");
+	ok(trq_now() - t0 >= 150000000ull, "it waited for its deadline");
+
+	/* Finished but unread results are not reclaimed. */
+	for (uint32_t i = 0; i < q.capacity; i++) {
+		take1(0, inc, &t, TASKRING_CPU);
+		finish1(0, inc, &t, TASKRING_DONE, "r");
+	}
+	submit1("echo", 0, NULL, &nb, &err);
+	is_int(err, -TASKRING_EFULL, "unread results keep the table full");
+
+	/* A blocked submitter gets the slot once a result is read. */
+	pthread_t th;
+	struct blocker b = {0};
+	pthread_create(&th, NULL, blocking_submit, &b);
+	usleep(100000);
+	is_int(trq_get(&q, ids[3], &info, 1), 0, "read one result");
+	taskring_info_release(&info);
+	pthread_join(th, NULL);
+	ok(b.err == 0 && b.id != 0, "blocked submit succeeded once a slot was read");
+	is_int(trq_peek(&q, ids[3]), -TASKRING_EEXPIRED,
+	       "the read slot was reused: old id expired");
+	is_int(trq_get(&q, ids[3], &info, 0), -TASKRING_EEXPIRED, "get on a reused id says so");
+	is_int(trq_wait_final(&q, ids[3], trq_deadline_ms(1000)), -TASKRING_EEXPIRED,
+	       "wait on a reused id returns at once");
+	is_int(trq_peek(&q, ids[4]), TASKRING_DONE, "unread neighbours kept");
+
+	/* TTL: unread results become reclaimable after result_ttl. */
+	q.hdr->result_ttl_ns = 100000000ull;
+	usleep(150000);
+	uint64_t id = submit1("echo", 0, NULL, &nb, &err);
+	ok(id != 0, "an unread result past its TTL is reclaimed");
+	is_int(trq_peek(&q, ids[0]), -TASKRING_EEXPIRED, "oldest unread result went first");
+	q.hdr->result_ttl_ns = 300ull * 1000000000ull;
+	drain(inc);
+
+	/* Detached tasks free their slot when they finish. */
+	struct taskring_opts det = {.flags = TASKRING_DETACHED, .timeout_ms = -1};
+	id = submit1("echo", 0, NULL, &det, &err);
+	take1(0, inc, &t, TASKRING_CPU);
+	finish1(0, inc, &t, TASKRING_DONE, "x");
+	is_int(trq_peek(&q, id), -TASKRING_EEXPIRED, "detached task's slot freed at once");
+	trq_lock(&q, 0);
+	nfree = trq_free_slots(&q, trq_now());
+	trq_unlock(&q);
+	is_int(nfree, q.capacity, "free count back to capacity");
+	check("after full-table and reclamation");
+}
+
+/* A child locks the queue, leaves it half-updated the way `kind` says, and
+ * dies holding the lock. The next locker must repair it. */
+static void die_mid_update(int kind)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		trq_lock(&q, 0);
+		struct trq_hdr *h = q.hdr;
+		uint32_t i;
+		switch (kind) {
+		case 0: /* popped from the ring, not yet marked running */
+			h->ring_head[0] = (h->ring_head[0] + 1) % q.capacity;
+			h->ring_count[0]--;
+			break;
+		case 1: /* slot taken off a list, not yet filled */
+			if (h->free_head != TRQ_NIL) {
+				h->free_head = q.meta[h->free_head].next;
+				h->free_count--;
+			} else {
+				h->fin_head[1] = q.meta[h->fin_head[1]].next;
+			}
+			break;
+		case 2: /* finished: state set, not yet on the fin list */
+			for (i = 0; i < q.capacity; i++)
+				if (q.meta[i].state == TASKRING_RUNNING)
+					break;
+			q.meta[i].state = TASKRING_DONE;
+			break;
+		case 3: /* fin list half-unlinked (marking read) */
+			q.meta[h->fin_head[0]].flags |= TRQ_F_READ;
+			h->fin_head[0] = q.meta[h->fin_head[0]].next;
+			break;
+		case 4: /* ring entry written, count not bumped (submit) */
+			for (i = 0; i < q.capacity; i++)
+				if (q.meta[i].state == TASKRING_FREE)
+					break;
+			h->free_head = q.meta[i].next;
+			q.meta[i].state = TASKRING_QUEUED;
+			q.meta[i].id = (uint64_t)q.meta[i].gen * q.capacity + i + 1;
+			q.meta[i].cls = 0;
+			q.meta[i].max_attempts = 1;
+			strcpy(q.meta[i].type, "echo");
+			q.meta[i].args_len = q.meta[i].argc = 0;
+			q.meta[i].args_sum =
+			    trq_sum(trq_sum(2166136261u, q.meta[i].type, TRQ_NAME_MAX), "", 0);
+			q.meta[i].qseq = h->qseq_next++;
+			break;
+		}
+		raise(SIGKILL);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+}
+
+static void test_owner_dead(void)
+{
+	static const char *names[] = {"ring pop", "free-list pop", "finish", "mark read", "submit"};
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	struct trq_task t;
+	int err;
+	drain(inc);
+	for (int kind = 0; kind < 5; kind++) {
+		uint64_t a = submit1("echo", 0, NULL, NULL, &err);
+		submit1("echo", 0, NULL, NULL, &err);
+		take1(0, inc, &t, TASKRING_CPU); /* a running */
+		uint64_t c = submit1("echo", 0, NULL, NULL, &err);
+		struct trq_task t2;
+		take1(0, inc, &t2, TASKRING_CPU); /* b running */
+		finish1(0, inc, &t2, TASKRING_DONE, "b");
+		(void)c;
+		uint64_t rep = q.hdr->repairs;
+		die_mid_update(kind);
+		is_int(trq_lock(&q, 0), 0, "lock after a holder died in %s", names[kind]);
+		trq_unlock(&q);
+		ok(q.hdr->repairs > rep, "repair ran after EOWNERDEAD (%s)", names[kind]);
+		check(names[kind]);
+		ok(trq_peek(&q, a) >= TASKRING_RUNNING, "running task kept (%s)", names[kind]);
+		/* Everything still completes. */
+		finish1(0, inc, &t, TASKRING_DONE, "a");
+		drain(inc);
+		int pending = 0;
+		for (uint32_t i = 0; i < q.capacity; i++)
+			if (q.meta[i].state == TASKRING_QUEUED ||
+			    q.meta[i].state == TASKRING_RUNNING)
+				pending++;
+		is_int(pending, 0, "nothing stuck after %s repair", names[kind]);
+		check("after draining");
+	}
+}
+
+static void test_attach_refusals(void)
+{
+	struct trq a;
+	char path[128];
+	snprintf(path, sizeof(path), "/dev/shm/taskring.%s", qt_instance);
+	is_int(trq_attach(&a, qt_instance), 0, "attach to a good segment");
+	trq_detach(&a);
+	is_int(trq_attach(&a, "no-such-instance-xyz"), -ENOENT, "missing instance: ENOENT");
+	is_int(trq_attach(&a, "bad/name"), -EINVAL, "bad instance name refused");
+
+	uint64_t magic = q.hdr->magic;
+	q.hdr->magic = 0x1234;
+	is_int(trq_attach(&a, qt_instance), -TASKRING_ELAYOUT, "wrong magic refused");
+	q.hdr->magic = magic;
+	q.hdr->layout = 99;
+	is_int(trq_attach(&a, qt_instance), -TASKRING_ELAYOUT, "wrong layout version refused");
+	q.hdr->layout = TRQ_LAYOUT;
+	q.hdr->capacity++;
+	is_int(trq_attach(&a, qt_instance), -TASKRING_ELAYOUT, "geometry that disagrees refused");
+	q.hdr->capacity--;
+	int fd = open(path, O_RDWR);
+	struct stat st;
+	fstat(fd, &st);
+	ftruncate(fd, st.st_size + 4096);
+	is_int(trq_attach(&a, qt_instance), -TASKRING_ELAYOUT, "wrong size refused");
+	ftruncate(fd, st.st_size);
+	fchmod(fd, 0606);
+	is_int(trq_attach(&a, qt_instance), -EACCES, "world-accessible segment refused");
+	fchmod(fd, 0600);
+	/* Another owner: a child running as nobody may not use our segment. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (setgid(65534) || setuid(65534))
+			_exit(77);
+		_exit(trq_attach(&a, qt_instance) == -EACCES ? 0 : 1);
+	}
+	int wst;
+	waitpid(pid, &wst, 0);
+	if (WEXITSTATUS(wst) == 77)
+		ok(1, "# SKIP cannot switch to uid nobody here");
+	else
+		ok(WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "another user's segment refused");
+	close(fd);
+	is_int(trq_attach(&a, qt_instance), 0, "attach works again after restoring");
+	trq_detach(&a);
+}
+
+int main(void)
+{
+	qt_setup("queue", 120);
+	int r = qt_create(&q, 16, 4096, 4096);
+	if (!ok(r == 0, "create segment")) {
+		diag("  trq_create: %s", taskring_strerror(r));
+		return tap_done();
+	}
+	struct trq again;
+	is_int(trq_create(&again, qt_instance, &(struct trq_geom){16, 4096, 4096}, 0600, -1),
+	       -EEXIST, "create refuses an existing name");
+	test_transitions();
+	test_full_and_reclaim();
+	test_owner_dead();
+	test_attach_refusals();
+	trq_detach(&q);
+	return tap_done();
+}
