@@ -167,3 +167,82 @@ clean:
 	rm -rf build build-asan build-tsan build-fuzz
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# ---- install (systemd/, man/) ----
+# `make install` copies what `make` built into $(B); it builds nothing itself (run
+# `make` first), so it never rebuilds as root or with other flags. PREFIX and DESTDIR
+# as usual; B may be relative or absolute. Files that name install paths (the unit,
+# taskring.pc) are generated from their .in templates with the final paths, without
+# DESTDIR. The configuration goes to $(SYSCONFDIR)/taskring/ only when none is there,
+# and `make uninstall` removes everything else but never the configuration.
+BINDIR         ?= $(PREFIX)/bin
+SBINDIR        ?= $(PREFIX)/sbin
+LIBDIR         ?= $(PREFIX)/lib
+INCLUDEDIR     ?= $(PREFIX)/include
+PKGCONFIGDIR   ?= $(LIBDIR)/pkgconfig
+MANDIR         ?= $(PREFIX)/share/man
+SYSCONFDIR     ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
+INSTALL_CONFIG ?= config/taskring.yaml
+INSTALL        ?= install
+
+TR_VERSION  := $(shell sed -n 's/^\#define TASKRING_VERSION "\(.*\)"$$/\1/p' include/taskring.h)
+TR_HEADERS  := $(wildcard include/*.h)
+TR_MANPAGES := $(wildcard man/*.[1-8])
+TR_CONFDEST := $(DESTDIR)$(SYSCONFDIR)/taskring/taskring.yaml
+# man/NAME.N -> $(MANDIR)/manN/NAME.N
+tr_mandest   = $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(1)))/$(notdir $(1))
+TR_SUBST     = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+	-e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	-e 's|@VERSION@|$(TR_VERSION)|g'
+
+install:
+	@for f in $(CLI) $(DAEMON) $(LIB_A) $(LIB_SO); do \
+		[ -f "$$f" ] || { echo "make install: $$f is missing; run 'make B=$(B)' first" >&2; \
+			exit 1; }; \
+	done
+	@[ -n "$(TR_VERSION)" ] || { echo "make install: no TASKRING_VERSION in include/taskring.h" >&2; \
+		exit 1; }
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	$(INSTALL) -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/taskring
+	$(INSTALL) -m 0755 $(DAEMON) $(DESTDIR)$(SBINDIR)/taskringd
+	$(INSTALL) -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libtaskring.a
+	$(INSTALL) -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libtaskring.so.$(TR_VERSION)
+	ln -sf libtaskring.so.$(TR_VERSION) $(DESTDIR)$(LIBDIR)/libtaskring.so.0
+	ln -sf libtaskring.so.0 $(DESTDIR)$(LIBDIR)/libtaskring.so
+	$(INSTALL) -m 0644 $(TR_HEADERS) $(DESTDIR)$(INCLUDEDIR)/
+	$(TR_SUBST) taskring.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/taskring.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/taskring.pc
+	$(TR_SUBST) systemd/taskring.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/taskring.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/taskring.service
+	$(INSTALL) -m 0644 systemd/taskring.sysusers $(DESTDIR)$(SYSUSERSDIR)/taskring.conf
+	$(INSTALL) -m 0644 systemd/taskring.tmpfiles $(DESTDIR)$(TMPFILESDIR)/taskring.conf
+	$(foreach p,$(TR_MANPAGES),$(INSTALL) -D -m 0644 $(p) $(call tr_mandest,$(p)) &&) true
+	if [ -e $(TR_CONFDEST) ]; then echo "make install: kept the existing $(TR_CONFDEST)"; \
+	else $(INSTALL) -D -m 0644 $(INSTALL_CONFIG) $(TR_CONFDEST); fi
+ifeq ($(DESTDIR),)
+	-ldconfig
+	-systemd-sysusers $(SYSUSERSDIR)/taskring.conf
+	-systemd-tmpfiles --create $(TMPFILESDIR)/taskring.conf
+	-[ ! -d /run/systemd/system ] || systemctl daemon-reload
+endif
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/taskring $(DESTDIR)$(SBINDIR)/taskringd
+	rm -f $(DESTDIR)$(LIBDIR)/libtaskring.a $(DESTDIR)$(LIBDIR)/libtaskring.so \
+		$(DESTDIR)$(LIBDIR)/libtaskring.so.*
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(notdir $(TR_HEADERS)))
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/taskring.pc $(DESTDIR)$(SYSTEMDUNITDIR)/taskring.service \
+		$(DESTDIR)$(SYSUSERSDIR)/taskring.conf $(DESTDIR)$(TMPFILESDIR)/taskring.conf
+	rm -f $(foreach p,$(TR_MANPAGES),$(call tr_mandest,$(p)))
+	@[ ! -e $(TR_CONFDEST) ] || echo "make uninstall: kept $(TR_CONFDEST) (remove it by hand)"
+ifeq ($(DESTDIR),)
+	-ldconfig
+	-[ ! -d /run/systemd/system ] || systemctl daemon-reload
+endif
+# ---- end install ----
