@@ -1,0 +1,129 @@
+/*
+ * cli.h - what the taskring command-line tool's parts share: the exit
+ * statuses, the per-run context, the command table entries, and the helpers
+ * in client.c that talk to libtaskring and turn its errors into messages
+ * and exit statuses.
+ *
+ * Messages go to stderr as "taskring: <command>: <what>". Results and ids go
+ * to stdout, nothing else does. The tool uses only the public API of
+ * libtaskring (taskring.h).
+ */
+#ifndef TR_CLI_H
+#define TR_CLI_H
+
+#include <getopt.h>
+#include <stdint.h>
+
+#include "taskring.h"
+
+/* Exit statuses (stable: scripts rely on them). */
+enum cli_exit {
+	CLI_OK = 0,        /* success */
+	CLI_FAILED = 1,    /* a task failed, was cancelled, or does not exist */
+	CLI_USAGE = 2,     /* usage error or bad argument */
+	CLI_NODAEMON = 3,  /* the daemon cannot be reached */
+	CLI_TIMEOUT = 4,   /* timed out waiting */
+	CLI_FULL = 5,      /* queue full with --no-block */
+	CLI_CONTINUE = -1, /* internal: option handled, keep parsing */
+};
+
+/* One run of the tool. */
+struct cli {
+	const char *cmd;      /* command being run, for messages; NULL: none yet */
+	const char *instance; /* -i, else $TASKRING_INSTANCE, else "default" */
+	taskring_t *h;        /* attached handle, NULL until cli_attach() */
+};
+
+/* One command. */
+struct cli_cmd {
+	const char *name;
+	int (*run)(struct cli *c, int argc, char **argv); /* argv[0] is the name */
+	const char *summary;                              /* one line for the overview */
+	const char *help;                                 /* full text for --help */
+};
+
+/* The commands, in cmd_*.c. Each returns an exit status. */
+extern const struct cli_cmd cmd_submit, cmd_wait, cmd_map, cmd_show, cmd_list, cmd_cancel,
+    cmd_status, cmd_kill_worker, cmd_reload;
+
+/* Prints "taskring: <cmd>: <message>\n" on stderr. */
+void cli_err(const struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints the message and "try 'taskring <cmd> --help'"; returns CLI_USAGE. */
+int cli_usage(const struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints the help of the current command (c->cmd) on stdout. */
+void cli_print_help(const struct cli *c);
+
+/* Handles what getopt_long() returned for the options every command shares
+ * (-h/--help, -i/--instance) and getopt's error returns ('?', ':'); tok is
+ * the argv element being parsed when getopt was called (for messages).
+ * Returns CLI_CONTINUE when the caller should keep parsing, else the exit
+ * status to return (0 after printing help, CLI_USAGE after a message). */
+int cli_common_opt(struct cli *c, int opt, const char *tok, const struct option *longopts);
+
+/* The argv element getopt is about to look at (for cli_common_opt). */
+const char *cli_opt_token(int argc, char **argv);
+
+/* Parses option values; on error print "<opt>: <reason>" and return CLI_USAGE,
+ * else return CLI_CONTINUE. */
+int cli_opt_u64(struct cli *c, const char *opt, const char *val, uint64_t min, uint64_t max,
+                uint64_t *out);
+int cli_opt_duration(struct cli *c, const char *opt, const char *val, int64_t *ms);
+
+/* Parses the task ids argv[0..n) into ids (caller-sized n); on the first
+ * malformed one prints why and returns CLI_USAGE, else CLI_OK. */
+int cli_parse_ids(struct cli *c, int n, char **argv, uint64_t *ids);
+
+/* Attaches to c->instance. With need_daemon, also requires a live
+ * supervisor. Returns CLI_OK, or prints why and returns CLI_USAGE (bad
+ * instance name) or CLI_NODAEMON. */
+int cli_attach(struct cli *c, int need_daemon);
+
+/* Detaches (safe when not attached). */
+void cli_detach(struct cli *c);
+
+/* Exit status for a libtaskring error about the instance or a task:
+ * -ENOENT/-TASKRING_EEXPIRED/-TASKRING_EBADID/-TASKRING_EFINAL -> 1,
+ * -EINVAL/-E2BIG/-TASKRING_EBADTYPE/-TASKRING_ENOTSUP_CLS -> 2,
+ * -EACCES/-EPERM/-TASKRING_ENODAEMON/-TASKRING_ELAYOUT/-TASKRING_ECORRUPT -> 3,
+ * -ETIMEDOUT -> 4, -TASKRING_EFULL -> 5; anything else 1. */
+int cli_status_of(int err);
+
+/* Prints "task ID: <why>" for an error met reading task id and returns its
+ * exit status: "no such task", "task expired (its slot was reused)", ... */
+int cli_task_error(struct cli *c, uint64_t id, int err);
+
+/* Prints why a submit failed (unknown type, too long, full, ...) and returns
+ * the exit status. type, argc and argv describe the (first) task. */
+int cli_submit_error(struct cli *c, int err, const char *type, int argc, const char *const *argv);
+
+/* Current CLOCK_MONOTONIC time in ms. */
+int64_t cli_now_ms(void);
+
+/* ms left until deadline (a cli_now_ms() value; < 0: none): -1 for none,
+ * else >= 0. */
+int64_t cli_remaining_ms(int64_t deadline);
+
+/* Waits until task id is final or deadline (cli_now_ms() based; < 0: none),
+ * copying it into *info and marking it read. Waits in slices so it notices
+ * an interrupt (cli_interrupted()) and a supervisor that stays dead for
+ * CLI_DEAD_GRACE_MS (then -TASKRING_ENODAEMON). Returns 0, -ETIMEDOUT,
+ * -EINTR, or a libtaskring error. */
+#define CLI_DEAD_GRACE_MS 10000
+int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_info *info);
+
+/* Reports a final task: DONE writes its result line on stdout and returns
+ * CLI_OK; FAILED/CANCELLED write a blank line on stdout (when blank_line, so
+ * lines stay aligned with tasks), the error on stderr, and return
+ * CLI_FAILED. */
+int cli_report_final(struct cli *c, const struct taskring_info *info, int blank_line);
+
+/* SIGINT/SIGTERM handling for long waits: install sets a flag instead of
+ * dying; cli_interrupted() returns the signal caught (0: none);
+ * cli_interrupt_reset() restores the defaults and clears the flag. */
+void cli_interrupt_install(void);
+int cli_interrupted(void);
+void cli_interrupt_reset(void);
+
+#endif

@@ -1,0 +1,434 @@
+/*
+ * client.c - the CLI's link to libtaskring: attaching, waiting in slices,
+ * turning library errors into messages and exit statuses, the options all
+ * commands share, and the SIGINT/SIGTERM flag used during long waits.
+ *
+ * State: only the interrupt flag (a signal handler needs a global); it is
+ * cleared by cli_interrupt_reset().
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "parse.h"
+#include "text.h"
+
+/* How long one library wait may sleep before the CLI looks at interrupts
+ * and the supervisor's health again. */
+#define CLI_SLICE_MS 500
+
+static volatile sig_atomic_t cli_sig;
+
+static void cli_vmsg(const struct cli *c, const char *fmt, va_list ap)
+{
+	char line[1024];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (c && c->cmd)
+		fprintf(stderr, "taskring: %s: %s\n", c->cmd, line);
+	else
+		fprintf(stderr, "taskring: %s\n", line);
+}
+
+void cli_err(const struct cli *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cli_vmsg(c, fmt, ap);
+	va_end(ap);
+}
+
+int cli_usage(const struct cli *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cli_vmsg(c, fmt, ap);
+	va_end(ap);
+	if (c && c->cmd)
+		fprintf(stderr, "try 'taskring %s --help'\n", c->cmd);
+	else
+		fprintf(stderr, "try 'taskring --help'\n");
+	return CLI_USAGE;
+}
+
+const char *cli_opt_token(int argc, char **argv)
+{
+	int i = optind > 0 ? optind : 1;
+
+	return i < argc ? argv[i] : "";
+}
+
+/* Does "--name=value" name a long option that takes no value? */
+static int cli_takes_no_value(const char *tok, const struct option *longopts)
+{
+	const char *eq = strchr(tok, '=');
+	const struct option *hit = NULL;
+	size_t n;
+
+	if (!eq || !longopts)
+		return 0;
+	n = (size_t)(eq - (tok + 2));
+	for (const struct option *o = longopts; o->name; o++) {
+		if (strncmp(o->name, tok + 2, n) != 0)
+			continue;
+		if (strlen(o->name) == n) {
+			hit = o;
+			break;
+		}
+		if (hit)
+			return 0; /* ambiguous prefix */
+		hit = o;
+	}
+	return hit && hit->has_arg == no_argument;
+}
+
+int cli_common_opt(struct cli *c, int opt, const char *tok, const struct option *longopts)
+{
+	int is_long = tok && strncmp(tok, "--", 2) == 0;
+
+	switch (opt) {
+	case 'h':
+		cli_print_help(c);
+		return CLI_OK;
+	case 'i':
+		c->instance = optarg;
+		return CLI_CONTINUE;
+	case ':':
+		if (is_long)
+			return cli_usage(c, "option '%.*s' needs a value", (int)strcspn(tok, "="),
+			                 tok);
+		return cli_usage(c, "option '-%c' needs a value", optopt);
+	case '?':
+		if (is_long && cli_takes_no_value(tok, longopts))
+			return cli_usage(c, "option '%.*s' takes no value", (int)strcspn(tok, "="),
+			                 tok);
+		if (is_long)
+			return cli_usage(c, "unknown or ambiguous option '%.*s'",
+			                 (int)strcspn(tok, "="), tok);
+		if (tok && tok[0] == '-' && tok[1] >= '0' && tok[1] <= '9' &&
+		    strspn(tok + 1, "0123456789") == strlen(tok + 1))
+			return cli_usage(c, "'%.40s': negative numbers are not accepted", tok);
+		if (optopt >= 0x21 && optopt < 0x7F)
+			return cli_usage(c, "unknown option '-%c'", optopt);
+		return cli_usage(c, "unknown option '%s'", tok ? tok : "?");
+	default:
+		return cli_usage(c, "unhandled option '%s'", tok ? tok : "?");
+	}
+}
+
+int cli_opt_u64(struct cli *c, const char *opt, const char *val, uint64_t min, uint64_t max,
+                uint64_t *out)
+{
+	char why[160];
+
+	if (cli_parse_u64(val, min, max, out, why, sizeof(why)) < 0)
+		return cli_usage(c, "%s: %s", opt, why);
+	return CLI_CONTINUE;
+}
+
+int cli_opt_duration(struct cli *c, const char *opt, const char *val, int64_t *ms)
+{
+	char why[160];
+
+	if (cli_parse_duration_ms(val, ms, why, sizeof(why)) < 0)
+		return cli_usage(c, "%s: %s", opt, why);
+	return CLI_CONTINUE;
+}
+
+int cli_parse_ids(struct cli *c, int n, char **argv, uint64_t *ids)
+{
+	char why[160];
+
+	for (int i = 0; i < n; i++)
+		if (cli_parse_id(argv[i], &ids[i], why, sizeof(why)) < 0)
+			return cli_usage(c, "%s", why);
+	return CLI_OK;
+}
+
+int cli_attach(struct cli *c, int need_daemon)
+{
+	const char *in = c->instance;
+	int r;
+
+	if (taskring_instance_valid(in) < 0)
+		return cli_usage(c,
+		                 "invalid instance name '%.40s%s' (1-32 characters of "
+		                 "A-Z a-z 0-9 _ . -)",
+		                 in, strlen(in) > 40 ? "..." : "");
+	r = taskring_attach(in, &c->h);
+	if (r < 0) {
+		c->h = NULL;
+		switch (-r) {
+		case ENOENT:
+			cli_err(c, "instance '%s' is not running (no /dev/shm/taskring.%s)", in,
+			        in);
+			break;
+		case EACCES:
+		case EPERM:
+			cli_err(
+			    c,
+			    "no permission to use instance '%s' (/dev/shm/taskring.%s): %s; it "
+			    "must belong to you or to a group of yours, with no access for others",
+			    in, in, taskring_strerror(r));
+			break;
+		case TASKRING_ELAYOUT:
+			cli_err(c,
+			        "instance '%s' has an incompatible segment (another taskring "
+			        "version?): %s",
+			        in, taskring_strerror(r));
+			break;
+		case TASKRING_ENODAEMON:
+			cli_err(c, "instance '%s': the daemon is not running", in);
+			break;
+		default:
+			cli_err(c, "cannot attach to instance '%s': %s", in, taskring_strerror(r));
+		}
+		return CLI_NODAEMON;
+	}
+	if (need_daemon && !taskring_daemon_alive(c->h)) {
+		cli_err(c,
+		        "instance '%s': the daemon is not running (its segment is left for "
+		        "the next taskringd to adopt)",
+		        in);
+		cli_detach(c);
+		return CLI_NODAEMON;
+	}
+	return CLI_OK;
+}
+
+void cli_detach(struct cli *c)
+{
+	taskring_detach(c->h);
+	c->h = NULL;
+}
+
+int cli_status_of(int err)
+{
+	switch (-err) {
+	case 0:
+		return CLI_OK;
+	case ENOENT:
+	case TASKRING_EEXPIRED:
+	case TASKRING_EBADID:
+	case TASKRING_EFINAL:
+		return CLI_FAILED;
+	case EINVAL:
+	case E2BIG:
+	case TASKRING_EBADTYPE:
+	case TASKRING_ENOTSUP_CLS:
+		return CLI_USAGE;
+	case EACCES:
+	case EPERM:
+	case TASKRING_ENODAEMON:
+	case TASKRING_ELAYOUT:
+	case TASKRING_ECORRUPT:
+	case ENOTRECOVERABLE:
+		return CLI_NODAEMON;
+	case ETIMEDOUT:
+		return CLI_TIMEOUT;
+	case TASKRING_EFULL:
+		return CLI_FULL;
+	default:
+		return CLI_FAILED;
+	}
+}
+
+int cli_task_error(struct cli *c, uint64_t id, int err)
+{
+	unsigned long long n = (unsigned long long)id;
+
+	switch (-err) {
+	case ENOENT:
+		cli_err(c, "task %llu: no such task", n);
+		break;
+	case TASKRING_EBADID:
+		cli_err(c, "task %llu: no such task (not an id of instance '%s')", n, c->instance);
+		break;
+	case TASKRING_EEXPIRED:
+		cli_err(c, "task %llu: task expired (its result is gone, its slot reused)", n);
+		break;
+	case TASKRING_EFINAL:
+		cli_err(c, "task %llu: already finished", n);
+		break;
+	case ETIMEDOUT:
+		cli_err(c, "task %llu: not finished before the timeout", n);
+		break;
+	case TASKRING_ENODAEMON:
+		cli_err(c, "task %llu: not finished and the daemon of instance '%s' is not running",
+		        n, c->instance);
+		break;
+	case EINTR:
+		cli_err(c, "task %llu: interrupted while waiting", n);
+		break;
+	default:
+		cli_err(c, "task %llu: %s", n, taskring_strerror(err));
+	}
+	return cli_status_of(err);
+}
+
+int cli_submit_error(struct cli *c, int err, const char *type, int argc, const char *const *argv)
+{
+	size_t bytes = 0;
+	struct taskring_status st;
+
+	switch (-err) {
+	case TASKRING_EBADTYPE:
+		cli_err(c, "unknown task type '%.40s'", type);
+		break;
+	case E2BIG:
+		for (int i = 0; i < argc; i++)
+			bytes += strlen(argv[i]) + 1;
+		memset(&st, 0, sizeof(st));
+		if (c->h && taskring_status_get(c->h, &st) == 0) {
+			cli_err(c,
+			        "arguments of task type '%.40s' too long: %zu bytes, instance '%s' "
+			        "takes at most %u (queue.payload_max)",
+			        type, bytes, c->instance, st.payload_max);
+			taskring_status_release(&st);
+		} else {
+			cli_err(c, "arguments of task type '%.40s' too long: %zu bytes", type,
+			        bytes);
+		}
+		break;
+	case EINVAL:
+		cli_err(c, "invalid task arguments or options for type '%.40s': %s", type,
+		        taskring_strerror(err));
+		break;
+	case TASKRING_ENOTSUP_CLS:
+		cli_err(c, "task type '%.40s' does not allow the requested --class", type);
+		break;
+	case TASKRING_EFULL:
+		cli_err(c, "queue full: no free slot in instance '%s' (--no-block)", c->instance);
+		break;
+	case ETIMEDOUT:
+		cli_err(c, "queue full: no free slot in instance '%s' before the timeout",
+		        c->instance);
+		break;
+	case TASKRING_ENODAEMON:
+		cli_err(c, "instance '%s': the daemon is not running", c->instance);
+		break;
+	default:
+		cli_err(c, "submitting a '%.40s' task: %s", type, taskring_strerror(err));
+	}
+	return cli_status_of(err);
+}
+
+int64_t cli_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t cli_remaining_ms(int64_t deadline)
+{
+	int64_t left;
+
+	if (deadline < 0)
+		return -1;
+	left = deadline - cli_now_ms();
+	return left > 0 ? left : 0;
+}
+
+int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_info *info)
+{
+	int64_t dead_since = -1;
+	int r;
+
+	if (!taskring_daemon_alive(c->h)) {
+		/* Finished tasks can still be collected; others would wait forever. */
+		r = taskring_wait(c->h, id, 0, info);
+		return r == -ETIMEDOUT ? -TASKRING_ENODAEMON : r;
+	}
+	for (;;) {
+		int64_t left = cli_remaining_ms(deadline), slice = CLI_SLICE_MS;
+
+		if (cli_interrupted())
+			return -EINTR;
+		if (left >= 0 && left < slice)
+			slice = left;
+		r = taskring_wait(c->h, id, slice, info);
+		if (r != -ETIMEDOUT && r != -EINTR)
+			return r;
+		if (deadline >= 0 && cli_remaining_ms(deadline) == 0)
+			return -ETIMEDOUT;
+		if (taskring_daemon_alive(c->h)) {
+			dead_since = -1;
+		} else if (dead_since < 0) {
+			dead_since = cli_now_ms();
+		} else if (cli_now_ms() - dead_since >= CLI_DEAD_GRACE_MS) {
+			return -TASKRING_ENODAEMON;
+		}
+	}
+}
+
+/* Length of s without trailing newlines, for one-line messages. */
+static int cli_trimmed(const char *s, size_t len)
+{
+	while (len && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+		len--;
+	return len > 4000 ? 4000 : (int)len;
+}
+
+int cli_report_final(struct cli *c, const struct taskring_info *info, int blank_line)
+{
+	unsigned long long id = (unsigned long long)info->id;
+	const char *out = info->output ? info->output : "";
+	size_t len = info->output ? info->output_len : 0;
+
+	if (info->state == TASKRING_DONE) {
+		text_write_line(stdout, out, len);
+		return CLI_OK;
+	}
+	if (blank_line)
+		putchar('\n');
+	fflush(stdout);
+	if (info->state == TASKRING_CANCELLED) {
+		if (len)
+			cli_err(c, "task %llu was cancelled: %.*s", id, cli_trimmed(out, len), out);
+		else
+			cli_err(c, "task %llu was cancelled", id);
+	} else if (info->state == TASKRING_FAILED) {
+		cli_err(c, "task %llu failed: %.*s", id, cli_trimmed(out, len), out);
+	} else {
+		cli_err(c, "task %llu is %s, not finished", id, taskring_state_name(info->state));
+	}
+	return CLI_FAILED;
+}
+
+static void cli_on_signal(int sig)
+{
+	cli_sig = sig;
+}
+
+void cli_interrupt_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = cli_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+int cli_interrupted(void)
+{
+	return cli_sig;
+}
+
+void cli_interrupt_reset(void)
+{
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	cli_sig = 0;
+}

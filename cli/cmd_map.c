@@ -1,0 +1,354 @@
+/*
+ * cmd_map.c - `taskring map`: one task per argument (or per line of
+ * standard input), results printed in order, one line each - Pool.map for
+ * the shell.
+ *
+ * Tasks are submitted in batches (one lock acquisition per batch) without
+ * blocking while some of our own tasks are still outstanding: when the table
+ * is full, the oldest of ours is collected (which frees its slot) before
+ * submitting more, so a map larger than the task table never waits on
+ * itself. Results are collected oldest first, which is also output order,
+ * so each line is printed as soon as it is known.
+ *
+ * On timeout, interrupt (SIGINT/SIGTERM) or a submit error, the tasks not
+ * yet finished are cancelled, so a map that gives up leaves nothing behind.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "parse.h"
+#include "progress.h"
+#include "taskopts.h"
+
+#define MAP_BATCH   256 /* tasks per submit call */
+#define MAP_COLLECT 64  /* results collected after a full table before retrying */
+#define MAP_SLICE   500 /* ms a blocking submit waits before looking around */
+
+static const char map_help[] =
+    "usage: taskring map [OPTIONS] TYPE ARG...\n"
+    "       taskring map [OPTIONS] TYPE -\n"
+    "       taskring map exec [OPTIONS] -- PROGRAM ARG...|-\n"
+    "\n"
+    "Submits one task of TYPE per ARG (the ARG is its one argument word), or with\n"
+    "'-' one task per line of standard input (the line's words are its\n"
+    "arguments), waits for all and prints the results in the same order, one\n"
+    "line per task. A task that failed or was cancelled gets an empty line and\n"
+    "its error on stderr. For exec, each task runs PROGRAM with the ARG (or the\n"
+    "line's words) as its arguments.\n"
+    "\n"
+    "On a terminal a progress bar (done/total, rate, ETA) is drawn on stderr.\n"
+    "\n"
+    "Options:\n"
+    "  -t, --timeout S        give up after S seconds in all (exit 4); the tasks\n"
+    "                         not finished by then are cancelled\n"
+    "  -a, --attempts N       run each task at most N times if its worker dies\n"
+    "  -r, --run-timeout S    stop a task after S seconds of running\n"
+    "  -c, --class cpu|io     the class of every task, where the type allows it\n"
+    "  -i, --instance NAME    the daemon instance\n"
+    "  -h, --help             show this help\n"
+    "\n"
+    "Examples:\n"
+    "  taskring map sqrt-sum 1000 2000 3000\n"
+    "  seq 1 100 | taskring map square-sum -\n"
+    "\n"
+    "Exit status: 0 all done; 1 a task failed or was cancelled; 2 bad arguments\n"
+    "or unknown type; 3 daemon not reachable; 4 timed out. With several problems,\n"
+    "the highest status.\n";
+
+struct map_job {
+	size_t n;                  /* tasks */
+	struct taskring_req *reqs; /* n requests */
+	uint64_t *ids;             /* n ids, as submitted */
+	const char **words;        /* argument mode: all words */
+	char **lines;              /* stdin mode: the lines read */
+	const char ***line_words;  /* stdin mode: each line's words */
+	size_t nlines;
+};
+
+static void map_job_free(struct map_job *m)
+{
+	for (size_t i = 0; i < m->nlines; i++) {
+		free(m->lines[i]);
+		free(m->line_words[i]);
+	}
+	free(m->lines);
+	free(m->line_words);
+	free(m->words);
+	free(m->reqs);
+	free(m->ids);
+	memset(m, 0, sizeof(*m));
+}
+
+/* One task per ARG: words are the prefix (exec: the program) plus the ARG. */
+static int map_from_args(struct map_job *m, const char *type, int npfx, char **pfx, int nargs,
+                         char **args)
+{
+	size_t per = (size_t)npfx + 1;
+
+	m->n = (size_t)nargs;
+	m->reqs = calloc(m->n, sizeof(*m->reqs));
+	m->ids = calloc(m->n, sizeof(*m->ids));
+	m->words = calloc(m->n * per, sizeof(*m->words));
+	if (!m->reqs || !m->ids || !m->words)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n; i++) {
+		const char **w = m->words + i * per;
+		for (int k = 0; k < npfx; k++)
+			w[k] = pfx[k];
+		w[npfx] = args[i];
+		m->reqs[i] = (struct taskring_req){.type = type, .argc = (int)per, .argv = w};
+	}
+	return 0;
+}
+
+/* One task per line of stdin. Returns 0, -ENOMEM, -EIO, or -EINVAL with the
+ * number of the line holding a NUL byte in *bad_line. */
+static int map_from_stdin(struct map_job *m, const char *type, int npfx, char **pfx,
+                          size_t *bad_line)
+{
+	size_t cap = 0;
+	char *line = NULL;
+	size_t linecap = 0;
+	ssize_t len;
+
+	while ((len = getline(&line, &linecap, stdin)) >= 0) {
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (m->nlines == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			char **nl = realloc(m->lines, ncap * sizeof(*nl));
+			if (nl)
+				m->lines = nl;
+			const char ***nw = realloc(m->line_words, ncap * sizeof(*nw));
+			if (nw)
+				m->line_words = nw;
+			if (!nl || !nw) {
+				free(line);
+				return -ENOMEM;
+			}
+			cap = ncap;
+		}
+		size_t max = (size_t)len / 2 + 1;
+		const char **w = calloc((size_t)npfx + max + 1, sizeof(*w));
+		if (!w) {
+			free(line);
+			return -ENOMEM;
+		}
+		for (int k = 0; k < npfx; k++)
+			w[k] = pfx[k];
+		int nw = cli_split_words(line, (size_t)len, (char **)w + npfx, (int)max);
+		if (nw < 0) {
+			free(w);
+			free(line);
+			*bad_line = m->nlines + 1;
+			return -EINVAL;
+		}
+		m->lines[m->nlines] = line;
+		m->line_words[m->nlines] = w;
+		m->nlines++;
+		line = NULL;
+		linecap = 0;
+		w[npfx + nw] = NULL; /* argc is counted from this below */
+	}
+	free(line);
+	if (ferror(stdin))
+		return -EIO;
+	m->n = m->nlines;
+	m->reqs = calloc(m->n ? m->n : 1, sizeof(*m->reqs));
+	m->ids = calloc(m->n ? m->n : 1, sizeof(*m->ids));
+	if (!m->reqs || !m->ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n; i++) {
+		int argc = 0;
+		while (m->line_words[i][argc])
+			argc++;
+		m->reqs[i] =
+		    (struct taskring_req){.type = type, .argc = argc, .argv = m->line_words[i]};
+	}
+	return 0;
+}
+
+/* Cancels our tasks that are not finished and collects the finished ones,
+ * so their slots come free. Returns how many were cancelled. */
+static size_t map_abandon(struct cli *c, const uint64_t *ids, size_t n)
+{
+	size_t cancelled = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (taskring_cancel(c->h, ids[i]) == 0)
+			cancelled++;
+		taskring_wait(c->h, ids[i], 0, NULL);
+	}
+	return cancelled;
+}
+
+static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
+{
+	struct progress p;
+	struct taskring_opts lo;
+	int64_t deadline = o->timeout_ms >= 0 ? cli_now_ms() + o->timeout_ms : -1;
+	int64_t dead_since = -1;
+	size_t sub = 0, got = 0, owed = 0;
+	int worst = CLI_OK, fail = 0, st, r;
+	int out_tty = isatty(STDOUT_FILENO);
+
+	progress_init(&p, stderr, m->n, isatty(STDERR_FILENO));
+	progress_update(&p, 0, cli_now_ms(), 1);
+	cli_interrupt_install();
+	while (got < m->n) {
+		if (cli_interrupted()) {
+			fail = -EINTR;
+			break;
+		}
+		if (sub < m->n && owed == 0) {
+			size_t k = m->n - sub < MAP_BATCH ? m->n - sub : MAP_BATCH;
+			int64_t slot_ms = 0;
+			if (sub == got) {
+				/* nothing of ours to collect: wait for others to free slots */
+				slot_ms = cli_remaining_ms(deadline);
+				if (slot_ms < 0 || slot_ms > MAP_SLICE)
+					slot_ms = MAP_SLICE;
+			}
+			taskopts_lib(o, slot_ms, &lo);
+			r = taskring_submit_batch(c->h, k, m->reqs + sub, &lo, m->ids + sub);
+			if (r > 0) {
+				sub += (size_t)r;
+				if ((size_t)r < k) /* full, or an error at the next one */
+					owed = sub - got < MAP_COLLECT ? sub - got : MAP_COLLECT;
+				continue;
+			}
+			if (r == -TASKRING_EFULL && sub > got) {
+				owed = sub - got < MAP_COLLECT ? sub - got : MAP_COLLECT;
+			} else if ((r == -TASKRING_EFULL || r == -ETIMEDOUT) && sub == got) {
+				if (deadline >= 0 && cli_remaining_ms(deadline) == 0) {
+					fail = -ETIMEDOUT;
+					break;
+				}
+				if (taskring_daemon_alive(c->h)) {
+					dead_since = -1;
+				} else if (dead_since < 0) {
+					dead_since = cli_now_ms();
+				} else if (cli_now_ms() - dead_since >= CLI_DEAD_GRACE_MS) {
+					fail = -TASKRING_ENODAEMON;
+					break;
+				}
+				continue;
+			} else {
+				progress_clear(&p);
+				st = cli_submit_error(c, r, m->reqs[sub].type, m->reqs[sub].argc,
+				                      m->reqs[sub].argv);
+				cli_err(c, "task %zu of %zu could not be submitted", sub + 1, m->n);
+				fail = 1;
+				worst = st > worst ? st : worst;
+				break;
+			}
+		}
+
+		struct taskring_info info = {0};
+		r = cli_wait_task(c, m->ids[got], deadline, &info);
+		if (r == -ETIMEDOUT || r == -EINTR || r == -TASKRING_ENODAEMON) {
+			fail = r;
+			break;
+		}
+		if (out_tty || r < 0 || info.state != TASKRING_DONE)
+			progress_clear(&p);
+		if (r == 0) {
+			st = cli_report_final(c, &info, 1);
+			taskring_info_release(&info);
+		} else {
+			putchar('\n');
+			fflush(stdout);
+			st = cli_task_error(c, m->ids[got], r);
+		}
+		worst = st > worst ? st : worst;
+		got++;
+		if (owed)
+			owed--;
+		progress_update(&p, got, cli_now_ms(), got == m->n);
+	}
+	progress_clear(&p);
+	fflush(stdout);
+	if (fail) {
+		size_t left = sub - got;
+		size_t cancelled = map_abandon(c, m->ids + got, left);
+		int sig = cli_interrupted();
+		switch (fail) {
+		case -ETIMEDOUT:
+			cli_err(c, "timed out with %zu of %zu tasks done; cancelled %zu unfinished",
+			        got, m->n, cancelled);
+			worst = CLI_TIMEOUT;
+			break;
+		case -TASKRING_ENODAEMON:
+			cli_err(c,
+			        "the daemon of instance '%s' stopped with %zu of %zu tasks done; "
+			        "cancelled %zu unfinished",
+			        c->instance, got, m->n, cancelled);
+			worst = CLI_NODAEMON;
+			break;
+		case -EINTR:
+			cli_err(c,
+			        "interrupted with %zu of %zu tasks done; cancelled %zu unfinished",
+			        got, m->n, cancelled);
+			cli_interrupt_reset();
+			fflush(stderr);
+			raise(sig);
+			worst = CLI_FAILED;
+			break;
+		default:
+			if (left)
+				cli_err(c, "cancelled %zu submitted tasks", cancelled);
+		}
+	}
+	cli_interrupt_reset();
+	return worst;
+}
+
+static int map_run(struct cli *c, int argc, char **argv)
+{
+	struct taskopts o;
+	struct map_job m = {0};
+	const char *type;
+	int first, st, r, npfx = 0, nargs;
+	size_t bad_line = 0;
+
+	st = taskopts_parse(c, argc, argv, 0, &o, &type, &first);
+	if (st != CLI_CONTINUE)
+		return st;
+	if (strcmp(type, "exec") == 0)
+		npfx = 1; /* the program */
+	nargs = argc - first - npfx;
+	if (nargs <= 0)
+		return cli_usage(c, "missing ARG (one per task, or '-' to read them from "
+		                    "standard input)");
+	if (nargs == 1 && strcmp(argv[first + npfx], "-") == 0)
+		r = map_from_stdin(&m, type, npfx, argv + first, &bad_line);
+	else
+		r = map_from_args(&m, type, npfx, argv + first, nargs, argv + first + npfx);
+	if (r == -EINVAL) {
+		map_job_free(&m);
+		return cli_usage(c, "standard input line %zu holds a NUL byte", bad_line);
+	}
+	if (r < 0) {
+		cli_err(c, "%s: %s", r == -EIO ? "reading standard input" : "out of memory",
+		        strerror(r == -EIO ? errno : ENOMEM));
+		map_job_free(&m);
+		return CLI_FAILED;
+	}
+	st = cli_attach(c, 1);
+	if (st == CLI_OK && m.n > 0) /* empty input: nothing to do */
+		st = map_loop(c, &m, &o);
+	map_job_free(&m);
+	return st;
+}
+
+const struct cli_cmd cmd_map = {
+    .name = "map",
+    .run = map_run,
+    .summary = "run one task per argument or input line; results in order",
+    .help = map_help,
+};

@@ -1,0 +1,137 @@
+/*
+ * cmd_reload.c - `taskring reload`: ask the supervisor to reload its
+ * configuration file (SIGHUP) and wait until it reports the reload applied
+ * or refused - what systemd's ExecReload needs.
+ *
+ * Protocol: the supervisor bumps reload_seq in its status each time it has
+ * finished handling a SIGHUP, after setting reload_ok and reload_error. The
+ * command reads reload_seq, signals the supervisor, and polls the status
+ * until reload_seq moves, the supervisor dies, or the timeout passes.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+#define RELOAD_DEFAULT_TIMEOUT_MS 60000
+
+static const char reload_help[] =
+    "usage: taskring reload [--timeout S]\n"
+    "\n"
+    "Sends SIGHUP to the daemon, which reloads its configuration file, and waits\n"
+    "until the daemon reports the new file applied or refused. An invalid file\n"
+    "changes nothing; its error is printed.\n"
+    "\n"
+    "Options:\n"
+    "  -t, --timeout S      wait at most S seconds (default 60)\n"
+    "  -i, --instance NAME  the daemon instance\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "Exit status: 0 applied; 1 refused (the error on stderr); 2 bad arguments;\n"
+    "3 daemon not reachable or stopped; 4 no answer in time.\n";
+
+static int reload_status(struct cli *c, struct taskring_status *st)
+{
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	r = taskring_status_get(c->h, st);
+	if (r < 0) {
+		cli_err(c, "reading the status of instance '%s': %s", c->instance,
+		        taskring_strerror(r));
+		return cli_status_of(r);
+	}
+	return CLI_OK;
+}
+
+static int reload_run(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"timeout", required_argument, NULL, 't'},
+	    {"instance", required_argument, NULL, 'i'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct taskring_status st;
+	int64_t timeout_ms = RELOAD_DEFAULT_TIMEOUT_MS, deadline, pause_ms = 5;
+	uint32_t seq0;
+	int pid, s;
+
+	for (;;) {
+		const char *tok = cli_opt_token(argc, argv);
+		int opt = getopt_long(argc, argv, ":t:i:h", longopts, NULL);
+		if (opt == -1)
+			break;
+		if (opt == 't')
+			s = cli_opt_duration(c, "--timeout", optarg, &timeout_ms);
+		else
+			s = cli_common_opt(c, opt, tok, longopts);
+		if (s != CLI_CONTINUE)
+			return s;
+	}
+	if (optind < argc)
+		return cli_usage(c, "unexpected argument '%.40s'", argv[optind]);
+	s = cli_attach(c, 1);
+	if (s != CLI_OK)
+		return s;
+	s = reload_status(c, &st);
+	if (s != CLI_OK)
+		return s;
+	pid = st.pid;
+	seq0 = st.reload_seq;
+	s = st.alive && pid > 1;
+	taskring_status_release(&st);
+	if (!s) {
+		cli_err(c, "instance '%s': the daemon is not running", c->instance);
+		return CLI_NODAEMON;
+	}
+	deadline = cli_now_ms() + timeout_ms;
+	if (kill(pid, SIGHUP) < 0) {
+		int e = errno;
+		cli_err(c, "kill(%d, SIGHUP): %s", pid, strerror(e));
+		return CLI_NODAEMON;
+	}
+	for (;;) {
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = pause_ms * 1000000};
+		nanosleep(&ts, NULL);
+		if (pause_ms < 100)
+			pause_ms *= 2;
+		s = reload_status(c, &st);
+		if (s != CLI_OK)
+			return s;
+		if (!st.alive || st.pid != pid) {
+			taskring_status_release(&st);
+			cli_err(c, "the daemon (pid %d) stopped before reporting the reload", pid);
+			return CLI_NODAEMON;
+		}
+		if (st.reload_seq != seq0) {
+			if (st.reload_ok) {
+				taskring_status_release(&st);
+				printf("reload applied\n");
+				return CLI_OK;
+			}
+			int n = (int)strnlen(st.reload_error, sizeof(st.reload_error));
+			if (n)
+				cli_err(c, "reload refused: %.*s", n, st.reload_error);
+			else
+				cli_err(c, "reload refused (no reason given)");
+			taskring_status_release(&st);
+			return CLI_FAILED;
+		}
+		taskring_status_release(&st);
+		if (cli_remaining_ms(deadline) == 0) {
+			cli_err(c, "no answer from the daemon (pid %d) within the timeout", pid);
+			return CLI_TIMEOUT;
+		}
+	}
+}
+
+const struct cli_cmd cmd_reload = {
+    .name = "reload",
+    .run = reload_run,
+    .summary = "reload the daemon's configuration and wait for the outcome",
+    .help = reload_help,
+};

@@ -1,0 +1,237 @@
+/*
+ * cmd_status.c - `taskring status`: the supervisor, its workers, the queues,
+ * the table's free slots and the totals, as text or JSON.
+ *
+ * The JSON shape is stable and documented in the README:
+ *   {"instance", "pid", "uptime_s", "workers": [{"index", "pid", "cpu",
+ *    "state", "task", "tasks_done", "restarts", "last_exit"}],
+ *    "queues": {"cpu": {"queued", "running"}, "io": {...}}, "capacity",
+ *    "free", "totals": {"submitted", "done", "failed", "cancelled",
+ *    "requeued", "worker_restarts"}}
+ * with null for a pid of a process that is not running, no current task,
+ * and no last exit.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "json.h"
+#include "text.h"
+
+static const char status_help[] =
+    "usage: taskring status [--json]\n"
+    "\n"
+    "Shows the supervisor's pid and uptime, a table of workers (index, pid, cpu,\n"
+    "state, current task, tasks done, restarts, last exit cause), queued and\n"
+    "running tasks per class, capacity and free slots, and the totals.\n"
+    "\n"
+    "Options:\n"
+    "  -j, --json           print one JSON object (see the README for its shape)\n"
+    "  -i, --instance NAME  the daemon instance\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "Exit status: 0 the daemon is running; 2 bad arguments; 3 the daemon cannot\n"
+    "be reached or is not running (the last snapshot is still printed when its\n"
+    "segment exists).\n";
+
+static void status_json(FILE *f, const struct taskring_status *st)
+{
+	static const char *const cls[2] = {"cpu", "io"};
+	int first = 1;
+
+	putc('{', f);
+	json_key(f, &first, "instance");
+	json_write_str(f, st->instance, strnlen(st->instance, sizeof(st->instance)));
+	json_key(f, &first, "pid");
+	json_write_int_or_null(f, st->alive && st->pid > 0 ? st->pid : -1);
+	json_key(f, &first, "uptime_s");
+	if (st->alive)
+		json_write_u64(f, st->uptime_s);
+	else
+		fputs("null", f);
+	json_key(f, &first, "workers");
+	putc('[', f);
+	for (int i = 0; i < st->nworkers; i++) {
+		const struct taskring_worker_info *w = &st->workers[i];
+		int wf = 1;
+		size_t le = strnlen(w->last_exit, sizeof(w->last_exit));
+		if (i)
+			putc(',', f);
+		putc('{', f);
+		json_key(f, &wf, "index");
+		json_write_int_or_null(f, w->index);
+		json_key(f, &wf, "pid");
+		json_write_int_or_null(f, w->pid > 0 ? w->pid : -1);
+		json_key(f, &wf, "cpu");
+		json_write_int_or_null(f, w->cpu);
+		json_key(f, &wf, "state");
+		json_write_str(f, w->state, strnlen(w->state, sizeof(w->state)));
+		json_key(f, &wf, "task");
+		json_write_u64_or_null(f, w->task);
+		json_key(f, &wf, "tasks_done");
+		json_write_u64(f, w->tasks_done);
+		json_key(f, &wf, "restarts");
+		json_write_u64(f, w->restarts);
+		json_key(f, &wf, "last_exit");
+		if (le)
+			json_write_str(f, w->last_exit, le);
+		else
+			fputs("null", f);
+		putc('}', f);
+	}
+	putc(']', f);
+	json_key(f, &first, "queues");
+	putc('{', f);
+	for (int k = 0; k < 2; k++) {
+		int qf = 1;
+		if (k)
+			putc(',', f);
+		json_write_cstr(f, cls[k]);
+		fputs(":{", f);
+		json_key(f, &qf, "queued");
+		json_write_u64(f, st->queued[k]);
+		json_key(f, &qf, "running");
+		json_write_u64(f, st->running[k]);
+		putc('}', f);
+	}
+	putc('}', f);
+	json_key(f, &first, "capacity");
+	json_write_u64(f, st->capacity);
+	json_key(f, &first, "free");
+	json_write_u64(f, st->free);
+	json_key(f, &first, "totals");
+	{
+		int tf = 1;
+		putc('{', f);
+		json_key(f, &tf, "submitted");
+		json_write_u64(f, st->submitted);
+		json_key(f, &tf, "done");
+		json_write_u64(f, st->done);
+		json_key(f, &tf, "failed");
+		json_write_u64(f, st->failed);
+		json_key(f, &tf, "cancelled");
+		json_write_u64(f, st->cancelled);
+		json_key(f, &tf, "requeued");
+		json_write_u64(f, st->requeued);
+		json_key(f, &tf, "worker_restarts");
+		json_write_u64(f, st->worker_restarts);
+		putc('}', f);
+	}
+	fputs("}\n", f);
+}
+
+/* A fixed-size text field of the snapshot, NUL-terminated. */
+static const char *status_field(char *buf, size_t buflen, const char *field, size_t size)
+{
+	size_t n = strnlen(field, size);
+
+	if (n >= buflen)
+		n = buflen - 1;
+	memcpy(buf, field, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void status_text(FILE *f, const struct taskring_status *st)
+{
+	char up[32], buf[128];
+
+	fprintf(f, "instance:  %s\n",
+	        status_field(buf, sizeof(buf), st->instance, sizeof(st->instance)));
+	if (st->alive)
+		fprintf(f, "daemon:    pid %d, up %s\n", st->pid,
+		        text_duration(up, sizeof(up), st->uptime_s));
+	else
+		fprintf(f, "daemon:    not running\n");
+	fprintf(f, "workers:   %d\n", st->nworkers);
+	if (st->nworkers > 0) {
+		fprintf(f, "  %-5s %-8s %-4s %-9s %-12s %-4s %-10s %-8s %s\n", "INDEX", "PID",
+		        "CPU", "STATE", "TASK", "IO", "DONE", "RESTARTS", "LAST EXIT");
+		for (int i = 0; i < st->nworkers; i++) {
+			const struct taskring_worker_info *w = &st->workers[i];
+			char pid[16], task[24];
+			if (w->pid > 0)
+				snprintf(pid, sizeof(pid), "%d", w->pid);
+			else
+				snprintf(pid, sizeof(pid), "-");
+			if (w->task)
+				snprintf(task, sizeof(task), "%llu", (unsigned long long)w->task);
+			else
+				snprintf(task, sizeof(task), "-");
+			fprintf(f, "  %-5d %-8s %-4d %-9s %-12s %-4u %-10llu %-8u %s\n", w->index,
+			        pid, w->cpu,
+			        status_field(buf, sizeof(buf), w->state, sizeof(w->state)), task,
+			        w->io_inflight, (unsigned long long)w->tasks_done, w->restarts,
+			        w->last_exit[0] ? status_field(buf, sizeof(buf), w->last_exit,
+			                                       sizeof(w->last_exit))
+			                        : "-");
+		}
+	}
+	fprintf(f, "queues:    cpu %u queued, %u running; io %u queued, %u running\n",
+	        st->queued[0], st->running[0], st->queued[1], st->running[1]);
+	fprintf(f, "slots:     %u free of %u (payload max %u, result max %u bytes)\n", st->free,
+	        st->capacity, st->payload_max, st->result_max);
+	fprintf(f,
+	        "totals:    submitted %llu, done %llu, failed %llu, cancelled %llu, requeued "
+	        "%llu, worker restarts %llu\n",
+	        (unsigned long long)st->submitted, (unsigned long long)st->done,
+	        (unsigned long long)st->failed, (unsigned long long)st->cancelled,
+	        (unsigned long long)st->requeued, (unsigned long long)st->worker_restarts);
+}
+
+static int status_run(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"instance", required_argument, NULL, 'i'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct taskring_status st;
+	int json = 0, s, r;
+
+	for (;;) {
+		const char *tok = cli_opt_token(argc, argv);
+		int opt = getopt_long(argc, argv, ":ji:h", longopts, NULL);
+		if (opt == -1)
+			break;
+		if (opt == 'j') {
+			json = 1;
+			continue;
+		}
+		s = cli_common_opt(c, opt, tok, longopts);
+		if (s != CLI_CONTINUE)
+			return s;
+	}
+	if (optind < argc)
+		return cli_usage(c, "unexpected argument '%.40s'", argv[optind]);
+	s = cli_attach(c, 0);
+	if (s != CLI_OK)
+		return s;
+	memset(&st, 0, sizeof(st));
+	r = taskring_status_get(c->h, &st);
+	if (r < 0) {
+		cli_err(c, "reading the status of instance '%s': %s", c->instance,
+		        taskring_strerror(r));
+		return cli_status_of(r);
+	}
+	if (json)
+		status_json(stdout, &st);
+	else
+		status_text(stdout, &st);
+	s = CLI_OK;
+	if (!st.alive) {
+		fflush(stdout);
+		cli_err(c, "instance '%s': the daemon is not running", c->instance);
+		s = CLI_NODAEMON;
+	}
+	taskring_status_release(&st);
+	return s;
+}
+
+const struct cli_cmd cmd_status = {
+    .name = "status",
+    .run = status_run,
+    .summary = "show the daemon, its workers, queues and totals (--json)",
+    .help = status_help,
+};

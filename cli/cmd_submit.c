@@ -1,0 +1,86 @@
+/*
+ * cmd_submit.c - `taskring submit`: queue one task, print its id, or with
+ * --wait its result (exit status by the task's outcome).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "taskopts.h"
+
+static const char submit_help[] =
+    "usage: taskring submit [OPTIONS] TYPE [ARG...]\n"
+    "       taskring submit exec [OPTIONS] -- PROGRAM [ARG...]\n"
+    "\n"
+    "Queues one task of TYPE with the argument words ARG... and prints its id.\n"
+    "Options end at TYPE, so ARGs may start with '-'.\n"
+    "\n"
+    "Options:\n"
+    "  -w, --wait             wait for the task and print its result instead of\n"
+    "                         its id; exit 1 if it failed or was cancelled (its\n"
+    "                         error on stderr)\n"
+    "  -t, --timeout S        give up after S seconds (decimals allowed): waiting\n"
+    "                         for a free slot, and with --wait for the result\n"
+    "                         (exit 4); the task itself is not cancelled\n"
+    "  -a, --attempts N       run it at most N times if its worker dies\n"
+    "                         (default: the daemon's tasks.max_attempts)\n"
+    "  -r, --run-timeout S    stop it after S seconds of running, rounded up to\n"
+    "                         whole seconds (default: tasks.run_timeout_s)\n"
+    "  -n, --no-block         fail at once with exit 5 when the queue is full\n"
+    "  -d, --detach           keep no result: the slot is freed when it finishes\n"
+    "  -c, --class cpu|io     run it as a cpu task (one at a time per worker) or an\n"
+    "                         io task (many at once), where the type allows it\n"
+    "  -i, --instance NAME    the daemon instance\n"
+    "  -h, --help             show this help\n"
+    "\n"
+    "Examples:\n"
+    "  taskring submit sqrt-sum 1000000\n"
+    "  taskring submit --wait echo hello world\n"
+    "  taskring submit exec --class io -- /usr/bin/sleep 1\n"
+    "\n"
+    "Exit status: 0 ok; 1 the task failed or was cancelled (--wait); 2 bad\n"
+    "arguments or unknown type; 3 daemon not reachable; 4 timed out; 5 queue full.\n";
+
+static int submit_run(struct cli *c, int argc, char **argv)
+{
+	struct taskopts o;
+	struct taskring_opts lo;
+	struct taskring_info info = {0};
+	const char *type;
+	const char *const *words;
+	uint64_t id;
+	int64_t deadline;
+	int first, nwords, st, r;
+
+	st = taskopts_parse(c, argc, argv, 1, &o, &type, &first);
+	if (st != CLI_CONTINUE)
+		return st;
+	words = (const char *const *)argv + first;
+	nwords = argc - first;
+
+	st = cli_attach(c, 1);
+	if (st != CLI_OK)
+		return st;
+	deadline = o.timeout_ms >= 0 ? cli_now_ms() + o.timeout_ms : -1;
+	taskopts_lib(&o, o.no_block ? 0 : o.timeout_ms, &lo);
+	r = taskring_submit(c->h, type, nwords, words, &lo, &id);
+	if (r < 0)
+		return cli_submit_error(c, r, type, nwords, words);
+	if (!o.wait) {
+		printf("%" PRIu64 "\n", id);
+		return CLI_OK;
+	}
+	r = cli_wait_task(c, id, deadline, &info);
+	if (r < 0)
+		return cli_task_error(c, id, r);
+	st = cli_report_final(c, &info, 0);
+	taskring_info_release(&info);
+	return st;
+}
+
+const struct cli_cmd cmd_submit = {
+    .name = "submit",
+    .run = submit_run,
+    .summary = "queue a task; print its id, or its result with --wait",
+    .help = submit_help,
+};
