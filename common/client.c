@@ -159,8 +159,8 @@ int taskring_list(taskring_t *h, unsigned state_mask,
 	}
 	for (uint32_t i = 0; i < q->capacity; i++) {
 		const struct trq_slot *s = &q->meta[i];
-		if (s->state == TASKRING_FREE || s->state >= TASKRING_NSTATES ||
-		    !(state_mask & (1u << s->state)))
+		uint32_t stt = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
+		if (stt == TASKRING_FREE || stt >= TASKRING_NSTATES || !(state_mask & (1u << stt)))
 			continue;
 		ents[n++] = (struct list_ent){s->submit_ns, s->id};
 	}
@@ -236,8 +236,9 @@ int taskring_status_get(taskring_t *h, struct taskring_status *st)
 		o->index = i;
 		o->pid = st->alive ? w->pid : 0;
 		o->cpu = w->cpu;
+		uint32_t ws = __atomic_load_n(&w->state, __ATOMIC_RELAXED);
 		snprintf(o->state, sizeof(o->state), "%s",
-		         w->state <= TRQ_W_DEAD ? wstate_names[w->state] : "?");
+		         ws <= TRQ_W_DEAD ? wstate_names[ws] : "?");
 		if (w->state == TRQ_W_READY && __atomic_load_n(&w->cur_cpu, __ATOMIC_RELAXED))
 			snprintf(o->state, sizeof(o->state), "busy");
 		if (!st->alive)

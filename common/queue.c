@@ -32,6 +32,11 @@ static inline void st32(uint32_t *p, uint32_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+/* One load of a field another process may be writing right now. Indices
+ * and sizes from the segment are read once through RD() into a local, then
+ * checked, so the value checked is the value used. */
+#define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
 static inline int is_final(uint32_t st)
 {
 	return st == TASKRING_DONE || st == TASKRING_FAILED || st == TASKRING_CANCELLED;
@@ -98,10 +103,11 @@ static void fin_append(struct trq *q, int k, uint32_t idx)
 {
 	struct trq_hdr *h = q->hdr;
 	struct trq_slot *s = &q->meta[idx];
+	uint32_t tail = RD(h->fin_tail[k]);
 	s->next = TRQ_NIL;
-	s->prev = h->fin_tail[k];
-	if (h->fin_tail[k] != TRQ_NIL && h->fin_tail[k] < q->capacity)
-		q->meta[h->fin_tail[k]].next = idx;
+	s->prev = tail;
+	if (tail != TRQ_NIL && tail < q->capacity)
+		q->meta[tail].next = idx;
 	else
 		h->fin_head[k] = idx;
 	h->fin_tail[k] = idx;
@@ -113,12 +119,12 @@ static int fin_unlink(struct trq *q, int k, uint32_t idx)
 {
 	struct trq_hdr *h = q->hdr;
 	struct trq_slot *s = &q->meta[idx];
-	uint32_t p = s->prev, n = s->next;
+	uint32_t p = RD(s->prev), n = RD(s->next);
 	if ((p != TRQ_NIL && p >= q->capacity) || (n != TRQ_NIL && n >= q->capacity))
 		return -1;
-	if (p == TRQ_NIL ? h->fin_head[k] != idx : q->meta[p].next != idx)
+	if (p == TRQ_NIL ? RD(h->fin_head[k]) != idx : RD(q->meta[p].next) != idx)
 		return -1;
-	if (n == TRQ_NIL ? h->fin_tail[k] != idx : q->meta[n].prev != idx)
+	if (n == TRQ_NIL ? RD(h->fin_tail[k]) != idx : RD(q->meta[n].prev) != idx)
 		return -1;
 	if (p == TRQ_NIL)
 		h->fin_head[k] = n;
@@ -152,11 +158,13 @@ static void ring_push(struct trq *q, int c, uint32_t idx, int front)
 {
 	struct trq_hdr *h = q->hdr;
 	uint32_t cap = q->capacity;
+	uint32_t head = RD(h->ring_head[c]) % cap, count = RD(h->ring_count[c]) % (cap + 1);
 	if (front) {
-		h->ring_head[c] = (h->ring_head[c] + cap - 1) % cap;
-		q->ring[c][h->ring_head[c]] = idx;
+		head = (head + cap - 1) % cap;
+		h->ring_head[c] = head;
+		q->ring[c][head] = idx;
 	} else {
-		q->ring[c][(h->ring_head[c] + h->ring_count[c]) % cap] = idx;
+		q->ring[c][(uint32_t)(((uint64_t)head + count) % cap)] = idx;
 	}
 	h->ring_count[c]++;
 }
@@ -196,21 +204,26 @@ static uint32_t slot_alloc(struct trq *q, uint64_t now)
 	if (!heads_sane(q))
 		trq_rebuild(q);
 	for (int tries = 0; tries < 2; tries++) {
-		uint32_t idx = h->free_head;
+		uint32_t idx = RD(h->free_head);
 		if (idx != TRQ_NIL) {
 			if (idx >= q->capacity || ld32(&q->meta[idx].state) != TASKRING_FREE) {
 				trq_rebuild(q);
 				continue;
 			}
-			h->free_head = q->meta[idx].next;
+			h->free_head = RD(q->meta[idx].next);
 			h->free_count--;
 			return idx;
 		}
 		int broken = 0;
 		for (int k = 1; k >= 0 && !broken; k--) {
-			idx = h->fin_head[k];
+			idx = RD(h->fin_head[k]);
 			if (idx == TRQ_NIL)
 				continue;
+			if (idx >= q->capacity) {
+				trq_rebuild(q);
+				broken = 1;
+				break;
+			}
 			if (k == 0 && now - q->meta[idx].finish_ns < h->result_ttl_ns)
 				continue;
 			if (slot_reclaim(q, k, idx)) {
@@ -219,7 +232,7 @@ static uint32_t slot_alloc(struct trq *q, uint64_t now)
 				break;
 			}
 			/* slot_free() pushed it on the (empty) free list. */
-			h->free_head = q->meta[idx].next;
+			h->free_head = RD(q->meta[idx].next);
 			h->free_count--;
 			return idx;
 		}
@@ -289,11 +302,13 @@ static const char *slot_invalid(const struct trq *q, uint32_t idx)
 /* Whether a RUNNING slot's owner is a current worker incarnation. */
 static int owner_live(const struct trq *q, const struct trq_slot *s)
 {
-	if (s->owner < 0 || (uint32_t)s->owner >= q->workers_max)
+	int32_t o = RD(s->owner);
+	if (o < 0 || (uint32_t)o >= q->workers_max)
 		return 0;
-	const struct trq_worker *w = &q->workers[s->owner];
-	return w->inc == s->owner_inc && (w->state == TRQ_W_STARTING || w->state == TRQ_W_READY ||
-	                                  w->state == TRQ_W_STOPPING);
+	const struct trq_worker *w = &q->workers[o];
+	uint32_t st = RD(w->state);
+	return RD(w->inc) == RD(s->owner_inc) &&
+	       (st == TRQ_W_STARTING || st == TRQ_W_READY || st == TRQ_W_STOPPING);
 }
 
 struct sort_ent {
@@ -346,8 +361,8 @@ void trq_rebuild(struct trq *q)
 			if (s->state >= TASKRING_NSTATES || s->cls >= TRQ_NCLASS)
 				s->cls = 0;
 			s->id = slot_id(q, i, s->gen);
-			if (memchr(s->type, 0, sizeof(s->type)) == NULL)
-				s->type[sizeof(s->type) - 1] = 0;
+			if (memchr(s->type, 0, sizeof(s->type)) == NULL || !s->type[0])
+				snprintf(s->type, sizeof(s->type), "?");
 			if (s->max_attempts < 1 || s->max_attempts > MAX_ATTEMPTS_HARD)
 				s->max_attempts = 1;
 			if (s->attempts > s->max_attempts)
@@ -372,8 +387,9 @@ void trq_rebuild(struct trq *q)
 			st32(&s->state, TASKRING_QUEUED);
 			h->requeued++;
 		}
-		if (s->state == TASKRING_RUNNING)
-			h->running[s->cls]++;
+		uint32_t c = RD(s->cls);
+		if (s->state == TASKRING_RUNNING && c < TRQ_NCLASS)
+			h->running[c]++;
 		if (s->qseq > maxq)
 			maxq = s->qseq;
 	}
@@ -446,18 +462,20 @@ int trq_audit(struct trq *q, int repair, char *msg, size_t msglen)
 		AUDIT_FAIL("queue heads out of range");
 	for (uint32_t i = 0; i < cap; i++) {
 		struct trq_slot *s = &q->meta[i];
-		if (s->state >= TASKRING_NSTATES)
-			AUDIT_FAIL("slot %u: state %u out of range", i, s->state);
-		count[s->state]++;
-		if (s->state == TASKRING_FREE)
+		uint32_t st = RD(s->state);
+		if (st >= TASKRING_NSTATES)
+			AUDIT_FAIL("slot %u: state %u out of range", i, st);
+		count[st]++;
+		if (st == TASKRING_FREE)
 			continue;
 		const char *bad = slot_invalid(q, i);
 		if (bad)
 			AUDIT_FAIL("slot %u: invalid %s", i, bad);
+		uint32_t c = RD(s->cls) % TRQ_NCLASS;
 		if (s->state == TASKRING_QUEUED)
-			qcls[s->cls]++;
+			qcls[c]++;
 		if (s->state == TASKRING_RUNNING) {
-			rcls[s->cls]++;
+			rcls[c]++;
 			if (!owner_live(q, s))
 				AUDIT_FAIL(
 				    "slot %u: running on worker %d incarnation %u, not alive", i,
@@ -474,7 +492,7 @@ int trq_audit(struct trq *q, int repair, char *msg, size_t msglen)
 			AUDIT_FAIL("%s running count %u, %u tasks running", taskring_class_name(c),
 			           h->running[c], rcls[c]);
 		for (uint32_t j = 0; j < h->ring_count[c]; j++) {
-			uint32_t idx = q->ring[c][(h->ring_head[c] + j) % cap];
+			uint32_t idx = RD(q->ring[c][(h->ring_head[c] + j) % cap]);
 			if (idx >= cap)
 				AUDIT_FAIL("%s ring entry %u out of range", taskring_class_name(c),
 				           idx);
@@ -488,7 +506,7 @@ int trq_audit(struct trq *q, int repair, char *msg, size_t msglen)
 		}
 	}
 	uint32_t n = 0;
-	for (uint32_t i = h->free_head; i != TRQ_NIL; i = q->meta[i].next) {
+	for (uint32_t i = RD(h->free_head); i != TRQ_NIL; i = RD(q->meta[i].next)) {
 		if (i >= cap || n++ > cap || q->meta[i].state != TASKRING_FREE)
 			AUDIT_FAIL("free list broken at slot %u", i);
 	}
@@ -499,7 +517,7 @@ int trq_audit(struct trq *q, int repair, char *msg, size_t msglen)
 	for (int k = 0; k < 2; k++) {
 		uint32_t prev = TRQ_NIL;
 		n = 0;
-		for (uint32_t i = h->fin_head[k]; i != TRQ_NIL; i = q->meta[i].next) {
+		for (uint32_t i = RD(h->fin_head[k]); i != TRQ_NIL; i = RD(q->meta[i].next)) {
 			if (i >= cap || n++ > cap || !is_final(q->meta[i].state) ||
 			    q->meta[i].prev != prev || !!(q->meta[i].flags & TRQ_F_READ) != k)
 				AUDIT_FAIL("finished list %d broken at slot %u", k, i);
@@ -535,8 +553,9 @@ uint32_t trq_free_slots(struct trq *q, uint64_t now)
 {
 	struct trq_hdr *h = q->hdr;
 	uint32_t n = h->free_count + h->fin_count[1], steps = 0;
-	for (uint32_t i = h->fin_head[0]; i != TRQ_NIL && i < q->capacity && steps < q->capacity;
-	     i = q->meta[i].next, steps++) {
+	for (uint32_t i = RD(h->fin_head[0]);
+	     i != TRQ_NIL && i < q->capacity && steps < q->capacity;
+	     i = RD(q->meta[i].next), steps++) {
 		if (now - q->meta[i].finish_ns < h->result_ttl_ns)
 			break;
 		n++;
@@ -648,7 +667,7 @@ static uint64_t full_wait_until(struct trq *q, uint64_t deadline)
 {
 	struct trq_hdr *h = q->hdr;
 	uint64_t until = deadline;
-	uint32_t head = h->fin_head[0];
+	uint32_t head = RD(h->fin_head[0]);
 	if (head != TRQ_NIL && head < q->capacity) {
 		uint64_t exp = q->meta[head].finish_ns + h->result_ttl_ns;
 		if (!until || exp < until)
@@ -902,12 +921,14 @@ int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
 static int ring_remove(struct trq *q, int c, uint32_t idx)
 {
 	struct trq_hdr *h = q->hdr;
-	uint32_t cap = q->capacity, n = h->ring_count[c], head = h->ring_head[c];
+	uint32_t cap = q->capacity, n = RD(h->ring_count[c]), head = RD(h->ring_head[c]) % cap;
+	if (n > cap)
+		return -1;
 	for (uint32_t j = 0; j < n; j++) {
-		if (q->ring[c][(head + j) % cap] != idx)
+		if (RD(q->ring[c][(head + j) % cap]) != idx)
 			continue;
 		for (uint32_t k = j; k + 1 < n; k++)
-			q->ring[c][(head + k) % cap] = q->ring[c][(head + k + 1) % cap];
+			q->ring[c][(head + k) % cap] = RD(q->ring[c][(head + k + 1) % cap]);
 		h->ring_count[c]--;
 		return 0;
 	}
@@ -918,6 +939,7 @@ int trq_cancel(struct trq *q, uint64_t id)
 {
 	struct trq_hdr *h = q->hdr;
 	uint32_t idx;
+	uint32_t cls;
 	int r = trq_id_slot(q, id, &idx), ring = 0, woke = 0;
 	if (r)
 		return r;
@@ -929,9 +951,13 @@ int trq_cancel(struct trq *q, uint64_t id)
 	if (!r) {
 		switch (s->state) {
 		case TASKRING_QUEUED:
-			if (s->cls >= TRQ_NCLASS || ring_remove(q, (int)s->cls, idx)) {
+			if (!heads_sane(q))
 				trq_rebuild(q);
-				if (s->cls >= TRQ_NCLASS || ring_remove(q, (int)s->cls, idx)) {
+			cls = RD(s->cls);
+			if (cls >= TRQ_NCLASS || ring_remove(q, (int)cls, idx)) {
+				trq_rebuild(q);
+				cls = RD(s->cls);
+				if (cls >= TRQ_NCLASS || ring_remove(q, (int)cls, idx)) {
 					r = -TASKRING_ECORRUPT;
 					break;
 				}
@@ -999,7 +1025,8 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 			trq_rebuild(q);
 			continue;
 		}
-		uint32_t idx = q->ring[cls][h->ring_head[cls]];
+		uint32_t head = RD(h->ring_head[cls]) % q->capacity;
+		uint32_t idx = RD(q->ring[cls][head]);
 		if (idx >= q->capacity || q->meta[idx].state != TASKRING_QUEUED ||
 		    q->meta[idx].cls != (uint32_t)cls) {
 			if (rebuilt++)
@@ -1007,7 +1034,7 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 			trq_rebuild(q);
 			continue;
 		}
-		h->ring_head[cls] = (h->ring_head[cls] + 1) % q->capacity;
+		h->ring_head[cls] = (head + 1) % q->capacity;
 		h->ring_count[cls]--;
 		struct trq_slot *s = &q->meta[idx];
 		s->owner = widx;
@@ -1096,10 +1123,11 @@ int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct t
 		if (x->idx >= q->capacity)
 			continue;
 		struct trq_slot *s = &q->meta[x->idx];
+		uint32_t c = RD(s->cls);
 		if (s->id != x->id || s->state != TASKRING_RUNNING || s->owner != widx ||
-		    s->owner_inc != inc || s->cls >= TRQ_NCLASS)
+		    s->owner_inc != inc || c >= TRQ_NCLASS)
 			continue;
-		h->running[s->cls]--;
+		h->running[c]--;
 		s->out_len = x->out_len > q->result_max ? q->result_max : x->out_len;
 		s->out_sum = sums[i];
 		s->finish_ns = now;
@@ -1237,9 +1265,10 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 		struct trq_slot *s = &q->meta[i];
 		if (s->state != TASKRING_RUNNING || s->owner != widx || s->owner_inc != inc)
 			continue;
-		if (s->cls < TRQ_NCLASS && h->running[s->cls] > 0)
-			h->running[s->cls]--;
-		if (s->cls >= TRQ_NCLASS)
+		uint32_t c = RD(s->cls);
+		if (c < TRQ_NCLASS && h->running[c] > 0)
+			h->running[c]--;
+		if (c >= TRQ_NCLASS)
 			s->cls = 0;
 		if (s->flags & TRQ_F_CANCEL) {
 			slot_end(q, i, TASKRING_CANCELLED, "cancelled while running", now);
@@ -1280,7 +1309,7 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 		if (nback)
 			qsort(ents, nback, sizeof(*ents), sort_cmp);
 		for (uint32_t j = nback; j-- > 0;) {
-			uint32_t c = q->meta[ents[j].idx].cls;
+			uint32_t c = RD(q->meta[ents[j].idx].cls) % TRQ_NCLASS;
 			ring_push(q, (int)c, ents[j].idx, 1);
 			pushed[c]++;
 		}
