@@ -75,41 +75,60 @@ all: $(LIB_A) $(LIB_SO) $(DAEMON) $(CLI) $(TESTS) $(BENCHES) $(PLUGINS)
 deps:
 	@scripts/install-deps
 
+# V=1 shows the full commands.
+V ?= 0
+ifeq ($(V),0)
+Q = @
+E = @echo
+else
+Q =
+E = @:
+endif
+
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(E) "  CC      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIB_A): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(E) "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(LIB_SO): $(COMMON_OBJ)
-	$(CC) -shared -Wl,-soname,libtaskring.so.0 $(LDFLAGS) -o $@ $^ -lpthread
+	$(E) "  LD      $@"
+	$(Q)$(CC) -shared -Wl,-soname,libtaskring.so.0 $(LDFLAGS) -o $@ $^ -lpthread
 
 # config + worker code shared by the daemon and the tests.
 $(INT_A): $(CONFIG_OBJ) $(WORKER_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(E) "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(DAEMON): $(DAEMON_OBJ) $(INT_A) $(LIB_A)
-	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
+	$(E) "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
 $(CLI): $(CLI_OBJ) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(E) "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Tests link the daemon's objects too (minus its main) so they can drive them.
 DAEMON_LIB_OBJ := $(filter-out $(B)/obj/daemon/main.o,$(DAEMON_OBJ))
 $(B)/tests/%: tests/unit/%.c $(DAEMON_LIB_OBJ) $(INT_A) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
+	$(E) "  TEST    $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
 $(B)/bench/%: bench/%.c $(INT_A) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(E) "  BENCH   $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/plugins/%.so: examples/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -shared $(LDFLAGS) -o $@ $<
+	$(E) "  PLUGIN  $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -shared $(LDFLAGS) -o $@ $<
 
 # ---- tests ----------------------------------------------------------------
 # Every test is an executable that prints TAP; prove runs them. Integration
