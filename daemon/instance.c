@@ -1,0 +1,170 @@
+/*
+ * instance.c - see instance.h.
+ */
+#include "instance.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define OPEN_TRIES 100 /* a racing creator finishes within ~1 s */
+
+long tr_instance_gid(const struct tr_config *c, char *err, size_t errlen)
+{
+	struct group gr, *res = NULL;
+	char buf[4096];
+
+	if (!c->group[0])
+		return -1;
+	int r = getgrnam_r(c->group, &gr, buf, sizeof(buf), &res);
+	if (r) {
+		snprintf(err, errlen, "getgrnam(%s): %s", c->group, strerror(r));
+		return -r;
+	}
+	if (!res) {
+		snprintf(err, errlen, "group: no such group '%s'", c->group);
+		return -ENOENT;
+	}
+	return (long)gr.gr_gid;
+}
+
+int tr_instance_geometry_differs(const struct trq *q, const struct tr_config *c, char *err,
+                                 size_t errlen)
+{
+	if (q->capacity == c->queue_capacity && q->payload_max == c->payload_max &&
+	    q->result_max == c->result_max)
+		return 0;
+	snprintf(err, errlen,
+	         "instance %s: the existing segment /dev/shm/taskring.%s has queue.capacity %u, "
+	         "payload_max %u, result_max %u but the configuration asks for %u, %u, %u; a "
+	         "segment cannot be resized: keep the old settings, or stop every client and "
+	         "remove it with 'rm /dev/shm/taskring.%s' (its tasks are lost)",
+	         c->instance, c->instance, q->capacity, q->payload_max, q->result_max,
+	         c->queue_capacity, c->payload_max, c->result_max, c->instance);
+	return 1;
+}
+
+static void instance_pause(void)
+{
+	struct timespec ts = {0, 10 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+}
+
+static const char *open_hint(int r)
+{
+	switch (r) {
+	case -EACCES:
+		return " (the object must belong to this user, or to its group with mode 0660, "
+		       "and give no access to others)";
+	case -TASKRING_ELAYOUT:
+		return " (made by another version of taskring, or damaged: remove it with rm)";
+	case -ENOSPC:
+		return " (/dev/shm is too small for this queue.capacity and sizes)";
+	case -EFBIG:
+		return " (queue.capacity x (payload_max + result_max) is too large)";
+	default:
+		return "";
+	}
+}
+
+int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int *requeued,
+                     char *err, size_t errlen)
+{
+	struct trq_geom g = {c->queue_capacity, c->payload_max, c->result_max};
+	const char *inst = c->instance;
+	long gid;
+	int r = 0;
+
+	*created = 0;
+	*requeued = 0;
+	gid = tr_instance_gid(c, err, errlen);
+	if (gid < -1)
+		return (int)gid;
+	for (int tries = 0;; tries++) {
+		if (tries == OPEN_TRIES) {
+			snprintf(err, errlen,
+			         "/dev/shm/taskring.%s: still being created by another process",
+			         inst);
+			return -EAGAIN;
+		}
+		r = trq_create(q, inst, &g, gid >= 0 ? 0660 : 0600, (int)gid);
+		if (r == 0) {
+			*created = 1;
+			break;
+		}
+		if (r != -EEXIST) {
+			snprintf(err, errlen, "creating /dev/shm/taskring.%s: %s%s", inst,
+			         taskring_strerror(r), open_hint(r));
+			return r;
+		}
+		r = trq_attach(q, inst);
+		if (r == 0)
+			break;
+		if (r == -ENOENT || r == -EAGAIN) { /* removed, or half-made: again */
+			instance_pause();
+			continue;
+		}
+		snprintf(err, errlen, "attaching /dev/shm/taskring.%s: %s%s", inst,
+		         taskring_strerror(r), open_hint(r));
+		return r;
+	}
+	if (!*created) {
+		if (trq_sup_alive(q)) {
+			snprintf(err, errlen, "instance %s is already served by pid %d", inst,
+			         (int)q->hdr->sup_pid);
+			r = -EBUSY;
+			goto fail;
+		}
+		if (tr_instance_geometry_differs(q, c, err, errlen)) {
+			r = -EINVAL;
+			goto fail;
+		}
+	}
+	r = trq_sup_lock(q);
+	if (r) {
+		if (r == -EBUSY)
+			snprintf(err, errlen, "instance %s is already served by pid %d", inst,
+			         (int)q->hdr->sup_pid);
+		else
+			snprintf(err, errlen, "fcntl(F_OFD_SETLK, /dev/shm/taskring.%s): %s", inst,
+			         strerror(-r));
+		goto fail;
+	}
+	r = trq_adopt(q);
+	if (r < 0) {
+		snprintf(err, errlen, "adopting /dev/shm/taskring.%s: %s", inst,
+		         taskring_strerror(r));
+		goto fail;
+	}
+	*requeued = r;
+	/* trq_adopt clears draining; say so here too, as the daemon relies on it. */
+	__atomic_store_n(&q->hdr->draining, 0, __ATOMIC_RELEASE);
+	return 0;
+fail:
+	trq_detach(q);
+	if (*created)
+		trq_unlink(inst);
+	*created = 0;
+	return r;
+}
+
+int tr_instance_settings(struct trq *q, const struct tr_config *c, unsigned nworkers)
+{
+	struct trq_hdr *h = q->hdr;
+	int r = trq_lock(q, 0);
+
+	if (r)
+		return r;
+	h->max_attempts_default = c->max_attempts;
+	h->run_timeout_default_s = c->run_timeout_s;
+	h->result_ttl_ns = (uint64_t)c->result_ttl_s * 1000000000ull;
+	h->nworkers = nworkers;
+	trq_unlock(q);
+	return 0;
+}

@@ -1,0 +1,749 @@
+/*
+ * pool.c - see pool.h.
+ *
+ * Record fields the supervisor owns (pid, cpu, inc, state, restarts,
+ * last_exit) change under the queue lock when a process starts or ends,
+ * because the queue's repair reads them to tell live owners from dead ones.
+ * The lock is taken with a short deadline: a process stopped while holding
+ * it must not freeze the supervisor, which has to notice and kill it.
+ * Fields the workers write (ready_inc, heartbeat_ns, cur_cpu, cur_io) are
+ * read with atomic loads and treated as untrusted hints: a task id read
+ * there is checked against its slot before anything is done to it.
+ */
+#include "pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cause.h"
+#include "log.h"
+#include "worker.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define NS_PER_MS     1000000ull
+#define NS_PER_S      1000000000ull
+#define POOL_LOCK_NS  (2 * NS_PER_S) /* how long a record update waits for the lock */
+#define STOPPED_LIMIT 2              /* checks in state T before a worker is replaced */
+
+static int sys_pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int sys_pidfd_send_signal(int pidfd, int sig)
+{
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+static uint64_t ld64(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static uint32_t ld32(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static void st32(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+const char *tr_pool_kill_name(enum tr_kill k)
+{
+	switch (k) {
+	case TR_KILL_NONE:
+		return "none";
+	case TR_KILL_TIMEOUT:
+		return "run timeout";
+	case TR_KILL_CANCEL:
+		return "task cancelled";
+	case TR_KILL_STOP:
+		return "reconfigured";
+	case TR_KILL_STOPPED:
+		return "stopped process";
+	case TR_KILL_HUNG:
+		return "no heartbeat";
+	case TR_KILL_SHUTDOWN:
+		return "shutdown";
+	}
+	return "?";
+}
+
+/* Takes the queue lock for a record update. Returns 1 when held; 0 when it
+ * could not be had in time (the update then goes ahead without it: a holder
+ * that is stopped cannot be writing). Sets fatal for an unusable lock. */
+static int pool_lock(struct tr_pool *p)
+{
+	int r = trq_lock(p->q, trq_now() + POOL_LOCK_NS);
+	if (r == 0)
+		return 1;
+	if (r == -ENOTRECOVERABLE) {
+		p->fatal = 1;
+		snprintf(p->fatal_msg, sizeof(p->fatal_msg),
+		         "the queue lock is not recoverable: the segment must be removed");
+	}
+	tr_log_errno(LOG_WARNING, r, "queue lock for a worker record update");
+	return 0;
+}
+
+/* hdr->nworkers: the configured count, or more while surplus workers run. */
+static void pool_publish_count(struct tr_pool *p)
+{
+	unsigned n = p->nwant;
+	for (unsigned i = n; i < p->nslots; i++)
+		if (p->w[i].pid)
+			n = i + 1;
+	st32(&p->q->hdr->nworkers, n);
+}
+
+int tr_pool_init(struct tr_pool *p, struct trq *q, int epfd, uint64_t ev_base)
+{
+	memset(p, 0, sizeof(*p));
+	p->q = q;
+	p->epfd = epfd;
+	p->ev_base = ev_base;
+	p->self = getpid();
+	p->w = calloc(TRQ_WORKERS_MAX, sizeof(*p->w));
+	if (!p->w)
+		return -ENOMEM;
+	for (unsigned i = 0; i < TRQ_WORKERS_MAX; i++)
+		p->w[i].pidfd = -1;
+	return 0;
+}
+
+static _Noreturn void pool_child_worker(struct tr_pool *p, unsigned index, uint32_t inc, int cpu)
+{
+	struct tr_worker_args a = {
+	    .q = p->q,
+	    .cfg = p->cfg,
+	    .index = (int)index,
+	    .inc = inc,
+	    .cpu = cpu,
+	    .sup_pid = p->self,
+	};
+	tr_worker_run(&a);
+}
+
+/* In the child, right after fork(): a clean process for the worker. */
+static _Noreturn void pool_child(struct tr_pool *p, unsigned index, uint32_t inc, int cpu)
+{
+	sigset_t none;
+	struct sigaction dfl;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &dfl, NULL); /* fails harmlessly for KILL, STOP, internal */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	/* Everything the supervisor holds: epoll, signalfd, timerfd, pidfds, the
+	 * notify socket, and the segment's descriptor, whose open file holds the
+	 * supervisor lock (it must die with the supervisor, not with us). The
+	 * mapping stays. */
+	close_range(3, ~0u, 0);
+	p->q->fd = -1;
+	/* Its own process group: a terminal's ^C or ^\ goes to the supervisor
+	 * alone, which then stops its workers the way the signal asks. */
+	setpgid(0, 0);
+	if (p->child)
+		p->child(p, index, inc, cpu);
+	else
+		pool_child_worker(p, index, inc, cpu);
+	_exit(127);
+}
+
+/* Starts slot i's process. On failure schedules a retry. */
+static void pool_spawn(struct tr_pool *p, unsigned i, uint64_t now)
+{
+	struct tr_wslot *s = &p->w[i];
+	struct trq_worker *rec = &p->q->workers[i];
+	struct trq_hdr *h = p->q->hdr;
+	int cpu = tr_cpus_pick(&p->cpus, i);
+	uint32_t inc = ld32(&rec->inc);
+
+	if (inc < s->inc)
+		inc = s->inc;
+	inc++;
+	int locked = pool_lock(p);
+	rec->inc = inc;
+	rec->cpu = cpu;
+	rec->pid = 0;
+	rec->ready_inc = 0;
+	__atomic_store_n(&rec->cur_cpu, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&rec->cur_io, 0, __ATOMIC_RELEASE);
+	rec->io_inflight = 0;
+	rec->heartbeat_ns = now;
+	if (s->spawned) {
+		rec->restarts++;
+		h->worker_restarts++;
+	}
+	st32(&rec->state, TRQ_W_STARTING);
+	if (locked)
+		trq_unlock(p->q);
+
+	s->inc = inc;
+	s->cpu = cpu;
+	s->ready = 0;
+	s->kill = TR_KILL_NONE;
+	s->kill_task = 0;
+	s->sigkill_at = 0;
+	s->stopped_seen = 0;
+	s->restart_at = 0;
+	s->spawned = 1;
+	s->started_ns = now;
+	if (i >= p->nslots)
+		p->nslots = i + 1;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid == 0)
+		pool_child(p, i, inc, cpu);
+	int err = errno;
+	int pidfd = pid > 0 ? sys_pidfd_open(pid) : -1;
+	if (pid > 0 && pidfd < 0) {
+		err = errno;
+		tr_log_errno(LOG_ERR, err, "pidfd_open(worker %u, pid %d)", i, (int)pid);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		pid = -1;
+	} else if (pid < 0) {
+		tr_log_errno(LOG_ERR, err, "fork(worker %u)", i);
+	}
+	if (pid > 0) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = p->ev_base + i};
+		if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
+			err = errno;
+			tr_log_errno(LOG_ERR, err, "epoll_ctl(ADD, pidfd of worker %u)", i);
+			sys_pidfd_send_signal(pidfd, SIGKILL);
+			waitid(P_PIDFD, (id_t)pidfd, &(siginfo_t){0}, WEXITED);
+			close(pidfd);
+			pid = -1;
+		}
+	}
+	if (pid < 0) {
+		/* Nothing ran: put the record back and retry after a backoff. */
+		trq_worker_lost(p->q, (int)i, inc, 0, NULL);
+		st32(&rec->state, TRQ_W_DEAD);
+		s->early_streak++;
+		s->restart_at = now + NS_PER_MS * tr_restart_backoff_ms(
+		                                      s->early_streak, p->cfg->restart_backoff_ms,
+		                                      p->cfg->restart_backoff_max_ms);
+		return;
+	}
+	s->pid = pid;
+	s->pidfd = pidfd;
+	__atomic_store_n(&rec->pid, (int32_t)pid, __ATOMIC_RELEASE);
+	pool_publish_count(p);
+	log_debug("worker %u (pid %d) starting on cpu %d, incarnation %u", i, (int)pid, cpu, inc);
+}
+
+/* Signals slot i's process on purpose. SIGTERM arms the SIGKILL that follows
+ * after tasks.kill_grace_ms; the first reason given is the one remembered. */
+static void pool_kill(struct tr_pool *p, unsigned i, enum tr_kill why, uint64_t task, int sig,
+                      uint64_t now)
+{
+	struct tr_wslot *s = &p->w[i];
+
+	if (!s->pid)
+		return;
+	if (s->kill == TR_KILL_NONE) {
+		s->kill = why;
+		s->kill_task = task;
+		st32(&p->q->workers[i].state, TRQ_W_STOPPING);
+	}
+	if (sig == SIGTERM && p->cfg->kill_grace_ms == 0)
+		sig = SIGKILL;
+	if (sig == SIGTERM && s->sigkill_at)
+		return; /* already asked; SIGKILL is on its way */
+	if (sys_pidfd_send_signal(s->pidfd, sig) < 0 && errno != ESRCH)
+		tr_log_errno(LOG_WARNING, errno, "pidfd_send_signal(worker %u, pid %d, %s)", i,
+		             (int)s->pid, sigabbrev_np(sig));
+	s->sigkill_at = sig == SIGTERM ? now + p->cfg->kill_grace_ms * NS_PER_MS : 0;
+}
+
+static void fmt_uptime(char *buf, size_t len, uint64_t ns)
+{
+	if (ns < 10 * NS_PER_S)
+		snprintf(buf, len, "%.1f ms", (double)ns / NS_PER_MS);
+	else
+		snprintf(buf, len, "%.1f s", (double)ns / NS_PER_S);
+}
+
+/* Slot i's process ended with si: hand back its tasks, record why, and
+ * decide about the restart. */
+static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64_t now)
+{
+	struct tr_wslot *s = &p->w[i];
+	struct trq_worker *rec = &p->q->workers[i];
+	const struct tr_config *c = p->cfg;
+	char how[TRQ_CAUSE_MAX], cause[TRQ_CAUSE_MAX + 64], up[32];
+	uint64_t cur_cpu = ld64(&rec->cur_cpu), cur_io = ld64(&rec->cur_io), charge = 0;
+	uint64_t uptime = now - s->started_ns;
+	int was_ready = s->ready, early = 0;
+	pid_t pid = s->pid;
+
+	epoll_ctl(p->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
+	close(s->pidfd);
+	s->pidfd = -1;
+	s->pid = 0;
+	s->ready = 0;
+	s->sigkill_at = 0;
+
+	tr_cause_format(si, how, sizeof(how));
+	switch (s->kill) {
+	case TR_KILL_NONE:
+		/* Its own death (or someone else's kill): charge what it was executing. */
+		charge = cur_cpu ? cur_cpu : cur_io;
+		early = uptime < (uint64_t)c->restart_min_uptime_ms * NS_PER_MS;
+		break;
+	case TR_KILL_HUNG:
+		/* A hung io handler is the likely culprit. */
+		charge = cur_cpu ? 0 : cur_io;
+		early = !was_ready;
+		break;
+	default:
+		/* Killed on purpose: timeout and cancel are settled by the slot's
+		 * flags, everything else goes back uncharged. */
+		break;
+	}
+	snprintf(cause, sizeof(cause), "worker %u (pid %d) %s", i, (int)pid, how);
+	int r = trq_worker_lost(p->q, (int)i, s->inc, charge, cause);
+	if (r < 0) /* the periodic audit requeues them once the record says dead */
+		tr_log_errno(LOG_ERR, r, "trq_worker_lost(worker %u): its tasks stay running", i);
+
+	char last[sizeof(how) + 32];
+	if (s->kill != TR_KILL_NONE)
+		snprintf(last, sizeof(last), "%s (%s)", how, tr_pool_kill_name(s->kill));
+	else
+		snprintf(last, sizeof(last), "%s", how);
+	int locked = pool_lock(p);
+	rec->pid = 0;
+	size_t n = strnlen(last, sizeof(rec->last_exit) - 1);
+	memcpy(rec->last_exit, last, n);
+	memset(rec->last_exit + n, 0, sizeof(rec->last_exit) - n);
+	st32(&rec->state, TRQ_W_DEAD);
+	if (locked)
+		trq_unlock(p->q);
+
+	fmt_uptime(up, sizeof(up), uptime);
+	if (p->draining && si->si_code == CLD_EXITED && si->si_status == 0)
+		log_info("worker %u (pid %d, cpu %d) finished its tasks and exited", i, (int)pid,
+		         s->cpu);
+	else if (s->kill != TR_KILL_NONE)
+		log_info("worker %u (pid %d, cpu %d) %s after %s, stopped for: %s%s", i, (int)pid,
+		         s->cpu, how, up, tr_pool_kill_name(s->kill),
+		         r > 0 ? "; its tasks went back to the queue" : "");
+	else if (charge)
+		log_warn("worker %u (pid %d, cpu %d) %s after %s; task %llu charged an attempt", i,
+		         (int)pid, s->cpu, how, up, (unsigned long long)charge);
+	else
+		log_warn("worker %u (pid %d, cpu %d) %s after %s", i, (int)pid, s->cpu, how, up);
+
+	enum tr_kill killed = s->kill;
+	s->kill = TR_KILL_NONE;
+	s->kill_task = 0;
+	s->restart_at = 0;
+	if (p->draining || i >= p->nwant) {
+		if (i >= p->nwant)
+			st32(&rec->state, TRQ_W_EMPTY);
+		pool_publish_count(p);
+		return;
+	}
+	if (!was_ready && si->si_code == CLD_EXITED && si->si_status == TR_WORKER_EXIT_FATAL) {
+		p->fatal = 1;
+		snprintf(p->fatal_msg, sizeof(p->fatal_msg),
+		         "worker %u failed to set up (exit status %d, see its message above); "
+		         "not retrying",
+		         i, si->si_status);
+		return;
+	}
+	if (early || (killed == TR_KILL_HUNG && !was_ready)) {
+		s->early_streak++;
+		if (tr_restart_early(&p->early, now, c->restart_max_early_exits,
+		                     c->restart_window_s)) {
+			p->fatal = 1;
+			snprintf(p->fatal_msg, sizeof(p->fatal_msg),
+			         "%zu workers died within %u ms of starting in the last %u s "
+			         "(restart.max_early_exits is %u): giving up",
+			         tr_restart_recent(&p->early, now, c->restart_window_s),
+			         c->restart_min_uptime_ms, c->restart_window_s,
+			         c->restart_max_early_exits);
+			return;
+		}
+		uint64_t ms = tr_restart_backoff_ms(s->early_streak, c->restart_backoff_ms,
+		                                    c->restart_backoff_max_ms);
+		s->restart_at = now + ms * NS_PER_MS;
+		if (ms)
+			log_info("worker %u died early (%u in a row): restarting in %llu ms", i,
+			         s->early_streak, (unsigned long long)ms);
+	} else {
+		s->early_streak = 0;
+		s->restart_at = now;
+	}
+}
+
+void tr_pool_reap(struct tr_pool *p, unsigned index, uint64_t now)
+{
+	struct tr_wslot *s;
+	siginfo_t si;
+
+	if (index >= p->nslots)
+		return;
+	s = &p->w[index];
+	if (!s->pid)
+		return;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED | WNOHANG) < 0) {
+		if (errno != ECHILD)
+			tr_log_errno(LOG_ERR, errno, "waitid(worker %u, pid %d)", index,
+			             (int)s->pid);
+		if (errno != ECHILD)
+			return;
+		/* Reaped elsewhere: no status left. */
+		si.si_code = CLD_KILLED;
+		si.si_status = 0;
+		si.si_pid = s->pid;
+	}
+	if (si.si_pid == 0)
+		return; /* still running */
+	pool_lost(p, index, &si, now);
+}
+
+void tr_pool_reap_all(struct tr_pool *p, uint64_t now)
+{
+	for (unsigned i = 0; i < p->nslots; i++)
+		tr_pool_reap(p, i, now);
+}
+
+void tr_pool_fini(struct tr_pool *p)
+{
+	if (!p->w)
+		return;
+	for (unsigned i = 0; i < p->nslots; i++) {
+		struct tr_wslot *s = &p->w[i];
+		siginfo_t si;
+		if (!s->pid)
+			continue;
+		if (s->kill == TR_KILL_NONE)
+			s->kill = TR_KILL_SHUTDOWN;
+		sys_pidfd_send_signal(s->pidfd, SIGKILL);
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED) < 0) {
+			si.si_code = CLD_KILLED;
+			si.si_status = SIGKILL;
+		}
+		p->draining = 1;
+		pool_lost(p, i, &si, trq_now());
+	}
+	tr_restart_free(&p->early);
+	free(p->w);
+	p->w = NULL;
+}
+
+void tr_pool_configure(struct tr_pool *p, const struct tr_config *cfg, const struct tr_cpus *cpus,
+                       unsigned nworkers, uint64_t now)
+{
+	int first = p->cfg == NULL;
+
+	p->cfg = cfg;
+	p->cpus = *cpus;
+	p->nwant = nworkers > TRQ_WORKERS_MAX ? TRQ_WORKERS_MAX : nworkers;
+	if (first) {
+		for (unsigned i = 0; i < p->nwant; i++)
+			p->w[i].restart_at = now;
+	} else {
+		p->rolling = 1;
+	}
+	pool_publish_count(p);
+}
+
+/* Whether slot i's process is settling (starting, or being stopped). */
+static int pool_settling(const struct tr_wslot *s)
+{
+	return s->pid && (!s->ready || s->kill != TR_KILL_NONE);
+}
+
+int tr_pool_step(struct tr_pool *p, uint64_t now)
+{
+	int busy = 0;
+
+	if (p->draining || p->fatal)
+		return 0;
+	for (unsigned i = 0; i < p->nslots; i++)
+		busy |= pool_settling(&p->w[i]);
+	for (unsigned i = 0; i < p->nwant; i++) {
+		struct tr_wslot *s = &p->w[i];
+		if (s->pid || !s->restart_at || s->restart_at > now)
+			continue;
+		if (p->rolling && busy)
+			break;
+		pool_spawn(p, i, now);
+		busy |= pool_settling(s);
+	}
+	if (busy)
+		return 0;
+	if (p->rolling) {
+		/* One change at a time, highest surplus worker first. */
+		for (unsigned i = p->nslots; i-- > p->nwant;) {
+			if (p->w[i].pid) {
+				log_info("stopping worker %u (pid %d): %u workers configured", i,
+				         (int)p->w[i].pid, p->nwant);
+				pool_kill(p, i, TR_KILL_STOP, 0, SIGTERM, now);
+				return 0;
+			}
+		}
+		for (unsigned i = 0; i < p->nwant; i++) {
+			struct tr_wslot *s = &p->w[i];
+			if (s->pid && s->cpu != tr_cpus_pick(&p->cpus, i)) {
+				log_info("moving worker %u from cpu %d to cpu %d", i, s->cpu,
+				         tr_cpus_pick(&p->cpus, i));
+				pool_kill(p, i, TR_KILL_STOP, 0, SIGTERM, now);
+				return 0;
+			}
+		}
+		for (unsigned i = 0; i < p->nwant; i++) {
+			struct tr_wslot *s = &p->w[i];
+			if (!s->pid && !s->restart_at) {
+				s->restart_at = now;
+				return 0;
+			}
+		}
+	}
+	for (unsigned i = 0; i < p->nwant; i++)
+		if (!p->w[i].pid)
+			return 0;
+	p->rolling = 0;
+	return 1;
+}
+
+/* The cpu task slot i's process executes, checked against its slot: returns
+ * the task's slot record (and its id in *id) or NULL. */
+static struct trq_slot *pool_cur_task(struct tr_pool *p, unsigned i, uint64_t *id)
+{
+	struct tr_wslot *s = &p->w[i];
+	uint32_t idx;
+
+	*id = ld64(&p->q->workers[i].cur_cpu);
+	if (!*id || trq_id_slot(p->q, *id, &idx))
+		return NULL;
+	struct trq_slot *t = &p->q->meta[idx];
+	if (ld64(&t->id) != *id || ld32(&t->state) != TASKRING_RUNNING || t->owner != (int32_t)i ||
+	    t->owner_inc != s->inc)
+		return NULL;
+	return t;
+}
+
+/* Sets flag on the slot of task id when it still runs on worker i. */
+static int pool_flag_task(struct tr_pool *p, unsigned i, uint64_t id, uint32_t flag)
+{
+	uint64_t cur;
+	int locked = pool_lock(p);
+	struct trq_slot *t = pool_cur_task(p, i, &cur);
+	int ok = t && cur == id;
+	if (ok)
+		__atomic_or_fetch(&t->flags, flag, __ATOMIC_ACQ_REL);
+	if (locked)
+		trq_unlock(p->q);
+	return ok;
+}
+
+/* The run-timeout deadline of slot i's cpu task (0: none). */
+static uint64_t pool_task_deadline(struct tr_pool *p, unsigned i, uint64_t *id)
+{
+	struct trq_slot *t = pool_cur_task(p, i, id);
+	uint32_t secs;
+
+	if (!t)
+		return 0;
+	secs = ld32(&t->run_timeout_s);
+	if (!secs)
+		return 0;
+	return t->start_ns + secs * NS_PER_S;
+}
+
+/* Stops workers whose cpu task was cancelled or timed out. */
+static void pool_watch_tasks(struct tr_pool *p, uint64_t now)
+{
+	for (unsigned i = 0; i < p->nslots; i++) {
+		struct tr_wslot *s = &p->w[i];
+		uint64_t id, dl;
+		if (!s->pid || s->kill != TR_KILL_NONE)
+			continue;
+		struct trq_slot *t = pool_cur_task(p, i, &id);
+		if (!t)
+			continue;
+		if (ld32(&t->flags) & TRQ_F_CANCEL) {
+			log_info("task %llu cancelled while running: stopping worker %u (pid %d)",
+			         (unsigned long long)id, i, (int)s->pid);
+			pool_kill(p, i, TR_KILL_CANCEL, id, SIGTERM, now);
+			continue;
+		}
+		dl = pool_task_deadline(p, i, &id);
+		if (dl && now >= dl && pool_flag_task(p, i, id, TRQ_F_TIMEOUT)) {
+			log_notice("task %llu timed out after %u s: stopping worker %u (pid %d)",
+			           (unsigned long long)id, t->run_timeout_s, i, (int)s->pid);
+			pool_kill(p, i, TR_KILL_TIMEOUT, id, SIGTERM, now);
+		}
+	}
+}
+
+unsigned tr_pool_doorbell(struct tr_pool *p, uint64_t now)
+{
+	unsigned became = 0;
+
+	for (unsigned i = 0; i < p->nslots; i++) {
+		struct tr_wslot *s = &p->w[i];
+		struct trq_worker *rec = &p->q->workers[i];
+		char up[32];
+		if (!s->pid || s->ready || ld32(&rec->ready_inc) != s->inc)
+			continue;
+		s->ready = 1;
+		became++;
+		if (s->kill == TR_KILL_NONE)
+			st32(&rec->state, TRQ_W_READY);
+		fmt_uptime(up, sizeof(up), now - s->started_ns);
+		log_info("worker %u (pid %d) ready on cpu %d in %s", i, (int)s->pid, s->cpu, up);
+	}
+	pool_watch_tasks(p, now);
+	return became;
+}
+
+void tr_pool_tick(struct tr_pool *p, uint64_t now)
+{
+	for (unsigned i = 0; i < p->nslots; i++) {
+		struct tr_wslot *s = &p->w[i];
+		if (s->pid && s->sigkill_at && now >= s->sigkill_at) {
+			log_notice("worker %u (pid %d) still running %u ms after SIGTERM: SIGKILL",
+			           i, (int)s->pid, p->cfg->kill_grace_ms);
+			pool_kill(p, i, s->kill, s->kill_task, SIGKILL, now);
+		}
+	}
+	pool_watch_tasks(p, now);
+}
+
+/* The state letter of /proc/PID/stat ('R', 'S', 'T', ...), or 0. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *e = strrchr(buf, ')');
+	return e && e[1] == ' ' ? e[2] : 0;
+}
+
+void tr_pool_check(struct tr_pool *p, uint64_t now)
+{
+	uint64_t limit = (uint64_t)p->cfg->heartbeat_s * NS_PER_S;
+
+	for (unsigned i = 0; i < p->nslots; i++) {
+		struct tr_wslot *s = &p->w[i];
+		struct trq_worker *rec = &p->q->workers[i];
+		if (!s->pid || (s->kill != TR_KILL_NONE && !s->sigkill_at))
+			continue; /* none, or SIGKILLed already */
+		if (proc_state(s->pid) == 'T') {
+			if (++s->stopped_seen >= STOPPED_LIMIT) {
+				log_warn("worker %u (pid %d) is stopped (state T) for %u checks: "
+				         "killing and replacing it",
+				         i, (int)s->pid, s->stopped_seen);
+				s->kill = TR_KILL_NONE; /* this reason wins: uncharged */
+				pool_kill(p, i, TR_KILL_STOPPED, 0, SIGKILL, now);
+			}
+			continue;
+		}
+		s->stopped_seen = 0;
+		if (s->kill != TR_KILL_NONE || ld64(&rec->cur_cpu))
+			continue;
+		uint64_t hb = ld64(&rec->heartbeat_ns);
+		if (hb < s->started_ns)
+			hb = s->started_ns;
+		if (now > hb && now - hb > limit) {
+			log_warn("worker %u (pid %d) sent no heartbeat for %.1f s "
+			         "(workers_heartbeat_s is %u): killing and replacing it",
+			         i, (int)s->pid, (double)(now - hb) / NS_PER_S,
+			         p->cfg->heartbeat_s);
+			pool_kill(p, i, TR_KILL_HUNG, 0, SIGKILL, now);
+		}
+	}
+}
+
+uint64_t tr_pool_next_deadline(struct tr_pool *p)
+{
+	uint64_t next = 0, id;
+
+#define TAKE(t)                                                                                    \
+	do {                                                                                       \
+		uint64_t t_ = (t);                                                                 \
+		if (t_ && (!next || t_ < next))                                                    \
+			next = t_;                                                                 \
+	} while (0)
+	for (unsigned i = 0; i < p->nslots || i < p->nwant; i++) {
+		struct tr_wslot *s = &p->w[i];
+		if (!s->pid) {
+			if (i < p->nwant && !p->draining)
+				TAKE(s->restart_at);
+			continue;
+		}
+		TAKE(s->sigkill_at);
+		if (s->kill == TR_KILL_NONE)
+			TAKE(pool_task_deadline(p, i, &id));
+	}
+#undef TAKE
+	return next;
+}
+
+void tr_pool_stop_all(struct tr_pool *p, int kill, uint64_t now)
+{
+	p->draining = 1;
+	for (unsigned i = 0; i < p->nslots; i++) {
+		p->w[i].restart_at = 0;
+		if (kill && p->w[i].pid)
+			pool_kill(p, i, TR_KILL_SHUTDOWN, 0, SIGKILL, now);
+	}
+}
+
+unsigned tr_pool_live(const struct tr_pool *p, unsigned *ready)
+{
+	unsigned n = 0, r = 0;
+
+	for (unsigned i = 0; i < p->nslots; i++) {
+		if (!p->w[i].pid)
+			continue;
+		n++;
+		r += p->w[i].ready && p->w[i].kill == TR_KILL_NONE;
+	}
+	if (ready)
+		*ready = r;
+	return n;
+}
+
+pid_t tr_pool_pid(const struct tr_pool *p, unsigned index)
+{
+	return index < p->nslots ? p->w[index].pid : 0;
+}

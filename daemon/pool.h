@@ -1,0 +1,143 @@
+/*
+ * pool.h - the supervisor's worker processes: start, watch, stop, replace.
+ *
+ * Slot i of the pool is worker record i of the segment. A slot's process is
+ * started with fork() (the child resets its signals, drops the systemd
+ * variables, closes every inherited descriptor - the segment's one carries
+ * the supervisor lock - and runs the worker), watched through a pidfd in
+ * the caller's epoll set, signalled with pidfd_send_signal() and reaped with
+ * waitid(P_PIDFD), so a reused pid is never hit.
+ *
+ * When a worker dies, the task it was executing is charged an attempt unless
+ * the pool killed it on purpose (run timeout, cancel, stop, stuck); the
+ * queue gets the cause, e.g. "worker 1 (pid 4242) killed by signal 9
+ * (SIGKILL)"; and the slot is restarted on the same CPU at once, or after a
+ * backoff when it died early (see restart.h). Too many early deaths, or a
+ * worker that fails its set-up with TR_WORKER_EXIT_FATAL, set `fatal`.
+ *
+ * Invariants: a slot has a process (pid != 0) exactly while its pidfd is
+ * open and in the epoll set; its record holds our incarnation `inc` from
+ * before fork() until trq_worker_lost() handed back its tasks; a slot
+ * without a process is restarted only when its index is below nwant.
+ * Nothing here blocks except trq_lock() with a short deadline.
+ */
+#ifndef TR_POOL_H
+#define TR_POOL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "cpus.h"
+#include "queue.h"
+#include "restart.h"
+
+/* Why the pool is stopping a worker (TR_KILL_NONE: it is not). */
+enum tr_kill {
+	TR_KILL_NONE = 0,
+	TR_KILL_TIMEOUT,  /* its cpu task ran past its run timeout */
+	TR_KILL_CANCEL,   /* its cpu task was cancelled */
+	TR_KILL_STOP,     /* fewer workers or another CPU after a reload */
+	TR_KILL_STOPPED,  /* stopped (state T) on two checks */
+	TR_KILL_HUNG,     /* no heartbeat for workers_heartbeat_s */
+	TR_KILL_SHUTDOWN, /* the daemon is stopping */
+};
+
+struct tr_pool;
+
+/* What a child runs after fork() once the pool prepared it; never returns.
+ * The default runs tr_worker_run(). Tests substitute their own. */
+typedef void (*tr_pool_child_fn)(struct tr_pool *p, unsigned index, uint32_t inc, int cpu);
+
+struct tr_wslot {
+	pid_t pid;             /* 0: no process */
+	int pidfd;             /* -1 without a process */
+	uint32_t inc;          /* incarnation of the current or last process */
+	int cpu;               /* CPU of the current or last process */
+	int ready;             /* the process reported ready */
+	int spawned;           /* started at least once by this supervisor */
+	uint64_t started_ns;   /* CLOCK_MONOTONIC */
+	uint64_t restart_at;   /* without a process: when to start one (0: never) */
+	unsigned early_streak; /* consecutive early deaths: the backoff exponent */
+	enum tr_kill kill;     /* why the pool is stopping it */
+	uint64_t kill_task;    /* the task the kill is about (timeout, cancel) */
+	uint64_t sigkill_at;   /* SIGKILL follows at this time; 0: not pending */
+	unsigned stopped_seen; /* consecutive checks that saw state T */
+};
+
+struct tr_pool {
+	struct trq *q;
+	const struct tr_config *cfg; /* in force; owned by the caller */
+	struct tr_cpus cpus;         /* CPU list in force */
+	unsigned nwant;              /* configured worker count */
+	int epfd;                    /* epoll set pidfds go into */
+	uint64_t ev_base;            /* epoll data of slot i's pidfd: ev_base + i */
+	int draining;                /* the daemon stops: no more (re)starts */
+	int rolling;                 /* converge one worker at a time (reload) */
+	pid_t self;                  /* the supervisor's pid */
+	struct tr_restart early;     /* early deaths, for the give-up rule */
+	struct tr_wslot *w;          /* TRQ_WORKERS_MAX slots */
+	unsigned nslots;             /* highest slot index used + 1 */
+	tr_pool_child_fn child;      /* run in the child (default: the worker) */
+	void *child_ctx;             /* for a substitute child */
+	int fatal;                   /* set: the daemon must stop with exit 1 */
+	char fatal_msg[256];
+};
+
+/* Prepares an empty pool over q, adding pidfds to epfd with data
+ * ev_base + index. Returns 0 or -ENOMEM. */
+int tr_pool_init(struct tr_pool *p, struct trq *q, int epfd, uint64_t ev_base);
+
+/* Frees the pool. Kills and reaps processes still running (SIGKILL), handing
+ * their tasks back uncharged. */
+void tr_pool_fini(struct tr_pool *p);
+
+/* Sets the configuration, CPU list and worker count in force. The first call
+ * schedules every worker to start at once; later calls (reloads) set
+ * rolling: the pool then converges one worker at a time. cfg must stay valid
+ * until the next call. */
+void tr_pool_configure(struct tr_pool *p, const struct tr_config *cfg, const struct tr_cpus *cpus,
+                       unsigned nworkers, uint64_t now);
+
+/* Starts workers that are due and, while rolling, takes the next step
+ * towards the configuration (stop a surplus worker, move one to its new CPU,
+ * start a missing one). Returns 1 when the pool matches the configuration
+ * (every wanted worker ready, nothing surplus), else 0. */
+int tr_pool_step(struct tr_pool *p, uint64_t now);
+
+/* Reaps slot index if its process ended (its pidfd polled readable). */
+void tr_pool_reap(struct tr_pool *p, unsigned index, uint64_t now);
+
+/* Reaps every slot whose process ended (after SIGCHLD). */
+void tr_pool_reap_all(struct tr_pool *p, uint64_t now);
+
+/* After a doorbell ring: notes workers that became ready, and stops workers
+ * whose cpu task was cancelled or ran past its timeout. Returns the number
+ * of workers that became ready. */
+unsigned tr_pool_doorbell(struct tr_pool *p, uint64_t now);
+
+/* Deadline work: SIGKILL after the kill grace, run timeouts. */
+void tr_pool_tick(struct tr_pool *p, uint64_t now);
+
+/* The periodic health check: a worker stopped (state T) on two checks in a
+ * row, or whose heartbeat is older than workers_heartbeat_s while it runs no
+ * cpu task, is SIGKILLed and replaced. */
+void tr_pool_check(struct tr_pool *p, uint64_t now);
+
+/* The earliest time tr_pool_tick() or tr_pool_step() has work (0: none). */
+uint64_t tr_pool_next_deadline(struct tr_pool *p);
+
+/* Stops every worker: sets draining (no restarts); with kill, SIGKILLs the
+ * workers still running (their tasks go back to the queue uncharged). */
+void tr_pool_stop_all(struct tr_pool *p, int kill, uint64_t now);
+
+/* Number of slots with a process, and of those the ready ones. */
+unsigned tr_pool_live(const struct tr_pool *p, unsigned *ready);
+
+/* The pid of slot index's process (0: none). */
+pid_t tr_pool_pid(const struct tr_pool *p, unsigned index);
+
+/* Short name of a kill reason ("run timeout"). */
+const char *tr_pool_kill_name(enum tr_kill k);
+
+#endif

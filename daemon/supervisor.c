@@ -1,0 +1,487 @@
+/*
+ * supervisor.c - see supervisor.h.
+ */
+#include "supervisor.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "cpus.h"
+#include "dconfig.h"
+#include "instance.h"
+#include "log.h"
+#include "tasks.h"
+
+#define NS_PER_S        1000000000ull
+#define EV_SIGNAL       1ull
+#define EV_TIMER        2ull
+#define EV_BELL         3ull
+#define EV_POOL         (1ull << 32) /* + worker index */
+#define CHECK_MAX_S     5            /* health checks at least this often */
+#define AUDIT_EVERY_NS  (5 * NS_PER_S)
+#define STATUS_EVERY_NS NS_PER_S /* STATUS= on queue changes at most this often */
+
+static void sup_notify(struct tr_sup *s, const char *msg)
+{
+	int r = tr_notify_send(&s->notify, msg);
+	if (r)
+		tr_log_errno(LOG_WARNING, r, "sendto(NOTIFY_SOCKET, \"%.20s\")", msg);
+}
+
+static void sup_block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGCHLD);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGQUIT);
+	sigaddset(set, SIGHUP);
+	sigprocmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int sup_watch(struct tr_sup *s, int fd, uint64_t tag, const char *what)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int r = -errno;
+		tr_log_errno(LOG_ERR, r, "epoll_ctl(ADD, %s)", what);
+		return r;
+	}
+	return 0;
+}
+
+static uint64_t check_interval(const struct tr_config *c)
+{
+	unsigned secs = c->heartbeat_s / 2;
+	if (secs < 1)
+		secs = 1;
+	if (secs > CHECK_MAX_S)
+		secs = CHECK_MAX_S;
+	return secs * NS_PER_S;
+}
+
+int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
+                 const char *instance_arg)
+{
+	struct trq_type types[TRQ_TYPES_MAX];
+	struct tr_cpus cpus;
+	char err[1024], list[256];
+	sigset_t set;
+	int created, requeued, r;
+	uint64_t now = trq_now();
+
+	memset(s, 0, sizeof(*s));
+	s->cfg = *cfg; /* moved */
+	tr_config_defaults(cfg);
+	s->path = path;
+	s->instance_arg = instance_arg;
+	s->epfd = s->sfd = s->tfd = -1;
+	s->q.fd = -1;
+	s->bell.efd = -1;
+	s->notify.fd = -1;
+
+	r = tr_cpus_resolve(&s->cfg, &cpus, err, sizeof(err));
+	if (r) {
+		log_err("%s", err);
+		return r;
+	}
+	unsigned nworkers = tr_cpus_nworkers(&s->cfg, &cpus);
+	r = tr_instance_open(&s->q, &s->cfg, &created, &requeued, err, sizeof(err));
+	if (r) {
+		log_err("%s", err);
+		return r;
+	}
+	r = tr_instance_settings(&s->q, &s->cfg, nworkers);
+	if (r == 0)
+		r = trq_set_types(&s->q, types, tr_tasks_fill_types(types, TRQ_TYPES_MAX));
+	if (r) {
+		tr_log_errno(LOG_ERR, r, "writing the settings into /dev/shm/taskring.%s",
+		             s->cfg.instance);
+		return r;
+	}
+
+	sup_block_signals(&set);
+	s->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (s->sfd < 0) {
+		tr_log_errno(LOG_ERR, errno, "signalfd");
+		return -errno;
+	}
+	s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (s->tfd < 0) {
+		tr_log_errno(LOG_ERR, errno, "timerfd_create");
+		return -errno;
+	}
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0) {
+		tr_log_errno(LOG_ERR, errno, "epoll_create1");
+		return -errno;
+	}
+	r = tr_doorbell_start(&s->bell, &s->q);
+	if (r) {
+		tr_log_errno(LOG_ERR, r, "starting the doorbell thread");
+		return r;
+	}
+	if ((r = sup_watch(s, s->sfd, EV_SIGNAL, "signalfd")) ||
+	    (r = sup_watch(s, s->tfd, EV_TIMER, "timerfd")) ||
+	    (r = sup_watch(s, s->bell.efd, EV_BELL, "doorbell eventfd")))
+		return r;
+
+	const char *ns = getenv("NOTIFY_SOCKET");
+	r = tr_notify_open(&s->notify, ns);
+	if (r)
+		tr_log_errno(LOG_WARNING, r, "NOTIFY_SOCKET=%s: not using it", ns);
+	if (s->notify.fd >= 0) {
+		s->wd_interval = tr_notify_watchdog_ns(getenv("WATCHDOG_USEC"),
+		                                       getenv("WATCHDOG_PID"), getpid());
+		s->next_wd = s->wd_interval ? now : 0;
+	}
+
+	r = tr_pool_init(&s->pool, &s->q, s->epfd, EV_POOL);
+	if (r) {
+		tr_log_errno(LOG_ERR, r, "allocating the worker table");
+		return r;
+	}
+	tr_pool_configure(&s->pool, &s->cfg, &cpus, nworkers, now);
+	s->next_check = now + check_interval(&s->cfg);
+	s->audit_at = now + AUDIT_EVERY_NS;
+
+	struct trq_hdr *h = s->q.hdr;
+	log_notice("taskringd %s: instance %s, %s /dev/shm/taskring.%s (capacity %u, %u queued, "
+	           "%d running tasks requeued), %u workers on cpus %s%s",
+	           TASKRING_VERSION, s->cfg.instance, created ? "created" : "adopted",
+	           s->cfg.instance, s->q.capacity, h->ring_count[0] + h->ring_count[1], requeued,
+	           nworkers, tr_cpus_format(&cpus, list, sizeof(list)),
+	           s->notify.fd >= 0 ? ", notifying systemd" : "");
+	return 0;
+}
+
+/* Counters that change whenever the queue does: audit only after a change. */
+static uint64_t sup_audit_sig(const struct trq_hdr *h)
+{
+	return h->submitted + h->done * 3 + h->failed * 5 + h->cancelled * 7 + h->requeued * 11;
+}
+
+static void sup_audit(struct tr_sup *s, uint64_t now)
+{
+	char msg[256];
+	uint64_t sig = sup_audit_sig(s->q.hdr);
+
+	if (now < s->audit_at || sig == s->audit_sig)
+		return;
+	s->audit_at = now + AUDIT_EVERY_NS;
+	int r = trq_audit(&s->q, 1, msg, sizeof(msg));
+	if (r == -TASKRING_ECORRUPT)
+		log_warn("queue audit: %s: repaired", msg);
+	else if (r)
+		tr_log_errno(LOG_WARNING, r, "queue audit");
+	s->audit_sig = sup_audit_sig(s->q.hdr);
+}
+
+/* Ends a reload: publishes the outcome and tells systemd. */
+static void sup_reload_done(struct tr_sup *s, int ok, const char *why)
+{
+	struct trq_hdr *h = s->q.hdr;
+
+	s->reloading = 0;
+	__atomic_store_n(&h->reload_ok, ok, __ATOMIC_RELAXED);
+	snprintf(h->reload_error, sizeof(h->reload_error), "%s", ok ? "" : why);
+	__atomic_add_fetch(&h->reload_seq, 1, __ATOMIC_RELEASE);
+	trq_futex_wake(&h->reload_seq, INT_MAX);
+	if (ok)
+		log_notice("reload complete: %u workers", s->pool.nwant);
+	sup_notify(s, "READY=1");
+}
+
+void tr_sup_reload(struct tr_sup *s, uint64_t now)
+{
+	struct tr_config nc;
+	struct tr_cpus cpus;
+	char err[4096], msg[256];
+	int r;
+
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+	         (unsigned long long)(now / 1000));
+	sup_notify(s, msg);
+	if (s->phase != TR_SUP_RUN) {
+		log_notice("SIGHUP ignored: the daemon is stopping");
+		sup_reload_done(s, 0, "the daemon is stopping");
+		return;
+	}
+	if (!s->path) {
+		log_notice("SIGHUP: started without -c, nothing to reload");
+		sup_reload_done(s, 1, "");
+		return;
+	}
+	log_notice("SIGHUP: reloading %s", s->path);
+	r = tr_dconfig_load(s->path, s->instance_arg, &nc, err, sizeof(err));
+	if (r == 0 && tr_cpus_resolve(&nc, &cpus, msg, sizeof(msg)) != 0) {
+		snprintf(err, sizeof(err), "%s: %s", s->path, msg);
+		r = -EINVAL;
+	}
+	if (r == 0 && tr_dconfig_needs_restart(&s->cfg, &nc, msg, sizeof(msg))) {
+		snprintf(err, sizeof(err), "%s: %s", s->path, msg);
+		r = -EINVAL;
+	}
+	if (r) {
+		/* Log every line; the header gets them too (as many as fit). */
+		for (char *line = err, *next; line && *line; line = next) {
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = 0;
+			log_err("reload refused, keeping the running configuration: %s", line);
+			if (next)
+				next[-1] = '\n';
+		}
+		tr_config_free(&nc);
+		sup_reload_done(s, 0, err);
+		return;
+	}
+	tr_config_free(&s->cfg);
+	s->cfg = nc; /* moved: the pool's pointer to s->cfg stays valid */
+	tr_log_set_level(s->cfg.log_level);
+	unsigned n = tr_cpus_nworkers(&s->cfg, &cpus);
+	r = tr_instance_settings(&s->q, &s->cfg, n);
+	if (r)
+		tr_log_errno(LOG_WARNING, r, "writing the new settings into the segment");
+	tr_pool_configure(&s->pool, &s->cfg, &cpus, n, now);
+	s->next_check = now + check_interval(&s->cfg);
+	s->reloading = 1; /* done once the pool converged */
+	log_notice("reload: applying %s (%u workers on cpus %s)", s->path, n,
+	           tr_cpus_format(&cpus, msg, sizeof(msg)));
+}
+
+void tr_sup_stop(struct tr_sup *s, int graceful, uint64_t now)
+{
+	struct trq_hdr *h = s->q.hdr;
+	unsigned live = tr_pool_live(&s->pool, NULL);
+
+	if (s->phase == TR_SUP_QUIT || (s->phase == TR_SUP_DRAIN && graceful))
+		return;
+	if (s->phase == TR_SUP_RUN)
+		sup_notify(s, "STOPPING=1");
+	if (s->reloading)
+		sup_reload_done(s, 0, "the daemon is stopping");
+	__atomic_store_n(&h->draining, 1, __ATOMIC_RELEASE);
+	for (int c = 0; c < TRQ_NCLASS; c++)
+		trq_bell(&h->q_seq[c], &h->q_wait[c], INT_MAX);
+	if (graceful && s->cfg.shutdown_timeout_s > 0) {
+		s->phase = TR_SUP_DRAIN;
+		s->drain_deadline = now + s->cfg.shutdown_timeout_s * NS_PER_S;
+		tr_pool_stop_all(&s->pool, 0, now);
+		log_notice("stopping: %u workers finish their running tasks (up to %u s); queued "
+		           "tasks stay queued",
+		           live, s->cfg.shutdown_timeout_s);
+	} else {
+		s->phase = TR_SUP_QUIT;
+		tr_pool_stop_all(&s->pool, 1, now);
+		log_notice("stopping now: killing %u workers; their tasks go back to the queue",
+		           live);
+	}
+}
+
+static void sup_signals(struct tr_sup *s, uint64_t now)
+{
+	struct signalfd_siginfo si[8];
+	ssize_t n;
+
+	while ((n = read(s->sfd, si, sizeof(si))) > 0) {
+		for (size_t i = 0; i < (size_t)n / sizeof(si[0]); i++) {
+			switch (si[i].ssi_signo) {
+			case SIGCHLD:
+				tr_pool_reap_all(&s->pool, now);
+				break;
+			case SIGTERM:
+			case SIGINT:
+				log_notice("%s received",
+				           si[i].ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+				tr_sup_stop(s, 1, now);
+				break;
+			case SIGQUIT:
+				log_notice("SIGQUIT received");
+				tr_sup_stop(s, 0, now);
+				break;
+			case SIGHUP:
+				tr_sup_reload(s, now);
+				break;
+			}
+		}
+	}
+}
+
+/* What the worker part of a STATUS= line shows. */
+static uint64_t sup_status_key(const struct tr_sup *s, unsigned ready)
+{
+	return ((uint64_t)s->phase << 40) | ((uint64_t)ready << 20) | s->pool.nwant;
+}
+
+/* READY=1 once every worker is ready; STATUS= when it changes. */
+static void sup_status(struct tr_sup *s, int converged, uint64_t now)
+{
+	struct trq_hdr *h = s->q.hdr;
+	unsigned ready, queued, running;
+	char text[sizeof(s->status)], msg[sizeof(s->status) + 16];
+
+	if (s->notify.fd < 0)
+		return;
+	tr_pool_live(&s->pool, &ready);
+	queued = __atomic_load_n(&h->ring_count[0], __ATOMIC_RELAXED) +
+	         __atomic_load_n(&h->ring_count[1], __ATOMIC_RELAXED);
+	running = __atomic_load_n(&h->running[0], __ATOMIC_RELAXED) +
+	          __atomic_load_n(&h->running[1], __ATOMIC_RELAXED);
+	if (s->phase != TR_SUP_RUN)
+		snprintf(text, sizeof(text), "stopping: %u workers left, %u queued",
+		         tr_pool_live(&s->pool, NULL), queued);
+	else
+		snprintf(text, sizeof(text), "%u of %u workers ready, %u queued, %u running", ready,
+		         s->pool.nwant, queued, running);
+	uint64_t key = sup_status_key(s, ready);
+	int send_ready = converged && !s->ready_sent && s->phase == TR_SUP_RUN && !s->reloading;
+	if (!send_ready) {
+		if (strcmp(text, s->status) == 0)
+			return;
+		/* Worker changes go out at once; queue counts at most once a second. */
+		if (key == s->status_key && now - s->status_at < STATUS_EVERY_NS)
+			return;
+	}
+	snprintf(msg, sizeof(msg), "%sSTATUS=%s", send_ready ? "READY=1\n" : "", text);
+	sup_notify(s, msg);
+	s->ready_sent |= send_ready;
+	snprintf(s->status, sizeof(s->status), "%s", text);
+	s->status_at = now;
+	s->status_key = key;
+}
+
+/* Arms the timerfd for the earliest deadline (or disarms it). */
+static void sup_arm(struct tr_sup *s)
+{
+	uint64_t next = tr_pool_next_deadline(&s->pool);
+
+#define TAKE(t)                                                                                    \
+	do {                                                                                       \
+		uint64_t t_ = (t);                                                                 \
+		if (t_ && (!next || t_ < next))                                                    \
+			next = t_;                                                                 \
+	} while (0)
+	if (tr_pool_live(&s->pool, NULL))
+		TAKE(s->next_check);
+	TAKE(s->next_wd);
+	if (s->phase == TR_SUP_DRAIN)
+		TAKE(s->drain_deadline);
+#undef TAKE
+	if (next == s->armed)
+		return;
+	struct itimerspec its = {0};
+	if (next) {
+		its.it_value.tv_sec = (time_t)(next / NS_PER_S);
+		its.it_value.tv_nsec = (long)(next % NS_PER_S);
+	}
+	if (timerfd_settime(s->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		tr_log_errno(LOG_ERR, errno, "timerfd_settime");
+	else
+		s->armed = next;
+}
+
+/* Time-driven work that is due. */
+static void sup_deadlines(struct tr_sup *s, uint64_t now)
+{
+	if (now >= s->next_check) {
+		s->next_check = now + check_interval(&s->cfg);
+		tr_pool_check(&s->pool, now);
+		sup_audit(s, now);
+	}
+	if (s->next_wd && now >= s->next_wd) {
+		sup_notify(s, "WATCHDOG=1");
+		s->next_wd = now + s->wd_interval;
+	}
+	if (s->phase == TR_SUP_DRAIN && now >= s->drain_deadline) {
+		unsigned live = tr_pool_live(&s->pool, NULL);
+		log_notice("shutdown_timeout_s (%u s) reached: killing %u workers; their tasks go "
+		           "back to the queue",
+		           s->cfg.shutdown_timeout_s, live);
+		s->phase = TR_SUP_QUIT;
+		tr_pool_stop_all(&s->pool, 1, now);
+	}
+	tr_pool_tick(&s->pool, now);
+}
+
+int tr_sup_run(struct tr_sup *s)
+{
+	struct epoll_event evs[32];
+
+	for (;;) {
+		uint64_t now = trq_now();
+		int converged = tr_pool_step(&s->pool, now);
+		if (s->pool.fatal && s->phase != TR_SUP_QUIT) {
+			log_err("%s", s->pool.fatal_msg);
+			char msg[300];
+			snprintf(msg, sizeof(msg), "STATUS=%s", s->pool.fatal_msg);
+			sup_notify(s, msg);
+			s->exit_code = 1;
+			tr_sup_stop(s, 0, now);
+		}
+		if (s->phase != TR_SUP_RUN && tr_pool_live(&s->pool, NULL) == 0)
+			break;
+		if (converged && s->reloading)
+			sup_reload_done(s, 1, "");
+		sup_status(s, converged, now);
+		sup_arm(s);
+
+		int n = epoll_wait(s->epfd, evs, 32, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			tr_log_errno(LOG_ERR, errno, "epoll_wait");
+			s->exit_code = 1;
+			tr_sup_stop(s, 0, trq_now());
+			continue;
+		}
+		now = trq_now();
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64;
+			if (tag >= EV_POOL) {
+				tr_pool_reap(&s->pool, (unsigned)(tag - EV_POOL), now);
+			} else if (tag == EV_SIGNAL) {
+				sup_signals(s, now);
+			} else if (tag == EV_BELL) {
+				tr_doorbell_clear(&s->bell);
+				tr_pool_doorbell(&s->pool, now);
+			} else if (tag == EV_TIMER) {
+				uint64_t exp;
+				ssize_t r = read(s->tfd, &exp, sizeof(exp));
+				(void)r;
+				s->armed = 0;
+			}
+		}
+		sup_deadlines(s, now);
+	}
+	log_notice("stopped (exit status %d)", s->exit_code);
+	return s->exit_code;
+}
+
+void tr_sup_fini(struct tr_sup *s)
+{
+	if (s->pool.w)
+		tr_pool_fini(&s->pool);
+	if (s->bell.running || s->bell.efd >= 0)
+		tr_doorbell_stop(&s->bell);
+	tr_notify_close(&s->notify);
+	if (s->epfd >= 0)
+		close(s->epfd);
+	if (s->sfd >= 0)
+		close(s->sfd);
+	if (s->tfd >= 0)
+		close(s->tfd);
+	s->epfd = s->sfd = s->tfd = -1;
+	if (s->q.base)
+		trq_detach(&s->q);
+	tr_config_free(&s->cfg);
+}

@@ -1,0 +1,132 @@
+/*
+ * taskringd.c - see taskringd.h.
+ *
+ * Exit statuses: 0 stopped by a signal, or -t/--print-config/-V/-h done;
+ * 1 a configuration error, a start-up failure, or the daemon gave up;
+ * 2 a usage error.
+ */
+#include "taskringd.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "dconfig.h"
+#include "log.h"
+#include "supervisor.h"
+#include "taskring.h"
+#include "uring.h"
+
+enum { OPT_PRINT_CONFIG = 256 };
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: taskringd [-c FILE] [-i INSTANCE] [-t] [--print-config] [-V] [-h]\n"
+	           "\n"
+	           "The taskring supervisor: runs in the foreground, logs to stderr.\n"
+	           "\n"
+	           "  -c, --config FILE      YAML configuration (default: built-in defaults)\n"
+	           "  -i, --instance NAME    serve instance NAME (overrides `instance`)\n"
+	           "  -t, --test             check the configuration, exit 0 or 1\n"
+	           "      --print-config     print the effective configuration as YAML\n"
+	           "  -V, --version          print the version\n"
+	           "  -h, --help             print this help\n"
+	           "\n"
+	           "Signals: TERM/INT stop after running tasks finish (shutdown_timeout_s),\n"
+	           "QUIT stops at once, HUP reloads FILE. See taskringd(8).\n");
+}
+
+int tr_taskringd_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"instance", required_argument, NULL, 'i'},
+	    {"test", no_argument, NULL, 't'},
+	    {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *path = NULL, *instance = NULL;
+	int test = 0, print = 0, o;
+	struct tr_config cfg;
+	char err[8192];
+
+	tr_log_init("taskringd", LOG_INFO);
+	opterr = 0;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, ":c:i:tVh", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'i':
+			instance = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case OPT_PRINT_CONFIG:
+			print = 1;
+			break;
+		case 'V':
+			printf("taskringd %s\n", TASKRING_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case ':':
+			fprintf(stderr, "taskringd: option %s needs an argument\n",
+			        argv[optind - 1]);
+			usage(stderr);
+			return 2;
+		default:
+			fprintf(stderr, "taskringd: unknown option %s\n", argv[optind - 1]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "taskringd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	if (tr_dconfig_load(path, instance, &cfg, err, sizeof(err))) {
+		if (test || print)
+			fprintf(stderr, "%s\n", err);
+		else
+			for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+				log_err("%s", line);
+		return 1;
+	}
+	if (test) {
+		printf("%s: configuration OK\n", path ? path : "built-in defaults");
+		tr_config_free(&cfg);
+		return 0;
+	}
+	if (print) {
+		int r = tr_config_print(stdout, &cfg);
+		tr_config_free(&cfg);
+		if (r || fflush(stdout)) {
+			tr_log_errno(LOG_ERR, r ? r : -EIO, "printing the configuration");
+			return 1;
+		}
+		return 0;
+	}
+
+	tr_log_set_level(cfg.log_level);
+	if (tr_uring_probe(err, sizeof(err))) {
+		log_err("%s", err);
+		tr_config_free(&cfg);
+		return 1;
+	}
+	struct tr_sup sup;
+	int code = 1;
+	if (tr_sup_start(&sup, &cfg, path, instance) == 0)
+		code = tr_sup_run(&sup);
+	tr_sup_fini(&sup);
+	return code;
+}
