@@ -380,6 +380,11 @@ void trq_rebuild(struct trq *q)
 			h->failed++;
 			slot_wake(q, i);
 		}
+		if (is_final(s->state) && (s->flags & TRQ_F_DETACHED)) {
+			/* Nobody wants the result of a finished detached task. */
+			slot_free(q, i);
+			continue;
+		}
 		if (s->state == TASKRING_RUNNING && !owner_live(q, s)) {
 			if (s->attempts > 0)
 				s->attempts--;
