@@ -1,0 +1,109 @@
+#!/bin/bash
+# daemon-crash.t - worker deaths (issue 3, acceptance 3, and the restart rules):
+# a worker SIGKILLed while it runs a `spin` task is replaced in the same slot on the
+# same CPU and the task completes on its next attempt; a `crash` task ends `failed`
+# after max_attempts with a cause naming the signal while the tasks around it
+# complete; too many early deaths make the daemon give up with exit 1, while
+# killing healthy workers by hand never does.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon-lib.sh"
+
+[ -x "$TRD" ] && [ -x "$TR" ] || tap_skip_all "taskringd or taskring not built in $TASKRING_BUILD"
+ulimit -c 0 # crash tasks must not leave core files behind
+
+inst=$(tr_instance)
+T() { "$TR" -i "$inst" "$@"; }
+start_daemon "$inst"
+tap_ok $? "taskringd started"
+ncpu=$(usable_cpus | wc -w)
+wait_until 30 test "$(nready "$inst")" = "$ncpu"
+tap_ok $? "$ncpu workers ready"
+
+# ---- SIGKILL a worker in the middle of a spin task -------------------------------
+id=$(T submit spin 2000)
+wait_until 30 test "$(task_json "$inst" "$id" state)" = running
+tap_ok $? "spin task $id is running"
+w=$(task_json "$inst" "$id" worker)
+old=$(worker_pid "$inst" "$w")
+cpu=$(worker_cpu "$inst" "$w")
+run T kill-worker "$w"
+tap_is "$RUN_STATUS:$RUN_OUT" "0:$old" "kill-worker $w hit pid $old"
+replaced() {
+	local p
+	p=$(worker_pid "$inst" "$w")
+	[ -n "$p" ] && [ "$p" != null ] && [ "$p" != 0 ] && [ "$p" != "$old" ]
+}
+wait_until 30 replaced
+tap_ok $? "worker $w has a new process"
+new=$(worker_pid "$inst" "$w")
+tap_is "$(worker_cpu "$inst" "$w")" "$cpu" "the new worker $w is on the same CPU ($cpu)"
+tap_is "$(allowed_cpus "$new")" "$cpu" "and pinned there"
+tap_is "$(status_json "$inst" | jq -r ".workers[$w].last_exit")" "killed by signal 9 (SIGKILL)" \
+	"its record names the old process's exit"
+tap_is "$(status_json "$inst" | jq -r ".workers[$w].restarts")" 1 "and counts one restart"
+run T wait --timeout 60 "$id"
+tap_is "$RUN_STATUS" 0 "the spin task completes"
+tap_is "$(task_json "$inst" "$id" attempts)" 2 "on its second attempt (the killed one was charged)"
+tap_like "$(cat "$(daemon_log "$inst")")" "worker $w \\(pid $old, cpu $cpu\\) killed by signal 9 \\(SIGKILL\\).*task $id charged" \
+	"the log names the worker, pid, cause and charged task"
+
+# ---- a poison task among healthy ones ---------------------------------------------
+ids=()
+for i in $(seq 1 10); do ids+=("$(T submit echo before "$i")"); done
+crash=$(T submit --attempts 3 crash)
+abrt=$(T submit --attempts 2 crash SIGABRT)
+for i in $(seq 1 10); do ids+=("$(T submit echo after "$i")"); done
+run T wait --timeout 120 "${ids[@]}"
+want=$( (for i in $(seq 1 10); do echo "before $i"; done; for i in $(seq 1 10); do echo "after $i"; done))
+tap_is "$RUN_STATUS:$RUN_OUT" "0:$want" "the 20 echo tasks around the crash tasks all complete"
+run T wait --timeout 120 "$crash"
+tap_is "$RUN_STATUS" 1 "the crash task fails"
+tap_is "$(task_json "$inst" "$crash" state)" failed "its state is failed"
+tap_like "$(task_json "$inst" "$crash" error)" \
+	'^worker [0-9]+ \(pid [0-9]+\) killed by signal 11 \(SIGSEGV\)(, core dumped)? on attempt 3 of 3$' \
+	"its error names the worker, the signal and the attempts"
+run T wait --timeout 120 "$abrt"
+tap_like "$(task_json "$inst" "$abrt" error)" \
+	'killed by signal 6 \(SIGABRT\)(, core dumped)? on attempt 2 of 2$' "crash SIGABRT: the cause names SIGABRT"
+wait_until 30 test "$(nready "$inst")" = "$ncpu"
+tap_ok $? "all $ncpu workers are back"
+stop_daemon "$inst" TERM
+tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
+
+# ---- killing healthy workers by hand never trips the early-exit limit ---------------
+inst=$(tr_instance)
+write_config "$TR_TMP/strict.yaml" "workers: 1" "restart:" "  min_uptime_ms: 200" \
+	"  max_early_exits: 0"
+start_daemon "$inst" -c "$TR_TMP/strict.yaml"
+wait_until 30 test "$(nready "$inst")" = 1
+killed=0
+for k in 1 2 3 4 5; do
+	sleep 0.5 # up for longer than min_uptime_ms: healthy
+	p=$(worker_pid "$inst" 0)
+	T kill-worker 0 >/dev/null && killed=$((killed + 1))
+	wait_until 30 test "$(worker_pid "$inst" 0)" != "$p" -a "$(nready "$inst")" = 1
+done
+tap_is "$killed" 5 "killed the healthy worker 5 times"
+_tr_alive "$(daemon_pid "$inst")"
+tap_ok $? "the daemon still runs (max_early_exits 0, yet no early death)"
+tap_is "$(status_json "$inst" | jq -r '.workers[0].restarts')" 5 "the worker was restarted 5 times"
+stop_daemon "$inst" TERM
+
+# ---- early deaths beyond restart.max_early_exits stop the daemon --------------------
+inst=$(tr_instance)
+write_config "$TR_TMP/giveup.yaml" "workers: 1" "restart:" "  min_uptime_ms: 60000" \
+	"  max_early_exits: 2" "  backoff_ms: 10" "  backoff_max_ms: 50"
+start_daemon "$inst" -c "$TR_TMP/giveup.yaml"
+wait_until 30 test "$(nready "$inst")" = 1
+for i in 1 2 3 4; do T submit --attempts 10 crash >/dev/null; done
+pid=$(daemon_pid "$inst")
+wait_until 60 eval '! _tr_alive $pid'
+tap_ok $? "the daemon stops by itself after the third early death"
+stop_daemon "$inst" TERM 5
+tap_is "$TR_DAEMON_STATUS" 1 "with exit status 1"
+tap_like "$(cat "$(daemon_log "$inst")")" "3 workers died within 60000 ms of starting in the last 60 s \\(restart.max_early_exits is 2\\): giving up" \
+	"and says why"
+tap_like "$(cat "$(daemon_log "$inst")")" "died early \\(1 in a row\\): restarting in 10 ms.*died early \\(2 in a row\\): restarting in 20 ms" \
+	"restarts after early deaths back off exponentially"
+
+done_testing

@@ -1,0 +1,87 @@
+#!/bin/bash
+# daemon-reload.t - SIGHUP (issue 3, acceptance 5, second part): a new worker count is
+# applied by starting or stopping workers one at a time, a new CPU list moves workers,
+# new task settings apply to new tasks, a broken file or one that needs a new segment
+# changes nothing and says why (through `taskring reload` and the log).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon-lib.sh"
+
+[ -x "$TRD" ] && [ -x "$TR" ] || tap_skip_all "taskringd or taskring not built in $TASKRING_BUILD"
+
+inst=$(tr_instance)
+T() { "$TR" -i "$inst" "$@"; }
+cfg=$TR_TMP/taskring.yaml
+log=$(daemon_log "$inst")
+write_config "$cfg" "workers: 1"
+start_daemon "$inst" -c "$cfg"
+tap_ok $? "taskringd started with workers: 1"
+wait_until 30 test "$(nready "$inst")" = 1
+tap_ok $? "one worker ready"
+
+# ---- more workers, while a task runs ---------------------------------------------------
+spin=$(T submit spin 1500)
+wait_until 30 test "$(task_json "$inst" "$spin" state)" = running
+w0=$(worker_pid "$inst" 0)
+write_config "$cfg" "workers: 3" "tasks:" "  max_attempts: 7"
+run T reload
+tap_is "$RUN_STATUS" 0 "taskring reload to workers: 3 succeeds"
+tap_is "$(status_json "$inst" | jq '[.workers[] | select(.state == "ready" or .state == "busy")] | length')" 3 \
+	"when it returns, 3 workers are up"
+tap_is "$(worker_pid "$inst" 0)" "$w0" "worker 0 kept running through the reload"
+run T wait --timeout 60 "$spin"
+tap_is "$RUN_STATUS:$(task_json "$inst" "$spin" attempts)" "0:1" "its task completed undisturbed"
+id=$(T submit echo x)
+tap_is "$(task_json "$inst" "$id" max_attempts)" 7 "tasks.max_attempts from the new file applies"
+tap_like "$(cat "$log")" "reload complete: 3 workers" "the log says the reload completed"
+
+# ---- fewer workers: stopped one at a time, highest first -----------------------------
+write_config "$cfg" "workers: 1"
+kill -HUP "$(daemon_pid "$inst")"
+wait_until 60 grep -q "reload complete: 1 workers" "$log"
+tap_ok $? "SIGHUP to workers: 1 completes"
+tap_is "$(status_json "$inst" | jq '.workers | length')" 1 "one worker left"
+tap_is "$(worker_pid "$inst" 0)" "$w0" "and it is still the original worker 0"
+order=$(grep -o "stopping worker [0-9]\|worker [0-9] (pid [0-9]*, cpu [0-9]*) [a-z].*reconfigured" "$log" |
+	sed 's/ (pid.*//; s/^stopping //' | tr '\n' ' ')
+tap_is "$order" "worker 2 worker 2 worker 1 worker 1 " \
+	"worker 2 was stopped and gone before worker 1 was stopped"
+
+# ---- a broken file changes nothing ---------------------------------------------------------
+write_config "$cfg" "workers: 2" "queue:" "  capasity: 10"
+run T reload
+tap_is "$RUN_STATUS" 1 "taskring reload of a broken file exits 1"
+tap_like "$RUN_ERR" "$cfg:3:3: unknown key 'queue.capasity'" "and prints the error with file:line:col"
+tap_like "$(cat "$log")" "reload refused, keeping the running configuration: $cfg:3:3: unknown key" \
+	"the daemon logs why it refused"
+tap_is "$(status_json "$inst" | jq '.workers | length'):$(worker_pid "$inst" 0)" "1:$w0" \
+	"the workers are untouched"
+_tr_alive "$(daemon_pid "$inst")"
+tap_ok $? "the daemon keeps running"
+
+# ---- a setting that needs a new segment is refused ------------------------------------------
+write_config "$cfg" "workers: 1" "queue:" "  capacity: 128"
+run T reload
+tap_is "$RUN_STATUS" 1 "a new queue.capacity is refused"
+tap_like "$RUN_ERR" "queue.capacity changed: it needs a new segment" "saying it needs a new segment"
+run T submit --wait echo alive
+tap_is "$RUN_STATUS:$RUN_OUT" "0:alive" "tasks still run after the refused reloads"
+
+# ---- a new CPU list moves workers ----------------------------------------------------------
+cpus=($(usable_cpus))
+if [ ${#cpus[@]} -ge 2 ]; then
+	write_config "$cfg" "workers: 2"
+	run T reload
+	c1=$(worker_cpu "$inst" 1)
+	write_config "$cfg" "workers: 2" "cpus: \"${cpus[0]}\""
+	run T reload
+	tap_is "$RUN_STATUS" 0 "reload to cpus: ${cpus[0]} succeeds"
+	tap_is "$(allowed_cpus "$(worker_pid "$inst" 0)") $(allowed_cpus "$(worker_pid "$inst" 1)")" \
+		"${cpus[0]} ${cpus[0]}" "both workers are now pinned to CPU ${cpus[0]}"
+	tap_like "$(cat "$log")" "moving worker 1 from cpu $c1 to cpu ${cpus[0]}" "the log names the move"
+else
+	tap_ok 0 "# SKIP one CPU only: no CPU list to change"
+fi
+
+stop_daemon "$inst" TERM
+tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
+done_testing

@@ -1,0 +1,72 @@
+#!/bin/bash
+# daemon-timeout.t - run timeouts and cancels (issue 3, acceptance 5, first part):
+# a cpu task past its run timeout gets its worker killed and, attempts used up, ends
+# `failed` with "timed out after N s"; the configured tasks.run_timeout_s applies to
+# tasks that set none; a queued task is cancelled at once; cancelling a running task
+# kills its worker (replaced at once) and ends it `cancelled`.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon-lib.sh"
+
+[ -x "$TRD" ] && [ -x "$TR" ] || tap_skip_all "taskringd or taskring not built in $TASKRING_BUILD"
+
+inst=$(tr_instance)
+T() { "$TR" -i "$inst" "$@"; }
+write_config "$TR_TMP/d.yaml" "workers: 1" "tasks:" "  run_timeout_s: 2" "  kill_grace_ms: 500"
+start_daemon "$inst" -c "$TR_TMP/d.yaml"
+tap_ok $? "taskringd started (1 worker, run_timeout_s 2)"
+wait_until 30 test "$(nready "$inst")" = 1
+tap_ok $? "worker ready"
+
+# ---- run timeout ---------------------------------------------------------------------
+id=$(T submit --run-timeout 1 --attempts 2 spin 600000)
+start=$SECONDS
+run T wait --timeout 120 "$id"
+took=$((SECONDS - start))
+tap_is "$RUN_STATUS" 1 "a spin task over its 1 s run timeout fails"
+tap_is "$(task_json "$inst" "$id" error)" "timed out after 1 s on attempt 2 of 2" \
+	"with 'timed out after 1 s' once both attempts are used"
+[ "$took" -lt 60 ]
+tap_ok $? "long before the task's own 600 s (took ${took} s)"
+tap_like "$(cat "$(daemon_log "$inst")")" "task $id timed out after 1 s: stopping worker 0" \
+	"the log says which task timed out and which worker was stopped"
+
+id=$(T submit --attempts 1 spin 600000)
+run T wait --timeout 120 "$id"
+tap_is "$(task_json "$inst" "$id" error)" "timed out after 2 s on attempt 1 of 1" \
+	"tasks.run_timeout_s from the file applies to a task that sets none"
+fast=$(T submit --run-timeout 30 echo in time)
+run T wait --timeout 60 "$fast"
+tap_is "$RUN_STATUS:$RUN_OUT" "0:in time" "a task within its timeout is not disturbed"
+wait_until 30 test "$(nready "$inst")" = 1
+tap_ok $? "the worker was replaced and is ready"
+
+# ---- cancel a queued task ---------------------------------------------------------------
+busy=$(T submit --run-timeout 600 spin 600000)
+wait_until 30 test "$(task_json "$inst" "$busy" state)" = running
+queued=$(T submit echo never)
+tap_is "$(task_json "$inst" "$queued" state)" queued "a task behind the busy worker is queued"
+run T cancel "$queued"
+tap_is "$RUN_STATUS" 0 "cancel of the queued task succeeds"
+tap_is "$(task_json "$inst" "$queued" state)" cancelled "it is cancelled at once"
+tap_is "$(task_json "$inst" "$busy" state)" running "the running task is untouched"
+
+# ---- cancel a running task ----------------------------------------------------------------
+old=$(worker_pid "$inst" 0)
+restarts=$(status_json "$inst" | jq -r '.workers[0].restarts')
+run T cancel "$busy"
+tap_is "$RUN_STATUS" 0 "cancel of the running task succeeds"
+run T wait --timeout 60 "$busy"
+tap_is "$RUN_STATUS" 1 "waiting for it reports it did not complete"
+tap_is "$(task_json "$inst" "$busy" state)" cancelled "the running task ends cancelled"
+tap_is "$(task_json "$inst" "$busy" attempts)" 1 "after one attempt: it did not run again"
+wait_until 30 test "$(worker_pid "$inst" 0)" != "$old" -a "$(nready "$inst")" = 1
+tap_ok $? "its worker was stopped and replaced"
+tap_is "$(status_json "$inst" | jq -r '.workers[0].restarts')" $((restarts + 1)) "one more restart"
+tap_like "$(status_json "$inst" | jq -r '.workers[0].last_exit')" "\\(task cancelled\\)$" \
+	"the worker record says why it was stopped"
+run T submit --wait echo still working
+tap_is "$RUN_STATUS:$RUN_OUT" "0:still working" "the new worker runs tasks"
+
+stop_daemon "$inst" TERM
+tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
+done_testing
