@@ -393,8 +393,9 @@ int cli_report_final(struct cli *c, const struct taskring_info *info, int blank_
 		putchar('\n');
 	fflush(stdout);
 	if (info->state == TASKRING_CANCELLED) {
-		if (len)
-			cli_err(c, "task %llu was cancelled: %.*s", id, cli_trimmed(out, len), out);
+		int n = cli_trimmed(out, len);
+		if (n && !(n == 9 && memcmp(out, "cancelled", 9) == 0))
+			cli_err(c, "task %llu was cancelled: %.*s", id, n, out);
 		else
 			cli_err(c, "task %llu was cancelled", id);
 	} else if (info->state == TASKRING_FAILED) {

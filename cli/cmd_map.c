@@ -7,7 +7,8 @@
  * blocking while some of our own tasks are still outstanding: when the table
  * is full, the oldest of ours is collected (which frees its slot) before
  * submitting more, so a map larger than the task table never waits on
- * itself. Results are collected oldest first, which is also output order,
+ * itself; only when the table is full of other clients' tasks does it block,
+ * for one slot at a time. Results are collected oldest first, which is also output order,
  * so each line is printed as soon as it is known.
  *
  * On timeout, interrupt (SIGINT/SIGTERM) or a submit error, the tasks not
@@ -194,7 +195,7 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 	int64_t deadline = o->timeout_ms >= 0 ? cli_now_ms() + o->timeout_ms : -1;
 	int64_t dead_since = -1;
 	size_t sub = 0, got = 0, owed = 0;
-	int worst = CLI_OK, fail = 0, st, r;
+	int worst = CLI_OK, fail = 0, wait_slot = 0, st, r;
 	int out_tty = isatty(STDOUT_FILENO);
 
 	progress_init(&p, stderr, m->n, isatty(STDERR_FILENO));
@@ -208,8 +209,11 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 		if (sub < m->n && owed == 0) {
 			size_t k = m->n - sub < MAP_BATCH ? m->n - sub : MAP_BATCH;
 			int64_t slot_ms = 0;
-			if (sub == got) {
-				/* nothing of ours to collect: wait for others to free slots */
+			if (wait_slot) {
+				/* The table is full of others' tasks and nothing of ours is
+				 * left to collect: block, but for one task only, as a blocking
+				 * batch would wait until the whole batch fits. */
+				k = 1;
 				slot_ms = cli_remaining_ms(deadline);
 				if (slot_ms < 0 || slot_ms > MAP_SLICE)
 					slot_ms = MAP_SLICE;
@@ -217,6 +221,7 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 			taskopts_lib(o, slot_ms, &lo);
 			r = taskring_submit_batch(c->h, k, m->reqs + sub, &lo, m->ids + sub);
 			if (r > 0) {
+				wait_slot = 0;
 				sub += (size_t)r;
 				if ((size_t)r < k) /* full, or an error at the next one */
 					owed = sub - got < MAP_COLLECT ? sub - got : MAP_COLLECT;
@@ -225,6 +230,7 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 			if (r == -TASKRING_EFULL && sub > got) {
 				owed = sub - got < MAP_COLLECT ? sub - got : MAP_COLLECT;
 			} else if ((r == -TASKRING_EFULL || r == -ETIMEDOUT) && sub == got) {
+				wait_slot = 1;
 				if (deadline >= 0 && cli_remaining_ms(deadline) == 0) {
 					fail = -ETIMEDOUT;
 					break;
