@@ -3,7 +3,7 @@
 # a worker SIGKILLed while it runs a `spin` task is replaced in the same slot on the
 # same CPU and the task completes on its next attempt; a `crash` task ends `failed`
 # after max_attempts with a cause naming the signal while the tasks around it
-# complete; too many early deaths make the daemon give up with exit 1, while
+# complete; a stopped worker is replaced; too many early deaths make the daemon give up with exit 1, while
 # killing healthy workers by hand never does.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
@@ -16,12 +16,12 @@ T() { "$TR" -i "$inst" "$@"; }
 start_daemon "$inst"
 tap_ok $? "taskringd started"
 ncpu=$(usable_cpus | wc -w)
-wait_until 30 test "$(nready "$inst")" = "$ncpu"
+wait_until 30 'test "$(nready "$inst")" = "$ncpu"'
 tap_ok $? "$ncpu workers ready"
 
 # ---- SIGKILL a worker in the middle of a spin task -------------------------------
 id=$(T submit spin 2000)
-wait_until 30 test "$(task_json "$inst" "$id" state)" = running
+wait_until 30 'test "$(task_json "$inst" "$id" state)" = running'
 tap_ok $? "spin task $id is running"
 w=$(task_json "$inst" "$id" worker)
 old=$(worker_pid "$inst" "$w")
@@ -33,7 +33,7 @@ replaced() {
 	p=$(worker_pid "$inst" "$w")
 	[ -n "$p" ] && [ "$p" != null ] && [ "$p" != 0 ] && [ "$p" != "$old" ]
 }
-wait_until 30 replaced
+wait_until 30 'replaced'
 tap_ok $? "worker $w has a new process"
 new=$(worker_pid "$inst" "$w")
 tap_is "$(worker_cpu "$inst" "$w")" "$cpu" "the new worker $w is on the same CPU ($cpu)"
@@ -65,23 +65,41 @@ tap_like "$(task_json "$inst" "$crash" error)" \
 run T wait --timeout 120 "$abrt"
 tap_like "$(task_json "$inst" "$abrt" error)" \
 	'killed by signal 6 \(SIGABRT\)(, core dumped)? on attempt 2 of 2$' "crash SIGABRT: the cause names SIGABRT"
-wait_until 30 test "$(nready "$inst")" = "$ncpu"
+wait_until 30 'test "$(nready "$inst")" = "$ncpu"'
 tap_ok $? "all $ncpu workers are back"
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
+
+# ---- a stopped worker is noticed and replaced; its task is not charged --------------
+inst=$(tr_instance)
+write_config "$TR_TMP/hb.yaml" "workers: 1" "workers_heartbeat_s: 2"
+start_daemon "$inst" -c "$TR_TMP/hb.yaml"
+wait_until 30 'test "$(nready "$inst")" = 1'
+id=$(T submit spin 1000)
+wait_until 30 'test "$(task_json "$inst" "$id" state)" = running'
+old=$(worker_pid "$inst" 0)
+kill -STOP "$old"
+wait_until 60 'test "$(worker_pid "$inst" 0)" != "$old" -a "$(nready "$inst")" = 1'
+tap_ok $? "a SIGSTOPped worker is replaced"
+tap_like "$(cat "$(daemon_log "$inst")")" "worker 0 \\(pid $old\\) is stopped \\(state T\\) for 2 checks: killing and replacing it" \
+	"the log says why"
+run T wait --timeout 60 "$id"
+tap_is "$RUN_STATUS:$(task_json "$inst" "$id" attempts)" "0:1" \
+	"its task completed on the new worker, the interrupted attempt not charged"
+stop_daemon "$inst" TERM
 
 # ---- killing healthy workers by hand never trips the early-exit limit ---------------
 inst=$(tr_instance)
 write_config "$TR_TMP/strict.yaml" "workers: 1" "restart:" "  min_uptime_ms: 200" \
 	"  max_early_exits: 0"
 start_daemon "$inst" -c "$TR_TMP/strict.yaml"
-wait_until 30 test "$(nready "$inst")" = 1
+wait_until 30 'test "$(nready "$inst")" = 1'
 killed=0
 for k in 1 2 3 4 5; do
 	sleep 0.5 # up for longer than min_uptime_ms: healthy
 	p=$(worker_pid "$inst" 0)
 	T kill-worker 0 >/dev/null && killed=$((killed + 1))
-	wait_until 30 test "$(worker_pid "$inst" 0)" != "$p" -a "$(nready "$inst")" = 1
+	wait_until 30 'test "$(worker_pid "$inst" 0)" != "$p" -a "$(nready "$inst")" = 1'
 done
 tap_is "$killed" 5 "killed the healthy worker 5 times"
 _tr_alive "$(daemon_pid "$inst")"
@@ -94,10 +112,10 @@ inst=$(tr_instance)
 write_config "$TR_TMP/giveup.yaml" "workers: 1" "restart:" "  min_uptime_ms: 60000" \
 	"  max_early_exits: 2" "  backoff_ms: 10" "  backoff_max_ms: 50"
 start_daemon "$inst" -c "$TR_TMP/giveup.yaml"
-wait_until 30 test "$(nready "$inst")" = 1
+wait_until 30 'test "$(nready "$inst")" = 1'
 for i in 1 2 3 4; do T submit --attempts 10 crash >/dev/null; done
 pid=$(daemon_pid "$inst")
-wait_until 60 eval '! _tr_alive $pid'
+wait_until 60 '! _tr_alive $pid'
 tap_ok $? "the daemon stops by itself after the third early death"
 stop_daemon "$inst" TERM 5
 tap_is "$TR_DAEMON_STATUS" 1 "with exit status 1"

@@ -1,7 +1,8 @@
 # daemon-lib.sh - helpers for the daemon's integration tests (daemon-*.t).
 # Source after lib.sh:   . "$(dirname "$0")/lib.sh"; . "$(dirname "$0")/daemon-lib.sh"
 #
-#   wait_until SECS CMD...        runs CMD every 0.05 s until it succeeds (0) or SECS pass (1)
+#   wait_until SECS 'CODE'        evaluates CODE (quote it: it is re-evaluated each time)
+#                                 every 0.05 s until it succeeds (0) or SECS pass (1)
 #   status_json INST              `taskring status --json` of INST (empty on failure)
 #   nready INST                   number of workers in state ready or busy
 #   worker_pid INST I / worker_cpu INST I   pid / cpu of worker I from status
@@ -20,7 +21,7 @@ wait_until() {
 	shift
 	deadline=$((SECONDS + secs))
 	while :; do
-		"$@" && return 0
+		eval "$*" && return 0
 		[ $SECONDS -ge $deadline ] && return 1
 		sleep 0.05
 	done
@@ -68,9 +69,10 @@ usable_cpus() {
 }
 
 notify_listen() {
+	local out=$2
 	command -v python3 >/dev/null 2>&1 || return 1
-	tr_bg python3 "$(dirname "${BASH_SOURCE[0]}")/notify-listen.py" "$1" "$2"
-	wait_until 10 grep -qs listening "$2"
+	tr_bg python3 "$(dirname "${BASH_SOURCE[0]}")/notify-listen.py" "$1" "$out"
+	wait_until 10 'grep -qs listening "$out"'
 }
 
 notify_seen() {

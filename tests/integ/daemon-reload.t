@@ -15,12 +15,12 @@ log=$(daemon_log "$inst")
 write_config "$cfg" "workers: 1"
 start_daemon "$inst" -c "$cfg"
 tap_ok $? "taskringd started with workers: 1"
-wait_until 30 test "$(nready "$inst")" = 1
+wait_until 30 'test "$(nready "$inst")" = 1'
 tap_ok $? "one worker ready"
 
 # ---- more workers, while a task runs ---------------------------------------------------
 spin=$(T submit spin 1500)
-wait_until 30 test "$(task_json "$inst" "$spin" state)" = running
+wait_until 30 'test "$(task_json "$inst" "$spin" state)" = running'
 w0=$(worker_pid "$inst" 0)
 write_config "$cfg" "workers: 3" "tasks:" "  max_attempts: 7"
 run T reload
@@ -37,7 +37,7 @@ tap_like "$(cat "$log")" "reload complete: 3 workers" "the log says the reload c
 # ---- fewer workers: stopped one at a time, highest first -----------------------------
 write_config "$cfg" "workers: 1"
 kill -HUP "$(daemon_pid "$inst")"
-wait_until 60 grep -q "reload complete: 1 workers" "$log"
+wait_until 60 'grep -q "reload complete: 1 workers" "$log"'
 tap_ok $? "SIGHUP to workers: 1 completes"
 tap_is "$(status_json "$inst" | jq '.workers | length')" 1 "one worker left"
 tap_is "$(worker_pid "$inst" 0)" "$w0" "and it is still the original worker 0"

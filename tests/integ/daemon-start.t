@@ -47,7 +47,7 @@ cpus=($(usable_cpus))
 ncpu=${#cpus[@]}
 NOTIFY_SOCKET=$sock WATCHDOG_USEC=1000000 start_daemon "$inst"
 tap_ok $? "taskringd started on the built-in defaults (instance $inst)"
-wait_until 30 notify_seen "$nout" READY=1
+wait_until 30 'notify_seen "$nout" READY=1'
 tap_ok $? "READY=1 arrived on the notify socket"
 # READY=1 promises that every worker is ready: nothing may be starting now.
 tap_is "$(status_json "$inst" | jq -r '[.workers[].state] | join(" ")')" \
@@ -55,7 +55,7 @@ tap_is "$(status_json "$inst" | jq -r '[.workers[].state] | join(" ")')" \
 	"at READY=1 all $ncpu workers (one per usable CPU) are ready"
 tap_ok "$(notify_seen "$nout" "STATUS=$ncpu of $ncpu workers ready, 0 queued, 0 running"; echo $?)" \
 	"STATUS= line names the ready workers"
-wait_until 10 notify_seen "$nout" WATCHDOG=1
+wait_until 10 'notify_seen "$nout" WATCHDOG=1'
 tap_ok $? "WATCHDOG=1 sent (WATCHDOG_USEC set)"
 
 pinned=0 titles=0 envclean=0 seen_cpus=""
@@ -113,7 +113,7 @@ taskset -pc "${cpus[0]}" $$ >/dev/null
 inst2=$(tr_instance)
 start_daemon "$inst2"
 tap_ok $? "taskringd started under taskset -c ${cpus[0]}"
-wait_until 30 test "$(nready "$inst2")" = 1
+wait_until 30 'test "$(nready "$inst2")" = 1'
 tap_ok $? "one worker ready"
 tap_is "$(status_json "$inst2" | jq '.workers | length')" 1 "exactly one worker"
 tap_is "$(allowed_cpus "$(worker_pid "$inst2" 0)")" "${cpus[0]}" "pinned to CPU ${cpus[0]}"
@@ -122,7 +122,7 @@ stop_daemon "$inst2" TERM
 write_config "$TR_TMP/three.yaml" "workers: 3"
 inst3=$(tr_instance)
 start_daemon "$inst3" -c "$TR_TMP/three.yaml"
-wait_until 30 test "$(nready "$inst3")" = 3
+wait_until 30 'test "$(nready "$inst3")" = 3'
 tap_ok $? "3 workers ready on 1 CPU"
 tap_is "$(for i in 0 1 2; do allowed_cpus "$(worker_pid "$inst3" $i)"; done | sort -u | tr '\n' ' ')" \
 	"${cpus[0]} " "all three pinned to CPU ${cpus[0]}"
@@ -138,7 +138,7 @@ taskset -pc "$all_cpus" $$ >/dev/null
 if [ "$ncpu" -ge 2 ]; then
 	inst4=$(tr_instance)
 	start_daemon "$inst4" -c "$TR_TMP/three.yaml"
-	wait_until 30 test "$(nready "$inst4")" = 3
+	wait_until 30 'test "$(nready "$inst4")" = 3'
 	tap_is "$(for i in 0 1 2; do worker_cpu "$inst4" $i; done | tr '\n' ' ')" \
 		"${cpus[0]} ${cpus[1]} ${cpus[$((2 % ncpu))]} " "3 workers on $ncpu CPUs wrap around"
 	stop_daemon "$inst4" TERM

@@ -14,7 +14,7 @@ T() { "$TR" -i "$inst" "$@"; }
 write_config "$TR_TMP/d.yaml" "workers: 1" "tasks:" "  run_timeout_s: 2" "  kill_grace_ms: 500"
 start_daemon "$inst" -c "$TR_TMP/d.yaml"
 tap_ok $? "taskringd started (1 worker, run_timeout_s 2)"
-wait_until 30 test "$(nready "$inst")" = 1
+wait_until 30 'test "$(nready "$inst")" = 1'
 tap_ok $? "worker ready"
 
 # ---- run timeout ---------------------------------------------------------------------
@@ -37,12 +37,12 @@ tap_is "$(task_json "$inst" "$id" error)" "timed out after 2 s on attempt 1 of 1
 fast=$(T submit --run-timeout 30 echo in time)
 run T wait --timeout 60 "$fast"
 tap_is "$RUN_STATUS:$RUN_OUT" "0:in time" "a task within its timeout is not disturbed"
-wait_until 30 test "$(nready "$inst")" = 1
+wait_until 30 'test "$(nready "$inst")" = 1'
 tap_ok $? "the worker was replaced and is ready"
 
 # ---- cancel a queued task ---------------------------------------------------------------
 busy=$(T submit --run-timeout 600 spin 600000)
-wait_until 30 test "$(task_json "$inst" "$busy" state)" = running
+wait_until 30 'test "$(task_json "$inst" "$busy" state)" = running'
 queued=$(T submit echo never)
 tap_is "$(task_json "$inst" "$queued" state)" queued "a task behind the busy worker is queued"
 run T cancel "$queued"
@@ -59,7 +59,7 @@ run T wait --timeout 60 "$busy"
 tap_is "$RUN_STATUS" 1 "waiting for it reports it did not complete"
 tap_is "$(task_json "$inst" "$busy" state)" cancelled "the running task ends cancelled"
 tap_is "$(task_json "$inst" "$busy" attempts)" 1 "after one attempt: it did not run again"
-wait_until 30 test "$(worker_pid "$inst" 0)" != "$old" -a "$(nready "$inst")" = 1
+wait_until 30 'test "$(worker_pid "$inst" 0)" != "$old" -a "$(nready "$inst")" = 1'
 tap_ok $? "its worker was stopped and replaced"
 tap_is "$(status_json "$inst" | jq -r '.workers[0].restarts')" $((restarts + 1)) "one more restart"
 tap_like "$(status_json "$inst" | jq -r '.workers[0].last_exit')" "\\(task cancelled\\)$" \

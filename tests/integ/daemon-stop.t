@@ -1,0 +1,110 @@
+#!/bin/bash
+# daemon-stop.t - stopping and restarting (issue 3, acceptance 5, last part): SIGTERM
+# lets running tasks finish and leaves queued ones queued (all done after a restart);
+# past shutdown_timeout_s the workers are killed and their tasks requeued uncharged;
+# SIGQUIT stops at once; after a SIGKILL of the supervisor its workers are gone within
+# a second and a new daemon adopts the segment and finishes the queue.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon-lib.sh"
+
+[ -x "$TRD" ] && [ -x "$TR" ] || tap_skip_all "taskringd or taskring not built in $TASKRING_BUILD"
+
+inst=$(tr_instance)
+T() { "$TR" -i "$inst" "$@"; }
+cfg=$TR_TMP/taskring.yaml
+log=$(daemon_log "$inst")
+write_config "$cfg" "workers: 1" "shutdown_timeout_s: 60"
+start_and_wait() {
+	start_daemon "$inst" -c "$cfg" && wait_until 30 'test "$(nready "$inst")" = 1'
+}
+states() {
+	local id out=""
+	for id in "$@"; do out="$out $(task_json "$inst" "$id" state)"; done
+	echo $out
+}
+
+# ---- SIGTERM with tasks running and queued -------------------------------------------------
+start_and_wait
+tap_ok $? "taskringd started (1 worker, shutdown_timeout_s 60)"
+spin=$(T submit spin 1500)
+sleeps=($(for i in 1 2 3; do T submit sleep 1000; done))
+wait_until 30 'test "$(task_json "$inst" "$spin" state)" = running'
+echos=($(for i in 1 2 3 4 5; do T submit echo queued "$i"; done))
+tap_is "$(states "${echos[@]}")" "queued queued queued queued queued" "5 echo tasks queued behind the spin"
+start=$SECONDS
+stop_daemon "$inst" TERM
+tap_is "$TR_DAEMON_STATUS" 0 "SIGTERM: the daemon exits 0"
+tap_is "$(states "$spin" "${sleeps[@]}")" "done done done done" \
+	"the running spin and the io sleeps finished during the drain"
+tap_is "$(states "${echos[@]}")" "queued queued queued queued queued" "queued tasks stay queued"
+tap_like "$(cat "$log")" "stopping: 1 workers finish their running tasks \\(up to 60 s\\)" \
+	"the log says the daemon drains"
+start_and_wait
+tap_ok $? "restarted"
+run T wait --timeout 60 "${echos[@]}"
+tap_is "$RUN_STATUS:$RUN_OUT" "0:$(printf 'queued %s\n' 1 2 3 4 5)" \
+	"after the restart every queued task is done"
+stop_daemon "$inst" TERM
+
+# ---- past shutdown_timeout_s the workers are killed, tasks go back uncharged -----------------
+write_config "$cfg" "workers: 1" "shutdown_timeout_s: 1"
+start_and_wait
+long=$(T submit spin 4000)
+wait_until 30 'test "$(task_json "$inst" "$long" state)" = running'
+start=$SECONDS
+stop_daemon "$inst" TERM
+took=$((SECONDS - start))
+tap_is "$TR_DAEMON_STATUS" 0 "SIGTERM with a task longer than shutdown_timeout_s: exit 0"
+[ "$took" -lt 4 ]
+tap_ok $? "without waiting for the task (took about ${took} s)"
+tap_is "$(task_json "$inst" "$long" state):$(task_json "$inst" "$long" attempts)" "queued:0" \
+	"the task is queued again, no attempt charged"
+tap_like "$(cat "$log")" "shutdown_timeout_s \\(1 s\\) reached: killing 1 workers" "the log says so"
+start_and_wait
+run T wait --timeout 60 "$long"
+tap_is "$RUN_STATUS:$(task_json "$inst" "$long" attempts)" "0:1" "after a restart it completes"
+
+# ---- SIGQUIT stops at once ---------------------------------------------------------------
+long=$(T submit spin 30000)
+wait_until 30 'test "$(task_json "$inst" "$long" state)" = running'
+queued=$(T submit echo after quit)
+start=$SECONDS
+stop_daemon "$inst" QUIT
+took=$((SECONDS - start))
+tap_is "$TR_DAEMON_STATUS" 0 "SIGQUIT: exit 0"
+[ "$took" -lt 10 ]
+tap_ok $? "at once (took about ${took} s of the task's 30)"
+tap_is "$(states "$long" "$queued")" "queued queued" "both the running and the queued task are queued"
+tap_is "$(task_json "$inst" "$long" attempts)" 0 "the interrupted task was not charged"
+
+# ---- SIGKILL of the supervisor -------------------------------------------------------------
+write_config "$cfg" "workers: 1"
+T cancel "$long" >/dev/null
+start_and_wait
+tap_ok $? "restarted after SIGQUIT"
+spin=$(T submit spin 2000)
+wait_until 30 'test "$(task_json "$inst" "$spin" state)" = running'
+tail=($(for i in 1 2 3; do T submit echo tail "$i"; done))
+wpid=$(worker_pid "$inst" 0)
+kill -KILL "$(daemon_pid "$inst")"
+gone() { ! _tr_alive "$wpid"; }
+for ((i = 0; i < 20; i++)); do
+	gone && break
+	sleep 0.05
+done
+gone
+tap_ok $? "SIGKILL of the supervisor: its worker (pid $wpid) is gone within a second"
+stop_daemon "$inst" KILL 5
+run T status
+tap_is "$RUN_STATUS" 3 "taskring status: the daemon cannot be reached (exit 3)"
+tap_is "$(states "$spin")" running "the segment still shows the task the dead worker ran"
+start_and_wait
+tap_ok $? "a new daemon starts on the segment"
+tap_like "$(cat "$log")" "adopted /dev/shm/taskring.$inst \\(capacity [0-9]+, 4 queued, 1 running tasks requeued\\)" \
+	"it adopts the segment: 1 running task requeued, 3 queued"
+run T wait --timeout 60 "$spin" "${tail[@]}"
+tap_is "$RUN_STATUS:$RUN_OUT" "0:$(printf '\ntail %s' 1 2 3)" "and finishes the queue"
+tap_is "$(task_json "$inst" "$spin" attempts)" 1 "the requeued task was not charged for the crash"
+stop_daemon "$inst" TERM
+tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
+done_testing
