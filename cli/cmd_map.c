@@ -248,7 +248,9 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 				progress_clear(&p);
 				st = cli_submit_error(c, r, m->reqs[sub].type, m->reqs[sub].argc,
 				                      m->reqs[sub].argv);
-				cli_err(c, "task %zu of %zu could not be submitted", sub + 1, m->n);
+				if (m->n > 1)
+					cli_err(c, "task %zu of %zu could not be submitted",
+					        sub + 1, m->n);
 				fail = 1;
 				worst = st > worst ? st : worst;
 				break;

@@ -119,11 +119,11 @@ void taskfmt_text(FILE *f, const struct taskring_info *t)
 	putc('\n', f);
 	if (t->state == TASKRING_DONE) {
 		fprintf(f, "result:       ");
-		text_write_line(f, t->output ? t->output : "", t->output ? t->output_len : 0);
+		text_write_visible(f, t->output ? t->output : "", t->output ? t->output_len : 0);
 	} else if (t->state == TASKRING_FAILED || t->state == TASKRING_CANCELLED) {
 		const char *e = taskfmt_error(t, &len);
 		fprintf(f, "error:        ");
-		text_write_line(f, e, len);
+		text_write_visible(f, e, len);
 	}
 }
 

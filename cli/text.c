@@ -119,3 +119,16 @@ void text_write_line(FILE *f, const char *s, size_t len)
 	if (len == 0 || s[len - 1] != '\n')
 		putc('\n', f);
 }
+
+void text_write_visible(FILE *f, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F)
+			fprintf(f, "\\x%02x", c);
+		else
+			putc(c, f);
+	}
+	if (len == 0 || s[len - 1] != '\n')
+		putc('\n', f);
+}

@@ -31,4 +31,10 @@ char *text_duration(char *buf, size_t len, uint64_t secs);
  * one, so each result takes exactly one line when it holds no newline. */
 void text_write_line(FILE *f, const char *s, size_t len);
 
+/* Like text_write_line, for a terminal: control characters other than
+ * newline and tab (ESC, CR, DEL...) are shown as \xHH so a result cannot
+ * drive the terminal. For people only; scripts get the exact bytes from
+ * `wait` or `show --json`. */
+void text_write_visible(FILE *f, const char *s, size_t len);
+
 #endif

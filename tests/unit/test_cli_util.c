@@ -458,6 +458,10 @@ static void test_text(void)
 	});
 	is_str(out, "a\nb\n\n", "write_line: one newline per result");
 	free(out);
+	out = NULL;
+	CAPTURE(out, len, text_write_visible(f, "a\tb\x1b[1m\r\x7f\n", 10));
+	is_str(out, "a\tb\\x1b[1m\\x0d\\x7f\n", "write_visible: control bytes shown as \\xHH");
+	free(out);
 }
 
 static void test_progress(void)
