@@ -8,6 +8,7 @@
 #   TR, TRD                       the CLI and the daemon under test ($TASKRING_BUILD)
 #   TR_TMP                        private temp dir, removed at exit
 #   tap_ok STATUS MSG             "ok N - MSG" when STATUS is 0, else "not ok N - MSG"
+#   tap_skip MSG                  "ok N # SKIP MSG"
 #   tap_is GOT WANT MSG           ok when the strings are equal (diag shows both if not)
 #   tap_like GOT REGEX MSG        ok when GOT matches the extended regex
 #   tap_diag TEXT...              "# TEXT" lines;  tap_diag_file FILE: a file as diag
@@ -61,6 +62,11 @@ tap_ok() {
 		echo "not ok $_tap_n - $2"
 		_tap_failed=$((_tap_failed + 1))
 	fi
+}
+
+tap_skip() {
+	_tap_n=$((_tap_n + 1))
+	echo "ok $_tap_n # SKIP $1"
 }
 
 tap_is() {

@@ -1,0 +1,174 @@
+#!/bin/bash
+# cli-submit.t - taskring submit, wait and cancel against a real daemon: ids and
+# results on stdout, errors on stderr, and every exit status they can give:
+# 0 done, 1 failed/cancelled/no such task/expired/already finished, 2 unknown
+# type, over-long payload, class not allowed, 4 timed out, 5 queue full with
+# --no-block. One worker and an 8-slot table so "queued" and "full" are easy to
+# arrange.
+. "$(dirname "$0")/lib.sh"
+
+[ -x "$TRD" ] && [ -x "$TR" ] || tap_skip_all "taskringd or taskring not built in $TASKRING_BUILD"
+command -v jq >/dev/null 2>&1 || tap_skip_all "jq not installed"
+
+inst=$(tr_instance)
+T() { "$TR" -i "$inst" "$@"; }
+field() { T show --json "$1" | jq -r ".$2"; }
+# Polls (up to 30 s) until task $1 is in state $2.
+wait_state() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[ "$(field "$1" state 2>/dev/null)" = "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+cat >"$TR_TMP/conf.yaml" <<YAML
+workers: 1
+queue:
+  capacity: 8
+tasks:
+  kill_grace_ms: 200
+YAML
+start_daemon "$inst" -c "$TR_TMP/conf.yaml" || {
+	tap_ok 1 "taskringd started"
+	done_testing
+}
+tap_ok 0 "taskringd started (1 worker, capacity 8)"
+
+# ---- submit / wait: success ---------------------------------------------------
+run T submit echo hello world
+tap_like "$RUN_STATUS:$RUN_OUT" '^0:[1-9][0-9]*$' "submit prints the new id alone"
+id=$RUN_OUT
+run T wait "$id"
+tap_is "$RUN_STATUS:$RUN_OUT" "0:hello world" "wait prints the result"
+run T wait "$id"
+tap_is "$RUN_STATUS:$RUN_OUT" "0:hello world" "wait again: the result is still there"
+
+run T submit --wait echo a "b  c" d
+tap_is "$RUN_STATUS:$RUN_OUT" "0:a b  c d" "submit --wait prints the result instead of the id"
+run T submit --wait echo -5 --wait -x --
+tap_is "$RUN_STATUS:$RUN_OUT" "0:-5 --wait -x --" "words after TYPE reach the task, dashes and all"
+run T submit -w noop
+tap_is "$RUN_STATUS:$RUN_OUT:$RUN_ERR" "0::" "an empty result is an empty line, exit 0"
+run T submit --wait sqrt-sum 10
+tap_is "$RUN_STATUS:$RUN_OUT" "0:19.306001" "sqrt-sum 10"
+
+a=$(T submit echo first)
+b=$(T submit echo second)
+run T wait "$b" "$a" "$b"
+tap_is "$RUN_STATUS:$RUN_OUT" "0:second
+first
+second" "wait prints results one per line in the order given"
+
+# ---- failures: exit 1 ------------------------------------------------------------
+run T submit --wait fail "it broke"
+tap_ok "$([ "$RUN_STATUS" = 1 ] && [ -z "$RUN_OUT" ] && [[ $RUN_ERR =~ failed:\ it\ broke ]]; echo $?)" \
+	"submit --wait of a failing task: exit 1, its error on stderr"
+f=$(T submit fail oops)
+g=$(T submit echo fine)
+run T wait "$f" "$g"
+tap_is "$RUN_STATUS:$RUN_OUT" "1:
+fine" "wait with a failed task: blank line for it, the others printed, exit 1"
+tap_like "$RUN_ERR" "task $f failed: oops" "and the failure names the task and its error"
+
+run T wait 999999999
+tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "task 999999999: no such task" ]]; echo $?)" \
+	"wait on an id never issued: exit 1, no such task"
+run T show 999999998
+tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "no such task" ]]; echo $?)" \
+	"show on an id never issued: exit 1, no such task"
+fin=$(T submit echo fin)
+T wait "$fin" >/dev/null
+run T cancel "$fin"
+tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "already finished" ]]; echo $?)" \
+	"cancel of a finished task: exit 1, already finished"
+run T cancel 999999997
+tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "no such task" ]]; echo $?)" \
+	"cancel of an id never issued: exit 1, no such task"
+
+# ---- bad tasks: exit 2 -------------------------------------------------------------
+run T submit no-such-type x
+tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "unknown task type 'no-such-type'" ]] && [ -z "$RUN_OUT" ]; echo $?)" \
+	"unknown task type: exit 2"
+run T map no-such-type 1 2
+tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "unknown task type 'no-such-type'" ]] && [ -z "$RUN_OUT" ]; echo $?)" \
+	"map of an unknown task type: exit 2"
+big=$(head -c 5000 /dev/zero | tr '\0' x)
+run T submit echo "$big"
+tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ too\ long:\ 5001\ bytes.*at\ most\ 4096 ]]; echo $?)" \
+	"over-long payload: exit 2, says how long and the limit"
+run T submit --class io echo x
+tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "does not allow the requested --class" ]]; echo $?)" \
+	"a class the type does not allow: exit 2"
+run T submit --wait --class cpu echo x
+tap_is "$RUN_STATUS:$RUN_OUT" "0:x" "its own class is fine"
+
+# ---- queued, running, cancelled, timed out -------------------------------------------
+spin=$(T submit spin 20000)
+wait_state "$spin" running
+tap_ok $? "a long spin task is running on the only worker"
+q=$(T submit echo queued)
+tap_is "$(field "$q" state)" queued "a task behind it is queued"
+run T wait --timeout 0.2 "$q"
+tap_ok "$([ "$RUN_STATUS" = 4 ] && [[ $RUN_ERR =~ "not finished before the timeout" ]]; echo $?)" \
+	"wait --timeout on a queued task: exit 4"
+run T wait --timeout 0 "$q"
+tap_is "$RUN_STATUS" 4 "wait --timeout 0 on a queued task: exit 4 at once"
+run T submit --wait --timeout 0.3 echo late
+tap_ok "$([ "$RUN_STATUS" = 4 ] && [[ $RUN_ERR =~ task\ [0-9]+:\ not\ finished ]]; echo $?)" \
+	"submit --wait --timeout: exit 4 naming the task"
+late=$(echo "$RUN_ERR" | sed -n 's/.*task \([0-9]*\): not finished.*/\1/p')
+
+# Fill the table: 8 slots hold spin, q, late and 5 more.
+fill=()
+for i in 1 2 3 4 5; do
+	fill+=("$(T submit echo fill$i)")
+done
+run T submit --no-block echo x
+tap_ok "$([ "$RUN_STATUS" = 5 ] && [[ $RUN_ERR =~ "queue full" ]] && [ -z "$RUN_OUT" ]; echo $?)" \
+	"submit --no-block on a full table: exit 5"
+run T submit --timeout 0.2 echo x
+tap_ok "$([ "$RUN_STATUS" = 4 ] && [[ $RUN_ERR =~ "queue full" ]]; echo $?)" \
+	"submit --timeout on a full table: exit 4"
+
+run T cancel "$q" "${fill[@]}"
+tap_is "$RUN_STATUS:$RUN_OUT:$RUN_ERR" "0::" "cancel of queued tasks: exit 0, silent"
+tap_is "$(field "$q" state)" cancelled "a cancelled queued task is cancelled at once"
+run T wait "$q"
+tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "task $q was cancelled" ]]; echo $?)" \
+	"wait on a cancelled task: exit 1, says cancelled"
+run T cancel "$spin"
+tap_is "$RUN_STATUS" 0 "cancel of the running task"
+run T wait --timeout 30 "$spin"
+tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "task $spin was cancelled" ]]; echo $?)" \
+	"the running task ends cancelled (exit 1)"
+run T wait --timeout 30 "$late"
+tap_is "$RUN_STATUS:$RUN_OUT" "0:late" "the task whose submit --wait timed out still ran"
+T wait "${fill[@]}" >/dev/null 2>&1 # collect, so the slots come free
+
+# ---- attempts and run timeout ---------------------------------------------------------
+run T submit --wait --attempts 1 --run-timeout 1 spin 20000
+tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "timed out after 1 s" ]]; echo $?)" \
+	"--run-timeout 1 --attempts 1: the task fails, timed out"
+rt=$(echo "$RUN_ERR" | sed -n 's/.*task \([0-9]*\) failed.*/\1/p')
+tap_is "$(field "$rt" max_attempts):$(field "$rt" attempts)" "1:1" "and ran with max_attempts 1"
+
+# ---- detached tasks and expired ids ---------------------------------------------------
+run T submit --detach echo gone
+tap_like "$RUN_STATUS:$RUN_OUT" '^0:[1-9][0-9]*$' "submit --detach prints an id"
+old=$(T submit echo old)
+T wait "$old" >/dev/null
+for i in $(seq 1 20); do
+	T submit --wait echo "$i" >/dev/null || break
+done
+run T show "$old"
+tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "task expired" ]]; echo $?)" \
+	"show of an id whose slot was reused: exit 1, task expired"
+run T wait "$old"
+tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "task expired" ]]; echo $?)" \
+	"wait on it: exit 1 at once, task expired"
+
+stop_daemon "$inst"
+tap_is "$TR_DAEMON_STATUS" 0 "taskringd stopped cleanly"
+done_testing
