@@ -111,12 +111,13 @@ int taskring_wait_many(taskring_t *h, size_t n, const uint64_t *ids, int64_t tim
 	int err = 0;
 	if (infos)
 		memset(infos, 0, n * sizeof(*infos));
-	for (size_t i = 0; i < n && !err; i++) {
+	for (size_t i = 0; i < n; i++) {
 		err = trq_wait_final(&h->q, ids[i], deadline);
-		if (!err)
-			err = trq_get(&h->q, ids[i], infos ? &infos[i] : NULL, 1);
+		if (err)
+			return err;
 	}
-	return err;
+	/* All final: collect them under one lock. */
+	return trq_get_many(&h->q, n, ids, infos, 1);
 }
 
 void taskring_info_release(struct taskring_info *info)

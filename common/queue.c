@@ -72,6 +72,13 @@ int trq_lock(struct trq *q, uint64_t deadline)
 {
 	pthread_mutex_t *m = &q->hdr->lock;
 	int r = pthread_mutex_trylock(m);
+	/* Critical sections are short, and glibc's robust mutexes never spin:
+	 * without this a contended lock costs a futex sleep and wake. */
+	for (int i = 0; r == EBUSY && i < 256; i++) {
+		__builtin_ia32_pause();
+		if (__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 0)
+			r = pthread_mutex_trylock(m);
+	}
 	if (r == EBUSY) {
 		struct timespec ts;
 		if (!deadline)
@@ -579,6 +586,19 @@ uint32_t trq_free_slots(struct trq *q, uint64_t now)
 
 /* ---- clients ------------------------------------------------------------ */
 
+/* Tells workers of class cls that n tasks were queued: wakes sleepers only
+ * for what the workers already polling will not pick up. */
+static void work_bell(struct trq *q, int cls, int n)
+{
+	struct trq_hdr *h = q->hdr;
+	__atomic_add_fetch(&h->q_seq[cls], 1, __ATOMIC_SEQ_CST);
+	int32_t spin = __atomic_load_n(&h->q_spin[cls], __ATOMIC_SEQ_CST);
+	if (spin > 0 && n <= spin)
+		return;
+	if (__atomic_load_n(&h->q_wait[cls], __ATOMIC_SEQ_CST))
+		trq_futex_wake(&h->q_seq[cls], n == INT_MAX || spin <= 0 ? n : n - spin);
+}
+
 int trq_type_find(struct trq *q, const char *name)
 {
 	struct trq_hdr *h = q->hdr;
@@ -730,7 +750,7 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 		trq_unlock(q);
 		for (int c = 0; c < TRQ_NCLASS; c++)
 			if (pushed[c])
-				trq_bell(&h->q_seq[c], &h->q_wait[c], (int)pushed[c]);
+				work_bell(q, c, (int)pushed[c]);
 		done += put;
 		if (put == k)
 			continue;
@@ -868,20 +888,30 @@ static int id_current(struct trq *q, uint64_t id, uint32_t idx)
 	return 0;
 }
 
-int trq_get(struct trq *q, uint64_t id, struct taskring_info *info, int mark_read)
+int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_info *infos,
+                 int mark_read)
 {
-	uint32_t idx;
-	int r = trq_id_slot(q, id, &idx), freed = 0;
+	int first = 0, freed = 0;
+	int r = trq_lock(q, 0);
 	if (r)
 		return r;
-	r = trq_lock(q, 0);
-	if (r)
-		return r;
-	r = id_current(q, id, idx);
-	if (!r && info)
-		r = copy_info(q, idx, info);
-	struct trq_slot *s = &q->meta[idx];
-	if (!r && mark_read && is_final(s->state) && !(s->flags & (TRQ_F_READ | TRQ_F_DETACHED))) {
+	for (size_t i = 0; i < n; i++) {
+		uint32_t idx;
+		r = trq_id_slot(q, ids[i], &idx);
+		if (!r)
+			r = id_current(q, ids[i], idx);
+		if (!r && infos)
+			r = copy_info(q, idx, &infos[i]);
+		else if (infos)
+			memset(&infos[i], 0, sizeof(infos[i]));
+		if (r) {
+			if (!first)
+				first = r;
+			continue;
+		}
+		struct trq_slot *s = &q->meta[idx];
+		if (!mark_read || !is_final(s->state) || (s->flags & (TRQ_F_READ | TRQ_F_DETACHED)))
+			continue;
 		if (fin_unlink(q, 0, idx) == 0) {
 			s->flags |= TRQ_F_READ;
 			fin_append(q, 1, idx);
@@ -893,7 +923,12 @@ int trq_get(struct trq *q, uint64_t id, struct taskring_info *info, int mark_rea
 	trq_unlock(q);
 	if (freed)
 		trq_bell(&q->hdr->free_seq, &q->hdr->free_wait, INT_MAX);
-	return r;
+	return first;
+}
+
+int trq_get(struct trq *q, uint64_t id, struct taskring_info *info, int mark_read)
+{
+	return trq_get_many(q, 1, &id, info, mark_read);
 }
 
 int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
@@ -904,11 +939,11 @@ int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
 		return r;
 	struct trq_slot *s = &q->meta[idx];
 	uint64_t spin_end = trq_now() + (uint64_t)q->spin_ns;
-	for (;;) {
+	for (unsigned i = 1;; i++) {
 		r = trq_peek(q, id);
 		if (r < 0 || is_final((uint32_t)r))
 			return r < 0 ? r : 0;
-		if (trq_now() >= spin_end)
+		if (!(i & 31) && trq_now() >= spin_end)
 			break;
 		__builtin_ia32_pause();
 	}
@@ -994,7 +1029,7 @@ int trq_cancel(struct trq *q, uint64_t id)
 	}
 	if (ring) {
 		trq_bell(&h->sup_seq, &h->sup_wait, INT_MAX);
-		trq_bell(&h->q_seq[TASKRING_IO], &h->q_wait[TASKRING_IO], INT_MAX);
+		work_bell(q, TASKRING_IO, INT_MAX);
 	}
 	return r;
 }
@@ -1166,25 +1201,50 @@ int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct t
 	return 0;
 }
 
-int trq_wait_work(struct trq *q, int cls, uint32_t seen, uint64_t deadline)
+/* Spins until *seq != seen or spin_ns pass; returns 1 when it changed. The
+ * clock is read every 32 rounds: a vDSO call per pause would dominate. */
+static int spin_on(const uint32_t *seq, uint32_t seen, int64_t spin_ns)
 {
-	struct trq_hdr *h = q->hdr;
-	if (cls < 0 || cls >= TRQ_NCLASS)
-		return -EINVAL;
-	uint64_t spin_end = trq_now() + (uint64_t)q->spin_ns;
-	while (ld32(&h->q_seq[cls]) == seen) {
-		if (trq_now() >= spin_end)
-			break;
+	uint64_t end = trq_now() + (uint64_t)spin_ns;
+	for (unsigned i = 1;; i++) {
+		if (ld32(seq) != seen)
+			return 1;
+		if (!(i & 31) && trq_now() >= end)
+			return 0;
 		__builtin_ia32_pause();
 	}
-	if (ld32(&h->q_seq[cls]) != seen)
-		return 0;
-	__atomic_add_fetch(&h->q_wait[cls], 1, __ATOMIC_SEQ_CST);
+}
+
+int trq_wait_work_w(struct trq *q, int cls, int widx, uint32_t seen, uint64_t deadline)
+{
+	struct trq_hdr *h = q->hdr;
+	if (cls < 0 || cls >= TRQ_NCLASS || widx >= (int)q->workers_max)
+		return -EINVAL;
+	/* Counted as a spinner only with a worker record the supervisor can
+	 * clean up. Order (flag, count ... count, flag) means a death at any
+	 * point can only under-count, which costs a spare wake-up, never a
+	 * missed one. */
+	uint32_t *flag = widx >= 0 ? &q->workers[widx].spinning : NULL;
+	if (flag) {
+		__atomic_store_n(flag, 1u + (uint32_t)cls, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&h->q_spin[cls], 1, __ATOMIC_SEQ_CST);
+	}
+	int changed = spin_on(&h->q_seq[cls], seen, q->spin_ns);
 	int r = 0;
-	if (__atomic_load_n(&h->q_seq[cls], __ATOMIC_SEQ_CST) == seen)
+	__atomic_add_fetch(&h->q_wait[cls], 1, __ATOMIC_SEQ_CST);
+	if (flag) {
+		__atomic_sub_fetch(&h->q_spin[cls], 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(flag, 0, __ATOMIC_SEQ_CST);
+	}
+	if (!changed && __atomic_load_n(&h->q_seq[cls], __ATOMIC_SEQ_CST) == seen)
 		r = trq_futex_wait(&h->q_seq[cls], seen, deadline);
 	__atomic_sub_fetch(&h->q_wait[cls], 1, __ATOMIC_SEQ_CST);
 	return r;
+}
+
+int trq_wait_work(struct trq *q, int cls, uint32_t seen, uint64_t deadline)
+{
+	return trq_wait_work_w(q, cls, -1, seen, deadline);
 }
 
 /* ---- the supervisor ----------------------------------------------------- */
@@ -1257,7 +1317,7 @@ int trq_adopt(struct trq *q)
 	h->sup_start_real_ns = trq_realtime();
 	trq_unlock(q);
 	for (int c = 0; c < TRQ_NCLASS; c++)
-		trq_bell(&h->q_seq[c], &h->q_wait[c], INT_MAX);
+		work_bell(q, c, INT_MAX);
 	return n;
 }
 
@@ -1275,6 +1335,12 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 		return r;
 	}
 	uint64_t now = trq_now();
+	if (widx >= 0 && (uint32_t)widx < q->workers_max) {
+		/* Killed while counted as a spinner: uncount it. */
+		uint32_t sp = __atomic_exchange_n(&q->workers[widx].spinning, 0, __ATOMIC_SEQ_CST);
+		if (sp >= 1 && sp <= TRQ_NCLASS)
+			__atomic_sub_fetch(&h->q_spin[sp - 1], 1, __ATOMIC_SEQ_CST);
+	}
 	for (uint32_t i = 0; i < q->capacity; i++) {
 		struct trq_slot *s = &q->meta[i];
 		if (s->state != TASKRING_RUNNING || s->owner != widx || s->owner_inc != inc)
@@ -1334,7 +1400,7 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 		slot_wake(q, back[q->capacity - 1 - j]);
 	for (int c = 0; c < TRQ_NCLASS; c++)
 		if (pushed[c])
-			trq_bell(&h->q_seq[c], &h->q_wait[c], (int)pushed[c]);
+			work_bell(q, c, (int)pushed[c]);
 	if (nend)
 		trq_bell(&h->free_seq, &h->free_wait, INT_MAX);
 	free(back);

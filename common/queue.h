@@ -110,7 +110,8 @@ struct trq_worker {
 	uint64_t tasks_done;
 	uint32_t io_inflight;
 	uint32_t ready_inc; /* the worker stores its inc here once ready */
-	char pad_[88];
+	uint32_t spinning;  /* 1 + class while counted in hdr->q_spin, else 0 */
+	char pad_[84];
 };
 _Static_assert(sizeof(struct trq_worker) == 256, "worker record size");
 
@@ -151,9 +152,10 @@ struct trq_hdr {
 	uint64_t submitted, done, failed, cancelled, requeued, worker_restarts, repairs;
 
 	/* futex words, one cache line per writer group */
-	alignas(64) uint32_t q_seq[TRQ_NCLASS]; /* bumped when tasks are queued */
-	alignas(64) uint32_t q_wait[TRQ_NCLASS];
-	alignas(64) uint32_t free_seq; /* bumped when slots may have come free */
+	alignas(64) uint32_t q_seq[TRQ_NCLASS];  /* bumped when tasks are queued */
+	alignas(64) uint32_t q_wait[TRQ_NCLASS]; /* workers asleep on q_seq */
+	int32_t q_spin[TRQ_NCLASS];              /* workers awake and polling q_seq */
+	alignas(64) uint32_t free_seq;           /* bumped when slots may have come free */
 	uint32_t free_wait;
 	alignas(64) uint32_t sup_seq; /* the supervisor's doorbell */
 	uint32_t sup_wait;
@@ -283,6 +285,11 @@ int trq_peek(struct trq *q, uint64_t id);
  * a final task's result read. Returns 0 or an error as trq_peek. */
 int trq_get(struct trq *q, uint64_t id, struct taskring_info *info, int mark_read);
 
+/* trq_get for n ids under one lock. Returns 0, or the first error met (the
+ * infos of ids that failed are zeroed; the others are filled). */
+int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_info *infos,
+                 int mark_read);
+
 /* Waits until task id is final or the deadline (0: none). Returns 0 or as
  * trq_peek, or -ETIMEDOUT. */
 int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline);
@@ -314,6 +321,11 @@ int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct t
  * else spins briefly, then sleeps until the deadline (0: none).
  * Returns 0 or -ETIMEDOUT / -EINTR. */
 int trq_wait_work(struct trq *q, int cls, uint32_t seen, uint64_t deadline);
+
+/* The same for worker widx, which is counted as a spinner (hdr->q_spin)
+ * while it polls, so submitters skip the futex wake-up a spinner does not
+ * need. trq_worker_lost() uncounts a worker killed while spinning. */
+int trq_wait_work_w(struct trq *q, int cls, int widx, uint32_t seen, uint64_t deadline);
 
 /* ---- the supervisor ----------------------------------------------------- */
 
