@@ -31,6 +31,7 @@ enum cli_exit {
 struct cli {
 	const char *cmd;      /* command being run, for messages; NULL: none yet */
 	const char *instance; /* -i, else $TASKRING_INSTANCE, else "default" */
+	int instance_opt;     /* 1 when -i/--instance was given */
 	taskring_t *h;        /* attached handle, NULL until cli_attach() */
 };
 

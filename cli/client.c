@@ -100,6 +100,7 @@ int cli_common_opt(struct cli *c, int opt, const char *tok, const struct option 
 		return CLI_OK;
 	case 'i':
 		c->instance = optarg;
+		c->instance_opt = 1;
 		return CLI_CONTINUE;
 	case ':':
 		if (is_long)

@@ -7,7 +7,13 @@
  * finished handling a SIGHUP, after setting reload_ok and reload_error. The
  * command reads reload_seq, signals the supervisor, and polls the status
  * until reload_seq moves, the supervisor dies, or the timeout passes.
+ *
+ * With --pid (systemd's ExecReload=taskring reload --pid $MAINPID, where the
+ * instance named in the configuration file is not known), the instance is
+ * the one whose live supervisor is that pid, found by attaching to each
+ * /dev/shm/taskring.* segment we may open.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,7 +25,7 @@
 #define RELOAD_DEFAULT_TIMEOUT_MS 60000
 
 static const char reload_help[] =
-    "usage: taskring reload [--timeout S]\n"
+    "usage: taskring reload [--pid PID] [--timeout S]\n"
     "\n"
     "Sends SIGHUP to the daemon, which reloads its configuration file, and waits\n"
     "until the daemon reports the new file applied or refused. An invalid file\n"
@@ -27,6 +33,9 @@ static const char reload_help[] =
     "\n"
     "Options:\n"
     "  -t, --timeout S      wait at most S seconds (default 60)\n"
+    "      --pid PID        the daemon is process PID, and the instance the one it\n"
+    "                       serves (for systemd: ExecReload=taskring reload --pid\n"
+    "                       $MAINPID); with -i, that instance's daemon must be PID\n"
     "  -i, --instance NAME  the daemon instance\n"
     "  -h, --help           show this help\n"
     "\n"
@@ -47,26 +56,75 @@ static int reload_status(struct cli *c, struct taskring_status *st)
 	return CLI_OK;
 }
 
+/* Attaches to the instance whose live supervisor is pid; name receives its
+ * name. Returns CLI_OK or prints why not and returns CLI_NODAEMON. */
+static int reload_find(struct cli *c, int pid, char *name, size_t namelen)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+	int found = 0;
+
+	if (!d) {
+		int err = errno;
+		cli_err(c, "opendir(/dev/shm): %s", strerror(err));
+		return CLI_NODAEMON;
+	}
+	while (!found && (e = readdir(d)) != NULL) {
+		const char *in = e->d_name + strlen("taskring.");
+		struct taskring_status st;
+		taskring_t *h = NULL;
+
+		if (strncmp(e->d_name, "taskring.", strlen("taskring.")) != 0 ||
+		    taskring_instance_valid(in) < 0 || strlen(in) >= namelen)
+			continue;
+		if (taskring_attach(in, &h) < 0)
+			continue;
+		memset(&st, 0, sizeof(st));
+		if (taskring_status_get(h, &st) == 0) {
+			found = st.alive && st.pid == pid;
+			taskring_status_release(&st);
+		}
+		if (found) {
+			snprintf(name, namelen, "%s", in);
+			c->instance = name;
+			c->h = h;
+		} else {
+			taskring_detach(h);
+		}
+	}
+	closedir(d);
+	if (!found) {
+		cli_err(c, "no taskring instance is served by pid %d", pid);
+		return CLI_NODAEMON;
+	}
+	return CLI_OK;
+}
+
 static int reload_run(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"timeout", required_argument, NULL, 't'},
+	    {"pid", required_argument, NULL, 'p'},
 	    {"instance", required_argument, NULL, 'i'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct taskring_status st;
 	int64_t timeout_ms = RELOAD_DEFAULT_TIMEOUT_MS, deadline, pause_ms = 5;
+	uint64_t want_pid = 0;
+	char name[64];
 	uint32_t seq0;
 	int pid, s;
 
 	for (;;) {
 		const char *tok = cli_opt_token(argc, argv);
-		int opt = getopt_long(argc, argv, ":t:i:h", longopts, NULL);
+		int opt = getopt_long(argc, argv, ":t:p:i:h", longopts, NULL);
 		if (opt == -1)
 			break;
 		if (opt == 't')
 			s = cli_opt_duration(c, "--timeout", optarg, &timeout_ms);
+		else if (opt == 'p')
+			s = cli_opt_u64(c, "--pid", optarg, 2, 0x7fffffff, &want_pid);
 		else
 			s = cli_common_opt(c, opt, tok, longopts);
 		if (s != CLI_CONTINUE)
@@ -74,13 +132,22 @@ static int reload_run(struct cli *c, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage(c, "unexpected argument '%.40s'", argv[optind]);
-	s = cli_attach(c, 1);
+	if (want_pid && !c->instance_opt)
+		s = reload_find(c, (int)want_pid, name, sizeof(name));
+	else
+		s = cli_attach(c, 1);
 	if (s != CLI_OK)
 		return s;
 	s = reload_status(c, &st);
 	if (s != CLI_OK)
 		return s;
 	pid = st.pid;
+	if (want_pid && st.alive && pid != (int)want_pid) {
+		taskring_status_release(&st);
+		cli_err(c, "the daemon of instance '%s' is pid %d, not %d", c->instance, pid,
+		        (int)want_pid);
+		return CLI_NODAEMON;
+	}
 	seq0 = st.reload_seq;
 	s = st.alive && pid > 1;
 	taskring_status_release(&st);

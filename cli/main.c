@@ -112,7 +112,7 @@ int main(int argc, char **argv)
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct cli c = {.cmd = NULL, .instance = NULL, .h = NULL};
+	struct cli c = {.cmd = NULL, .instance = NULL, .instance_opt = 0, .h = NULL};
 	const char *env = getenv("TASKRING_INSTANCE");
 	const struct cli_cmd *cmd;
 	int opt, status;

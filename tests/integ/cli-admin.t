@@ -100,6 +100,21 @@ tap_is "$RUN_STATUS" 0 "reload back to 2 workers"
 tap_is "$(T status --json | jq '.workers | map(select(.pid != null)) | length')" 2 \
 	"2 workers run when reload returns"
 
+# systemd's ExecReload knows only the daemon's pid.
+printf 'workers: 1\n' >"$conf"
+run env -u TASKRING_INSTANCE "$TR" reload --pid "$dpid"
+tap_is "$RUN_STATUS:$RUN_ERR" "0:" "reload --pid finds the instance the daemon serves"
+tap_is "$(T status --json | jq '.workers | map(select(.pid != null)) | length')" 1 \
+	"and the reload was applied"
+run T reload --pid 2
+tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "is pid $dpid, not 2" ]]; echo $?)" \
+	"reload -i INSTANCE --pid of another process: exit 3"
+run env -u TASKRING_INSTANCE "$TR" reload --pid 2
+tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "no taskring instance is served by pid 2" ]]; echo $?)" \
+	"reload --pid of a process serving no instance: exit 3"
+run T reload --pid abc
+tap_is "$RUN_STATUS" 2 "reload --pid abc: exit 2"
+
 stop_daemon "$inst"
 tap_is "$TR_DAEMON_STATUS" 0 "taskringd stopped cleanly"
 run T reload
