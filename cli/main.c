@@ -79,7 +79,8 @@ static int cli_help_cmd(struct cli *c, int argc, char **argv)
 		c->cmd = NULL;
 		return cli_usage(c, "help takes one command name, got %d", argc - 1);
 	}
-	if (strcmp(argv[1], "help") == 0) {
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0) {
 		printf("usage: taskring help [COMMAND]\n\nShows the help of COMMAND, or the "
 		       "overview.\n");
 		return CLI_OK;
