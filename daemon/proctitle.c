@@ -19,13 +19,15 @@ extern char **environ;
 
 static char *title_base;
 static size_t title_len;
+/* The moved environment, kept for good: setenv() may replace environ. */
+static char **title_env;
 
 void tr_proctitle_init(int argc, char **argv)
 {
 	char *end;
 	size_t nenv = 0;
 
-	if (argc < 1 || !argv || !argv[0] || title_base)
+	if (argc < 1 || !argv || !argv[0] || title_env)
 		return;
 	/* The area: argv strings, then environment strings, while contiguous. */
 	end = argv[0] + strlen(argv[0]) + 1;
@@ -48,7 +50,7 @@ void tr_proctitle_init(int argc, char **argv)
 			goto fail;
 	title_base = argv[0];
 	title_len = (size_t)(end - argv[0]);
-	environ = env;
+	environ = title_env = env;
 	for (int i = 0; i < argc; i++)
 		argv[i] = args[i];
 	free(args);

@@ -26,7 +26,7 @@ states() {
 # ---- SIGTERM with tasks running and queued -------------------------------------------------
 start_and_wait
 tap_ok $? "taskringd started (1 worker, shutdown_timeout_s 60)"
-spin=$(T submit spin 1500)
+spin=$(T submit spin 6000)
 sleeps=($(for i in 1 2 3; do T submit sleep 1000; done))
 wait_until 30 'test "$(task_json "$inst" "$spin" state)" = running'
 echos=($(for i in 1 2 3 4 5; do T submit echo queued "$i"; done))
