@@ -198,7 +198,12 @@ static void sup_reload_done(struct tr_sup *s, int ok, const char *why)
 	trq_futex_wake(&h->reload_seq, INT_MAX);
 	if (ok)
 		log_notice("reload complete: %u workers", s->pool.nwant);
-	sup_notify(s, "READY=1");
+	/* Back to ready; a refusal while still starting leaves the first READY=1
+	 * to the moment every worker is ready. */
+	if (ok || s->ready_sent) {
+		s->ready_sent = 1;
+		sup_notify(s, "READY=1");
+	}
 }
 
 void tr_sup_reload(struct tr_sup *s, uint64_t now)
