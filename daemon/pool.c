@@ -238,7 +238,8 @@ static void pool_spawn(struct tr_pool *p, unsigned i, uint64_t now)
 		}
 	}
 	if (pid < 0) {
-		/* Nothing ran: put the record back and retry after a backoff. */
+		/* It may have run for a moment: hand back whatever it took, then
+		 * retry after a backoff. */
 		trq_worker_lost(p->q, (int)i, inc, 0, NULL);
 		st32(&rec->state, TRQ_W_DEAD);
 		s->early_streak++;

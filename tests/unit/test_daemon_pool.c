@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "cpus.h"
+#include "log.h"
 #include "pool.h"
 #include "queue.h"
 #include "tap.h"
@@ -149,6 +150,8 @@ int main(void)
 	char err[256];
 
 	setpgid(0, 0);
+	/* The pool's log lines only when asked for (TR_TEST_VERBOSE=1). */
+	tr_log_init("test_daemon_pool", getenv("TR_TEST_VERBOSE") ? LOG_DEBUG : LOG_ERR);
 	signal(SIGALRM, on_alarm);
 	alarm(120);
 	snprintf(instance, sizeof(instance), "t-pool-%d", (int)getpid());
