@@ -221,10 +221,11 @@ int main(int argc, char **argv)
 		}
 	}
 	double vr[50], vs[50], vb[50];
+	const char *only = getenv("TR_BENCH_ONLY"); /* ring, single or batch64: for profiling */
 	for (int i = 0; i < rounds; i++) {
-		vr[i] = run_ring(tasks);
-		vs[i] = run_taskring(tasks / 4, 1, 256);
-		vb[i] = run_taskring(tasks, 64, 1024);
+		vr[i] = !only || !strcmp(only, "ring") ? run_ring(tasks) : 1;
+		vs[i] = !only || !strcmp(only, "single") ? run_taskring(tasks / 4, 1, 256) : 1;
+		vb[i] = !only || !strcmp(only, "batch64") ? run_taskring(tasks, 64, 1024) : 1;
 	}
 	printf("queue benchmark: 1 producer -> 2 consumers, no-op tasks, %d rounds\n", rounds);
 	printf("%-10s %12s %12s %12s   %s\n", "mode", "median/s", "min/s", "max/s", "vs ring");

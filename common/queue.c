@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "queue.h"
@@ -615,7 +616,7 @@ int trq_type_find(struct trq *q, const char *name)
 /* The checksum over a task's type name and argument bytes. */
 static uint32_t args_sum(const char *type, const void *args, uint32_t len)
 {
-	return trq_sum(trq_sum(2166136261u, type, TRQ_NAME_MAX), args, len);
+	return trq_sum(trq_sum(2166136261u, type, strnlen(type, TRQ_NAME_MAX)), args, len);
 }
 
 /* A request checked and measured before the lock is taken. */
@@ -820,7 +821,7 @@ static int split_args(char *buf, uint32_t len, uint32_t argc, char **argv)
 }
 
 /* Copies slot idx into info (caller holds the lock). */
-static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info)
+static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, uint64_t off)
 {
 	struct trq_slot *s = &q->meta[idx];
 	uint32_t alen = s->args_len, olen = s->out_len, argc = s->argc;
@@ -858,7 +859,6 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info)
 	info->max_attempts = s->max_attempts;
 	info->worker = s->owner;
 	info->run_timeout_s = s->run_timeout_s;
-	uint64_t off = trq_realtime() - trq_now();
 	info->submitted_ns = s->submit_ns ? s->submit_ns + off : 0;
 	info->started_ns = s->start_ns ? s->start_ns + off : 0;
 	info->finished_ns = s->finish_ns ? s->finish_ns + off : 0;
@@ -892,6 +892,7 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
                  int mark_read)
 {
 	int first = 0, freed = 0;
+	uint64_t off = trq_realtime() - trq_now(); /* monotonic -> realtime */
 	int r = trq_lock(q, 0);
 	if (r)
 		return r;
@@ -901,7 +902,7 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 		if (!r)
 			r = id_current(q, ids[i], idx);
 		if (!r && infos)
-			r = copy_info(q, idx, &infos[i]);
+			r = copy_info(q, idx, &infos[i], off);
 		else if (infos)
 			memset(&infos[i], 0, sizeof(infos[i]));
 		if (r) {
@@ -943,8 +944,11 @@ int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
 		r = trq_peek(q, id);
 		if (r < 0 || is_final((uint32_t)r))
 			return r < 0 ? r : 0;
-		if (!(i & 31) && trq_now() >= spin_end)
-			break;
+		if (!(i & 31)) {
+			if (trq_now() >= spin_end)
+				break;
+			sched_yield(); /* let the worker we wait for run */
+		}
 		__builtin_ia32_pause();
 	}
 	__atomic_add_fetch(&s->nwait, 1, __ATOMIC_SEQ_CST);
@@ -1209,8 +1213,13 @@ static int spin_on(const uint32_t *seq, uint32_t seen, int64_t spin_ns)
 	for (unsigned i = 1;; i++) {
 		if (ld32(seq) != seen)
 			return 1;
-		if (!(i & 31) && trq_now() >= end)
-			return 0;
+		if (!(i & 31)) {
+			if (trq_now() >= end)
+				return 0;
+			/* With more busy processes than cores, a spinner must
+			 * not keep the submitter it waits for off the CPU. */
+			sched_yield();
+		}
 		__builtin_ia32_pause();
 	}
 }

@@ -223,7 +223,7 @@ void trq_futex_wake(uint32_t *addr, int n);
 /* Bumps a futex counter and wakes up to n sleepers when *waiters != 0. */
 void trq_bell(uint32_t *seq, uint32_t *waiters, int n);
 
-/* FNV-1a over len bytes, continuing from h (start with 2166136261u).
+/* A checksum over len bytes, continuing from h (start with 2166136261u).
  * Guards argument and result bytes against stray writes into the segment. */
 uint32_t trq_sum(uint32_t h, const void *p, size_t len);
 

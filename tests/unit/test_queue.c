@@ -312,8 +312,8 @@ static void die_mid_update(int kind)
 			q.meta[i].max_attempts = 1;
 			strcpy(q.meta[i].type, "echo");
 			q.meta[i].args_len = q.meta[i].argc = 0;
-			q.meta[i].args_sum =
-			    trq_sum(trq_sum(2166136261u, q.meta[i].type, TRQ_NAME_MAX), "", 0);
+			q.meta[i].args_sum = trq_sum(
+			    trq_sum(2166136261u, q.meta[i].type, strlen(q.meta[i].type)), "", 0);
 			q.meta[i].qseq = h->qseq_next++;
 			break;
 		}
