@@ -1,0 +1,636 @@
+/*
+ * iothread.c - see iothread.h.
+ *
+ * Records: `depth` task records, a free list of them, and per record the
+ * number of CQEs still to come (ops). A record is busy from take until its
+ * task is decided AND ops is 0. user_data encodes (record + 1) << 8 | tag,
+ * or one of the UD_* constants for the thread's own operations.
+ *
+ * liburing 2.3 has no futex helpers: the FUTEX_WAIT SQE is filled by hand
+ * (opcode 51 in the kernel's enum io_uring_op since 6.7; sqe->fd holds the
+ * futex2 flags, addr the word, addr2 the expected value, addr3 the bitset).
+ */
+#include "iothread.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "commit.h"
+#include "iotasks.h"
+#include "log.h"
+#include "paths.h"
+#include "tasks.h"
+
+#ifndef IORING_OP_FUTEX_WAIT
+#define IORING_OP_FUTEX_WAIT 51
+#endif
+#ifndef FUTEX2_SIZE_U32
+#define FUTEX2_SIZE_U32 0x02
+#endif
+#define FUTEX_BITSET_ANY 0xffffffffu
+
+#define TAKE_MAX 16
+
+enum { UD_FUTEX = 1, UD_HEARTBEAT, UD_EVENTFD };
+enum { TAG_MAIN = 1, TAG_TIMER, TAG_CANCEL };
+#define UD_REC(i, tag) ((((uint64_t)(i) + 1) << 8) | (uint64_t)(tag))
+
+struct iorec {
+	struct tr_iot t;
+	uint64_t id;
+	uint32_t idx;
+	uint32_t run_timeout_s;
+	unsigned ops;                    /* CQEs still to come */
+	int next_free;                   /* free list link, -1 end */
+	unsigned char busy;              /* taken by a task */
+	unsigned char decided;           /* result handed to the pending results */
+	unsigned char main_in, timer_in; /* operation outstanding */
+	unsigned char main_cx, timer_cx; /* its cancel was sent */
+	struct __kernel_timespec main_ts, timer_ts;
+};
+
+struct tr_iothread {
+	struct tr_io_opts o;
+	struct trq *q;
+	struct trq_hdr *hdr;
+	struct trq_worker *w;
+	pthread_t th;
+	sem_t ready;
+	int setup_err;
+	char err[256];
+
+	struct io_uring ring;
+	struct iorec *recs;
+	int free_head;
+	unsigned nbusy;   /* records in use */
+	unsigned nactive; /* tasks not yet decided */
+
+	struct trq_task tasks[TAKE_MAX];
+	void *argbuf;
+	size_t argbuf_len;
+	struct trq_result *res;
+	unsigned nres, res_cap;
+	struct tr_paths paths;
+
+	int use_futex;
+	int futex_armed;
+	int efd;
+	int efd_armed;
+	uint64_t efd_val;
+	pthread_t helper;
+	int helper_started;
+	int hb_armed;
+	struct __kernel_timespec hb_ts;
+	int woke; /* the counter moved (or first turn): take and scan cancels */
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static _Noreturn void io_fatal(struct tr_iothread *t, int err, const char *what)
+{
+	tr_log_errno(LOG_ERR, err, "worker %d: io thread: %s", t->o.widx, what);
+	_exit(1);
+}
+
+static struct io_uring_sqe *get_sqe(struct tr_iothread *t)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->ring);
+	if (sqe)
+		return sqe;
+	for (int tries = 0; tries < 1000; tries++) {
+		int r = io_uring_submit(&t->ring);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			io_fatal(t, r, "io_uring_submit");
+		sqe = io_uring_get_sqe(&t->ring);
+		if (sqe)
+			return sqe;
+	}
+	io_fatal(t, EBUSY, "no free submission queue entry");
+}
+
+static void ns_to_ts(struct __kernel_timespec *ts, uint64_t ns)
+{
+	ts->tv_sec = (long long)(ns / 1000000000ull);
+	ts->tv_nsec = (long long)(ns % 1000000000ull);
+}
+
+static void arm_futex(struct tr_iothread *t, uint32_t seen)
+{
+	struct io_uring_sqe *sqe = get_sqe(t);
+	/* shared (not FUTEX2_PRIVATE): the word lives in a shared mapping */
+	io_uring_prep_rw(IORING_OP_FUTEX_WAIT, sqe, FUTEX2_SIZE_U32, &t->hdr->q_seq[TASKRING_IO], 0,
+	                 seen);
+	sqe->addr3 = FUTEX_BITSET_ANY;
+	io_uring_sqe_set_data64(sqe, UD_FUTEX);
+	__atomic_add_fetch(&t->hdr->q_wait[TASKRING_IO], 1, __ATOMIC_SEQ_CST);
+	t->futex_armed = 1;
+}
+
+static void arm_eventfd(struct tr_iothread *t)
+{
+	struct io_uring_sqe *sqe = get_sqe(t);
+	io_uring_prep_read(sqe, t->efd, &t->efd_val, sizeof(t->efd_val), 0);
+	io_uring_sqe_set_data64(sqe, UD_EVENTFD);
+	t->efd_armed = 1;
+}
+
+static void arm_heartbeat(struct tr_iothread *t)
+{
+	struct io_uring_sqe *sqe = get_sqe(t);
+	ns_to_ts(&t->hb_ts, (uint64_t)t->o.heartbeat_ms * 1000000ull);
+	io_uring_prep_timeout(sqe, &t->hb_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, UD_HEARTBEAT);
+	t->hb_armed = 1;
+}
+
+static void beat(struct tr_iothread *t)
+{
+	__atomic_store_n(&t->w->heartbeat_ns, trq_now(), __ATOMIC_RELEASE);
+}
+
+/* ---- task records ----------------------------------------------------------- */
+
+static void push_result(struct tr_iothread *t, uint32_t idx, uint64_t id, int state, size_t len);
+
+static void flush_results(struct tr_iothread *t)
+{
+	if (!t->nres)
+		return;
+	tr_commit(t->q, t->o.widx, t->o.inc, t->nres, t->res);
+	t->nres = 0;
+}
+
+static void push_result(struct tr_iothread *t, uint32_t idx, uint64_t id, int state, size_t len)
+{
+	if (t->nres == t->res_cap)
+		flush_results(t);
+	t->res[t->nres++] =
+	    (struct trq_result){.idx = idx, .id = id, .state = state, .out_len = (uint32_t)len};
+}
+
+static void submit_op(struct tr_iothread *t, int ri, const struct tr_iop *op)
+{
+	struct iorec *r = &t->recs[ri];
+	struct io_uring_sqe *sqe = get_sqe(t);
+
+	switch (op->kind) {
+	case TR_IOP_READ:
+		io_uring_prep_read(sqe, op->fd, op->buf, op->len, op->off);
+		break;
+	case TR_IOP_WRITE:
+		io_uring_prep_write(sqe, op->fd, op->buf, op->len, op->off);
+		break;
+	case TR_IOP_TIMEOUT:
+		ns_to_ts(&r->main_ts, op->ns);
+		io_uring_prep_timeout(sqe, &r->main_ts, 0, 0);
+		break;
+	case TR_IOP_NONE:
+		io_uring_prep_nop(sqe);
+		break;
+	}
+	io_uring_sqe_set_data64(sqe, UD_REC(ri, TAG_MAIN));
+	r->main_in = 1;
+	r->ops++;
+}
+
+static void cancel_ud(struct tr_iothread *t, int ri, uint64_t target)
+{
+	struct io_uring_sqe *sqe = get_sqe(t);
+	io_uring_prep_cancel64(sqe, target, 0);
+	io_uring_sqe_set_data64(sqe, UD_REC(ri, TAG_CANCEL));
+	t->recs[ri].ops++;
+}
+
+static void rec_free(struct tr_iothread *t, int ri)
+{
+	struct iorec *r = &t->recs[ri];
+	tr_iot_release(&r->t);
+	r->busy = 0;
+	r->next_free = t->free_head;
+	t->free_head = ri;
+	t->nbusy--;
+	t->woke = 1; /* room again: try to take more */
+}
+
+/* The task of record ri has a final state: hand its result back now, stop
+ * what it still has in flight, free the record once nothing is. */
+static void rec_decided(struct tr_iothread *t, int ri)
+{
+	struct iorec *r = &t->recs[ri];
+	if (!r->decided) {
+		r->decided = 1;
+		t->nactive--;
+		push_result(t, r->idx, r->id, r->t.state, r->t.out.len);
+	}
+	if (r->main_in && !r->main_cx) {
+		r->main_cx = 1;
+		cancel_ud(t, ri, UD_REC(ri, TAG_MAIN));
+	}
+	if (r->timer_in && !r->timer_cx) {
+		r->timer_cx = 1;
+		cancel_ud(t, ri, UD_REC(ri, TAG_TIMER));
+	}
+	if (r->ops == 0)
+		rec_free(t, ri);
+}
+
+static void start_task(struct tr_iothread *t, const struct trq_task *task)
+{
+	struct tr_out o;
+	struct tr_targs ta;
+	char *out = trq_out(t->q, task->idx);
+
+	tr_out_init(&o, out, t->q->result_max);
+	const struct tr_task_def *d = tr_task_prepare(task, TASKRING_IO, &ta, &o);
+	if (!d) {
+		push_result(t, task->idx, task->id, TASKRING_FAILED, o.len);
+		return;
+	}
+
+	int ri = t->free_head;
+	struct iorec *r = &t->recs[ri];
+	t->free_head = r->next_free;
+	t->nbusy++;
+	t->nactive++;
+	r->busy = 1;
+	r->decided = 0;
+	r->main_in = r->timer_in = 0;
+	r->main_cx = r->timer_cx = 0;
+	r->ops = 0;
+	r->id = task->id;
+	r->idx = task->idx;
+	r->run_timeout_s = task->run_timeout_s;
+
+	struct tr_iop op;
+	__atomic_store_n(&t->w->cur_io, task->id, __ATOMIC_RELAXED);
+	int more = tr_iot_begin(&r->t, d, &ta, task->argc, task->argv, &t->paths, out,
+	                        t->q->result_max, &op);
+	__atomic_store_n(&t->w->cur_io, 0, __ATOMIC_RELAXED);
+	if (!more) {
+		rec_decided(t, ri);
+		return;
+	}
+	submit_op(t, ri, &op);
+	if (r->run_timeout_s) {
+		struct io_uring_sqe *sqe = get_sqe(t);
+		ns_to_ts(&r->timer_ts, (uint64_t)r->run_timeout_s * 1000000000ull);
+		io_uring_prep_timeout(sqe, &r->timer_ts, 0, 0);
+		io_uring_sqe_set_data64(sqe, UD_REC(ri, TAG_TIMER));
+		r->timer_in = 1;
+		r->ops++;
+	}
+}
+
+static void take_tasks(struct tr_iothread *t)
+{
+	unsigned room = t->o.depth - t->nbusy;
+	if (room > TAKE_MAX)
+		room = TAKE_MAX;
+	if (room == 0)
+		return; /* woke stays set: take when a record frees */
+	int n = trq_take(t->q, TASKRING_IO, t->o.widx, t->o.inc, room, t->tasks, t->argbuf,
+	                 t->argbuf_len);
+	if (n < 0) {
+		if (n == -ENOTRECOVERABLE)
+			io_fatal(t, -n, "trq_take");
+		tr_log_errno(LOG_WARNING, n, "worker %d: io thread: trq_take", t->o.widx);
+		n = 0;
+	}
+	for (int i = 0; i < n; i++)
+		start_task(t, &t->tasks[i]);
+	/* a full batch may have left more behind: look again next turn */
+	t->woke = (unsigned)n == room;
+}
+
+static void scan_cancels(struct tr_iothread *t)
+{
+	if (t->nactive == 0)
+		return;
+	/* rec_decided() may free records as we go: count against the start */
+	unsigned total = t->nbusy;
+	for (unsigned i = 0, seen = 0; i < t->o.depth && seen < total; i++) {
+		struct iorec *r = &t->recs[i];
+		if (!r->busy)
+			continue;
+		seen++;
+		if (r->decided)
+			continue;
+		uint32_t fl = __atomic_load_n(&t->q->meta[r->idx].flags, __ATOMIC_ACQUIRE);
+		if (fl & TRQ_F_CANCEL) {
+			tr_iot_end(&r->t, TASKRING_CANCELLED, "cancelled");
+			rec_decided(t, (int)i);
+		}
+	}
+}
+
+static void on_rec_cqe(struct tr_iothread *t, uint64_t ud, int res)
+{
+	uint64_t ri64 = (ud >> 8) - 1;
+	int tag = (int)(ud & 0xff);
+	if (ri64 >= t->o.depth)
+		io_fatal(t, EINVAL, "completion for an unknown record");
+	int ri = (int)ri64;
+	struct iorec *r = &t->recs[ri];
+	if (!r->busy || r->ops == 0)
+		io_fatal(t, EINVAL, "completion for an idle record");
+	r->ops--;
+
+	switch (tag) {
+	case TAG_MAIN:
+		r->main_in = 0;
+		if (!r->decided) {
+			struct tr_iop op;
+			if (tr_iot_step(&r->t, res, &op)) {
+				submit_op(t, ri, &op);
+				return;
+			}
+		}
+		break;
+	case TAG_TIMER:
+		r->timer_in = 0;
+		if (!r->decided && res == -ETIME) {
+			char msg[64];
+			snprintf(msg, sizeof(msg), "timed out after %u s", r->run_timeout_s);
+			tr_iot_end(&r->t, TASKRING_FAILED, msg);
+		}
+		break;
+	case TAG_CANCEL:
+		break;
+	}
+	if (r->t.state)
+		rec_decided(t, ri);
+}
+
+static void on_cqe(struct tr_iothread *t, uint64_t ud, int res)
+{
+	switch (ud) {
+	case UD_FUTEX:
+		t->futex_armed = 0;
+		__atomic_sub_fetch(&t->hdr->q_wait[TASKRING_IO], 1, __ATOMIC_SEQ_CST);
+		if (res < 0 && res != -EAGAIN && res != -EINTR && res != -ECANCELED)
+			io_fatal(t, res, "IORING_OP_FUTEX_WAIT");
+		t->woke = 1;
+		return;
+	case UD_EVENTFD:
+		t->efd_armed = 0;
+		if (res < 0 && res != -EAGAIN && res != -EINTR)
+			io_fatal(t, res, "read(eventfd)");
+		t->woke = 1;
+		return;
+	case UD_HEARTBEAT:
+		t->hb_armed = 0;
+		return;
+	}
+	on_rec_cqe(t, ud, res);
+}
+
+static void reap(struct tr_iothread *t)
+{
+	struct io_uring_cqe *cqes[64];
+	for (;;) {
+		unsigned n = io_uring_peek_batch_cqe(&t->ring, cqes, 64);
+		if (n == 0)
+			return;
+		uint64_t ud[64];
+		int res[64];
+		for (unsigned i = 0; i < n; i++) {
+			ud[i] = cqes[i]->user_data;
+			res[i] = cqes[i]->res;
+		}
+		io_uring_cq_advance(&t->ring, n);
+		for (unsigned i = 0; i < n; i++)
+			on_cqe(t, ud[i], res[i]);
+	}
+}
+
+/* ---- the fallback waiter ------------------------------------------------------- */
+
+static void *helper_main(void *arg)
+{
+	struct tr_iothread *t = arg;
+	char name[16];
+	snprintf(name, sizeof(name), "%.10s-w", t->o.name);
+	pthread_setname_np(pthread_self(), name);
+	for (;;) {
+		uint32_t seen = __atomic_load_n(&t->hdr->q_seq[TASKRING_IO], __ATOMIC_ACQUIRE);
+		uint64_t one = 1;
+		if (write(t->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			io_fatal(t, errno, "write(eventfd)");
+		trq_wait_work(t->q, TASKRING_IO, seen, 0);
+	}
+	return NULL;
+}
+
+/* ---- set-up -------------------------------------------------------------------- */
+
+static unsigned pow2_at_least(unsigned v)
+{
+	unsigned p = 8;
+	while (p < v && p < 4096)
+		p <<= 1;
+	return p;
+}
+
+static int ring_init(struct io_uring *ring, unsigned depth, char *err, size_t errlen)
+{
+	unsigned entries = pow2_at_least(2 * (depth < 2048 ? depth : 2048) + 8);
+	unsigned flagsets[3] = {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+	                            IORING_SETUP_CQSIZE,
+	                        IORING_SETUP_CQSIZE, 0};
+	int r = -EINVAL;
+
+	for (int i = 0; i < 3; i++) {
+		struct io_uring_params p;
+		memset(&p, 0, sizeof(p));
+		p.flags = flagsets[i];
+		p.cq_entries = entries * 4;
+		r = io_uring_queue_init_params(entries, ring, &p);
+		if (r != -EINVAL)
+			break;
+	}
+	if (r < 0) {
+		const char *why = "";
+		if (r == -EPERM || r == -ENOSYS || r == -EACCES)
+			why =
+			    " (io_uring is unavailable: disabled by kernel.io_uring_disabled, not "
+			    "built into the kernel, or blocked by a seccomp filter)";
+		else if (r == -ENOMEM)
+			why = " (locked memory limit too low?)";
+		snprintf(err, errlen, "io_uring_queue_init: %s%s", strerror(-r), why);
+	}
+	return r;
+}
+
+static int setup(struct tr_iothread *t)
+{
+	int r = ring_init(&t->ring, t->o.depth, t->err, sizeof(t->err));
+	if (r < 0)
+		return r;
+
+	struct io_uring_probe *p = io_uring_get_probe_ring(&t->ring);
+	if (!p || !io_uring_opcode_supported(p, IORING_OP_READ) ||
+	    !io_uring_opcode_supported(p, IORING_OP_WRITE) ||
+	    !io_uring_opcode_supported(p, IORING_OP_TIMEOUT) ||
+	    !io_uring_opcode_supported(p, IORING_OP_ASYNC_CANCEL)) {
+		snprintf(t->err, sizeof(t->err),
+		         "io_uring: the kernel lacks read/write/timeout/cancel operations");
+		if (p)
+			io_uring_free_probe(p);
+		return -EOPNOTSUPP;
+	}
+	t->use_futex = !t->o.no_futex_op && io_uring_opcode_supported(p, IORING_OP_FUTEX_WAIT);
+	io_uring_free_probe(p);
+
+	if (t->o.max_kernel_workers) {
+		unsigned v[2] = {t->o.max_kernel_workers, t->o.max_kernel_workers};
+		r = io_uring_register_iowq_max_workers(&t->ring, v);
+		if (r < 0)
+			tr_log_errno(LOG_WARNING, r,
+			             "worker %d: io_uring_register_iowq_max_workers(%u)", t->o.widx,
+			             t->o.max_kernel_workers);
+	}
+
+	t->recs = calloc(t->o.depth, sizeof(*t->recs));
+	t->res_cap = t->o.depth + TAKE_MAX;
+	t->res = calloc(t->res_cap, sizeof(*t->res));
+	t->argbuf_len = trq_argbuf_size(t->q, TAKE_MAX);
+	t->argbuf = malloc(t->argbuf_len);
+	if (!t->recs || !t->res || !t->argbuf) {
+		snprintf(t->err, sizeof(t->err), "io thread: out of memory");
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < t->o.depth; i++) {
+		t->recs[i].next_free = i + 1 < t->o.depth ? (int)i + 1 : -1;
+		t->recs[i].t.fd_in = t->recs[i].t.fd_out = -1;
+	}
+	t->free_head = 0;
+
+	r = tr_paths_init(&t->paths, t->o.allowed_paths, t->o.n_allowed_paths);
+	if (r < 0) {
+		snprintf(t->err, sizeof(t->err), "io.allowed_paths: %s", strerror(-r));
+		return r;
+	}
+
+	if (!t->use_futex) {
+		t->efd = eventfd(0, EFD_CLOEXEC);
+		if (t->efd < 0) {
+			r = -errno;
+			snprintf(t->err, sizeof(t->err), "eventfd: %s", strerror(errno));
+			return r;
+		}
+		r = pthread_create(&t->helper, NULL, helper_main, t);
+		if (r) {
+			snprintf(t->err, sizeof(t->err), "pthread_create: %s", strerror(r));
+			return -r;
+		}
+		t->helper_started = 1;
+		pthread_detach(t->helper);
+	}
+	return 0;
+}
+
+/* ---- the loop ------------------------------------------------------------------- */
+
+static void *io_main(void *arg)
+{
+	struct tr_iothread *t = arg;
+
+	pthread_setname_np(pthread_self(), t->o.name);
+	t->setup_err = setup(t);
+	if (t->setup_err == 0)
+		beat(t);
+	sem_post(&t->ready);
+	if (t->setup_err)
+		return NULL;
+
+	t->woke = 1;
+	for (;;) {
+		beat(t);
+		int draining = (int)__atomic_load_n(&t->hdr->draining, __ATOMIC_ACQUIRE);
+		uint32_t seen = __atomic_load_n(&t->hdr->q_seq[TASKRING_IO], __ATOMIC_ACQUIRE);
+		if (t->woke) {
+			t->woke = 0;
+			scan_cancels(t);
+			if (!draining)
+				take_tasks(t);
+		}
+		flush_results(t);
+		__atomic_store_n(&t->w->io_inflight, t->nactive, __ATOMIC_RELAXED);
+		if (draining && t->nactive == 0)
+			break;
+		if (t->use_futex && !t->futex_armed)
+			arm_futex(t, seen);
+		if (!t->use_futex && !t->efd_armed)
+			arm_eventfd(t);
+		if (!t->hb_armed)
+			arm_heartbeat(t);
+
+		int r = io_uring_submit_and_wait(&t->ring, 1);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME)
+			io_fatal(t, r, "io_uring_submit_and_wait");
+		reap(t);
+	}
+	if (t->futex_armed) /* it stays armed until the process exits: not a waiter */
+		__atomic_sub_fetch(&t->hdr->q_wait[TASKRING_IO], 1, __ATOMIC_SEQ_CST);
+	t->futex_armed = 0;
+	return NULL;
+}
+
+int tr_iothread_start(struct tr_iothread **out, const struct tr_io_opts *o, char *err,
+                      size_t errlen)
+{
+	struct tr_iothread *t = calloc(1, sizeof(*t));
+	if (!t) {
+		snprintf(err, errlen, "io thread: out of memory");
+		return -ENOMEM;
+	}
+	t->o = *o;
+	if (t->o.depth == 0)
+		t->o.depth = 1;
+	if (t->o.heartbeat_ms == 0)
+		t->o.heartbeat_ms = 1;
+	t->q = o->q;
+	t->hdr = o->q->hdr;
+	t->w = &o->q->workers[o->widx];
+	t->efd = -1;
+	sem_init(&t->ready, 0, 0);
+
+	int r = pthread_create(&t->th, NULL, io_main, t);
+	if (r) {
+		snprintf(err, errlen, "pthread_create(io thread): %s", strerror(r));
+		sem_destroy(&t->ready);
+		free(t);
+		return -r;
+	}
+	while (sem_wait(&t->ready) < 0 && errno == EINTR)
+		;
+	if (t->setup_err) {
+		snprintf(err, errlen, "%s", t->err);
+		r = t->setup_err;
+		pthread_join(t->th, NULL);
+		sem_destroy(&t->ready);
+		/* the ring and buffers are left to process exit: the worker ends now */
+		free(t);
+		return r;
+	}
+	*out = t;
+	return 0;
+}
+
+int tr_iothread_join(struct tr_iothread *t)
+{
+	pthread_join(t->th, NULL);
+	return 0;
+}
+
+int tr_iothread_uses_futex_op(const struct tr_iothread *t)
+{
+	return t->use_futex;
+}

@@ -1,0 +1,65 @@
+/*
+ * iothread.h - a worker's I/O thread: one io_uring, up to io.depth `io` tasks
+ * in flight.
+ *
+ * The ring is created inside the thread that uses it (never inherited across
+ * fork), with IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN when the
+ * kernel takes them, and its io-wq helper threads are bounded by
+ * io.max_kernel_workers. The thread waits for new tasks and for completions in
+ * one place, io_uring_submit_and_wait():
+ *   - new tasks: an IORING_OP_FUTEX_WAIT on the segment's q_seq[io] counter
+ *     (shared futex; hdr->q_wait[io] is held incremented while it is armed so
+ *     submitters wake it). Kernels without that opcode get a helper thread
+ *     sleeping in trq_wait_work() and writing an eventfd the ring reads.
+ *   - the heartbeat: a timeout every heartbeat period that stores
+ *     trq_now() into the worker record (it is also stored at every wake);
+ *   - per-task run timeouts: one timeout per task that has one; expiry fails
+ *     the task "timed out after N s" and cancels its operation;
+ *   - cancels: after every wake on the counter, the slot flags of the tasks in
+ *     flight are read; TRQ_F_CANCEL ends the task CANCELLED ("cancelled").
+ * Results are handed back with one trq_finish() per loop turn. A task's
+ * buffers and descriptors are kept until every operation it submitted has
+ * completed, even when its result was already handed back.
+ *
+ * The thread ends once hdr->draining is set and none of its tasks is running.
+ * A fatal error in the loop (the ring failing) ends the whole process with
+ * status 1 after logging it.
+ */
+#ifndef TR_IOTHREAD_H
+#define TR_IOTHREAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue.h"
+
+struct tr_io_opts {
+	struct trq *q;
+	int widx;                    /* worker index */
+	uint32_t inc;                /* worker incarnation */
+	unsigned depth;              /* io.depth: tasks in flight at most (>= 1) */
+	unsigned max_kernel_workers; /* io.max_kernel_workers, 0: leave the default */
+	unsigned heartbeat_ms;       /* heartbeat period (>= 1) */
+	char *const *allowed_paths;  /* io.allowed_paths (copied) */
+	size_t n_allowed_paths;
+	int no_futex_op; /* 1: use the eventfd fallback even if FUTEX_WAIT works */
+	char name[16];   /* thread name, e.g. "tr-io-0" */
+};
+
+struct tr_iothread;
+
+/* Starts the thread and waits until its ring is set up. Returns 0 and sets
+ * *out, or -errno with a one-line reason in err (e.g. "io_uring_queue_init:
+ * Operation not permitted (io_uring is disabled: kernel.io_uring_disabled or a
+ * seccomp filter)"). */
+int tr_iothread_start(struct tr_iothread **out, const struct tr_io_opts *o, char *err,
+                      size_t errlen);
+
+/* Waits until the thread has ended (the segment draining and its tasks
+ * finished), then frees what it can. Returns 0. */
+int tr_iothread_join(struct tr_iothread *t);
+
+/* Whether the futex-wait opcode is in use (0: the eventfd fallback). */
+int tr_iothread_uses_futex_op(const struct tr_iothread *t);
+
+#endif

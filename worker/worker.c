@@ -1,0 +1,237 @@
+/*
+ * worker.c - see worker.h. The worker process: set-up after fork, then the
+ * main thread's loop over `cpu` tasks (the I/O thread is in iothread.c).
+ *
+ * Set-up order: die with the supervisor (PR_SET_PDEATHSIG + parent check),
+ * default signal dispositions and an empty mask (SIGPIPE ignored: a closed log
+ * pipe must not kill a worker), no NOTIFY_SOCKET/WATCHDOG_* in the
+ * environment, no inherited descriptors but 0-2 (the segment stays mapped),
+ * names, CPU pin (before any thread starts, so the I/O thread and its io-wq
+ * helpers inherit it), the I/O thread, then ready.
+ *
+ * The cpu loop takes tasks in batches that grow (1, 2, 4 .. 16) while every
+ * task is known to be quick and fall back to 1 after any other, so a long task
+ * never holds more than one task hostage for long and another worker can take
+ * the rest. Results of quick tasks are handed back together, but never later
+ * than about 50 us after the task ended, and always before a task that is not
+ * known to be quick starts (so a crash or a long run never delays them).
+ * worker->cur_cpu holds the id of the task whose handler runs, else 0.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "commit.h"
+#include "iothread.h"
+#include "log.h"
+#include "tasks.h"
+
+/* The supervisor's ps title setter (daemon/proctitle.c); absent in programs
+ * that do not link it. */
+extern void tr_proctitle_set(const char *fmt, ...) __attribute__((weak, format(printf, 1, 2)));
+
+#define CPU_BATCH_MAX   16
+#define COMMIT_DELAY_NS 50000ull
+
+struct cpuctx {
+	struct trq *q;
+	struct trq_hdr *hdr;
+	struct trq_worker *w;
+	int widx;
+	uint32_t inc;
+	struct trq_task tasks[CPU_BATCH_MAX];
+	void *argbuf;
+	size_t argbuf_len;
+	struct trq_result res[2 * CPU_BATCH_MAX];
+	unsigned nres;
+	uint64_t first_ns; /* when the oldest pending result was made */
+};
+
+static void cpu_flush(struct cpuctx *c)
+{
+	if (!c->nres)
+		return;
+	tr_commit(c->q, c->widx, c->inc, c->nres, c->res);
+	c->nres = 0;
+}
+
+/* Runs one taken task; returns 1 when it was known to be quick. */
+static int cpu_run_one(struct cpuctx *c, const struct trq_task *t)
+{
+	struct tr_out o;
+	struct tr_targs ta;
+	int st, quick = 1;
+
+	tr_out_init(&o, trq_out(c->q, t->idx), c->q->result_max);
+	const struct tr_task_def *d = tr_task_prepare(t, TASKRING_CPU, &ta, &o);
+	if (!d) {
+		st = TASKRING_FAILED;
+	} else {
+		quick = tr_task_quick(d, &ta);
+		if (c->nres && (!quick || trq_now() - c->first_ns > COMMIT_DELAY_NS))
+			cpu_flush(c);
+		__atomic_store_n(&c->w->cur_cpu, t->id, __ATOMIC_RELEASE);
+		st = tr_task_run(d, &ta, t->argc, t->argv, &o);
+		__atomic_store_n(&c->w->cur_cpu, 0, __ATOMIC_RELEASE);
+	}
+	if (c->nres == 0)
+		c->first_ns = trq_now();
+	c->res[c->nres++] = (struct trq_result){
+	    .idx = t->idx, .id = t->id, .state = st, .out_len = (uint32_t)o.len};
+	return quick;
+}
+
+static _Noreturn void cpu_loop(struct cpuctx *c, struct tr_iothread *io)
+{
+	unsigned batch = 1;
+
+	for (;;) {
+		/* the counter first, then the checks: a bump in between wakes us */
+		uint32_t seen = __atomic_load_n(&c->hdr->q_seq[TASKRING_CPU], __ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&c->hdr->draining, __ATOMIC_ACQUIRE)) {
+			cpu_flush(c);
+			tr_iothread_join(io); /* it ends once its own tasks are done */
+			_exit(0);
+		}
+		int n = trq_take(c->q, TASKRING_CPU, c->widx, c->inc, batch, c->tasks, c->argbuf,
+		                 c->argbuf_len);
+		if (n < 0) {
+			tr_log_errno(LOG_WARNING, n, "worker %d: trq_take", c->widx);
+			if (n == -ENOTRECOVERABLE)
+				_exit(1);
+			cpu_flush(c);
+			trq_wait_work(c->q, TASKRING_CPU, seen, trq_deadline_ms(100));
+			continue;
+		}
+		if (n == 0) {
+			cpu_flush(c);
+			trq_wait_work(c->q, TASKRING_CPU, seen, 0);
+			continue;
+		}
+		int all_quick = 1;
+		for (int i = 0; i < n; i++)
+			all_quick &= cpu_run_one(c, &c->tasks[i]);
+		if (c->nres >= CPU_BATCH_MAX || trq_now() - c->first_ns > COMMIT_DELAY_NS)
+			cpu_flush(c);
+		batch = all_quick ? (batch * 2 > CPU_BATCH_MAX ? CPU_BATCH_MAX : batch * 2) : 1;
+	}
+}
+
+static void reset_process(void)
+{
+	sigset_t none;
+
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL); /* glibc's internal signals refuse: fine */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+
+	/* The supervisor's descriptors (its signalfd, pidfds, the notify socket,
+	 * the segment's lock holder) are none of the worker's business. */
+	if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+}
+
+_Noreturn void tr_worker_run(const struct tr_worker_args *a)
+{
+	struct trq *q = a->q;
+	const struct tr_config *cfg = a->cfg;
+	char err[512];
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		tr_log_errno(LOG_WARNING, errno, "worker %d: prctl(PR_SET_PDEATHSIG)", a->index);
+	if (getppid() != a->sup_pid)
+		_exit(1); /* the supervisor is already gone */
+	reset_process();
+	q->fd = -1; /* closed above; the mapping stays */
+
+	if (a->index < 0 || (uint32_t)a->index >= q->workers_max) {
+		log_err("worker %d: index out of range (0..%u)", a->index, q->workers_max - 1);
+		_exit(TR_WORKER_EXIT_FATAL);
+	}
+
+	/* The ps title first: the supervisor's setter also sets the thread name,
+	 * which ours then replaces. */
+	if (tr_proctitle_set) {
+		if (a->cpu >= 0)
+			tr_proctitle_set("taskring: worker %d cpu %d", a->index, a->cpu);
+		else
+			tr_proctitle_set("taskring: worker %d", a->index);
+	}
+	char name[32]; /* the kernel keeps 15 bytes; indices below 100000 fit */
+	snprintf(name, sizeof(name), "tr-worker-%d", a->index);
+	prctl(PR_SET_NAME, name);
+
+	if (a->cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		if (a->cpu < CPU_SETSIZE)
+			CPU_SET(a->cpu, &set);
+		if (sched_setaffinity(0, sizeof(set), &set) < 0)
+			tr_log_errno(LOG_WARNING, errno, "worker %d: sched_setaffinity(cpu %d)",
+			             a->index, a->cpu);
+	}
+
+	struct trq_worker *w = &q->workers[a->index];
+	__atomic_store_n(&w->cur_cpu, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->cur_io, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->io_inflight, 0, __ATOMIC_RELAXED);
+
+	struct tr_io_opts io = {
+	    .q = q,
+	    .widx = a->index,
+	    .inc = a->inc,
+	    .depth = cfg->io_depth ? cfg->io_depth : 1,
+	    .max_kernel_workers = cfg->io_max_kernel_workers,
+	    .heartbeat_ms = cfg->heartbeat_s ? cfg->heartbeat_s * 1000u / 3u : 1000u,
+	    .allowed_paths = cfg->allowed_paths,
+	    .n_allowed_paths = cfg->n_allowed_paths,
+	    /* debugging/test knob: exercise the eventfd fallback */
+	    .no_futex_op = getenv("TASKRING_IO_NO_FUTEX_WAIT") != NULL,
+	};
+	snprintf(io.name, sizeof(io.name), "tr-io-%d", a->index % 100000000);
+	struct tr_iothread *iot;
+	int r = tr_iothread_start(&iot, &io, err, sizeof(err));
+	if (r < 0) {
+		log_err("worker %d: %s", a->index, err);
+		_exit(TR_WORKER_EXIT_FATAL);
+	}
+
+	struct cpuctx *c = calloc(1, sizeof(*c));
+	if (c) {
+		c->q = q;
+		c->hdr = q->hdr;
+		c->w = w;
+		c->widx = a->index;
+		c->inc = a->inc;
+		c->argbuf_len = trq_argbuf_size(q, CPU_BATCH_MAX);
+		c->argbuf = malloc(c->argbuf_len);
+	}
+	if (!c || !c->argbuf) {
+		log_err("worker %d: out of memory", a->index);
+		_exit(TR_WORKER_EXIT_FATAL);
+	}
+
+	__atomic_store_n(&w->ready_inc, a->inc, __ATOMIC_RELEASE);
+	trq_bell(&q->hdr->sup_seq, &q->hdr->sup_wait, 1);
+	log_debug("worker %d: ready (pid %d, cpu %d, io wake-ups by %s)", a->index, (int)getpid(),
+	          a->cpu, tr_iothread_uses_futex_op(iot) ? "futex op" : "eventfd");
+
+	cpu_loop(c, iot);
+}
