@@ -14,9 +14,11 @@
 
 #include "cli.h"
 
+extern const struct cli_cmd cmd_stress; /* cmd_stress.c */
+
 static const struct cli_cmd *const cli_commands[] = {
     &cmd_submit, &cmd_wait,   &cmd_map,         &cmd_show,   &cmd_list,
-    &cmd_cancel, &cmd_status, &cmd_kill_worker, &cmd_reload,
+    &cmd_cancel, &cmd_status, &cmd_kill_worker, &cmd_reload, &cmd_stress,
 };
 #define CLI_NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
 
