@@ -6,7 +6,8 @@
  * beneath that directory: the rest is opened with openat2(root_fd, rest,
  * RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so "..", absolute symlinks and
  * symlinks pointing out of the directory are refused by the kernel, while
- * symlinks that stay inside are followed.
+ * symlinks that stay inside are followed. Without openat2 (ENOSYS) the same
+ * walk is done by hand, one component at a time with O_NOFOLLOW.
  *
  * State: a copy of the directory list and one O_PATH descriptor per directory,
  * opened on first use (a directory created after start-up is picked up then;
@@ -27,6 +28,7 @@ struct tr_paths_root {
 struct tr_paths {
 	struct tr_paths_root *roots;
 	size_t n;
+	int no_openat2; /* 1: resolve by hand (set on ENOSYS; tests set it) */
 };
 
 /* Copies the n directories (absolute paths). Returns 0, -EINVAL for a relative

@@ -415,13 +415,28 @@ static void mkpath(char *dst, size_t n, const char *a, const char *b)
 	snprintf(dst, n, "%s/%s", a, b);
 }
 
+/* 1: check the hand-made walk used where openat2 is missing */
+static int paths_manual;
+
+static int paths_init(struct tr_paths *ps, char *const *dirs, size_t n)
+{
+	int r = tr_paths_init(ps, dirs, n);
+	ps->no_openat2 = paths_manual;
+	return r;
+}
+
 static void test_paths(void)
 {
 	char p[600], q[600];
 	struct tr_paths ps;
+	const char *how = paths_manual ? " (by hand)" : "";
+
+	diag("allowed paths%s", paths_manual ? ": the walk without openat2" : " with openat2");
 
 	mkpath(allowed, sizeof(allowed), tmpdir, "allowed");
 	mkpath(outside, sizeof(outside), tmpdir, "outside");
+	if (paths_manual)
+		goto checks; /* the tree exists */
 	mkdir(allowed, 0755);
 	mkdir(outside, 0755);
 	mkpath(p, sizeof(p), allowed, "sub");
@@ -439,20 +454,33 @@ static void test_paths(void)
 	symlink("../in.txt", p);
 	mkpath(p, sizeof(p), allowed, "escdir");
 	symlink("../outside", p);
-	char allowedx[320];
-	snprintf(allowedx, sizeof(allowedx), "%sx", allowed);
-	mkdir(allowedx, 0755);
-	mkpath(p, sizeof(p), allowedx, "f");
+	char allowedx0[320];
+	snprintf(allowedx0, sizeof(allowedx0), "%sx", allowed);
+	mkdir(allowedx0, 0755);
+	mkpath(p, sizeof(p), allowedx0, "f");
 	write_file(p, "x", 1);
 
+	mkpath(p, sizeof(p), allowed, "loop1");
+	symlink("loop2", p);
+	mkpath(p, sizeof(p), allowed, "loop2");
+	symlink("loop1", p);
+	mkpath(p, sizeof(p), allowed, "dangling");
+	symlink("sub/created-through-link", p);
+	mkpath(p, sizeof(p), allowed, "chain");
+	symlink("sub/../sub/to-in", p);
+	mkpath(p, sizeof(p), allowed, "sub/up");
+	symlink("..", p);
+checks:;
+	char allowedx[320];
+	snprintf(allowedx, sizeof(allowedx), "%sx", allowed);
 	char *bad[] = {"relative/dir"};
-	is_int(tr_paths_init(&ps, bad, 1), -EINVAL, "relative allowed dir refused");
+	is_int(paths_init(&ps, bad, 1), -EINVAL, "relative allowed dir refused");
 	tr_paths_free(&ps);
 
 	char with_slash[320];
 	snprintf(with_slash, sizeof(with_slash), "%s//", allowed);
 	char *dirs[] = {with_slash};
-	is_int(tr_paths_init(&ps, dirs, 1), 0, "paths init (trailing slashes)");
+	is_int(paths_init(&ps, dirs, 1), 0, "paths init (trailing slashes)");
 
 	int fd;
 	mkpath(p, sizeof(p), allowed, "in.txt");
@@ -494,17 +522,57 @@ static void test_paths(void)
 	ok(fd >= 0, "creating inside works");
 	if (fd >= 0)
 		close(fd);
+	mkpath(p, sizeof(p), allowed, "loop1");
+	is_int(tr_paths_open(&ps, p, O_RDONLY, 0), -ELOOP, "symlink loop: ELOOP%s", how);
+	mkpath(p, sizeof(p), allowed, "chain");
+	fd = tr_paths_open(&ps, p, O_RDONLY, 0);
+	ok(fd >= 0, "chain of symlinks staying inside%s", how);
+	if (fd >= 0)
+		close(fd);
+	mkpath(p, sizeof(p), allowed, "sub/up/in.txt");
+	fd = tr_paths_open(&ps, p, O_RDONLY, 0);
+	ok(fd >= 0, "symlink to '..' staying inside%s", how);
+	if (fd >= 0)
+		close(fd);
+	mkpath(p, sizeof(p), allowed, "sub/up/../outside/secret.txt");
+	is_int(tr_paths_open(&ps, p, O_RDONLY, 0), -EXDEV, "'..' symlinks climbing out%s", how);
+	mkpath(p, sizeof(p), allowed, "in.txt/");
+	is_int(tr_paths_open(&ps, p, O_RDONLY, 0), -ENOTDIR, "file with a trailing slash%s", how);
+	mkpath(p, sizeof(p), allowed, "sub/");
+	fd = tr_paths_open(&ps, p, O_RDONLY | O_DIRECTORY, 0);
+	ok(fd >= 0, "directory with a trailing slash%s", how);
+	if (fd >= 0)
+		close(fd);
+	mkpath(p, sizeof(p), allowed, "dangling");
+	fd = tr_paths_open(&ps, p, O_WRONLY | O_CREAT, 0600);
+	mkpath(q, sizeof(q), allowed, "sub/created-through-link");
+	ok(fd >= 0 && access(q, F_OK) == 0, "O_CREAT through a dangling symlink inside%s", how);
+	if (fd >= 0)
+		close(fd);
+	unlink(q);
+	mkpath(p, sizeof(p), allowed, "escape");
+	is_int(tr_paths_open(&ps, p, O_WRONLY | O_CREAT | O_TRUNC, 0600), -EXDEV,
+	       "writing through an escaping symlink: refused%s", how);
+	mkpath(q, sizeof(q), outside, "secret.txt");
+	char got[16] = "";
+	int sfd = open(q, O_RDONLY);
+	if (sfd >= 0) {
+		ssize_t gn = read(sfd, got, sizeof(got) - 1);
+		got[gn > 0 ? gn : 0] = 0;
+		close(sfd);
+	}
+	is_str(got, "secret\n", "... the outside file is untouched");
 	tr_paths_free(&ps);
 
 	struct tr_paths none;
-	tr_paths_init(&none, NULL, 0);
+	paths_init(&none, NULL, 0);
 	mkpath(p, sizeof(p), allowed, "in.txt");
 	is_int(tr_paths_open(&none, p, O_RDONLY, 0), -EXDEV,
 	       "no allowed paths: everything refused");
 	tr_paths_free(&none);
 
 	char *root[] = {"/"};
-	tr_paths_init(&ps, root, 1);
+	paths_init(&ps, root, 1);
 	fd = tr_paths_open(&ps, p, O_RDONLY, 0);
 	ok(fd >= 0, "'/' allows every absolute path");
 	if (fd >= 0)
@@ -512,9 +580,9 @@ static void test_paths(void)
 	tr_paths_free(&ps);
 
 	char gone[320];
-	mkpath(gone, sizeof(gone), tmpdir, "not-yet");
+	mkpath(gone, sizeof(gone), tmpdir, paths_manual ? "not-yet-2" : "not-yet");
 	char *later[] = {gone};
-	tr_paths_init(&ps, later, 1);
+	paths_init(&ps, later, 1);
 	mkpath(p, sizeof(p), gone, "f");
 	is_int(tr_paths_open(&ps, p, O_RDONLY, 0), -ENOENT, "missing allowed dir: its error");
 	mkdir(gone, 0755);
@@ -737,6 +805,8 @@ int main(void)
 	test_arg_errors();
 	test_prepare();
 	test_crash();
+	test_paths();
+	paths_manual = 1;
 	test_paths();
 	test_io_tasks();
 	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
