@@ -76,10 +76,15 @@ static void cleanup(void)
 		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* SIGTERM/SIGINT (e.g. from timeout(1)): leave nothing behind either. */
+/* SIGTERM/SIGINT (e.g. from timeout(1)) and the watchdog: leave nothing
+ * behind either. */
 static void on_term(int sig)
 {
-	(void)sig;
+	if (sig == SIGALRM) {
+		static const char msg[] = "not ok - watchdog: test ran past its deadline\n";
+		ssize_t w = write(1, msg, sizeof(msg) - 1);
+		(void)w;
+	}
 	signal(SIGTERM, SIG_IGN);
 	if (tmpdir[0])
 		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -422,14 +427,18 @@ static void test_kill_with_io(void)
 		sleep_ms(2);
 	}
 	is_int(inflight, N, "all of them in flight on the two workers");
+	/* both die before either is handed back: the other must not take them */
+	uint64_t cur[2];
+	for (int w = 0; w < 2; w++) {
+		cur[w] = __atomic_load_n(&q.workers[w].cur_cpu, __ATOMIC_ACQUIRE);
+		kill(wpid[w], SIGKILL);
+	}
 	int back = 0;
 	for (int w = 0; w < 2; w++) {
-		uint64_t cur = __atomic_load_n(&q.workers[w].cur_cpu, __ATOMIC_ACQUIRE);
-		kill(wpid[w], SIGKILL);
 		int st = reap_worker(w);
 		ok(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
 		   "worker %d SIGKILLed with I/O in flight", w);
-		back += qt_worker_dead(&q, w, cur, "killed by signal 9 (SIGKILL)");
+		back += qt_worker_dead(&q, w, cur[w], "killed by signal 9 (SIGKILL)");
 	}
 	is_int(back, N, "trq_worker_lost requeues every io task they had");
 	int queued = 0;
@@ -495,7 +504,14 @@ static void test_drain(void)
 
 int main(void)
 {
+	if (getenv("TASKRING_VALGRIND")) {
+		/* valgrind 3.19 keeps its big lock while a thread sleeps in
+		 * io_uring_enter: a worker's main thread would starve */
+		printf("1..0 # SKIP under valgrind (io_uring_enter blocks its other threads)\n");
+		return 0;
+	}
 	qt_setup("worker", 240);
+	signal(SIGALRM, on_term);
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_worker.XXXXXX");
 	if (!mkdtemp(tmpdir)) {
 		printf("Bail out! mkdtemp: %s\n", strerror(errno));
