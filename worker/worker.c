@@ -120,7 +120,9 @@ static _Noreturn void cpu_loop(struct cpuctx *c, struct tr_iothread *io)
 		int all_quick = 1;
 		for (int i = 0; i < n; i++)
 			all_quick &= cpu_run_one(c, &c->tasks[i]);
-		if (c->nres >= CPU_BATCH_MAX || trq_now() - c->first_ns > COMMIT_DELAY_NS)
+		/* fewer than asked for: the queue looked empty, nothing to batch with */
+		if ((unsigned)n < batch || c->nres >= CPU_BATCH_MAX ||
+		    trq_now() - c->first_ns > COMMIT_DELAY_NS)
 			cpu_flush(c);
 		batch = all_quick ? (batch * 2 > CPU_BATCH_MAX ? CPU_BATCH_MAX : batch * 2) : 1;
 	}
