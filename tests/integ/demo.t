@@ -157,6 +157,8 @@ else
 	while ! num_gt "$best" 1.3 && [ $runs -lt 3 ]; do
 		runs=$((runs + 1))
 		run_demo "retry$runs"
+		tap_is "$DEMO_RC" 0 "run $runs: scripts/demo exits 0"
+		[ "$DEMO_RC" = 0 ] || tap_diag_file "$DEMO_ERR"
 		check_clean "retry$runs"
 		s=$(sed -n 's/.*speedup \([0-9.]*\)x$/\1/p' "$DEMO_OUT" | head -n 1)
 		notes+=("run $runs: exit $DEMO_RC, speedup ${s:-?}; $(grep -o 'other processes used [0-9.]* of these CPUs' "$DEMO_OUT")")
