@@ -1,0 +1,208 @@
+/*
+ * bench_recovery.c - what a worker death costs. One long `spin` task (with
+ * enough attempts) is submitted; --kills times (200 by default) the worker
+ * running it is SIGKILLed (taskring_kill_worker). Each kill charges the task
+ * an attempt and puts it back in the queue, where the other worker picks it
+ * up. Measured from each kill:
+ *
+ *   replacement ready   until taskring_status_get() shows a new pid in the
+ *                       dead worker's slot in state ready (or busy); polled
+ *                       every --poll-us, so this carries up to that much extra;
+ *   task runs again     until the requeued task started its next attempt (its
+ *                       start time as the queue recorded it, so no polling
+ *                       error), on whichever worker took it.
+ *
+ * Both are seen before the next kill. At the end the task is cancelled and
+ * must end cancelled. The daemon must have restart.min_uptime_ms: 0, or kills
+ * this close together count as early deaths and wait out the restart backoff
+ * (scripts/bench sets it).
+ *
+ * Usage: bench_recovery -i NAME [--kills N] [--poll-us N] [--smoke]
+ * Exit 0 after printing, 1 when something broke.
+ */
+#include <signal.h>
+#include <sys/prctl.h>
+
+#include "bench.h"
+
+static uint64_t real_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Polls task id until pred holds for it; returns its info (caller releases). */
+static void wait_task(taskring_t *h, uint64_t id, int (*pred)(const struct taskring_info *),
+                      struct taskring_info *in, uint64_t poll_ns, const char *what)
+{
+	uint64_t end = bench_ns() + 10000000000ull;
+	for (;;) {
+		int r = taskring_get(h, id, in);
+		if (r)
+			bench_die("taskring_get(%llu): %s", (unsigned long long)id,
+			          taskring_strerror(r));
+		if (pred(in))
+			return;
+		taskring_info_release(in);
+		if (bench_ns() > end)
+			bench_die("task %llu: not %s after 10 s", (unsigned long long)id, what);
+		bench_sleep_ns(poll_ns);
+	}
+}
+
+static int is_running(const struct taskring_info *in)
+{
+	return in->state == TASKRING_RUNNING && in->worker >= 0;
+}
+
+static int is_final(const struct taskring_info *in)
+{
+	return in->state == TASKRING_DONE || in->state == TASKRING_FAILED ||
+	       in->state == TASKRING_CANCELLED;
+}
+
+/* Whether worker w is back with a pid other than old, ready or busy. */
+static int replaced(taskring_t *h, int w, int old)
+{
+	struct taskring_status st;
+	int ok = 0;
+	if (taskring_status_get(h, &st))
+		return 0;
+	if (w < st.nworkers && st.workers[w].pid > 0 && st.workers[w].pid != old &&
+	    (!strcmp(st.workers[w].state, "ready") || !strcmp(st.workers[w].state, "busy")))
+		ok = 1;
+	taskring_status_release(&st);
+	return ok;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: bench_recovery -i NAME [--kills N] [--poll-us N] [--smoke]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	const char *inst = NULL;
+	unsigned kills = 200, poll_us = 100;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "-i") && v)
+			inst = argv[++i];
+		else if (!strcmp(a, "--kills") && v)
+			kills = (unsigned)bench_num(a, argv[++i], 1, 900);
+		else if (!strcmp(a, "--poll-us") && v)
+			poll_us = (unsigned)bench_num(a, argv[++i], 1, 1000000);
+		else if (!strcmp(a, "--smoke"))
+			kills = 5;
+		else
+			usage();
+	}
+	if (!inst)
+		usage();
+	prctl(PR_SET_TIMERSLACK, 1ul); /* short polls really are short */
+	taskring_t *h = bench_attach_ready(inst, 2, 30);
+	double *ready = calloc(kills, sizeof(double)), *rerun = calloc(kills, sizeof(double));
+	if (!ready || !rerun)
+		bench_die("out of memory");
+	/* long enough to outlive every kill; cancelled at the end */
+	const char *av[1] = {"3600000"};
+	struct taskring_opts o = {.timeout_ms = 10000, .max_attempts = kills + 1};
+	uint64_t poll_ns = (uint64_t)poll_us * 1000, restarts0 = 0, id;
+	struct taskring_status st;
+	struct taskring_info in;
+	if (taskring_status_get(h, &st) == 0) {
+		restarts0 = st.worker_restarts;
+		taskring_status_release(&st);
+	}
+	int r = taskring_submit(h, "spin", 1, av, &o, &id);
+	if (r)
+		bench_die("taskring_submit: %s", taskring_strerror(r));
+	wait_task(h, id, is_running, &in, poll_ns, "running");
+	int w = in.worker;
+	unsigned attempts = in.attempts;
+	taskring_info_release(&in);
+
+	for (unsigned k = 0; k < kills; k++) {
+		int pid;
+		uint64_t t0 = bench_ns(), t0_real = real_ns();
+		r = taskring_kill_worker(h, w, SIGKILL, &pid);
+		if (r)
+			bench_die("taskring_kill_worker(%d): %s", w, taskring_strerror(r));
+		uint64_t t_ready = 0, t_rerun = 0, end = t0 + 10000000000ull;
+		int next_w = -1;
+		while (!t_ready || !t_rerun) {
+			if (!t_ready && replaced(h, w, pid))
+				t_ready = bench_ns();
+			if (!t_rerun) {
+				r = taskring_get(h, id, &in);
+				if (r)
+					bench_die("taskring_get: %s", taskring_strerror(r));
+				if (is_final(&in))
+					bench_die("task %llu ended %s after kill %u: %s",
+					          (unsigned long long)id,
+					          taskring_state_name(in.state), k + 1, in.output);
+				if (is_running(&in) && in.attempts > attempts) {
+					if (in.started_ns < t0_real)
+						bench_die(
+						    "task %llu: attempt %u started before the "
+						    "kill",
+						    (unsigned long long)id, in.attempts);
+					t_rerun = t0 + (in.started_ns - t0_real);
+					next_w = in.worker;
+					attempts = in.attempts;
+				}
+				taskring_info_release(&in);
+			}
+			if (bench_ns() > end)
+				bench_die("worker %d (pid %d) killed: %s after 10 s", w, pid,
+				          t_ready ? "task not run again" : "no replacement ready");
+			if (!t_ready || !t_rerun)
+				bench_sleep_ns(poll_ns);
+		}
+		ready[k] = (double)(t_ready - t0) / 1e6;
+		rerun[k] = (double)(t_rerun - t0) / 1e6;
+		w = next_w;
+	}
+	r = taskring_cancel(h, id);
+	if (r)
+		bench_die("taskring_cancel: %s", taskring_strerror(r));
+	r = taskring_wait(h, id, 60000, &in);
+	if (r)
+		bench_die("taskring_wait: %s", taskring_strerror(r));
+	if (in.state != TASKRING_CANCELLED)
+		bench_die("task %llu ended %s, not cancelled: %s", (unsigned long long)id,
+		          taskring_state_name(in.state), in.output);
+	taskring_info_release(&in);
+	uint64_t restarts = 0;
+	if (taskring_status_get(h, &st) == 0) {
+		restarts = st.worker_restarts - restarts0;
+		taskring_status_release(&st);
+	}
+
+	char t[160];
+	snprintf(t, sizeof(t),
+	         "recovery: %u SIGKILLs of the worker running a spin task, ms from the kill "
+	         "(%llu restarts counted)",
+	         kills, (unsigned long long)restarts);
+	bench_head(t);
+	struct bench_stat s = bench_stats(ready, kills);
+	char note[128];
+	snprintf(note, sizeof(note), "polled every %u us; goal p50 <= 2 ms: %s", poll_us,
+	         bench_goal(s.med <= 2));
+	bench_row("replacement ready p50", &s, "ms", "%s", note);
+	struct bench_stat p = {s.p99, s.p99, s.p99, s.p99, s.n};
+	bench_row("replacement ready p99", &p, "ms", "max %.2f; goal p99 <= 10 ms: %s", s.max,
+	          bench_goal(s.p99 <= 10));
+	s = bench_stats(rerun, kills);
+	bench_row("requeued task runs again p50", &s, "ms", "%s",
+	          "from the queue's start time, no polling error");
+	p = (struct bench_stat){s.p99, s.p99, s.p99, s.p99, s.n};
+	bench_row("requeued task runs again p99", &p, "ms", "max %.2f", s.max);
+	free(ready);
+	free(rerun);
+	taskring_detach(h);
+	return 0;
+}
