@@ -23,6 +23,8 @@ poll() {
 	return 1
 }
 
+two_ready() { test "$(nworkers)" = 2; }
+
 conf=$TR_TMP/conf.yaml
 printf 'workers: 2\nrestart:\n  min_uptime_ms: 0\n' >"$conf"
 start_daemon "$inst" -c "$conf" || {
@@ -30,7 +32,7 @@ start_daemon "$inst" -c "$conf" || {
 	done_testing
 }
 tap_ok 0 "taskringd started with 2 workers"
-poll test "$(nworkers)" = 2
+poll two_ready
 tap_ok $? "2 workers ready"
 dpid=$(daemon_pid "$inst")
 
@@ -43,7 +45,7 @@ poll changed
 tap_ok $? "worker 0 is replaced by a new process"
 new=$(wpid 0)
 tap_is "$(ps -o ppid= -p "$new" | tr -d ' ')" "$dpid" "the new worker is a child of the daemon"
-poll test "$(nworkers)" = 2
+poll two_ready
 tap_ok $? "2 workers ready again"
 last=$(T status --json | jq -r '.workers[0].last_exit')
 tap_like "$last" "SIGKILL" "status names the last exit cause of worker 0 ($last)"
@@ -54,7 +56,7 @@ tap_is "$RUN_STATUS:$RUN_OUT" "0:$old1" "kill-worker --signal term 1"
 changed1() { local p; p=$(wpid 1); [ "$p" != null ] && [ "$p" != "$old1" ] && [ -n "$p" ]; }
 poll changed1
 tap_ok $? "worker 1 is replaced"
-poll test "$(nworkers)" = 2
+poll two_ready
 run T submit --wait echo still working
 tap_is "$RUN_STATUS:$RUN_OUT" "0:still working" "tasks still run afterwards"
 
