@@ -82,7 +82,7 @@ write_config "$cfg" "workers: 1"
 T cancel "$long" >/dev/null
 start_and_wait
 tap_ok $? "restarted after SIGQUIT"
-spin=$(T submit spin 2000)
+spin=$(T submit spin 6000) # must still run when the supervisor dies, even on a loaded machine
 wait_until 30 'test "$(task_json "$inst" "$spin" state)" = running'
 tail=($(for i in 1 2 3; do T submit echo tail "$i"; done))
 wpid=$(worker_pid "$inst" 0)
