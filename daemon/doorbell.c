@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -17,6 +18,8 @@ static void *doorbell_main(void *arg)
 	struct trq_hdr *h = d->q->hdr;
 	uint32_t seen = __atomic_load_n(&h->sup_seq, __ATOMIC_ACQUIRE);
 	uint64_t one = 1;
+
+	sem_post(&d->started);
 
 	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
 		__atomic_add_fetch(&h->sup_wait, 1, __ATOMIC_SEQ_CST);
@@ -46,13 +49,21 @@ int tr_doorbell_start(struct tr_doorbell *d, struct trq *q)
 		return -errno;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
+	sem_init(&d->started, 0, 0);
 	r = pthread_create(&d->thread, NULL, doorbell_main, d);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r) {
+		sem_destroy(&d->started);
 		close(d->efd);
 		d->efd = -1;
 		return -r;
 	}
+	/* Past its start-up (which may allocate) before we return: the
+	 * supervisor forks workers next, and a lock a thread holds at fork()
+	 * stays held forever in the child. */
+	while (sem_wait(&d->started) < 0 && errno == EINTR)
+		;
+	sem_destroy(&d->started);
 	d->running = 1;
 	return 0;
 }

@@ -7,13 +7,15 @@
  * small thread sleeps on that futex word (counting itself in hdr->sup_wait)
  * and writes an eventfd the loop watches each time the word changed. No
  * polling: the thread sleeps until rung; a ring is never lost because the
- * thread compares against the last value it saw before sleeping.
- * State: only the struct.
+ * thread compares against the last value it saw before sleeping. After
+ * its start-up the thread takes no lock and allocates nothing, so the
+ * supervisor may fork() while it runs. State: only the struct.
  */
 #ifndef TR_DOORBELL_H
 #define TR_DOORBELL_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
 
 #include "queue.h"
@@ -23,7 +25,8 @@ struct tr_doorbell {
 	int efd; /* eventfd, readable after a ring; -1 when not started */
 	pthread_t thread;
 	int running;
-	int stop; /* atomic: asks the thread to end */
+	int stop;      /* atomic: asks the thread to end */
+	sem_t started; /* posted once the thread runs its loop */
 };
 
 /* Creates the eventfd and starts the thread (with every signal blocked).
