@@ -114,7 +114,7 @@ static _Noreturn void cpu_loop(struct cpuctx *c, struct tr_iothread *io)
 		}
 		if (n == 0) {
 			cpu_flush(c);
-			trq_wait_work(c->q, TASKRING_CPU, seen, 0);
+			trq_wait_work_w(c->q, TASKRING_CPU, c->widx, seen, 0);
 			continue;
 		}
 		int all_quick = 1;
