@@ -1317,6 +1317,13 @@ int trq_adopt(struct trq *q)
 		wk->ready_inc = 0;
 		wk->cur_cpu = wk->cur_io = 0;
 		wk->io_inflight = 0;
+		wk->spinning = 0;
+	}
+	/* Workers of the old supervisor died with it, some maybe while counted
+	 * as spinners or sleepers: no worker polls or sleeps now. */
+	for (int c = 0; c < TRQ_NCLASS; c++) {
+		__atomic_store_n(&h->q_spin[c], 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&h->q_wait[c], 0, __ATOMIC_SEQ_CST);
 	}
 	trq_rebuild(q);
 	h->draining = 0;
