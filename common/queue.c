@@ -482,6 +482,21 @@ int trq_audit(struct trq *q, int repair, char *msg, size_t msglen)
 	}
 	if (!heads_sane(q))
 		AUDIT_FAIL("queue heads out of range");
+	uint32_t live = 0;
+	for (uint32_t w = 0; w < q->workers_max; w++) {
+		uint32_t ws = RD(q->workers[w].state);
+		live += ws == TRQ_W_STARTING || ws == TRQ_W_READY || ws == TRQ_W_STOPPING;
+	}
+	for (int c = 0; c < TRQ_NCLASS; c++) {
+		int32_t sp = __atomic_load_n(&h->q_spin[c], __ATOMIC_RELAXED);
+		if (sp > (int32_t)live) {
+			/* More pollers than workers would keep submitters from ever
+			 * waking a sleeping worker: reset (undercounting is safe). */
+			__atomic_store_n(&h->q_spin[c], 0, __ATOMIC_SEQ_CST);
+			AUDIT_FAIL("%d %s pollers counted, %u workers alive", sp,
+			           taskring_class_name(c), live);
+		}
+	}
 	for (uint32_t i = 0; i < cap; i++) {
 		struct trq_slot *s = &q->meta[i];
 		uint32_t st = RD(s->state);
