@@ -347,7 +347,6 @@ void trq_rebuild(struct trq *q)
 	uint32_t cap = q->capacity;
 	uint64_t now = trq_now(), maxq = 0;
 	struct sort_ent *ents = malloc(sizeof(*ents) * cap);
-	uint32_t nq[TRQ_NCLASS] = {0}, nfin[2] = {0};
 	char why[96];
 
 	h->free_head = TRQ_NIL;
@@ -427,7 +426,7 @@ void trq_rebuild(struct trq *q)
 			qsort(ents, n, sizeof(*ents), sort_cmp);
 		for (uint32_t j = 0; j < n; j++)
 			q->ring[c][j] = ents[j].idx;
-		h->ring_count[c] = nq[c] = n;
+		h->ring_count[c] = n;
 	}
 	for (int k = 0; k < 2; k++) {
 		uint32_t n = 0;
@@ -443,10 +442,7 @@ void trq_rebuild(struct trq *q)
 			qsort(ents, n, sizeof(*ents), sort_cmp);
 		for (uint32_t j = 0; j < n; j++)
 			fin_append(q, k, ents[j].idx);
-		nfin[k] = n;
 	}
-	(void)nq;
-	(void)nfin;
 	free(ents);
 	h->repairs++;
 }
