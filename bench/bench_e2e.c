@@ -19,8 +19,9 @@
  * shared machine slows both sides of a comparison alike.
  *
  * Usage: bench_e2e -i NAME[=LABEL]... [--title T] [--rounds N] [--tasks N]
- *                  [--window N] [--no-ring] [--no-goals] [--python PY --pyscript FILE]
- *                  [--smoke]
+ *                  [--window N] [--no-ring] [--no-goals] [--only single|batch]
+ *                  [--python PY --pyscript FILE] [--smoke]
+ * (--only measures one taskring mode, e.g. under a profiler.)
  * Exit 0 after printing, 1 when something broke (a task failed or timed out).
  */
 #include <pthread.h>
@@ -219,16 +220,17 @@ static double ratio(const double *a, const double *b, int n)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_e2e -i NAME[=LABEL]... [--title T] [--rounds N] [--tasks N]\n"
-	                "                 [--window N] [--no-ring] [--no-goals]\n"
-	                "                 [--python PY --pyscript FILE] [--smoke]\n");
+	fprintf(stderr,
+	        "usage: bench_e2e -i NAME[=LABEL]... [--title T] [--rounds N] [--tasks N]\n"
+	        "                 [--window N] [--no-ring] [--no-goals] [--only single|batch]\n"
+	        "                 [--python PY --pyscript FILE] [--smoke]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	struct inst in[MAX_INST];
-	int ninst = 0, rounds = 5, ring = 1, goals = 1;
+	int ninst = 0, rounds = 5, ring = 1, goals = 1, modes = 3;
 	unsigned long tasks = 1000000;
 	unsigned window = 256;
 	const char *python = NULL, *pyscript = NULL, *title = NULL;
@@ -258,6 +260,14 @@ int main(int argc, char **argv)
 			ring = 0;
 		} else if (!strcmp(a, "--no-goals")) {
 			goals = 0;
+		} else if (!strcmp(a, "--only") && v) {
+			i++;
+			if (!strcmp(v, "single"))
+				modes = 1;
+			else if (!strcmp(v, "batch"))
+				modes = 2;
+			else
+				usage();
 		} else if (!strcmp(a, "--smoke")) {
 			rounds = 1;
 			tasks = 20000;
@@ -284,8 +294,10 @@ int main(int argc, char **argv)
 		if (sr)
 			vr[r] = run_shring(sr, tasks);
 		for (int k = 0; k < ninst; k++) {
-			in[k].single[r] = run_single(in[k].h, in[k].name, n_single, window);
-			in[k].batch[r] = run_batch(in[k].h, in[k].name, tasks, bwindow);
+			if (modes & 1)
+				in[k].single[r] = run_single(in[k].h, in[k].name, n_single, window);
+			if (modes & 2)
+				in[k].batch[r] = run_batch(in[k].h, in[k].name, tasks, bwindow);
 		}
 		if (py) {
 			double x;
@@ -330,6 +342,8 @@ int main(int argc, char **argv)
 		size_t l = 0;
 		for (int b = 0; b < 2; b++) {
 			double *v = b ? in[k].batch : in[k].single;
+			if (!(modes & (1 << b)))
+				continue;
 			l = 0;
 			note[0] = 0;
 			if (sr)
@@ -348,14 +362,14 @@ int main(int argc, char **argv)
 			s = bench_stats(c, (size_t)rounds);
 			if (goals && b == 0)
 				l += (size_t)snprintf(
-				    note + l, sizeof(note) - l, "; goal >= 2M/s%s: %s",
-				    py ? " and >= 200x" : "",
+				    note + l, sizeof(note) - l, "%sgoal >= 2M/s%s: %s",
+				    l ? "; " : "", py ? " and >= 200x" : "",
 				    bench_goal(s.med >= 2e6 &&
 				               (!py || ratio(v, vp, rounds) >= 200)));
 			if (goals && b == 1)
 				l += (size_t)snprintf(
-				    note + l, sizeof(note) - l, "; goal >= 10M/s%s: %s",
-				    py ? " and >= 3x" : "",
+				    note + l, sizeof(note) - l, "%sgoal >= 10M/s%s: %s",
+				    l ? "; " : "", py ? " and >= 3x" : "",
 				    bench_goal(s.med >= 10e6 &&
 				               (!py || ratio(v, vm1k, rounds) >= 3)));
 			(void)l;
