@@ -18,54 +18,10 @@
 #include <unistd.h>
 
 #include "queue.h"
+#include "slots.h"
 
-#define LOCK_DEFAULT_NS   (10ull * 1000000000ull)
-#define SUBMIT_CHUNK      64
-#define MAX_ATTEMPTS_HARD 1000
-
-static inline uint32_t ld32(const uint32_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-
-static inline void st32(uint32_t *p, uint32_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELEASE);
-}
-
-/* One load of a field another process may be writing right now. Indices
- * and sizes from the segment are read once through RD() into a local, then
- * checked, so the value checked is the value used. */
-#define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
-
-static inline int is_final(uint32_t st)
-{
-	return st == TASKRING_DONE || st == TASKRING_FAILED || st == TASKRING_CANCELLED;
-}
-
-static inline uint64_t slot_id(const struct trq *q, uint32_t idx, uint32_t gen)
-{
-	return (uint64_t)gen * q->capacity + idx + 1;
-}
-
-static inline char *slot_args(struct trq *q, uint32_t idx)
-{
-	return (char *)q->args + (size_t)idx * q->payload_max;
-}
-
-char *trq_out(struct trq *q, uint32_t idx)
-{
-	return (char *)q->out + (size_t)idx * q->result_max;
-}
-
-/* Wakes every client waiting on slot idx. */
-static void slot_wake(struct trq *q, uint32_t idx)
-{
-	struct trq_slot *s = &q->meta[idx];
-	__atomic_add_fetch(&s->wake, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&s->nwait, __ATOMIC_SEQ_CST))
-		trq_futex_wake(&s->wake, INT_MAX);
-}
+#define LOCK_DEFAULT_NS (10ull * 1000000000ull)
+#define SUBMIT_CHUNK    64
 
 /* ---- locking ------------------------------------------------------------ */
 
@@ -115,101 +71,13 @@ void trq_unlock(struct trq *q)
 
 /* ---- lists (caller holds the lock) -------------------------------------- */
 
-/* Appends idx to fin list k (0 unread, 1 read). */
-static void fin_append(struct trq *q, int k, uint32_t idx)
-{
-	struct trq_hdr *h = q->hdr;
-	struct trq_slot *s = &q->meta[idx];
-	uint32_t tail = RD(h->fin_tail[k]);
-	s->next = TRQ_NIL;
-	s->prev = tail;
-	if (tail != TRQ_NIL && tail < q->capacity)
-		q->meta[tail].next = idx;
-	else
-		h->fin_head[k] = idx;
-	h->fin_tail[k] = idx;
-	h->fin_count[k]++;
-}
-
-/* Unlinks idx from fin list k. Returns -1 when the links are inconsistent. */
-static int fin_unlink(struct trq *q, int k, uint32_t idx)
-{
-	struct trq_hdr *h = q->hdr;
-	struct trq_slot *s = &q->meta[idx];
-	uint32_t p = RD(s->prev), n = RD(s->next);
-	if ((p != TRQ_NIL && p >= q->capacity) || (n != TRQ_NIL && n >= q->capacity))
-		return -1;
-	if (p == TRQ_NIL ? RD(h->fin_head[k]) != idx : RD(q->meta[p].next) != idx)
-		return -1;
-	if (n == TRQ_NIL ? RD(h->fin_tail[k]) != idx : RD(q->meta[n].prev) != idx)
-		return -1;
-	if (p == TRQ_NIL)
-		h->fin_head[k] = n;
-	else
-		q->meta[p].next = n;
-	if (n == TRQ_NIL)
-		h->fin_tail[k] = p;
-	else
-		q->meta[n].prev = p;
-	s->next = s->prev = TRQ_NIL;
-	h->fin_count[k]--;
-	return 0;
-}
-
-/* Makes idx FREE with the next generation and pushes it on the free list. */
-static void slot_free(struct trq *q, uint32_t idx)
-{
-	struct trq_hdr *h = q->hdr;
-	struct trq_slot *s = &q->meta[idx];
-	st32(&s->state, TASKRING_FREE);
-	s->id = 0;
-	st32(&s->gen, s->gen + 1);
-	s->flags = 0;
-	s->next = h->free_head;
-	s->prev = TRQ_NIL;
-	h->free_head = idx;
-	h->free_count++;
-}
-
-static void ring_push(struct trq *q, int c, uint32_t idx, int front)
-{
-	struct trq_hdr *h = q->hdr;
-	uint32_t cap = q->capacity;
-	uint32_t head = RD(h->ring_head[c]) % cap, count = RD(h->ring_count[c]) % (cap + 1);
-	if (front) {
-		head = (head + cap - 1) % cap;
-		h->ring_head[c] = head;
-		q->ring[c][head] = idx;
-	} else {
-		q->ring[c][(uint32_t)(((uint64_t)head + count) % cap)] = idx;
-	}
-	h->ring_count[c]++;
-}
-
-/* Whether the ring and list heads are in range (cheap, every operation). */
-static int heads_sane(struct trq *q)
-{
-	struct trq_hdr *h = q->hdr;
-	uint32_t cap = q->capacity;
-	for (int c = 0; c < TRQ_NCLASS; c++)
-		if (h->ring_head[c] >= cap || h->ring_count[c] > cap)
-			return 0;
-	if ((h->free_head != TRQ_NIL && h->free_head >= cap) || h->free_count > cap)
-		return 0;
-	for (int k = 0; k < 2; k++)
-		if ((h->fin_head[k] != TRQ_NIL && h->fin_head[k] >= cap) ||
-		    (h->fin_tail[k] != TRQ_NIL && h->fin_tail[k] >= cap) || h->fin_count[k] > cap)
-			return 0;
-	return 1;
-}
-
 /* Reclaims finished slot idx from fin list k and frees it. */
 static int slot_reclaim(struct trq *q, int k, uint32_t idx)
 {
-	if (fin_unlink(q, k, idx))
+	if (trq_fin_unlink(q, k, idx))
 		return -1;
-	slot_free(q, idx);
-	slot_wake(q, idx); /* waiters on the old id learn it expired */
+	trq_slot_free(q, idx);
+	trq_slot_wake(q, idx); /* waiters on the old id learn it expired */
 	return 0;
 }
 
@@ -218,7 +86,7 @@ static int slot_reclaim(struct trq *q, int k, uint32_t idx)
 static uint32_t slot_alloc(struct trq *q, uint64_t now)
 {
 	struct trq_hdr *h = q->hdr;
-	if (!heads_sane(q))
+	if (!trq_heads_sane(q))
 		trq_rebuild(q);
 	for (int tries = 0; tries < 2; tries++) {
 		uint32_t idx = RD(h->free_head);
@@ -248,7 +116,7 @@ static uint32_t slot_alloc(struct trq *q, uint64_t now)
 				broken = 1;
 				break;
 			}
-			/* slot_free() pushed it on the (empty) free list. */
+			/* trq_slot_free() pushed it on the (empty) free list. */
 			h->free_head = RD(q->meta[idx].next);
 			h->free_count--;
 			return idx;
@@ -264,9 +132,9 @@ static void slot_finished(struct trq *q, uint32_t idx)
 {
 	struct trq_slot *s = &q->meta[idx];
 	if (s->flags & TRQ_F_DETACHED)
-		slot_free(q, idx);
+		trq_slot_free(q, idx);
 	else
-		fin_append(q, 0, idx);
+		trq_fin_append(q, 0, idx);
 }
 
 /* Ends task idx in a final state with text as its output. */
@@ -290,296 +158,6 @@ static void slot_end(struct trq *q, uint32_t idx, int state, const char *text, u
 	else
 		h->cancelled++;
 	slot_finished(q, idx);
-}
-
-/* ---- validation and rebuild --------------------------------------------- */
-
-/* Checks a non-free slot's fields. Returns NULL when valid, else why not. */
-static const char *slot_invalid(const struct trq *q, uint32_t idx)
-{
-	const struct trq_slot *s = &q->meta[idx];
-	if (s->state >= TASKRING_NSTATES)
-		return "state";
-	if (s->id != slot_id(q, idx, s->gen))
-		return "id";
-	if (s->cls >= TRQ_NCLASS)
-		return "class";
-	if (s->args_len > q->payload_max || s->argc > s->args_len)
-		return "argument length";
-	if (s->out_len > q->result_max)
-		return "result length";
-	if (memchr(s->type, 0, sizeof(s->type)) == NULL || s->type[0] == 0)
-		return "type name";
-	if (s->max_attempts < 1 || s->max_attempts > MAX_ATTEMPTS_HARD ||
-	    s->attempts > s->max_attempts)
-		return "attempts";
-	return NULL;
-}
-
-/* Whether a RUNNING slot's owner is a current worker incarnation. */
-static int owner_live(const struct trq *q, const struct trq_slot *s)
-{
-	int32_t o = RD(s->owner);
-	if (o < 0 || (uint32_t)o >= q->workers_max)
-		return 0;
-	const struct trq_worker *w = &q->workers[o];
-	uint32_t st = RD(w->state);
-	return RD(w->inc) == RD(s->owner_inc) &&
-	       (st == TRQ_W_STARTING || st == TRQ_W_READY || st == TRQ_W_STOPPING);
-}
-
-struct sort_ent {
-	uint64_t key;
-	uint32_t idx;
-};
-
-static int sort_cmp(const void *a, const void *b)
-{
-	const struct sort_ent *x = a, *y = b;
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-void trq_rebuild(struct trq *q)
-{
-	struct trq_hdr *h = q->hdr;
-	uint32_t cap = q->capacity;
-	uint64_t now = trq_now(), maxq = 0;
-	struct sort_ent *ents = malloc(sizeof(*ents) * cap);
-	char why[96];
-
-	h->free_head = TRQ_NIL;
-	h->free_count = 0;
-	for (int c = 0; c < TRQ_NCLASS; c++) {
-		h->ring_head[c] = h->ring_count[c] = 0;
-		h->running[c] = 0;
-	}
-	for (int k = 0; k < 2; k++) {
-		h->fin_head[k] = h->fin_tail[k] = TRQ_NIL;
-		h->fin_count[k] = 0;
-	}
-	/* Pass 1: validate every slot; repair what cannot be trusted. */
-	for (uint32_t i = cap; i-- > 0;) {
-		struct trq_slot *s = &q->meta[i];
-		if (s->state == TASKRING_FREE) {
-			s->id = 0;
-			s->next = h->free_head;
-			s->prev = TRQ_NIL;
-			h->free_head = i;
-			h->free_count++;
-			continue;
-		}
-		const char *bad = slot_invalid(q, i);
-		if (bad) {
-			snprintf(why, sizeof(why), "task data corrupted in shared memory (%s)",
-			         bad);
-			if (s->state >= TASKRING_NSTATES || s->cls >= TRQ_NCLASS)
-				s->cls = 0;
-			s->id = slot_id(q, i, s->gen);
-			if (memchr(s->type, 0, sizeof(s->type)) == NULL || !s->type[0])
-				snprintf(s->type, sizeof(s->type), "?");
-			if (s->max_attempts < 1 || s->max_attempts > MAX_ATTEMPTS_HARD)
-				s->max_attempts = 1;
-			if (s->attempts > s->max_attempts)
-				s->attempts = s->max_attempts;
-			s->args_len = s->argc = 0;
-			size_t n = strlen(why);
-			if (n > q->result_max)
-				n = q->result_max;
-			memcpy(trq_out(q, i), why, n);
-			s->out_len = (uint32_t)n;
-			s->out_sum = trq_sum(2166136261u, why, n);
-			s->finish_ns = now;
-			s->flags &= ~(TRQ_F_READ | TRQ_F_DETACHED);
-			st32(&s->state, TASKRING_FAILED);
-			h->failed++;
-			slot_wake(q, i);
-		}
-		if (is_final(s->state) && (s->flags & TRQ_F_DETACHED)) {
-			/* Nobody wants the result of a finished detached task. */
-			slot_free(q, i);
-			continue;
-		}
-		if (s->state == TASKRING_RUNNING && !owner_live(q, s)) {
-			if (s->attempts > 0)
-				s->attempts--;
-			s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT);
-			st32(&s->state, TASKRING_QUEUED);
-			h->requeued++;
-		}
-		uint32_t c = RD(s->cls);
-		if (s->state == TASKRING_RUNNING && c < TRQ_NCLASS)
-			h->running[c]++;
-		if (s->qseq > maxq)
-			maxq = s->qseq;
-	}
-	if (h->qseq_next <= maxq)
-		h->qseq_next = maxq + 1;
-	/* Pass 2: rings by enqueue order, fin lists by finish time. */
-	for (int c = 0; c < TRQ_NCLASS; c++) {
-		uint32_t n = 0;
-		for (uint32_t i = 0; i < cap && ents; i++)
-			if (q->meta[i].state == TASKRING_QUEUED && q->meta[i].cls == (uint32_t)c)
-				ents[n++] = (struct sort_ent){q->meta[i].qseq, i};
-		if (ents)
-			qsort(ents, n, sizeof(*ents), sort_cmp);
-		for (uint32_t j = 0; j < n; j++)
-			q->ring[c][j] = ents[j].idx;
-		h->ring_count[c] = n;
-	}
-	for (int k = 0; k < 2; k++) {
-		uint32_t n = 0;
-		for (uint32_t i = 0; i < cap && ents; i++) {
-			struct trq_slot *s = &q->meta[i];
-			if (!is_final(s->state))
-				continue;
-			int read = (s->flags & (TRQ_F_READ | TRQ_F_DETACHED)) != 0;
-			if (read == k)
-				ents[n++] = (struct sort_ent){s->finish_ns, i};
-		}
-		if (ents)
-			qsort(ents, n, sizeof(*ents), sort_cmp);
-		for (uint32_t j = 0; j < n; j++)
-			fin_append(q, k, ents[j].idx);
-	}
-	free(ents);
-	h->repairs++;
-}
-
-/* ---- audit -------------------------------------------------------------- */
-
-#define AUDIT_FAIL(...)                                                                            \
-	do {                                                                                       \
-		snprintf(msg, msglen, __VA_ARGS__);                                                \
-		goto bad;                                                                          \
-	} while (0)
-
-int trq_audit(struct trq *q, int repair, char *msg, size_t msglen)
-{
-	struct trq_hdr *h = q->hdr;
-	uint32_t cap = q->capacity;
-	uint32_t count[TASKRING_NSTATES] = {0}, qcls[TRQ_NCLASS] = {0}, rcls[TRQ_NCLASS] = {0};
-	uint32_t readfin = 0;
-	char dummy[8];
-	if (!msg) {
-		msg = dummy;
-		msglen = sizeof(dummy);
-	}
-	msg[0] = 0;
-	unsigned char *seen = calloc(cap, 1);
-	if (!seen)
-		return -ENOMEM;
-	int r = trq_lock(q, 0);
-	if (r) {
-		free(seen);
-		snprintf(msg, msglen, "lock: %s", strerror(-r));
-		return r;
-	}
-	if (!heads_sane(q))
-		AUDIT_FAIL("queue heads out of range");
-	uint32_t live = 0;
-	for (uint32_t w = 0; w < q->workers_max; w++) {
-		uint32_t ws = RD(q->workers[w].state);
-		live += ws == TRQ_W_STARTING || ws == TRQ_W_READY || ws == TRQ_W_STOPPING;
-	}
-	for (int c = 0; c < TRQ_NCLASS; c++) {
-		int32_t sp = __atomic_load_n(&h->q_spin[c], __ATOMIC_RELAXED);
-		if (sp > (int32_t)live) {
-			/* More pollers than workers would keep submitters from ever
-			 * waking a sleeping worker: reset (undercounting is safe). */
-			__atomic_store_n(&h->q_spin[c], 0, __ATOMIC_SEQ_CST);
-			AUDIT_FAIL("%d %s pollers counted, %u workers alive", sp,
-			           taskring_class_name(c), live);
-		}
-	}
-	for (uint32_t i = 0; i < cap; i++) {
-		struct trq_slot *s = &q->meta[i];
-		uint32_t st = RD(s->state);
-		if (st >= TASKRING_NSTATES)
-			AUDIT_FAIL("slot %u: state %u out of range", i, st);
-		count[st]++;
-		if (st == TASKRING_FREE)
-			continue;
-		const char *bad = slot_invalid(q, i);
-		if (bad)
-			AUDIT_FAIL("slot %u: invalid %s", i, bad);
-		uint32_t c = RD(s->cls) % TRQ_NCLASS;
-		if (s->state == TASKRING_QUEUED)
-			qcls[c]++;
-		if (s->state == TASKRING_RUNNING) {
-			rcls[c]++;
-			if (!owner_live(q, s))
-				AUDIT_FAIL(
-				    "slot %u: running on worker %d incarnation %u, not alive", i,
-				    s->owner, s->owner_inc);
-		}
-		if (is_final(s->state) && (s->flags & TRQ_F_READ))
-			readfin++;
-	}
-	for (int c = 0; c < TRQ_NCLASS; c++) {
-		if (h->ring_count[c] != qcls[c])
-			AUDIT_FAIL("%s ring holds %u entries, %u tasks queued",
-			           taskring_class_name(c), h->ring_count[c], qcls[c]);
-		if (h->running[c] != rcls[c])
-			AUDIT_FAIL("%s running count %u, %u tasks running", taskring_class_name(c),
-			           h->running[c], rcls[c]);
-		for (uint32_t j = 0; j < h->ring_count[c]; j++) {
-			uint32_t idx = RD(q->ring[c][(h->ring_head[c] + j) % cap]);
-			if (idx >= cap)
-				AUDIT_FAIL("%s ring entry %u out of range", taskring_class_name(c),
-				           idx);
-			if (q->meta[idx].state != TASKRING_QUEUED ||
-			    q->meta[idx].cls != (uint32_t)c)
-				AUDIT_FAIL("%s ring entry %u is not a queued task of the class",
-				           taskring_class_name(c), idx);
-			if (seen[idx]++)
-				AUDIT_FAIL("%s ring holds slot %u twice", taskring_class_name(c),
-				           idx);
-		}
-	}
-	uint32_t n = 0;
-	for (uint32_t i = RD(h->free_head); i != TRQ_NIL; i = RD(q->meta[i].next)) {
-		if (i >= cap || n++ > cap || q->meta[i].state != TASKRING_FREE)
-			AUDIT_FAIL("free list broken at slot %u", i);
-	}
-	if (n != count[TASKRING_FREE] || n != h->free_count)
-		AUDIT_FAIL("free list holds %u slots, count says %u, %u slots free", n,
-		           h->free_count, count[TASKRING_FREE]);
-	uint32_t fins = 0;
-	for (int k = 0; k < 2; k++) {
-		uint32_t prev = TRQ_NIL;
-		n = 0;
-		for (uint32_t i = RD(h->fin_head[k]); i != TRQ_NIL; i = RD(q->meta[i].next)) {
-			if (i >= cap || n++ > cap || !is_final(q->meta[i].state) ||
-			    q->meta[i].prev != prev || !!(q->meta[i].flags & TRQ_F_READ) != k)
-				AUDIT_FAIL("finished list %d broken at slot %u", k, i);
-			prev = i;
-		}
-		if (prev != h->fin_tail[k] || n != h->fin_count[k])
-			AUDIT_FAIL("finished list %d: %u slots, count says %u", k, n,
-			           h->fin_count[k]);
-		fins += n;
-	}
-	if (fins != count[TASKRING_DONE] + count[TASKRING_FAILED] + count[TASKRING_CANCELLED] ||
-	    h->fin_count[1] != readfin)
-		AUDIT_FAIL("finished lists hold %u slots, %u tasks finished", fins,
-		           count[TASKRING_DONE] + count[TASKRING_FAILED] +
-		               count[TASKRING_CANCELLED]);
-	trq_unlock(q);
-	free(seen);
-	return 0;
-bad:
-	if (repair)
-		trq_rebuild(q);
-	trq_unlock(q);
-	free(seen);
-	return -TASKRING_ECORRUPT;
-}
-
-int trq_check(struct trq *q, char *msg, size_t msglen)
-{
-	return trq_audit(q, 0, msg, msglen);
 }
 
 uint32_t trq_free_slots(struct trq *q, uint64_t now)
@@ -682,8 +260,8 @@ static void submit_fill(struct trq *q, uint32_t idx, const struct taskring_req *
 		a += n;
 	}
 	unsigned ma = o && o->max_attempts ? o->max_attempts : h->max_attempts_default;
-	if (ma < 1 || ma > MAX_ATTEMPTS_HARD)
-		ma = ma < 1 ? 1 : MAX_ATTEMPTS_HARD;
+	if (ma < 1 || ma > TRQ_ATTEMPTS_MAX)
+		ma = ma < 1 ? 1 : TRQ_ATTEMPTS_MAX;
 	s->id = slot_id(q, idx, s->gen);
 	s->cls = p->cls;
 	s->flags = o && (o->flags & TASKRING_DETACHED) ? TRQ_F_DETACHED : 0;
@@ -703,7 +281,7 @@ static void submit_fill(struct trq *q, uint32_t idx, const struct taskring_req *
 	s->args_sum = args_sum(s->type, slot_args(q, idx), p->len);
 	s->out_sum = trq_sum(2166136261u, NULL, 0);
 	st32(&s->state, TASKRING_QUEUED);
-	ring_push(q, (int)p->cls, idx, 0);
+	trq_ring_push(q, (int)p->cls, idx, 0);
 	h->submitted++;
 }
 
@@ -924,9 +502,9 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 		struct trq_slot *s = &q->meta[idx];
 		if (!mark_read || !is_final(s->state) || (s->flags & (TRQ_F_READ | TRQ_F_DETACHED)))
 			continue;
-		if (fin_unlink(q, 0, idx) == 0) {
+		if (trq_fin_unlink(q, 0, idx) == 0) {
 			s->flags |= TRQ_F_READ;
-			fin_append(q, 1, idx);
+			trq_fin_append(q, 1, idx);
 			freed = 1;
 		} else {
 			trq_rebuild(q);
@@ -1015,7 +593,7 @@ int trq_cancel(struct trq *q, uint64_t id)
 	if (!r) {
 		switch (s->state) {
 		case TASKRING_QUEUED:
-			if (!heads_sane(q))
+			if (!trq_heads_sane(q))
 				trq_rebuild(q);
 			cls = RD(s->cls);
 			if (cls >= TRQ_NCLASS || ring_remove(q, (int)cls, idx)) {
@@ -1039,7 +617,7 @@ int trq_cancel(struct trq *q, uint64_t id)
 	}
 	trq_unlock(q);
 	if (woke) {
-		slot_wake(q, idx);
+		trq_slot_wake(q, idx);
 		trq_bell(&h->free_seq, &h->free_wait, INT_MAX);
 	}
 	if (ring) {
@@ -1083,7 +661,7 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 	uint64_t now = trq_now();
 	int rebuilt = 0;
 	while (n < max && h->ring_count[cls] > 0) {
-		if (!heads_sane(q)) {
+		if (!trq_heads_sane(q)) {
 			if (rebuilt++)
 				break;
 			trq_rebuild(q);
@@ -1211,7 +789,7 @@ int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct t
 	trq_unlock(q);
 	for (unsigned i = 0; i < n; i++)
 		if (res[i].idx < q->capacity)
-			slot_wake(q, res[i].idx);
+			trq_slot_wake(q, res[i].idx);
 	trq_bell(&h->free_seq, &h->free_wait, INT_MAX);
 	return 0;
 }
@@ -1406,25 +984,25 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 		h->requeued++;
 	}
 	/* Back to the front of their rings in their original order. */
-	struct sort_ent *ents = nback ? malloc(sizeof(*ents) * nback) : NULL;
+	struct trq_sort_ent *ents = nback ? malloc(sizeof(*ents) * nback) : NULL;
 	unsigned pushed[TRQ_NCLASS] = {0};
 	if (nback && !ents) {
 		trq_rebuild(q);
 	} else {
 		for (uint32_t j = 0; j < nback; j++)
-			ents[j] = (struct sort_ent){q->meta[back[j]].qseq, back[j]};
+			ents[j] = (struct trq_sort_ent){q->meta[back[j]].qseq, back[j]};
 		if (nback)
-			qsort(ents, nback, sizeof(*ents), sort_cmp);
+			qsort(ents, nback, sizeof(*ents), trq_sort_cmp);
 		for (uint32_t j = nback; j-- > 0;) {
 			uint32_t c = RD(q->meta[ents[j].idx].cls) % TRQ_NCLASS;
-			ring_push(q, (int)c, ents[j].idx, 1);
+			trq_ring_push(q, (int)c, ents[j].idx, 1);
 			pushed[c]++;
 		}
 	}
 	free(ents);
 	trq_unlock(q);
 	for (uint32_t j = 0; j < nend; j++)
-		slot_wake(q, back[q->capacity - 1 - j]);
+		trq_slot_wake(q, back[q->capacity - 1 - j]);
 	for (int c = 0; c < TRQ_NCLASS; c++)
 		if (pushed[c])
 			work_bell(q, c, (int)pushed[c]);

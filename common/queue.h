@@ -29,6 +29,10 @@
  *
  * Waiting never uses condition variables: waiters sleep on 32-bit futex
  * counters (q_seq per class, free_seq, sup_seq, and each slot's wake word).
+ *
+ * Implemented in seg.c (the object, geometry, trust checks), queue.c (the
+ * task life cycle), slots.c (derived lists), repair.c (rebuild and audit)
+ * and futex.c (clocks, futexes, checksums).
  */
 #ifndef TR_QUEUE_H
 #define TR_QUEUE_H
@@ -111,7 +115,10 @@ struct trq_worker {
 	uint32_t io_inflight;
 	uint32_t ready_inc; /* the worker stores its inc here once ready */
 	uint32_t spinning;  /* 1 + class while counted in hdr->q_spin, else 0 */
-	char pad_[84];
+	uint32_t pad1_;
+	uint64_t cur_exec; /* == cur_cpu while that task is an exec program the
+	                      worker itself stops on timeout/cancel, else 0 */
+	char pad_[72];
 };
 _Static_assert(sizeof(struct trq_worker) == 256, "worker record size");
 

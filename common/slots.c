@@ -1,0 +1,119 @@
+/*
+ * slots.c - the derived lists of the slot table (see slots.h). Links and
+ * heads read from the segment are range-checked before use; a check that
+ * fails is reported to the caller, which rebuilds from the table.
+ */
+#include <limits.h>
+
+#include "slots.h"
+
+char *trq_out(struct trq *q, uint32_t idx)
+{
+	return (char *)q->out + (size_t)idx * q->result_max;
+}
+
+/* Wakes every client waiting on slot idx. */
+void trq_slot_wake(struct trq *q, uint32_t idx)
+{
+	struct trq_slot *s = &q->meta[idx];
+	__atomic_add_fetch(&s->wake, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->nwait, __ATOMIC_SEQ_CST))
+		trq_futex_wake(&s->wake, INT_MAX);
+}
+
+/* Appends idx to fin list k (0 unread, 1 read). */
+void trq_fin_append(struct trq *q, int k, uint32_t idx)
+{
+	struct trq_hdr *h = q->hdr;
+	struct trq_slot *s = &q->meta[idx];
+	uint32_t tail = RD(h->fin_tail[k]);
+	s->next = TRQ_NIL;
+	s->prev = tail;
+	if (tail != TRQ_NIL && tail < q->capacity)
+		q->meta[tail].next = idx;
+	else
+		h->fin_head[k] = idx;
+	h->fin_tail[k] = idx;
+	h->fin_count[k]++;
+}
+
+/* Unlinks idx from fin list k. Returns -1 when the links are inconsistent. */
+int trq_fin_unlink(struct trq *q, int k, uint32_t idx)
+{
+	struct trq_hdr *h = q->hdr;
+	struct trq_slot *s = &q->meta[idx];
+	uint32_t p = RD(s->prev), n = RD(s->next);
+	if ((p != TRQ_NIL && p >= q->capacity) || (n != TRQ_NIL && n >= q->capacity))
+		return -1;
+	if (p == TRQ_NIL ? RD(h->fin_head[k]) != idx : RD(q->meta[p].next) != idx)
+		return -1;
+	if (n == TRQ_NIL ? RD(h->fin_tail[k]) != idx : RD(q->meta[n].prev) != idx)
+		return -1;
+	if (p == TRQ_NIL)
+		h->fin_head[k] = n;
+	else
+		q->meta[p].next = n;
+	if (n == TRQ_NIL)
+		h->fin_tail[k] = p;
+	else
+		q->meta[n].prev = p;
+	s->next = s->prev = TRQ_NIL;
+	h->fin_count[k]--;
+	return 0;
+}
+
+/* Makes idx FREE with the next generation and pushes it on the free list. */
+void trq_slot_free(struct trq *q, uint32_t idx)
+{
+	struct trq_hdr *h = q->hdr;
+	struct trq_slot *s = &q->meta[idx];
+	st32(&s->state, TASKRING_FREE);
+	s->id = 0;
+	st32(&s->gen, s->gen + 1);
+	s->flags = 0;
+	s->next = h->free_head;
+	s->prev = TRQ_NIL;
+	h->free_head = idx;
+	h->free_count++;
+}
+
+void trq_ring_push(struct trq *q, int c, uint32_t idx, int front)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t cap = q->capacity;
+	uint32_t head = RD(h->ring_head[c]) % cap, count = RD(h->ring_count[c]) % (cap + 1);
+	if (front) {
+		head = (head + cap - 1) % cap;
+		h->ring_head[c] = head;
+		q->ring[c][head] = idx;
+	} else {
+		q->ring[c][(uint32_t)(((uint64_t)head + count) % cap)] = idx;
+	}
+	h->ring_count[c]++;
+}
+
+/* Whether the ring and list heads are in range (cheap, every operation). */
+int trq_heads_sane(struct trq *q)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t cap = q->capacity;
+	for (int c = 0; c < TRQ_NCLASS; c++)
+		if (h->ring_head[c] >= cap || h->ring_count[c] > cap)
+			return 0;
+	if ((h->free_head != TRQ_NIL && h->free_head >= cap) || h->free_count > cap)
+		return 0;
+	for (int k = 0; k < 2; k++)
+		if ((h->fin_head[k] != TRQ_NIL && h->fin_head[k] >= cap) ||
+		    (h->fin_tail[k] != TRQ_NIL && h->fin_tail[k] >= cap) || h->fin_count[k] > cap)
+			return 0;
+	return 1;
+}
+
+
+int trq_sort_cmp(const void *a, const void *b)
+{
+	const struct trq_sort_ent *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}

@@ -1,0 +1,77 @@
+/*
+ * slots.h - internal to the queue: reading the slot table safely and keeping
+ * its derived lists (rings, free list, finished lists). Shared by queue.c
+ * (the task life cycle) and repair.c (rebuild and audit).
+ *
+ * Every function here expects the caller to hold the queue lock, except
+ * the inline readers and trq_slot_wake(). Values read from the segment go
+ * through RD()/ld32() once into a local and are checked before use.
+ */
+#ifndef TR_SLOTS_H
+#define TR_SLOTS_H
+
+#include <stdint.h>
+
+#include "queue.h"
+
+/* The most attempts a task may be given; larger values are clamped. */
+#define TRQ_ATTEMPTS_MAX 1000
+
+static inline uint32_t ld32(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void st32(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* One load of a field another process may be writing right now. Indices
+ * and sizes from the segment are read once through RD() into a local, then
+ * checked, so the value checked is the value used. */
+#define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+static inline int is_final(uint32_t st)
+{
+	return st == TASKRING_DONE || st == TASKRING_FAILED || st == TASKRING_CANCELLED;
+}
+
+static inline uint64_t slot_id(const struct trq *q, uint32_t idx, uint32_t gen)
+{
+	return (uint64_t)gen * q->capacity + idx + 1;
+}
+
+static inline char *slot_args(struct trq *q, uint32_t idx)
+{
+	return (char *)q->args + (size_t)idx * q->payload_max;
+}
+
+/* Wakes every client waiting on slot idx (no lock needed). */
+void trq_slot_wake(struct trq *q, uint32_t idx);
+
+/* Appends idx to finished list k (0 unread, 1 read). */
+void trq_fin_append(struct trq *q, int k, uint32_t idx);
+
+/* Unlinks idx from finished list k; -1 when the links are inconsistent. */
+int trq_fin_unlink(struct trq *q, int k, uint32_t idx);
+
+/* Makes idx FREE with the next generation and pushes it on the free list. */
+void trq_slot_free(struct trq *q, uint32_t idx);
+
+/* Puts idx at the back (or, with front, the front) of ring c. */
+void trq_ring_push(struct trq *q, int c, uint32_t idx, int front);
+
+/* Whether the ring and list heads and counts are in range. */
+int trq_heads_sane(struct trq *q);
+
+/* A slot index with a sort key, for re-deriving orders (FIFO, finish time). */
+struct trq_sort_ent {
+	uint64_t key;
+	uint32_t idx;
+};
+
+/* qsort comparator: by key, then index. */
+int trq_sort_cmp(const void *a, const void *b);
+
+#endif
