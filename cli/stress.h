@@ -138,7 +138,8 @@ struct stress_opts {
 
 #define STRESS_NSQRT   7
 #define STRESS_NSQUARE 6
-#define STRESS_NIN     3 /* input files for read-file and copy-file */
+#define STRESS_NIN     3  /* input files for read-file and copy-file */
+#define STRESS_NOUT    16 /* output file names per client */
 #define STRESS_NPOISON 4
 
 /* The run: options, the expected results, and the shared log. Read-only in

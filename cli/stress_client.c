@@ -24,9 +24,10 @@
 #include "stress.h"
 
 #define CLIENT_BATCH_MAX  16
-#define CLIENT_SUBMIT_MS  1000 /* how long a blocking submit may wait */
-#define CLIENT_SETTLE_MS  1000 /* one wait's slice */
-#define CLIENT_CANCEL_ONE 50   /* one in this many sleep tasks is cancelled */
+#define CLIENT_SUBMIT_MS  1000    /* how long a blocking submit may wait */
+#define CLIENT_SETTLE_MS  1000    /* one wait's slice */
+#define CLIENT_CANCEL_ONE 50      /* one in this many sleep tasks is cancelled */
+#define CLIENT_PAUSE_NS   1000000 /* after a refusal with nothing to collect */
 
 struct client {
 	const struct stress_ctx *x;
@@ -141,6 +142,8 @@ static void submit_batch(struct client *c)
 	}
 	if (got == k)
 		return;
+	if (!got && c->cs->cnext <= n) /* nothing went in: the records are free again */
+		__atomic_store_n(&c->cs->next, n, __ATOMIC_RELEASE);
 	if (r == -TASKRING_EFULL || (r >= 0 && noblock)) {
 		c->cs->full++;
 	} else if (r == -ETIMEDOUT || r >= 0) {
@@ -154,8 +157,10 @@ static void submit_batch(struct client *c)
 		stress_note(c->sh, "client %u: submitting %u '%s' tasks: %s", c->ci, k, lib[0].type,
 		            taskring_strerror(r));
 	}
-	/* Full or busy: make room by collecting our own results. */
-	settle_some(c, x->o->window / 2 + 1, CLIENT_SETTLE_MS);
+	/* Full or busy: make room by collecting our own results; with none
+	 * outstanding, pause as a caller told "full" would, rather than spin. */
+	if (!settle_some(c, x->o->window / 2 + 1, CLIENT_SETTLE_MS) && c->cs->next == c->cs->cnext)
+		nanosleep(&(struct timespec){0, CLIENT_PAUSE_NS}, NULL);
 }
 
 _Noreturn void stress_client_main(const struct stress_ctx *x, unsigned ci)

@@ -234,14 +234,19 @@ void stress_build(const struct stress_ctx *x, unsigned ci, uint32_t idx, const s
 		W(0, "%s", x->in[p % STRESS_NIN].path);
 		break;
 	case STRESS_WRITE:
-		W(0, "%s/stress-%08x-c%u-n%u.out", x->o->files, x->nonce, ci, idx);
+		/* A small set of names per client, each always given the same
+		 * words: a run leaves few files, and a rerun (at-least-once) or
+		 * two tasks on one name write the same bytes. */
+		W(0, "%s/stress-%08x-c%u-%u.out", x->o->files, x->nonce, ci, idx % STRESS_NOUT);
 		W(1, "s%08x", x->nonce);
-		W(2, "n%u", idx);
+		W(2, "c%u", ci);
 		q->argc = 3;
 		break;
 	case STRESS_COPY:
+		/* Named after the source too, so one name always gets the same bytes. */
 		W(0, "%s", x->in[p % STRESS_NIN].path);
-		W(1, "%s/stress-%08x-c%u-n%u.copy", x->o->files, x->nonce, ci, idx);
+		W(1, "%s/stress-%08x-c%u-%u-in%u.copy", x->o->files, x->nonce, ci,
+		  idx % STRESS_NOUT, p % STRESS_NIN);
 		q->argc = 2;
 		break;
 	default: /* STRESS_POISON */
@@ -276,7 +281,7 @@ static void expected(const struct stress_ctx *x, unsigned ci, uint32_t idx,
 		         x->in[p % STRESS_NIN].crc);
 		break;
 	case STRESS_WRITE:
-		snprintf(words, sizeof(words), "s%08x n%u", x->nonce, idx);
+		snprintf(words, sizeof(words), "s%08x c%u", x->nonce, ci);
 		snprintf(buf, len, "%zu", strlen(words) + 1);
 		break;
 	case STRESS_COPY:
