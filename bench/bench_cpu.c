@@ -7,17 +7,21 @@
  *   plain C     the loop of the sqrt-sum handler (sum of sqrt(i), i < N, in
  *               double precision, printed %.6f) run once per task here, pinned
  *               to the CPU of the 1-worker daemon's worker;
+ *   plain C x2  the same tasks split over two child processes pinned to the
+ *               2-worker daemon's CPUs: what this machine gives two CPU-bound
+ *               processes right now (a shared VM may give less than 2x);
  *   1 worker    all tasks submitted at once to the 1-worker daemon, waited for;
  *   2 workers   the same on the 2-worker daemon.
  *
- * Prints wall times, the speedup (1 worker / 2 workers), and the overhead of
- * 1 worker over plain C in % and per task. Every result is checked against the
- * plain loop's text. Usage:
- *   bench_cpu -1 NAME -2 NAME [--rounds N] [--tasks N] [--n N] [--smoke]
- * Exit 0 after printing, 1 when something broke.
+ * Prints wall times, the speedups (1 worker / 2 workers, and plain C on 1 CPU /
+ * on 2), and the overhead of 1 worker over plain C in % and per task. Every result is checked
+ * against the plain loop's text. Usage: bench_cpu -1 NAME -2 NAME [--rounds N] [--tasks N] [--n N]
+ * [--smoke] Exit 0 after printing, 1 when something broke.
  */
 #include <math.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
 
 #include "bench.h"
 
@@ -62,15 +66,77 @@ static double run_daemon(taskring_t *h, const char *inst, unsigned tasks, const 
 	return dt;
 }
 
-/* The CPU worker 0 of h is pinned to, or -1. */
-static int worker0_cpu(taskring_t *h)
+/* The CPU worker i of h is pinned to, or -1. */
+static int worker_cpu(taskring_t *h, int i)
 {
 	struct taskring_status st;
 	if (taskring_status_get(h, &st))
 		return -1;
-	int cpu = st.nworkers > 0 ? st.workers[0].cpu : -1;
+	int cpu = st.nworkers > i ? st.workers[i].cpu : -1;
 	taskring_status_release(&st);
 	return cpu;
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t one;
+	if (cpu < 0 || cpu >= CPU_SETSIZE)
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	sched_setaffinity(0, sizeof(one), &one);
+}
+
+/* Runs k loops and checks each result: 0, or -1 on a wrong one. */
+static int plain(unsigned k, unsigned long n, const char *want)
+{
+	for (unsigned i = 0; i < k; i++) {
+		char got[64];
+		snprintf(got, sizeof(got), "%.6f", sqrt_sum(n));
+		if (strcmp(got, want))
+			return -1;
+	}
+	return 0;
+}
+
+/* The tasks split over two processes pinned to cpus c[0], c[1], started
+ * together; returns seconds. */
+static double plain2(unsigned tasks, unsigned long n, const char *want, const int *c)
+{
+	int go[2];
+	pid_t kid[2];
+	if (pipe(go) < 0)
+		bench_die("pipe: %s", strerror(errno));
+	fflush(stdout);
+	for (int i = 0; i < 2; i++) {
+		kid[i] = fork();
+		if (kid[i] < 0)
+			bench_die("fork: %s", strerror(errno));
+		if (kid[i] == 0) {
+			char b;
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			pin(c[i]);
+			close(go[1]);
+			if (read(go[0], &b, 1) != 1)
+				_exit(1);
+			_exit(plain(i ? tasks / 2 : tasks - tasks / 2, n, want) ? 1 : 0);
+		}
+	}
+	close(go[0]);
+	bench_sleep_ns(20000000); /* let both settle on their CPUs */
+	uint64_t t0 = bench_ns();
+	if (write(go[1], "gg", 2) != 2)
+		bench_die("write: %s", strerror(errno));
+	close(go[1]);
+	for (int i = 0; i < 2; i++) {
+		int st;
+		while (waitpid(kid[i], &st, 0) < 0)
+			if (errno != EINTR)
+				bench_die("waitpid: %s", strerror(errno));
+		if (!WIFEXITED(st) || WEXITSTATUS(st))
+			bench_die("plain C child %d: wrong result or failure", i);
+	}
+	return (double)(bench_ns() - t0) / 1e9;
 }
 
 static void usage(void)
@@ -112,32 +178,27 @@ int main(int argc, char **argv)
 	char arg[32], want[64];
 	snprintf(arg, sizeof(arg), "%lu", n);
 	snprintf(want, sizeof(want), "%.6f", sqrt_sum(n));
-	int cpu = worker0_cpu(h1);
-	cpu_set_t saved, one;
+	int cpu = worker_cpu(h1, 0), cpus2[2] = {worker_cpu(h2, 0), worker_cpu(h2, 1)};
+	cpu_set_t saved;
 	sched_getaffinity(0, sizeof(saved), &saved);
 
-	double tp[MAX_ROUNDS], t1[MAX_ROUNDS], t2[MAX_ROUNDS];
-	double speed[MAX_ROUNDS], over[MAX_ROUNDS], per[MAX_ROUNDS];
+	double tp[MAX_ROUNDS], tp2[MAX_ROUNDS], t1[MAX_ROUNDS], t2[MAX_ROUNDS];
+	double speed[MAX_ROUNDS], pspeed[MAX_ROUNDS], over[MAX_ROUNDS], per[MAX_ROUNDS];
 	for (int r = 0; r < rounds; r++) {
-		if (cpu >= 0 && cpu < CPU_SETSIZE) {
-			CPU_ZERO(&one);
-			CPU_SET(cpu, &one);
-			sched_setaffinity(0, sizeof(one), &one);
-		}
+		pin(cpu);
 		uint64_t t0 = bench_ns();
-		for (unsigned k = 0; k < tasks; k++) {
-			char got[64];
-			snprintf(got, sizeof(got), "%.6f", sqrt_sum(n));
-			if (strcmp(got, want))
-				bench_die("plain loop: %s, then %s", want, got);
-		}
+		if (plain(tasks, n, want))
+			bench_die("plain loop: a result other than %s", want);
 		tp[r] = (double)(bench_ns() - t0) / 1e9;
 		sched_setaffinity(0, sizeof(saved), &saved);
+		tp2[r] = plain2(tasks, n, want, cpus2);
 		t1[r] = run_daemon(h1, i1, tasks, arg, want);
 		t2[r] = run_daemon(h2, i2, tasks, arg, want);
 		speed[r] = t1[r] / t2[r];
+		pspeed[r] = tp[r] / tp2[r];
 		over[r] = (t1[r] / tp[r] - 1) * 100;
 		per[r] = (t1[r] - tp[r]) / tasks * 1e6;
+		tp[r] *= 1e3, tp2[r] *= 1e3, t1[r] *= 1e3, t2[r] *= 1e3; /* ms */
 	}
 
 	char t[160];
@@ -145,13 +206,19 @@ int main(int argc, char **argv)
 	         rounds > 1 ? "s" : "");
 	bench_head(t);
 	struct bench_stat s = bench_stats(tp, (size_t)rounds);
-	bench_row("plain C loop, 1 CPU", &s, "s", "pinned to cpu %d", cpu);
+	bench_row("plain C loop, 1 CPU", &s, "ms", "pinned to cpu %d", cpu);
+	s = bench_stats(tp2, (size_t)rounds);
+	bench_row("plain C loop, 2 processes on 2 CPUs", &s, "ms", "pinned to cpus %d and %d",
+	          cpus2[0], cpus2[1]);
 	s = bench_stats(t1, (size_t)rounds);
-	bench_row("taskring 1 worker", &s, "s", "%s", "");
+	bench_row("taskring 1 worker", &s, "ms", "%s", "");
 	s = bench_stats(t2, (size_t)rounds);
-	bench_row("taskring 2 workers", &s, "s", "%s", "");
+	bench_row("taskring 2 workers", &s, "ms", "%s", "");
 	s = bench_stats(speed, (size_t)rounds);
 	bench_row("speedup 2 workers vs 1", &s, "x", "goal >= 1.9x: %s", bench_goal(s.med >= 1.9));
+	s = bench_stats(pspeed, (size_t)rounds);
+	bench_row("speedup plain C 2 CPUs vs 1", &s, "x", "%s",
+	          "what the machine gives 2 processes now");
 	s = bench_stats(over, (size_t)rounds);
 	bench_row("overhead 1 worker vs plain C", &s, "%", "goal <= 2%%: %s",
 	          bench_goal(s.med <= 2.0));
