@@ -12,7 +12,10 @@
  *                       start time as the queue recorded it, so no polling
  *                       error), on whichever worker took it.
  *
- * Both are seen before the next kill. At the end the task is cancelled and
+ * Both are seen before the next kill. After each kill, the floors this
+ * machine sets right now are measured too: a plain child process SIGKILLed
+ * and reaped by its parent (kill -> death noticed), and a fork whose child
+ * reports ready through a pipe (fork -> ready). At the end the task is cancelled and
  * must end cancelled. The daemon must have restart.min_uptime_ms: 0, or kills
  * this close together count as early deaths and wait out the restart backoff
  * (scripts/bench sets it).
@@ -22,6 +25,8 @@
  */
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/select.h>
+#include <sys/syscall.h>
 
 #include "bench.h"
 
@@ -35,6 +40,48 @@ static uint64_t real_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The floors: kill -> a blocked child's death noticed by waitid on its
+ * pidfd, and fork -> the child's first byte through a pipe; in ms. */
+static void floors(double *kill_ms, double *fork_ms)
+{
+	int p[2];
+	char b;
+	if (pipe(p) < 0)
+		bench_die("pipe: %s", strerror(errno));
+	fflush(stdout);
+	uint64_t t0 = bench_ns();
+	pid_t pid = fork();
+	if (pid < 0)
+		bench_die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (write(p[1], "r", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	if (read(p[0], &b, 1) != 1)
+		bench_die("floor child did not start");
+	*fork_ms = (double)(bench_ns() - t0) / 1e6;
+	close(p[0]);
+	close(p[1]);
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	siginfo_t si;
+	t0 = bench_ns();
+	kill(pid, SIGKILL);
+	if (fd >= 0) {
+		fd_set rd;
+		FD_ZERO(&rd);
+		FD_SET(fd, &rd);
+		while (pselect(fd + 1, &rd, NULL, NULL, NULL, NULL) < 0 && errno == EINTR)
+			;
+		close(fd);
+	}
+	while (waitid(P_PID, (id_t)pid, &si, WEXITED) < 0 && errno == EINTR)
+		;
+	*kill_ms = (double)(bench_ns() - t0) / 1e6;
 }
 
 /* Polls task id until pred holds for it; returns its info (caller releases). */
@@ -110,7 +157,8 @@ int main(int argc, char **argv)
 	prctl(PR_SET_TIMERSLACK, 1ul); /* short polls really are short */
 	taskring_t *h = bench_attach_ready(inst, 2, 30);
 	double *ready = calloc(kills, sizeof(double)), *rerun = calloc(kills, sizeof(double));
-	if (!ready || !rerun)
+	double *fkill = calloc(kills, sizeof(double)), *ffork = calloc(kills, sizeof(double));
+	if (!ready || !rerun || !fkill || !ffork)
 		bench_die("out of memory");
 	/* long enough to outlive every kill; cancelled at the end */
 	const char *av[1] = {"3600000"};
@@ -170,6 +218,7 @@ int main(int argc, char **argv)
 				bench_sleep_ns(poll_ns);
 		}
 		ready[k] = (double)(t_ready - t0) / 1e6;
+		floors(&fkill[k], &ffork[k]);
 		rerun[k] = (double)(t_rerun - t0) / 1e6;
 		w = next_w;
 	}
@@ -208,6 +257,14 @@ int main(int argc, char **argv)
 	          "from the queue's start time, no polling error");
 	p = (struct bench_stat){s.p99, s.p99, s.p99, s.p99, s.n};
 	bench_row("requeued task runs again p99", &p, "ms", "max %.2f", s.max);
+	s = bench_stats(fkill, kills);
+	bench_row("floor: SIGKILL -> death noticed p50", &s, "ms",
+	          "p99 %.3f; a child blocked in pause()", s.p99);
+	s = bench_stats(ffork, kills);
+	bench_row("floor: fork -> child ready p50", &s, "ms", "p99 %.3f; first byte through a pipe",
+	          s.p99);
+	free(fkill);
+	free(ffork);
 	free(ready);
 	free(rerun);
 	taskring_detach(h);
