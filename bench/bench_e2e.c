@@ -6,6 +6,12 @@
  *   shm ring    a plain shared-memory ring between processes: one
  *               process-shared mutex, two condvars, 64-byte records, the
  *               producer (this process) -> 2 consumer processes, no results;
+ *   shm slots   the data movement alone: task records the size of a
+ *               taskring slot (192-byte record + argument line + result line)
+ *               handed in batches of 64 through a lock-free single-producer
+ *               ring to 1 consumer process that writes a result into each,
+ *               read back by the producer; no locks, no system calls. The
+ *               cache-line traffic taskring's batches cannot go below;
  *   taskring    one task per call (taskring_submit + taskring_wait, a window
  *               of tasks in flight) and batches of 64 (taskring_submit_batch +
  *               taskring_wait_many);
@@ -26,6 +32,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdalign.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 
@@ -125,6 +132,89 @@ static double run_shring(struct shring *s, unsigned long n)
 	double rate = (double)n / ((double)(bench_ns() - t0) / 1e9);
 	if (s->consumed != n)
 		bench_die("shm ring: %lu of %lu records consumed", s->consumed, n);
+	return rate;
+}
+
+/* ---- the data-movement floor: lock-free batches of slot-sized records ---- */
+
+enum { SLOTS = 1024 };
+struct fslot {
+	uint64_t meta[24]; /* 192 bytes, like struct trq_slot */
+	uint64_t args[8];  /* the first line of the argument area */
+	uint64_t out[8];   /* the first line of the result area */
+};
+struct fring {
+	alignas(64) uint64_t tail; /* batches published by the producer */
+	alignas(64) uint64_t done; /* batches finished by the consumer */
+	alignas(64) uint64_t stop;
+	alignas(64) struct fslot s[SLOTS];
+};
+
+static _Noreturn void fring_consumer(struct fring *f)
+{
+	uint64_t next = 0;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (;;) {
+		while (__atomic_load_n(&f->tail, __ATOMIC_ACQUIRE) == next) {
+			if (__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE))
+				_exit(0);
+			__builtin_ia32_pause();
+		}
+		struct fslot *b = &f->s[(next * BATCH) % SLOTS];
+		for (int i = 0; i < BATCH; i++) {
+			/* read the record and the argument, like trq_take */
+			uint64_t x = b[i].meta[0] ^ b[i].meta[8] ^ b[i].meta[16] ^ b[i].args[0];
+			b[i].out[0] = x + 1;   /* the result */
+			b[i].meta[1] = 3;      /* state: done */
+			b[i].meta[12] = x;     /* finish time */
+			b[i].meta[20] = x + 2; /* list links, checksum */
+		}
+		next++;
+		__atomic_store_n(&f->done, next, __ATOMIC_RELEASE);
+	}
+}
+
+/* n tasks (a multiple of 64) with `window` tasks in flight; returns tasks/s. */
+static double run_fring(struct fring *f, unsigned long n, unsigned window)
+{
+	unsigned long nb = n / BATCH, sent = 0, got = 0, inflight = window / BATCH;
+	f->tail = f->done = f->stop = 0;
+	fflush(stdout);
+	pid_t kid = fork();
+	if (kid < 0)
+		bench_die("fork: %s", strerror(errno));
+	if (kid == 0)
+		fring_consumer(f);
+	uint64_t t0 = bench_ns();
+	while (got < nb) {
+		while (sent < nb && sent - got < inflight) {
+			struct fslot *b = &f->s[(sent * BATCH) % SLOTS];
+			for (int i = 0; i < BATCH; i++) {
+				b[i].meta[0] = sent * BATCH + (unsigned)i; /* id */
+				b[i].meta[1] = 1;                          /* state: queued */
+				b[i].meta[8] = sent;                       /* argument sizes */
+				b[i].meta[16] = 7;                         /* checksum */
+				b[i].args[0] = (unsigned)i;                /* the argument */
+			}
+			sent++;
+			__atomic_store_n(&f->tail, sent, __ATOMIC_RELEASE);
+		}
+		while (__atomic_load_n(&f->done, __ATOMIC_ACQUIRE) <= got)
+			__builtin_ia32_pause();
+		struct fslot *b = &f->s[(got * BATCH) % SLOTS];
+		for (int i = 0; i < BATCH; i++) {
+			/* copy the result out, like copy_info */
+			uint64_t want = (b[i].meta[0] ^ b[i].meta[8] ^ 7 ^ (unsigned)i) + 1;
+			if (b[i].out[0] != want || b[i].meta[1] != 3)
+				bench_die("shm slots: wrong result in slot %d", i);
+		}
+		got++;
+	}
+	double rate = (double)n / ((double)(bench_ns() - t0) / 1e9);
+	__atomic_store_n(&f->stop, 1, __ATOMIC_RELEASE);
+	int st;
+	if (waitpid(kid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+		bench_die("shm slots consumer failed");
 	return rate;
 }
 
@@ -287,12 +377,21 @@ int main(int argc, char **argv)
 	for (int k = 0; k < ninst; k++)
 		in[k].h = bench_attach_ready(in[k].name, 2, 30);
 	struct shring *sr = ring ? shring_new() : NULL;
-	double vr[MAX_ROUNDS], vp[MAX_ROUNDS], vm1[MAX_ROUNDS], vm1k[MAX_ROUNDS];
+	struct fring *fr = NULL;
+	if (ring) {
+		fr = mmap(NULL, sizeof(*fr), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+		          0);
+		if (fr == MAP_FAILED)
+			bench_die("mmap(shm slots): %s", strerror(errno));
+	}
+	double vr[MAX_ROUNDS], vf[MAX_ROUNDS], vp[MAX_ROUNDS], vm1[MAX_ROUNDS], vm1k[MAX_ROUNDS];
 	int py = python != NULL;
 
 	for (int r = 0; r < rounds; r++) {
 		if (sr)
 			vr[r] = run_shring(sr, tasks);
+		if (fr)
+			vf[r] = run_fring(fr, tasks, bwindow);
 		for (int k = 0; k < ninst; k++) {
 			if (modes & 1)
 				in[k].single[r] = run_single(in[k].h, in[k].name, n_single, window);
@@ -326,6 +425,12 @@ int main(int argc, char **argv)
 		bench_row("shm ring (mutex+2 condvars)", &s, "tasks/s",
 		          "floor: 1 -> 2 processes, no results");
 	}
+	if (fr) {
+		memcpy(c, vf, sizeof(c));
+		s = bench_stats(c, (size_t)rounds);
+		bench_row("shm slots (lock-free, batches of 64)", &s, "tasks/s",
+		          "floor: slot-sized records there and back, 1 -> 1 process");
+	}
 	if (py) {
 		memcpy(c, vp, sizeof(c));
 		s = bench_stats(c, (size_t)rounds);
@@ -349,6 +454,9 @@ int main(int argc, char **argv)
 			if (sr)
 				l += (size_t)snprintf(note + l, sizeof(note) - l, "%.2fx ring",
 				                      ratio(v, vr, rounds));
+			if (fr && b)
+				l += (size_t)snprintf(note + l, sizeof(note) - l, ", %.2fx slots",
+				                      ratio(v, vf, rounds));
 			if (k > 0)
 				l += (size_t)snprintf(
 				    note + l, sizeof(note) - l, "%s%.2fx %s", l ? ", " : "",
