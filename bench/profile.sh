@@ -15,7 +15,8 @@
 # and every process of the daemon, the system calls (all, futex, sched_yield)
 # and context switches perf stat counted; the second is sampled by perf record
 # (cpu-clock with call graphs: this VM has no hardware counters) and summarised
-# with `perf report --sort comm,sym` for the same processes. The perf
+# with `perf report --sort comm,sym` for the same processes (for recovery: the
+# supervisor only, as the workers keep being replaced). The perf
 # data stays in a temp dir whose path is printed. The daemon is started with a
 # unique instance name in its own session and always killed, its segment
 # removed (trap). Needs perf and permission to trace (root here).
@@ -70,13 +71,19 @@ if [ -z "$CFG" ]; then
 fi
 setsid "$D/taskringd" -i "$NAME" -c "$CFG" >"$OUT/daemon.log" 2>&1 </dev/null &
 DPID=$!
-pids=""
-for ((i = 0; i < 100; i++)); do
-	pids=$("$D/taskring" -i "$NAME" status --json 2>/dev/null | grep -o '"pid":[1-9][0-9]*' |
-		grep -o '[0-9]*' | paste -sd, -)
-	[ "$(echo "$pids" | tr ',' '\n' | grep -c .)" -ge 3 ] && break
-	sleep 0.1
-done
+# daemon_pids: the supervisor's and the workers' pids, comma-separated, once
+# the supervisor and 2 workers are up (workers change when they are killed).
+daemon_pids() {
+	local i p=""
+	for ((i = 0; i < 100; i++)); do
+		p=$("$D/taskring" -i "$NAME" status --json 2>/dev/null | grep -o '"pid":[1-9][0-9]*' |
+			grep -o '[0-9]*' | paste -sd, -)
+		[ "$(echo "$p" | tr ',' '\n' | grep -c .)" -ge 3 ] && break
+		sleep 0.1
+	done
+	echo "$p"
+}
+pids=$(daemon_pids)
 [ -n "$pids" ] || {
 	echo "bench/profile.sh: the daemon did not start:" >&2
 	cat "$OUT/daemon.log" >&2
@@ -91,6 +98,9 @@ perf stat -e "$EV" -o "$OUT/client.stat" -- "${CMD[@]}" -i "$NAME" "$@"
 st=$?
 kill -INT "$SP"
 wait "$SP"
+pids=$(daemon_pids)
+# workers killed by the recovery benchmark leave: sample the supervisor there
+[ "$MODE" = recovery ] && pids=${pids%%,*}
 perf record -q -g -e cpu-clock -F 2999 -p "$pids" -o "$OUT/daemon.data" 2>/dev/null &
 RP=$!
 sleep 0.3
