@@ -265,3 +265,62 @@ ifeq ($(DESTDIR),)
 	-[ ! -d /run/systemd/system ] || systemctl daemon-reload
 endif
 # ---- end install ----
+
+# ---- fuzz ----
+# `make fuzz`: builds every fuzz/fuzz_*.c with clang's libFuzzer plus ASan and UBSan
+# into build-fuzz/ and runs each for FUZZ_SECONDS (default 30) on a fresh copy of
+# its seed corpus fuzz/corpus/<name>/ (fuzz_config -> config), so the repository's
+# corpus is never changed. The project's sources are compiled once into
+# build-fuzz/libfuzzdeps.a (coverage-instrumented); each target links what it uses.
+# Every target runs even when one fails; a crash, leak or broken check leaves its
+# input in build-fuzz/artifacts/<name>/ and the log in build-fuzz/<name>.log, and
+# make fails at the end. Turn a crash into a regression input under tests/ (see
+# tests/fuzz/README).
+FUZZ_SECONDS ?= 30
+FUZZ_CC      ?= clang
+FUZZ_B       := build-fuzz
+FUZZ_SRC     := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BINS    := $(patsubst fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRC))
+FUZZ_DEP_SRC := $(COMMON_SRC) $(CONFIG_SRC) $(WORKER_SRC)
+FUZZ_DEP_OBJ := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(FUZZ_DEP_SRC))
+FUZZ_CFLAGS  := -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Iinclude \
+	-Icommon -Iconfig -Iworker -Idaemon $(PKG_CFLAGS)
+FUZZ_SAN     := address,undefined
+
+$(FUZZ_B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(E) "  FUZZCC  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -c $< -o $@
+
+$(FUZZ_B)/libfuzzdeps.a: $(FUZZ_DEP_OBJ)
+	$(E) "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_B)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_B)/libfuzzdeps.a
+	$(E) "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $^ $(LDLIBS)
+
+fuzz-check-cc:
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz: $(FUZZ_CC) not found" \
+		"(libFuzzer comes with clang: apt-get install clang)" >&2; exit 1; }
+
+fuzz: fuzz-check-cc
+	$(MAKE) $(FUZZ_BINS)
+	@failed=""; for b in $(FUZZ_BINS); do \
+		n=$${b#$(FUZZ_B)/fuzz_}; \
+		rm -rf $(FUZZ_B)/corpus/$$n; mkdir -p $(FUZZ_B)/corpus/$$n $(FUZZ_B)/artifacts/$$n; \
+		if [ -d fuzz/corpus/$$n ]; then cp -R fuzz/corpus/$$n/. $(FUZZ_B)/corpus/$$n/; fi; \
+		echo "  RUN     $$b for $(FUZZ_SECONDS) s (corpus $(FUZZ_B)/corpus/$$n)"; \
+		if $$b -max_total_time=$(FUZZ_SECONDS) -timeout=25 -rss_limit_mb=4096 \
+			-artifact_prefix=$(FUZZ_B)/artifacts/$$n/ $(FUZZ_B)/corpus/$$n \
+			>$(FUZZ_B)/$$n.log 2>&1; then \
+			grep -h '^Done' $(FUZZ_B)/$$n.log | sed 's/^/          /'; \
+		else \
+			tail -n 30 $(FUZZ_B)/$$n.log; failed="$$failed $$n"; \
+			echo "make fuzz: $$n failed: input in $(FUZZ_B)/artifacts/$$n/, log $(FUZZ_B)/$$n.log" >&2; \
+		fi; \
+	done; \
+	[ -z "$$failed" ] || { echo "make fuzz: failing targets:$$failed" >&2; exit 1; }
+
+.PHONY: fuzz-check-cc
+# ---- end fuzz ----
