@@ -13,6 +13,9 @@
  *   shm spin ping-pong      a counter bounced between two processes pinned to
  *                           two CPUs, busy polling: the cache-line floor
  *   python PPE              ProcessPoolExecutor(2).submit(noop).result()
+ *   system call             one getppid() and one FUTEX_WAKE on a shared
+ *                           mapping with nobody waiting: what any system call
+ *                           on the hot path costs on this machine
  *
  * Each round gives a p50 and a p99; the table shows their median over the
  * rounds and the spread. Usage:
@@ -24,6 +27,8 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
 
 #include "bench.h"
 
@@ -163,11 +168,30 @@ static int run_spin(double *lat, unsigned n)
 	return 0;
 }
 
-enum { M_BUSY, M_IDLE, M_PIPE, M_PIPE2, M_SPIN, M_PY, M_N };
+/* Times n single system calls in us: getppid(), or with futex a FUTEX_WAKE
+ * on a shared mapping nobody waits on. */
+static void run_syscall(double *lat, unsigned n, int futex)
+{
+	uint32_t *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (w == MAP_FAILED)
+		bench_die("mmap: %s", strerror(errno));
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t t0 = bench_ns();
+		if (futex)
+			syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+		else
+			syscall(SYS_getppid);
+		lat[i] = (double)(bench_ns() - t0) / 1e3;
+	}
+	munmap(w, 4096);
+}
+
+enum { M_BUSY, M_IDLE, M_PIPE, M_PIPE2, M_SPIN, M_PY, M_SYS, M_FUTEX, M_N };
 static const char *const names[M_N] = {
     [M_BUSY] = "taskring back to back",       [M_IDLE] = "taskring idle workers",
     [M_PIPE] = "pipe ping-pong (any CPU)",    [M_PIPE2] = "pipe ping-pong (2 CPUs)",
     [M_SPIN] = "shm spin ping-pong (2 CPUs)", [M_PY] = "python PPE submit().result()",
+    [M_SYS] = "system call getppid()",        [M_FUTEX] = "system call FUTEX_WAKE, no waiter",
 };
 
 static void usage(void)
@@ -215,7 +239,7 @@ int main(int argc, char **argv)
 	unsigned spin_samples = samples * 5;
 	double *lat = malloc(sizeof(double) * spin_samples);
 	double p50[M_N][MAX_ROUNDS], p99[M_N][MAX_ROUNDS], mx[M_N] = {0};
-	int have[M_N] = {1, 1, 1, 1, 1, python != NULL};
+	int have[M_N] = {1, 1, 1, 1, 1, python != NULL, 1, 1};
 	if (!lat)
 		bench_die("out of memory");
 
@@ -247,6 +271,10 @@ int main(int argc, char **argv)
 					have[m] = 0;
 					continue;
 				}
+				break;
+			case M_SYS:
+			case M_FUTEX:
+				run_syscall(lat, n, m == M_FUTEX);
 				break;
 			case M_PY: {
 				double v[2];
