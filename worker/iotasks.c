@@ -223,6 +223,8 @@ int tr_iot_begin(struct tr_iot *t, const struct tr_task_def *d, const struct tr_
 		return op_read(t, op);
 
 	case TR_IO_NONE:
+	case TR_IO_EXEC:   /* exec.c */
+	case TR_IO_PLUGIN: /* a plugin's handler */
 		break;
 	}
 	tr_out_error(&t->out, "%s: not an io task type", d->name);
@@ -298,6 +300,8 @@ int tr_iot_step(struct tr_iot *t, int res, struct tr_iop *op)
 		return op_read(t, op);
 
 	case TR_IO_NONE:
+	case TR_IO_EXEC:
+	case TR_IO_PLUGIN:
 		break;
 	}
 	return finish(t, TASKRING_FAILED);

@@ -1,7 +1,8 @@
 /*
  * tasks.c - see tasks.h. The built-in table, argument checkers and the cpu
- * handlers. No state: the table is const and handlers only use their
- * arguments and the output buffer.
+ * handlers. The built-in table is const and handlers only use their
+ * arguments and the output buffer; the one piece of state is the pointer to
+ * the extra types (set once at start, inherited by the workers).
  */
 #include "tasks.h"
 
@@ -165,6 +166,17 @@ static int check_ms(const struct tr_task_def *d, unsigned argc, char *const *arg
 {
 	(void)argc;
 	return arg_u64(d, "MS", argv[0], 0, MS_MAX, &ta->n, err, errlen);
+}
+
+static int check_exec(const struct tr_task_def *d, unsigned argc, char *const *argv,
+                      struct tr_targs *ta, char *err, size_t errlen)
+{
+	(void)ta, (void)argc;
+	if (argv[0][0] == '\0') {
+		snprintf(err, errlen, "%s: PROGRAM: empty", d->name);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int check_paths(const struct tr_task_def *d, unsigned argc, char *const *argv,
@@ -382,31 +394,59 @@ static const struct tr_task_def builtin[] = {
     {"write-file", TASKRING_IO, 1, TR_ARGS_ANY, "PATH [TEXT...]", -1, TR_IO_WRITE_FILE, check_paths,
      NULL},
     {"copy-file", TASKRING_IO, 2, 2, "SRC DST", -1, TR_IO_COPY_FILE, check_paths, NULL},
+    {"exec", TASKRING_CPU, 1, TR_ARGS_ANY, "PROGRAM [ARG...]", -1, TR_IO_EXEC, check_exec, NULL,
+     TR_TASK_ANYCLASS},
 };
+
+#define NBUILTIN (sizeof(builtin) / sizeof(builtin[0]))
+
+static const struct tr_task_def *extra_defs;
+static size_t extra_n;
 
 const struct tr_task_def *tr_tasks_builtin(size_t *n)
 {
-	*n = sizeof(builtin) / sizeof(builtin[0]);
+	*n = NBUILTIN;
 	return builtin;
+}
+
+void tr_tasks_set_extra(const struct tr_task_def *defs, size_t n)
+{
+	extra_defs = n ? defs : NULL;
+	extra_n = defs ? n : 0;
+}
+
+const struct tr_task_def *tr_tasks_extra(size_t *n)
+{
+	*n = extra_n;
+	return extra_defs;
 }
 
 const struct tr_task_def *tr_task_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
+	for (size_t i = 0; i < NBUILTIN; i++)
 		if (strcmp(builtin[i].name, name) == 0)
 			return &builtin[i];
+	for (size_t i = 0; i < extra_n; i++)
+		if (strcmp(extra_defs[i].name, name) == 0)
+			return &extra_defs[i];
 	return NULL;
+}
+
+static void fill_type(struct trq_type *t, const struct tr_task_def *d)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->name, sizeof(t->name), "%s", d->name);
+	t->cls = (uint32_t)d->cls;
+	t->flags = (d->flags & TR_TASK_ANYCLASS) ? TRQ_T_ANYCLASS : 0;
 }
 
 unsigned tr_tasks_fill_types(struct trq_type *types, unsigned max)
 {
 	unsigned n = 0;
-	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]) && n < max; i++, n++) {
-		memset(&types[n], 0, sizeof(types[n]));
-		snprintf(types[n].name, sizeof(types[n].name), "%s", builtin[i].name);
-		types[n].cls = (uint32_t)builtin[i].cls;
-		types[n].flags = 0;
-	}
+	for (size_t i = 0; i < NBUILTIN && n < max; i++)
+		fill_type(&types[n++], &builtin[i]);
+	for (size_t i = 0; i < extra_n && n < max; i++)
+		fill_type(&types[n++], &extra_defs[i]);
 	return n;
 }
 
@@ -458,7 +498,7 @@ const struct tr_task_def *tr_task_prepare(const struct trq_task *t, int cls, str
 		             tr_task_show(shown, sizeof(shown), t->type));
 		return NULL;
 	}
-	if (d->cls != cls) {
+	if (d->cls != cls && !(d->flags & TR_TASK_ANYCLASS)) {
 		tr_out_error(o, "%s: a task of class %s cannot run in class %s", d->name,
 		             d->cls == TASKRING_IO ? "io" : "cpu",
 		             cls == TASKRING_IO ? "io" : "cpu");
@@ -481,7 +521,11 @@ int tr_task_run(const struct tr_task_def *d, const struct tr_targs *ta, unsigned
 {
 	o->len = 0;
 	o->over = 0;
-	int st = d->run(ta, argc, argv, o);
+	if (!d->run_ext && !d->run) {
+		tr_out_error(o, "%s: has no handler to run here", d->name);
+		return TASKRING_FAILED;
+	}
+	int st = d->run_ext ? d->run_ext(d, argc, argv, o) : d->run(ta, argc, argv, o);
 	if (st == TASKRING_DONE && o->over) {
 		tr_out_error(o, "%s: result longer than result_max (%zu bytes)", d->name, o->cap);
 		st = TASKRING_FAILED;

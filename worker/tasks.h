@@ -18,7 +18,13 @@
  *                   signal whose default action ends the process
  *   read-file PATH, write-file PATH [TEXT...], copy-file SRC DST: absolute paths
  *                   (io.allowed_paths is checked when the file is opened)
- * The io types' handlers live in iotasks.c.
+ *   exec PROGRAM [ARG...]  any words (exec.allowed is checked when it starts)
+ * The io types' handlers live in iotasks.c, exec in exec.c.
+ *
+ * Extra types (handler plugins, see plugins.h) are added with
+ * tr_tasks_set_extra(): lookups and the type registry then see them after the
+ * built-in ones. That table is the only state here; tests reset it with
+ * tr_tasks_set_extra(NULL, 0).
  */
 #ifndef TR_TASKS_H
 #define TR_TASKS_H
@@ -57,7 +63,18 @@ void tr_out_error(struct tr_out *o, const char *fmt, ...) __attribute__((format(
 const char *tr_task_show(char *dst, size_t dst_len, const char *s);
 
 /* Kinds of io task, implemented in iotasks.c. */
-enum tr_io_kind { TR_IO_NONE = 0, TR_IO_SLEEP, TR_IO_READ_FILE, TR_IO_WRITE_FILE, TR_IO_COPY_FILE };
+enum tr_io_kind {
+	TR_IO_NONE = 0,
+	TR_IO_SLEEP,
+	TR_IO_READ_FILE,
+	TR_IO_WRITE_FILE,
+	TR_IO_COPY_FILE,
+	TR_IO_EXEC,   /* exec: a child process watched by the io thread (either class) */
+	TR_IO_PLUGIN, /* a plugin's io handler: a blocking call on the io thread */
+};
+
+/* tr_task_def flags */
+#define TR_TASK_ANYCLASS 0x1u /* the submitter chooses the class (exec) */
 
 /* Arguments after checking. */
 struct tr_targs {
@@ -79,17 +96,31 @@ struct tr_task_def {
 	/* cpu types: runs the task, writing the result or the error to o.
 	 * Returns TASKRING_DONE or TASKRING_FAILED. */
 	int (*run)(const struct tr_targs *ta, unsigned argc, char *const *argv, struct tr_out *o);
+	unsigned flags;  /* TR_TASK_* */
+	const void *ext; /* extra types: their owner's data (a plugin handler) */
+	/* Extra types: runs the task as run does, given the definition (for
+	 * ext); used instead of run when set, in either class. */
+	int (*run_ext)(const struct tr_task_def *d, unsigned argc, char *const *argv,
+	               struct tr_out *o);
 };
 
 /* The built-in table; stores its length in *n. */
 const struct tr_task_def *tr_tasks_builtin(size_t *n);
 
-/* The built-in type called name, or NULL. */
+/* Sets the extra types (n definitions, names distinct from the built-in
+ * ones; defs must stay valid until the next call). NULL, 0: none. */
+void tr_tasks_set_extra(const struct tr_task_def *defs, size_t n);
+
+/* The extra types in force; stores their number in *n. */
+const struct tr_task_def *tr_tasks_extra(size_t *n);
+
+/* The built-in or extra type called name, or NULL. */
 const struct tr_task_def *tr_task_find(const char *name);
 
-/* Fills the segment's type registry entries for the built-in types (name,
- * class, flags 0) into types[0..max). Returns how many were written (all of
- * them when max is large enough: TRQ_TYPES_MAX is). For trq_set_types(). */
+/* Fills the segment's type registry entries for the built-in types, then
+ * the extra ones (name, class, TRQ_T_ANYCLASS for exec) into types[0..max).
+ * Returns how many were written (all of them when max is large enough). For
+ * trq_set_types(). */
 unsigned tr_tasks_fill_types(struct trq_type *types, unsigned max);
 
 /* Checks argc/argv against d: counts, then the type's own checks. Returns 0
@@ -101,7 +132,8 @@ int tr_task_check(const struct tr_task_def *d, unsigned argc, char *const *argv,
 /* Decides whether task t may run in class cls' runner: returns its type with
  * checked arguments in *ta, or NULL after writing the error into o (the task
  * then ends TASKRING_FAILED): t->bad, an unknown type ("unknown task type
- * 'X'"), a type of the other class, or a bad argument. */
+ * 'X'"), a type of the other class (TR_TASK_ANYCLASS types run in either),
+ * or a bad argument. */
 const struct tr_task_def *tr_task_prepare(const struct trq_task *t, int cls, struct tr_targs *ta,
                                           struct tr_out *o);
 
@@ -109,8 +141,9 @@ const struct tr_task_def *tr_task_prepare(const struct trq_task *t, int cls, str
  * tasks may be batched before being handed back). */
 int tr_task_quick(const struct tr_task_def *d, const struct tr_targs *ta);
 
-/* Runs a cpu task's handler. A result longer than o->cap turns into the error
- * "NAME: result longer than result_max (CAP bytes)". Returns TASKRING_DONE or
+/* Runs a task's handler (run_ext, else run; not for exec or the built-in io
+ * types). A result longer than o->cap turns into the error "NAME: result
+ * longer than result_max (CAP bytes)". Returns TASKRING_DONE or
  * TASKRING_FAILED. (crash does not return.) */
 int tr_task_run(const struct tr_task_def *d, const struct tr_targs *ta, unsigned argc,
                 char *const *argv, struct tr_out *o);

@@ -365,10 +365,11 @@ static void test_prepare(void)
 	size_t n;
 	const struct tr_task_def *all = tr_tasks_builtin(&n);
 	unsigned m = tr_tasks_fill_types(types, TRQ_TYPES_MAX);
-	int same = m == n && n == 11;
+	int same = m == n && n == 12;
 	for (size_t i = 0; same && i < n; i++)
-		same = strcmp(types[i].name, all[i].name) == 0 && (int)types[i].cls == all[i].cls;
-	ok(same, "registry entries: 11 built-in types with their classes");
+		same = strcmp(types[i].name, all[i].name) == 0 && (int)types[i].cls == all[i].cls &&
+		       types[i].flags == (strcmp(all[i].name, "exec") == 0 ? TRQ_T_ANYCLASS : 0u);
+	ok(same, "registry entries: 12 built-in types with their classes, exec of any class");
 	const char *io_types[] = {"sleep", "read-file", "write-file", "copy-file"};
 	int io_ok = 1;
 	for (int i = 0; i < 4; i++)
