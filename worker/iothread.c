@@ -1,10 +1,14 @@
 /*
  * iothread.c - see iothread.h.
  *
- * Records: `depth` task records, a free list of them, and per record the
- * number of CQEs still to come (ops). A record is busy from take until its
- * task is decided AND ops is 0. user_data encodes (record + 1) << 8 | tag,
- * or one of the UD_* constants for the thread's own operations.
+ * Records: `depth` task records for io-class tasks with a free list, plus
+ * one more (index depth, never on the free list) for the cpu exec the main
+ * thread hands over; per record the number of CQEs still to come (ops) and
+ * which tagged operations are outstanding (in) or being cancelled (cx). A
+ * record is busy from take until its task is decided AND ops is 0; only then
+ * are its buffers and descriptors released (and a cpu exec's result handed
+ * back to the waiting main thread). user_data encodes (record + 1) << 8 |
+ * tag, or one of the UD_* constants for the thread's own operations.
  *
  * liburing 2.3 has no futex helpers: the FUTEX_WAIT SQE is filled by hand
  * (opcode 51 in the kernel's enum io_uring_op since 6.7; sqe->fd holds the
@@ -16,6 +20,7 @@
 #include <liburing.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +28,7 @@
 #include <unistd.h>
 
 #include "commit.h"
+#include "exec.h"
 #include "iotasks.h"
 #include "log.h"
 #include "paths.h"
@@ -38,22 +44,49 @@
 
 #define TAKE_MAX 16
 
-enum { UD_FUTEX = 1, UD_HEARTBEAT, UD_EVENTFD };
-enum { TAG_MAIN = 1, TAG_TIMER, TAG_CANCEL };
+enum { UD_FUTEX = 1, UD_HEARTBEAT, UD_EVENTFD, UD_MBOX };
+/* Per-record operations: the io task's one operation, the run timeout, a
+ * cancel, and an exec's pipe reads, pidfd poll, kill grace and drain. */
+enum {
+	TAG_MAIN = 1,
+	TAG_TIMER,
+	TAG_CANCEL,
+	TAG_OUT,
+	TAG_ERR,
+	TAG_PID,
+	TAG_GRACE,
+	TAG_DRAIN,
+	TAG_N
+};
 #define UD_REC(i, tag) ((((uint64_t)(i) + 1) << 8) | (uint64_t)(tag))
+#define BIT(tag)       (1u << (tag))
 
 struct iorec {
-	struct tr_iot t;
+	struct tr_iot t;   /* io types (and the state of an exec that got no x) */
+	struct tr_exec *x; /* exec tasks, while busy */
 	uint64_t id;
 	uint32_t idx;
 	uint32_t run_timeout_s;
-	unsigned ops;                    /* CQEs still to come */
-	int next_free;                   /* free list link, -1 end */
-	unsigned char busy;              /* taken by a task */
-	unsigned char decided;           /* result handed to the pending results */
-	unsigned char main_in, timer_in; /* operation outstanding */
-	unsigned char main_cx, timer_cx; /* its cancel was sent */
-	struct __kernel_timespec main_ts, timer_ts;
+	unsigned ops;          /* CQEs still to come */
+	int next_free;         /* free list link, -1 end */
+	unsigned char busy;    /* taken by a task */
+	unsigned char decided; /* result handed to the pending results */
+	unsigned char cpu;     /* the cpu exec record */
+	unsigned short in, cx; /* BIT(tag): operation outstanding / its cancel sent */
+	struct __kernel_timespec ts[TAG_N];
+};
+
+/* The main thread's cpu exec hand-over. */
+struct mbox {
+	const struct trq_task *task; /* the request, valid while the main thread waits */
+	int req;                     /* 1: a request waits (atomic) */
+	int quit;                    /* 1: the main thread is leaving (atomic) */
+	int state;                   /* the reply */
+	size_t len;
+	sem_t done; /* posted with the reply */
+	int efd;    /* the main thread writes, the ring reads */
+	int armed;
+	uint64_t val;
 };
 
 struct tr_iothread {
@@ -67,10 +100,13 @@ struct tr_iothread {
 	char err[256];
 
 	struct io_uring ring;
-	struct iorec *recs;
+	struct iorec *recs; /* depth + 1: the last one is the cpu exec's */
 	int free_head;
-	unsigned nbusy;   /* records in use */
-	unsigned nactive; /* tasks not yet decided */
+	unsigned nbusy;   /* io records in use */
+	unsigned nactive; /* io tasks not yet decided */
+	struct mbox mb;
+	struct tr_exec_cfg xc;
+	int xc_ok;
 
 	struct trq_task tasks[TAKE_MAX];
 	void *argbuf;
@@ -93,9 +129,20 @@ struct tr_iothread {
 
 /* ---- small helpers ------------------------------------------------------- */
 
+/* SIGKILLs the process groups of the running exec programs. */
+static void kill_children(struct tr_iothread *t)
+{
+	if (!t->recs)
+		return;
+	for (unsigned i = 0; i <= t->o.depth; i++)
+		if (t->recs[i].busy && t->recs[i].x)
+			tr_exec_kill(t->recs[i].x);
+}
+
 static _Noreturn void io_fatal(struct tr_iothread *t, int err, const char *what)
 {
 	tr_log_errno(LOG_ERR, err, "worker %d: io thread: %s", t->o.widx, what);
+	kill_children(t);
 	_exit(1);
 }
 
@@ -141,6 +188,14 @@ static void arm_eventfd(struct tr_iothread *t)
 	t->efd_armed = 1;
 }
 
+static void arm_mbox(struct tr_iothread *t)
+{
+	struct io_uring_sqe *sqe = get_sqe(t);
+	io_uring_prep_read(sqe, t->mb.efd, &t->mb.val, sizeof(t->mb.val), 0);
+	io_uring_sqe_set_data64(sqe, UD_MBOX);
+	t->mb.armed = 1;
+}
+
 static void arm_heartbeat(struct tr_iothread *t)
 {
 	struct io_uring_sqe *sqe = get_sqe(t);
@@ -175,6 +230,35 @@ static void push_result(struct tr_iothread *t, uint32_t idx, uint64_t id, int st
 	    (struct trq_result){.idx = idx, .id = id, .state = state, .out_len = (uint32_t)len};
 }
 
+static int rec_state(const struct iorec *r)
+{
+	return r->x ? r->x->state : r->t.state;
+}
+
+static size_t rec_len(const struct iorec *r)
+{
+	return r->x ? r->x->out.len : r->t.out.len;
+}
+
+/* An SQE for operation tag of record ri, counted as outstanding. Fill it,
+ * then call rec_tag(). */
+static void rec_tag(struct tr_iothread *t, int ri, struct io_uring_sqe *sqe, int tag)
+{
+	struct iorec *r = &t->recs[ri];
+	io_uring_sqe_set_data64(sqe, UD_REC(ri, tag));
+	r->in |= (unsigned short)BIT(tag);
+	r->ops++;
+}
+
+static void rec_timer(struct tr_iothread *t, int ri, int tag, uint64_t ns)
+{
+	struct iorec *r = &t->recs[ri];
+	struct io_uring_sqe *sqe = get_sqe(t);
+	ns_to_ts(&r->ts[tag], ns);
+	io_uring_prep_timeout(sqe, &r->ts[tag], 0, 0);
+	rec_tag(t, ri, sqe, tag);
+}
+
 static void submit_op(struct tr_iothread *t, int ri, const struct tr_iop *op)
 {
 	struct iorec *r = &t->recs[ri];
@@ -188,16 +272,38 @@ static void submit_op(struct tr_iothread *t, int ri, const struct tr_iop *op)
 		io_uring_prep_write(sqe, op->fd, op->buf, op->len, op->off);
 		break;
 	case TR_IOP_TIMEOUT:
-		ns_to_ts(&r->main_ts, op->ns);
-		io_uring_prep_timeout(sqe, &r->main_ts, 0, 0);
+		ns_to_ts(&r->ts[TAG_MAIN], op->ns);
+		io_uring_prep_timeout(sqe, &r->ts[TAG_MAIN], 0, 0);
 		break;
 	case TR_IOP_NONE:
 		io_uring_prep_nop(sqe);
 		break;
 	}
-	io_uring_sqe_set_data64(sqe, UD_REC(ri, TAG_MAIN));
-	r->main_in = 1;
-	r->ops++;
+	rec_tag(t, ri, sqe, TAG_MAIN);
+}
+
+static void exec_read(struct tr_iothread *t, int ri, int w)
+{
+	struct tr_exec *x = t->recs[ri].x;
+	struct io_uring_sqe *sqe = get_sqe(t);
+	/* a pipe has no offset: -1 reads at the current position */
+	io_uring_prep_read(sqe, x->fd[w], x->buf[w], x->buflen[w], (uint64_t)-1);
+	rec_tag(t, ri, sqe, w == TR_EXEC_OUT ? TAG_OUT : TAG_ERR);
+}
+
+static void exec_poll(struct tr_iothread *t, int ri)
+{
+	struct io_uring_sqe *sqe = get_sqe(t);
+	io_uring_prep_poll_add(sqe, t->recs[ri].x->pidfd, POLLIN);
+	rec_tag(t, ri, sqe, TAG_PID);
+}
+
+/* Stops record ri's program for why and arms the SIGKILL after the grace. */
+static void exec_stop(struct tr_iothread *t, int ri, int why)
+{
+	unsigned ms = tr_exec_stop(t->recs[ri].x, why, t->o.kill_grace_ms);
+	if (ms)
+		rec_timer(t, ri, TAG_GRACE, (uint64_t)ms * 1000000ull);
 }
 
 static void cancel_ud(struct tr_iothread *t, int ri, uint64_t target)
@@ -211,34 +317,102 @@ static void cancel_ud(struct tr_iothread *t, int ri, uint64_t target)
 static void rec_free(struct tr_iothread *t, int ri)
 {
 	struct iorec *r = &t->recs[ri];
-	tr_iot_release(&r->t);
+	if (r->x) {
+		tr_exec_release(r->x);
+		free(r->x);
+		r->x = NULL;
+	} else {
+		tr_iot_release(&r->t);
+	}
 	r->busy = 0;
+	r->in = r->cx = 0;
+	if (r->cpu) {
+		/* The main thread waits for this: hand the result over. */
+		t->mb.state = r->t.state;
+		t->mb.len = r->t.out.len;
+		sem_post(&t->mb.done);
+		return;
+	}
 	r->next_free = t->free_head;
 	t->free_head = ri;
 	t->nbusy--;
 	t->woke = 1; /* room again: try to take more */
 }
 
-/* The task of record ri has a final state: hand its result back now, stop
- * what it still has in flight, free the record once nothing is. */
+/* The task of record ri has a final state: hand its result back now (a cpu
+ * exec's once the record is freed), stop what it still has in flight, free
+ * the record once nothing is. */
 static void rec_decided(struct tr_iothread *t, int ri)
 {
 	struct iorec *r = &t->recs[ri];
 	if (!r->decided) {
 		r->decided = 1;
-		t->nactive--;
-		push_result(t, r->idx, r->id, r->t.state, r->t.out.len);
+		if (r->x) { /* keep the outcome past the release of x */
+			r->t.state = r->x->state;
+			r->t.out = r->x->out;
+		}
+		if (!r->cpu) {
+			t->nactive--;
+			push_result(t, r->idx, r->id, rec_state(r), rec_len(r));
+		}
 	}
-	if (r->main_in && !r->main_cx) {
-		r->main_cx = 1;
-		cancel_ud(t, ri, UD_REC(ri, TAG_MAIN));
-	}
-	if (r->timer_in && !r->timer_cx) {
-		r->timer_cx = 1;
-		cancel_ud(t, ri, UD_REC(ri, TAG_TIMER));
+	for (int tag = TAG_MAIN; tag < TAG_N; tag++) {
+		if (tag == TAG_CANCEL || !(r->in & BIT(tag)) || (r->cx & BIT(tag)))
+			continue;
+		r->cx |= (unsigned short)BIT(tag);
+		cancel_ud(t, ri, UD_REC(ri, tag));
 	}
 	if (r->ops == 0)
 		rec_free(t, ri);
+}
+
+/* Takes record ri for task. */
+static struct iorec *rec_take(struct tr_iothread *t, int ri, const struct trq_task *task)
+{
+	struct iorec *r = &t->recs[ri];
+	r->busy = 1;
+	r->decided = 0;
+	r->in = r->cx = 0;
+	r->ops = 0;
+	r->x = NULL;
+	memset(&r->t, 0, sizeof(r->t));
+	r->t.fd_in = r->t.fd_out = -1;
+	r->id = task->id;
+	r->idx = task->idx;
+	r->run_timeout_s = task->run_timeout_s;
+	return r;
+}
+
+/* Starts an exec task in record ri (taken). */
+static void exec_begin(struct tr_iothread *t, int ri, const struct trq_task *task)
+{
+	struct iorec *r = &t->recs[ri];
+	char *out = trq_out(t->q, task->idx);
+
+	tr_out_init(&r->t.out, out, t->q->result_max);
+	if (!t->xc_ok) {
+		tr_out_error(&r->t.out, "exec: not available in this worker (see its log)");
+		r->t.state = TASKRING_FAILED;
+		rec_decided(t, ri);
+		return;
+	}
+	r->x = malloc(sizeof(*r->x));
+	if (!r->x) {
+		tr_out_error(&r->t.out, "exec: out of memory");
+		r->t.state = TASKRING_FAILED;
+		rec_decided(t, ri);
+		return;
+	}
+	if (!tr_exec_start(r->x, &t->xc, task->argc, task->argv, r->run_timeout_s, out,
+	                   t->q->result_max)) {
+		rec_decided(t, ri);
+		return;
+	}
+	exec_read(t, ri, TR_EXEC_OUT);
+	exec_read(t, ri, TR_EXEC_ERR);
+	exec_poll(t, ri);
+	if (r->run_timeout_s)
+		rec_timer(t, ri, TAG_TIMER, (uint64_t)r->run_timeout_s * 1000000000ull);
 }
 
 static void start_task(struct tr_iothread *t, const struct trq_task *task)
@@ -253,20 +427,25 @@ static void start_task(struct tr_iothread *t, const struct trq_task *task)
 		push_result(t, task->idx, task->id, TASKRING_FAILED, o.len);
 		return;
 	}
+	if (d->io == TR_IO_PLUGIN) {
+		/* A blocking call: cur_io names the task if it hangs or crashes. */
+		__atomic_store_n(&t->w->cur_io, task->id, __ATOMIC_RELEASE);
+		int st = tr_task_run(d, &ta, task->argc, task->argv, &o);
+		__atomic_store_n(&t->w->cur_io, 0, __ATOMIC_RELEASE);
+		beat(t);
+		push_result(t, task->idx, task->id, st, o.len);
+		return;
+	}
 
 	int ri = t->free_head;
-	struct iorec *r = &t->recs[ri];
+	struct iorec *r = rec_take(t, ri, task);
 	t->free_head = r->next_free;
 	t->nbusy++;
 	t->nactive++;
-	r->busy = 1;
-	r->decided = 0;
-	r->main_in = r->timer_in = 0;
-	r->main_cx = r->timer_cx = 0;
-	r->ops = 0;
-	r->id = task->id;
-	r->idx = task->idx;
-	r->run_timeout_s = task->run_timeout_s;
+	if (d->io == TR_IO_EXEC) {
+		exec_begin(t, ri, task);
+		return;
+	}
 
 	struct tr_iop op;
 	__atomic_store_n(&t->w->cur_io, task->id, __ATOMIC_RELAXED);
@@ -278,14 +457,21 @@ static void start_task(struct tr_iothread *t, const struct trq_task *task)
 		return;
 	}
 	submit_op(t, ri, &op);
-	if (r->run_timeout_s) {
-		struct io_uring_sqe *sqe = get_sqe(t);
-		ns_to_ts(&r->timer_ts, (uint64_t)r->run_timeout_s * 1000000000ull);
-		io_uring_prep_timeout(sqe, &r->timer_ts, 0, 0);
-		io_uring_sqe_set_data64(sqe, UD_REC(ri, TAG_TIMER));
-		r->timer_in = 1;
-		r->ops++;
-	}
+	if (r->run_timeout_s)
+		rec_timer(t, ri, TAG_TIMER, (uint64_t)r->run_timeout_s * 1000000000ull);
+}
+
+/* The main thread handed over a cpu exec (or only woke us to leave). */
+static void take_cpu_exec(struct tr_iothread *t)
+{
+	if (!__atomic_exchange_n(&t->mb.req, 0, __ATOMIC_ACQ_REL))
+		return;
+	int ri = (int)t->o.depth;
+	if (t->recs[ri].busy) /* cannot happen: the main thread waits for the last one */
+		io_fatal(t, EBUSY, "a cpu exec handed over while one runs");
+	struct iorec *r = rec_take(t, ri, t->mb.task);
+	r->cpu = 1;
+	exec_begin(t, ri, t->mb.task);
 }
 
 static void take_tasks(struct tr_iothread *t)
@@ -309,8 +495,26 @@ static void take_tasks(struct tr_iothread *t)
 	t->woke = (unsigned)n == room;
 }
 
+/* Record i's task was cancelled? */
+static void check_cancel(struct tr_iothread *t, int i)
+{
+	struct iorec *r = &t->recs[i];
+	uint32_t fl = __atomic_load_n(&t->q->meta[r->idx].flags, __ATOMIC_ACQUIRE);
+	if (!(fl & TRQ_F_CANCEL))
+		return;
+	if (r->x) { /* ends once the program is gone */
+		exec_stop(t, i, TR_EXEC_CANCEL);
+		return;
+	}
+	tr_iot_end(&r->t, TASKRING_CANCELLED, "cancelled");
+	rec_decided(t, i);
+}
+
 static void scan_cancels(struct tr_iothread *t)
 {
+	struct iorec *c = &t->recs[t->o.depth];
+	if (c->busy && !c->decided)
+		check_cancel(t, (int)t->o.depth);
 	if (t->nactive == 0)
 		return;
 	/* rec_decided() may free records as we go: count against the start */
@@ -320,51 +524,80 @@ static void scan_cancels(struct tr_iothread *t)
 		if (!r->busy)
 			continue;
 		seen++;
-		if (r->decided)
-			continue;
-		uint32_t fl = __atomic_load_n(&t->q->meta[r->idx].flags, __ATOMIC_ACQUIRE);
-		if (fl & TRQ_F_CANCEL) {
-			tr_iot_end(&r->t, TASKRING_CANCELLED, "cancelled");
-			rec_decided(t, (int)i);
-		}
+		if (!r->decided)
+			check_cancel(t, (int)i);
 	}
+}
+
+/* A completion for an exec record's operation tag. */
+static void on_exec_cqe(struct tr_iothread *t, int ri, int tag, int res)
+{
+	struct iorec *r = &t->recs[ri];
+	struct tr_exec *x = r->x;
+
+	switch (tag) {
+	case TAG_OUT:
+	case TAG_ERR: {
+		int w = tag == TAG_OUT ? TR_EXEC_OUT : TR_EXEC_ERR;
+		if (tr_exec_on_read(x, w, res))
+			exec_read(t, ri, w);
+		break;
+	}
+	case TAG_PID:
+		if (res < 0 && res != -EINTR && res != -EAGAIN)
+			io_fatal(t, res, "IORING_OP_POLL_ADD(pidfd)");
+		if (!tr_exec_on_exit(x))
+			exec_poll(t, ri);
+		else if (!tr_exec_done(x))
+			rec_timer(t, ri, TAG_DRAIN, TR_EXEC_DRAIN_MS * 1000000ull);
+		break;
+	case TAG_TIMER:
+		if (res == -ETIME)
+			exec_stop(t, ri, TR_EXEC_TIMEOUT);
+		break;
+	case TAG_GRACE:
+		if (res == -ETIME)
+			tr_exec_kill(x);
+		break;
+	case TAG_DRAIN:
+		if (res == -ETIME)
+			tr_exec_drained(x);
+		break;
+	}
+	if (tr_exec_done(x))
+		tr_exec_finish(x);
 }
 
 static void on_rec_cqe(struct tr_iothread *t, uint64_t ud, int res)
 {
 	uint64_t ri64 = (ud >> 8) - 1;
 	int tag = (int)(ud & 0xff);
-	if (ri64 >= t->o.depth)
+	if (ri64 > t->o.depth || tag <= 0 || tag >= TAG_N)
 		io_fatal(t, EINVAL, "completion for an unknown record");
 	int ri = (int)ri64;
 	struct iorec *r = &t->recs[ri];
 	if (!r->busy || r->ops == 0)
 		io_fatal(t, EINVAL, "completion for an idle record");
 	r->ops--;
+	if (tag != TAG_CANCEL)
+		r->in &= (unsigned short)~BIT(tag);
 
-	switch (tag) {
-	case TAG_MAIN:
-		r->main_in = 0;
-		if (!r->decided) {
-			struct tr_iop op;
-			if (tr_iot_step(&r->t, res, &op)) {
-				submit_op(t, ri, &op);
-				return;
-			}
+	if (tag == TAG_CANCEL || r->decided) {
+		/* nothing to do but maybe free the record */
+	} else if (r->x) {
+		on_exec_cqe(t, ri, tag, res);
+	} else if (tag == TAG_MAIN) {
+		struct tr_iop op;
+		if (tr_iot_step(&r->t, res, &op)) {
+			submit_op(t, ri, &op);
+			return;
 		}
-		break;
-	case TAG_TIMER:
-		r->timer_in = 0;
-		if (!r->decided && res == -ETIME) {
-			char msg[64];
-			snprintf(msg, sizeof(msg), "timed out after %u s", r->run_timeout_s);
-			tr_iot_end(&r->t, TASKRING_FAILED, msg);
-		}
-		break;
-	case TAG_CANCEL:
-		break;
+	} else if (tag == TAG_TIMER && res == -ETIME) {
+		char msg[64];
+		snprintf(msg, sizeof(msg), "timed out after %u s", r->run_timeout_s);
+		tr_iot_end(&r->t, TASKRING_FAILED, msg);
 	}
-	if (r->t.state)
+	if (rec_state(r))
 		rec_decided(t, ri);
 }
 
@@ -383,6 +616,12 @@ static void on_cqe(struct tr_iothread *t, uint64_t ud, int res)
 		if (res < 0 && res != -EAGAIN && res != -EINTR)
 			io_fatal(t, res, "read(eventfd)");
 		t->woke = 1;
+		return;
+	case UD_MBOX:
+		t->mb.armed = 0;
+		if (res < 0 && res != -EAGAIN && res != -EINTR)
+			io_fatal(t, res, "read(hand-over eventfd)");
+		take_cpu_exec(t);
 		return;
 	case UD_HEARTBEAT:
 		t->hb_armed = 0;
@@ -478,9 +717,10 @@ static int setup(struct tr_iothread *t)
 	if (!p || !io_uring_opcode_supported(p, IORING_OP_READ) ||
 	    !io_uring_opcode_supported(p, IORING_OP_WRITE) ||
 	    !io_uring_opcode_supported(p, IORING_OP_TIMEOUT) ||
+	    !io_uring_opcode_supported(p, IORING_OP_POLL_ADD) ||
 	    !io_uring_opcode_supported(p, IORING_OP_ASYNC_CANCEL)) {
 		snprintf(t->err, sizeof(t->err),
-		         "io_uring: the kernel lacks read/write/timeout/cancel operations");
+		         "io_uring: the kernel lacks read/write/timeout/poll/cancel operations");
 		if (p)
 			io_uring_free_probe(p);
 		return -EOPNOTSUPP;
@@ -497,7 +737,7 @@ static int setup(struct tr_iothread *t)
 			             t->o.max_kernel_workers);
 	}
 
-	t->recs = calloc(t->o.depth, sizeof(*t->recs));
+	t->recs = calloc((size_t)t->o.depth + 1, sizeof(*t->recs));
 	t->res_cap = t->o.depth + TAKE_MAX;
 	t->res = calloc(t->res_cap, sizeof(*t->res));
 	t->argbuf_len = trq_argbuf_size(t->q, TAKE_MAX);
@@ -506,11 +746,26 @@ static int setup(struct tr_iothread *t)
 		snprintf(t->err, sizeof(t->err), "io thread: out of memory");
 		return -ENOMEM;
 	}
-	for (unsigned i = 0; i < t->o.depth; i++) {
+	for (unsigned i = 0; i <= t->o.depth; i++) {
 		t->recs[i].next_free = i + 1 < t->o.depth ? (int)i + 1 : -1;
 		t->recs[i].t.fd_in = t->recs[i].t.fd_out = -1;
 	}
 	t->free_head = 0;
+
+	/* Without exec's set-up the worker still runs everything else; exec
+	 * tasks then fail saying so. */
+	char xerr[256];
+	r = tr_exec_cfg_init(&t->xc, t->o.exec_allowed, t->o.n_exec_allowed, t->o.exec_env,
+	                     t->o.n_exec_env, t->o.exec_cwd, xerr, sizeof(xerr));
+	if (r < 0)
+		log_err("worker %d: %s: exec tasks will fail", t->o.widx, xerr);
+	t->xc_ok = r == 0;
+	t->mb.efd = eventfd(0, EFD_CLOEXEC);
+	if (t->mb.efd < 0) {
+		r = -errno;
+		snprintf(t->err, sizeof(t->err), "eventfd: %s", strerror(errno));
+		return r;
+	}
 
 	r = tr_paths_init(&t->paths, t->o.allowed_paths, t->o.n_allowed_paths);
 	if (r < 0) {
@@ -563,16 +818,20 @@ static void *io_main(void *arg)
 		}
 		flush_results(t);
 		__atomic_store_n(&t->w->io_inflight, t->nactive, __ATOMIC_RELAXED);
-		if (draining && t->nactive == 0)
+		/* the main thread asks to end only while it waits for no exec */
+		if (draining && t->nactive == 0 && __atomic_load_n(&t->mb.quit, __ATOMIC_ACQUIRE))
 			break;
 		if (t->use_futex && !t->futex_armed)
 			arm_futex(t, seen);
 		if (!t->use_futex && !t->efd_armed)
 			arm_eventfd(t);
+		if (!t->mb.armed)
+			arm_mbox(t);
 		if (!t->hb_armed)
 			arm_heartbeat(t);
 
-		int r = io_uring_submit_and_wait(&t->ring, 1);
+		/* woke still set: a full batch was taken, more may wait: no sleep */
+		int r = io_uring_submit_and_wait(&t->ring, t->woke ? 0 : 1);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME)
 			io_fatal(t, r, "io_uring_submit_and_wait");
 		reap(t);
@@ -600,7 +859,9 @@ int tr_iothread_start(struct tr_iothread **out, const struct tr_io_opts *o, char
 	t->hdr = o->q->hdr;
 	t->w = &o->q->workers[o->widx];
 	t->efd = -1;
+	t->mb.efd = -1;
 	sem_init(&t->ready, 0, 0);
+	sem_init(&t->mb.done, 0, 0);
 
 	int r = pthread_create(&t->th, NULL, io_main, t);
 	if (r) {
@@ -624,8 +885,43 @@ int tr_iothread_start(struct tr_iothread **out, const struct tr_io_opts *o, char
 	return 0;
 }
 
+/* Wakes the thread through the hand-over eventfd. */
+static int mbox_ring(struct tr_iothread *t)
+{
+	uint64_t one = 1;
+	while (write(t->mb.efd, &one, sizeof(one)) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+int tr_iothread_exec(struct tr_iothread *t, const struct trq_task *task, size_t *len)
+{
+	t->mb.task = task;
+	__atomic_store_n(&t->mb.req, 1, __ATOMIC_RELEASE);
+	int r = mbox_ring(t);
+	if (r < 0) {
+		__atomic_store_n(&t->mb.req, 0, __ATOMIC_RELEASE);
+		struct tr_out o;
+		tr_out_init(&o, trq_out(t->q, task->idx), t->q->result_max);
+		tr_out_error(&o, "exec: handing the task to the io thread: write(eventfd): %s",
+		             strerror(-r));
+		*len = o.len;
+		return TASKRING_FAILED;
+	}
+	while (sem_wait(&t->mb.done) < 0 && errno == EINTR)
+		;
+	*len = t->mb.len;
+	return t->mb.state;
+}
+
 int tr_iothread_join(struct tr_iothread *t)
 {
+	__atomic_store_n(&t->mb.quit, 1, __ATOMIC_RELEASE);
+	int r = mbox_ring(t);
+	if (r < 0)
+		tr_log_errno(LOG_WARNING, r, "worker %d: waking the io thread", t->o.widx);
 	pthread_join(t->th, NULL);
 	return 0;
 }

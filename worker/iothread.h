@@ -21,9 +21,23 @@
  * buffers and descriptors are kept until every operation it submitted has
  * completed, even when its result was already handed back.
  *
- * The thread ends once hdr->draining is set and none of its tasks is running.
- * A fatal error in the loop (the ring failing) ends the whole process with
- * status 1 after logging it.
+ * exec tasks (exec.h) run here in both classes: io-class ones are taken like
+ * other io tasks (up to io.depth at once); a cpu-class one is handed over by
+ * the main thread (tr_iothread_exec) into one record kept for it, through an
+ * eventfd the ring always reads. For each the ring reads both pipes and
+ * polls the pidfd; a run timeout or a cancel stops the program (SIGTERM to
+ * its process group, SIGKILL after tasks.kill_grace_ms) and the task ends
+ * once the child is reaped: timed out -> FAILED "timed out after N s",
+ * cancelled -> CANCELLED. The worker is never stopped for them. If the
+ * thread dies on a fatal error, it SIGKILLs its children's groups first.
+ *
+ * Plugin io handlers (TR_IO_PLUGIN) run here as blocking calls with cur_io
+ * set in the worker record.
+ *
+ * The thread ends once hdr->draining is set, none of its tasks is running
+ * and the main thread asked it to (tr_iothread_join), so a cpu exec taken
+ * just before the drain still finds it. A fatal error in the loop (the ring
+ * failing) ends the whole process with status 1 after logging it.
  */
 #ifndef TR_IOTHREAD_H
 #define TR_IOTHREAD_H
@@ -42,8 +56,14 @@ struct tr_io_opts {
 	unsigned heartbeat_ms;       /* heartbeat period (>= 1) */
 	char *const *allowed_paths;  /* io.allowed_paths (copied) */
 	size_t n_allowed_paths;
-	int no_futex_op; /* 1: use the eventfd fallback even if FUTEX_WAIT works */
-	char name[16];   /* thread name, e.g. "tr-io-0" */
+	int no_futex_op;           /* 1: use the eventfd fallback even if FUTEX_WAIT works */
+	char name[16];             /* thread name, e.g. "tr-io-0" */
+	char *const *exec_allowed; /* exec.allowed (copied) */
+	size_t n_exec_allowed;
+	char *const *exec_env; /* exec.env as NAME=value (copied) */
+	size_t n_exec_env;
+	const char *exec_cwd;   /* exec.cwd (copied; NULL: "/") */
+	unsigned kill_grace_ms; /* tasks.kill_grace_ms: SIGTERM -> SIGKILL of a program */
 };
 
 struct tr_iothread;
@@ -55,8 +75,14 @@ struct tr_iothread;
 int tr_iothread_start(struct tr_iothread **out, const struct tr_io_opts *o, char *err,
                       size_t errlen);
 
-/* Waits until the thread has ended (the segment draining and its tasks
- * finished), then frees what it can. Returns 0. */
+/* Runs cpu-class exec task task (taken by the main thread, its arguments
+ * checked by tr_task_prepare) on the I/O thread and waits until it ended.
+ * The result or error is in the task's slot result area; returns its state
+ * and stores the length in *len. Call only from the main thread. */
+int tr_iothread_exec(struct tr_iothread *t, const struct trq_task *task, size_t *len);
+
+/* Asks the thread to end once the segment is draining and its tasks are
+ * finished, waits until it has, then frees what it can. Returns 0. */
 int tr_iothread_join(struct tr_iothread *t);
 
 /* Whether the futex-wait opcode is in use (0: the eventfd fallback). */

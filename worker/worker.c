@@ -16,6 +16,17 @@
  * than about 50 us after the task ended, and always before a task that is not
  * known to be quick starts (so a crash or a long run never delays them).
  * worker->cur_cpu holds the id of the task whose handler runs, else 0.
+ *
+ * A cpu-class exec task is handed to the I/O thread, which runs and watches
+ * the program, while the main thread waits (still "executing" it: cur_cpu
+ * names it). worker->cur_exec then holds the same id, set before cur_cpu and
+ * cleared after it, so whoever sees cur_cpu == cur_exec knows the worker
+ * itself enforces that task's run timeout and cancel (the supervisor must
+ * not stop the worker for them).
+ *
+ * Plugins (plugins.h) are inherited from the supervisor, which loaded them
+ * before fork; their init functions run here before the worker reports
+ * ready.
  */
 #include "worker.h"
 
@@ -33,6 +44,7 @@
 #include "commit.h"
 #include "iothread.h"
 #include "log.h"
+#include "plugins.h"
 #include "tasks.h"
 
 /* The supervisor's ps title setter (daemon/proctitle.c); absent in programs
@@ -46,6 +58,7 @@ struct cpuctx {
 	struct trq *q;
 	struct trq_hdr *hdr;
 	struct trq_worker *w;
+	struct tr_iothread *io;
 	int widx;
 	uint32_t inc;
 	struct trq_task tasks[CPU_BATCH_MAX];
@@ -79,9 +92,19 @@ static int cpu_run_one(struct cpuctx *c, const struct trq_task *t)
 		quick = tr_task_quick(d, &ta);
 		if (c->nres && (!quick || trq_now() - c->first_ns > COMMIT_DELAY_NS))
 			cpu_flush(c);
-		__atomic_store_n(&c->w->cur_cpu, t->id, __ATOMIC_RELEASE);
-		st = tr_task_run(d, &ta, t->argc, t->argv, &o);
-		__atomic_store_n(&c->w->cur_cpu, 0, __ATOMIC_RELEASE);
+		if (d->io == TR_IO_EXEC) {
+			size_t len = 0;
+			__atomic_store_n(&c->w->cur_exec, t->id, __ATOMIC_RELEASE);
+			__atomic_store_n(&c->w->cur_cpu, t->id, __ATOMIC_RELEASE);
+			st = tr_iothread_exec(c->io, t, &len);
+			__atomic_store_n(&c->w->cur_cpu, 0, __ATOMIC_RELEASE);
+			__atomic_store_n(&c->w->cur_exec, 0, __ATOMIC_RELEASE);
+			o.len = len;
+		} else {
+			__atomic_store_n(&c->w->cur_cpu, t->id, __ATOMIC_RELEASE);
+			st = tr_task_run(d, &ta, t->argc, t->argv, &o);
+			__atomic_store_n(&c->w->cur_cpu, 0, __ATOMIC_RELEASE);
+		}
 	}
 	if (c->nres == 0)
 		c->first_ns = trq_now();
@@ -192,8 +215,14 @@ _Noreturn void tr_worker_run(const struct tr_worker_args *a)
 
 	struct trq_worker *w = &q->workers[a->index];
 	__atomic_store_n(&w->cur_cpu, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->cur_exec, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&w->cur_io, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&w->io_inflight, 0, __ATOMIC_RELAXED);
+
+	if (tr_plugins_init_worker(err, sizeof(err)) < 0) {
+		log_err("worker %d: %s", a->index, err);
+		_exit(TR_WORKER_EXIT_FATAL);
+	}
 
 	struct tr_io_opts io = {
 	    .q = q,
@@ -206,6 +235,12 @@ _Noreturn void tr_worker_run(const struct tr_worker_args *a)
 	    .n_allowed_paths = cfg->n_allowed_paths,
 	    /* debugging/test knob: exercise the eventfd fallback */
 	    .no_futex_op = getenv("TASKRING_IO_NO_FUTEX_WAIT") != NULL,
+	    .exec_allowed = cfg->exec_allowed,
+	    .n_exec_allowed = cfg->n_exec_allowed,
+	    .exec_env = cfg->exec_env,
+	    .n_exec_env = cfg->n_exec_env,
+	    .exec_cwd = cfg->exec_cwd,
+	    .kill_grace_ms = cfg->kill_grace_ms,
 	};
 	snprintf(io.name, sizeof(io.name), "tr-io-%d", a->index % 100000000);
 	struct tr_iothread *iot;
@@ -220,6 +255,7 @@ _Noreturn void tr_worker_run(const struct tr_worker_args *a)
 		c->q = q;
 		c->hdr = q->hdr;
 		c->w = w;
+		c->io = iot;
 		c->widx = a->index;
 		c->inc = a->inc;
 		c->argbuf_len = trq_argbuf_size(q, CPU_BATCH_MAX);
