@@ -67,6 +67,18 @@ int tr_dconfig_needs_restart(const struct tr_config *old, const struct tr_config
 		what = "queue.payload_max";
 	else if (old->result_max != new_->result_max)
 		what = "queue.result_max";
+	if (!what && old->n_plugins != new_->n_plugins) {
+		what = "plugins";
+	} else if (!what) {
+		for (size_t i = 0; i < old->n_plugins; i++)
+			if (strcmp(old->plugins[i], new_->plugins[i]) != 0)
+				what = "plugins";
+	}
+	if (what && strcmp(what, "plugins") == 0) {
+		snprintf(err, errlen,
+		         "plugins changed: plugins are loaded only at start; restart the daemon");
+		return 1;
+	}
 	if (!what)
 		return 0;
 	snprintf(err, errlen,

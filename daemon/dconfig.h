@@ -22,8 +22,8 @@ int tr_dconfig_load(const char *path, const char *instance, struct tr_config *c,
                     size_t errlen);
 
 /* Why a reload from old to new cannot be applied to the running daemon (a
- * new segment or identity would be needed): writes the reason into err and
- * returns 1, else 0. */
+ * new segment or identity would be needed, or another list of plugins):
+ * writes the reason into err and returns 1, else 0. */
 int tr_dconfig_needs_restart(const struct tr_config *old, const struct tr_config *new_, char *err,
                              size_t errlen);
 

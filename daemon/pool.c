@@ -6,9 +6,17 @@
  * because the queue's repair reads them to tell live owners from dead ones.
  * The lock is taken with a short deadline: a process stopped while holding
  * it must not freeze the supervisor, which has to notice and kill it.
- * Fields the workers write (ready_inc, heartbeat_ns, cur_cpu, cur_io) are
- * read with atomic loads and treated as untrusted hints: a task id read
- * there is checked against its slot before anything is done to it.
+ * Fields the workers write (ready_inc, heartbeat_ns, cur_cpu, cur_io,
+ * cur_exec) are read with atomic loads and treated as untrusted hints: a
+ * task id read there is checked against its slot before anything is done to
+ * it.
+ *
+ * A cpu task the worker runs as an exec program (cur_exec == cur_cpu) has
+ * its run timeout and cancel enforced by the worker itself, which kills the
+ * program's process group and not itself: the pool does not stop the worker
+ * for them. As a backstop it still does, charged as a timeout, when such a
+ * task runs on past its timeout plus kill_grace_ms plus EXEC_BACKSTOP_NS; and
+ * the heartbeat check covers such a worker (its main thread only waits).
  */
 #include "pool.h"
 
@@ -31,10 +39,11 @@
 #define P_PIDFD 3
 #endif
 
-#define NS_PER_MS     1000000ull
-#define NS_PER_S      1000000000ull
-#define POOL_LOCK_NS  (2 * NS_PER_S) /* how long a record update waits for the lock */
-#define STOPPED_LIMIT 2              /* checks in state T before a worker is replaced */
+#define NS_PER_MS        1000000ull
+#define NS_PER_S         1000000000ull
+#define POOL_LOCK_NS     (2 * NS_PER_S)  /* how long a record update waits for the lock */
+#define STOPPED_LIMIT    2               /* checks in state T before a worker is replaced */
+#define EXEC_BACKSTOP_NS (10 * NS_PER_S) /* grace for a worker ending an exec itself */
 
 static int sys_pidfd_open(pid_t pid)
 {
@@ -186,6 +195,7 @@ static void pool_spawn(struct tr_pool *p, unsigned i, uint64_t now)
 	rec->pid = 0;
 	rec->ready_inc = 0;
 	__atomic_store_n(&rec->cur_cpu, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&rec->cur_exec, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&rec->cur_io, 0, __ATOMIC_RELEASE);
 	rec->io_inflight = 0;
 	rec->heartbeat_ns = now;
@@ -551,6 +561,13 @@ static struct trq_slot *pool_cur_task(struct tr_pool *p, unsigned i, uint64_t *i
 	return t;
 }
 
+/* Whether worker i runs its cpu task id as an exec program (it then ends
+ * that task's timeout and cancel itself). */
+static int pool_task_is_exec(struct tr_pool *p, unsigned i, uint64_t id)
+{
+	return id && ld64(&p->q->workers[i].cur_exec) == id;
+}
+
 /* Sets flag on the slot of task id when it still runs on worker i. */
 static int pool_flag_task(struct tr_pool *p, unsigned i, uint64_t id, uint32_t flag)
 {
@@ -576,6 +593,9 @@ static uint64_t pool_task_deadline(struct tr_pool *p, unsigned i, uint64_t *id)
 	secs = ld32(&t->run_timeout_s);
 	if (!secs)
 		return 0;
+	if (pool_task_is_exec(p, i, *id))
+		return t->start_ns + secs * NS_PER_S + p->cfg->kill_grace_ms * NS_PER_MS +
+		       EXEC_BACKSTOP_NS;
 	return t->start_ns + secs * NS_PER_S;
 }
 
@@ -590,7 +610,8 @@ static void pool_watch_tasks(struct tr_pool *p, uint64_t now)
 		struct trq_slot *t = pool_cur_task(p, i, &id);
 		if (!t)
 			continue;
-		if (ld32(&t->flags) & TRQ_F_CANCEL) {
+		int exec = pool_task_is_exec(p, i, id);
+		if (!exec && (ld32(&t->flags) & TRQ_F_CANCEL)) {
 			log_info("task %llu cancelled while running: stopping worker %u (pid %d)",
 			         (unsigned long long)id, i, (int)s->pid);
 			pool_kill(p, i, TR_KILL_CANCEL, id, SIGTERM, now);
@@ -598,8 +619,16 @@ static void pool_watch_tasks(struct tr_pool *p, uint64_t now)
 		}
 		dl = pool_task_deadline(p, i, &id);
 		if (dl && now >= dl && pool_flag_task(p, i, id, TRQ_F_TIMEOUT)) {
-			log_notice("task %llu timed out after %u s: stopping worker %u (pid %d)",
-			           (unsigned long long)id, t->run_timeout_s, i, (int)s->pid);
+			if (exec)
+				log_warn("exec task %llu still running long after its %u s run "
+				         "timeout: its worker did not end it; stopping worker %u "
+				         "(pid %d)",
+				         (unsigned long long)id, t->run_timeout_s, i, (int)s->pid);
+			else
+				log_notice("task %llu timed out after %u s: stopping worker %u "
+				           "(pid %d)",
+				           (unsigned long long)id, t->run_timeout_s, i,
+				           (int)s->pid);
 			pool_kill(p, i, TR_KILL_TIMEOUT, id, SIGTERM, now);
 		}
 	}
@@ -679,7 +708,8 @@ void tr_pool_check(struct tr_pool *p, uint64_t now)
 			continue;
 		}
 		s->stopped_seen = 0;
-		if (s->kill != TR_KILL_NONE || ld64(&rec->cur_cpu))
+		uint64_t cur = ld64(&rec->cur_cpu);
+		if (s->kill != TR_KILL_NONE || (cur && !pool_task_is_exec(p, i, cur)))
 			continue;
 		uint64_t hb = ld64(&rec->heartbeat_ns);
 		if (hb < s->started_ns)

@@ -112,8 +112,9 @@ void tr_pool_reap(struct tr_pool *p, unsigned index, uint64_t now);
 void tr_pool_reap_all(struct tr_pool *p, uint64_t now);
 
 /* After a doorbell ring: notes workers that became ready, and stops workers
- * whose cpu task was cancelled or ran past its timeout. Returns the number
- * of workers that became ready. */
+ * whose cpu task was cancelled or ran past its timeout (not for a cpu exec
+ * task, which its worker ends itself, unless it overran by far: see
+ * pool.c). Returns the number of workers that became ready. */
 unsigned tr_pool_doorbell(struct tr_pool *p, uint64_t now);
 
 /* Deadline work: SIGKILL after the kill grace, run timeouts. */
@@ -121,7 +122,8 @@ void tr_pool_tick(struct tr_pool *p, uint64_t now);
 
 /* The periodic health check: a worker stopped (state T) on two checks in a
  * row, or whose heartbeat is older than workers_heartbeat_s while it runs no
- * cpu task, is SIGKILLed and replaced. */
+ * cpu task (or only a cpu exec, which its io thread watches), is SIGKILLed
+ * and replaced. */
 void tr_pool_check(struct tr_pool *p, uint64_t now);
 
 /* The earliest time tr_pool_tick() or tr_pool_step() has work (0: none). */

@@ -18,6 +18,7 @@
 #include "dconfig.h"
 #include "instance.h"
 #include "log.h"
+#include "orphans.h"
 #include "tasks.h"
 
 #define NS_PER_S        1000000000ull
@@ -95,6 +96,20 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 		return r;
 	}
 	unsigned nworkers = tr_cpus_nworkers(&s->cfg, &cpus);
+	r = tr_plugins_load(&s->plugins, s->cfg.plugins, s->cfg.n_plugins, err, sizeof(err));
+	if (r) {
+		log_err("%s", err);
+		return r;
+	}
+	tr_plugins_activate(&s->plugins);
+	for (size_t i = 0; i < s->plugins.nfiles; i++)
+		log_info("plugin %s loaded (%u task types)", s->plugins.files[i].path,
+		         s->plugins.files[i].desc->n_handlers);
+	r = tr_orphans_init();
+	if (r)
+		tr_log_errno(LOG_WARNING, r,
+		             "prctl(PR_SET_CHILD_SUBREAPER): processes exec tasks leave behind "
+		             "may outlive their worker");
 	r = tr_instance_open(&s->q, &s->cfg, &created, &requeued, err, sizeof(err));
 	if (r) {
 		log_err("%s", err);
@@ -303,6 +318,7 @@ static void sup_signals(struct tr_sup *s, uint64_t now)
 			switch (si[i].ssi_signo) {
 			case SIGCHLD:
 				tr_pool_reap_all(&s->pool, now);
+				tr_orphans_sweep(&s->pool);
 				break;
 			case SIGTERM:
 			case SIGINT:
@@ -401,6 +417,7 @@ static void sup_deadlines(struct tr_sup *s, uint64_t now)
 	if (now >= s->next_check) {
 		s->next_check = now + check_interval(&s->cfg);
 		tr_pool_check(&s->pool, now);
+		tr_orphans_sweep(&s->pool);
 		sup_audit(s, now);
 	}
 	if (s->next_wd && now >= s->next_wd) {
@@ -476,6 +493,8 @@ void tr_sup_fini(struct tr_sup *s)
 {
 	if (s->pool.w)
 		tr_pool_fini(&s->pool);
+	tr_orphans_drain(NULL, 1000); /* what the killed workers' programs left */
+	tr_plugins_free(&s->plugins);
 	if (s->bell.running || s->bell.efd >= 0)
 		tr_doorbell_stop(&s->bell);
 	tr_notify_close(&s->notify);

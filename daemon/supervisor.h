@@ -15,6 +15,11 @@
  * exit 0); SIGQUIT stops at once (tasks requeued; exit 0); SIGHUP reloads
  * the file given with -c (see tr_sup_reload). The systemd notify protocol is
  * spoken when NOTIFY_SOCKET is set. State: the struct only.
+ *
+ * Plugins are loaded at start, before the segment is touched (any problem
+ * stops the start), and their types join the registry; the workers inherit
+ * them. The supervisor is a child subreaper and kills what exec tasks leave
+ * behind (orphans.h).
  */
 #ifndef TR_SUPERVISOR_H
 #define TR_SUPERVISOR_H
@@ -24,6 +29,7 @@
 #include "config.h"
 #include "doorbell.h"
 #include "notify.h"
+#include "plugins.h"
 #include "pool.h"
 #include "queue.h"
 
@@ -37,6 +43,7 @@ struct tr_sup {
 	struct tr_pool pool;
 	struct tr_doorbell bell;
 	struct tr_notify notify;
+	struct tr_plugins plugins; /* loaded at start, inherited by the workers */
 	int epfd, sfd, tfd;
 	enum tr_sup_phase phase;
 	int exit_code;
@@ -55,8 +62,8 @@ struct tr_sup {
 };
 
 /* Starts the daemon on cfg (moved into s: the caller must not free it):
- * takes the instance's segment, writes the settings and type registry,
- * sets up the loop and schedules the workers. path and instance_arg must
+ * loads the plugins, takes the instance's segment, writes the settings and
+ * type registry, sets up the loop and schedules the workers. path and instance_arg must
  * outlive s. Returns 0, or a negative error after logging why. */
 int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
                  const char *instance_arg);

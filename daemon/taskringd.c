@@ -15,6 +15,7 @@
 #include "config.h"
 #include "dconfig.h"
 #include "log.h"
+#include "plugins.h"
 #include "supervisor.h"
 #include "taskring.h"
 #include "uring.h"
@@ -103,6 +104,14 @@ int tr_taskringd_main(int argc, char **argv)
 		return 1;
 	}
 	if (test) {
+		/* The plugins are part of the configuration: load and check them. */
+		struct tr_plugins ps;
+		if (tr_plugins_load(&ps, cfg.plugins, cfg.n_plugins, err, sizeof(err))) {
+			fprintf(stderr, "%s\n", err);
+			tr_config_free(&cfg);
+			return 1;
+		}
+		tr_plugins_free(&ps);
 		printf("%s: configuration OK\n", path ? path : "built-in defaults");
 		tr_config_free(&cfg);
 		return 0;

@@ -1,0 +1,221 @@
+/*
+ * orphans.c - see orphans.h.
+ */
+#include "orphans.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct pidv {
+	pid_t *v;
+	size_t n, cap;
+};
+
+static int pidv_add(struct pidv *pv, pid_t pid)
+{
+	if (pv->n == pv->cap) {
+		size_t cap = pv->cap ? 2 * pv->cap : 64;
+		pid_t *v = realloc(pv->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		pv->v = v;
+		pv->cap = cap;
+	}
+	pv->v[pv->n++] = pid;
+	return 0;
+}
+
+/* Reads /proc/PID/stat: the state letter and the parent's pid. Returns 0 or
+ * -errno. */
+static int proc_stat(pid_t pid, char *state, pid_t *ppid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	int e = errno;
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -e : -EIO;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	int pp;
+	if (!p || sscanf(p + 1, " %c %d", state, &pp) != 2)
+		return -EIO;
+	*ppid = pp;
+	return 0;
+}
+
+/* Whether pid has a SIGKILL pending (it is dying already). */
+static int kill_pending(pid_t pid)
+{
+	char path[64], line[256];
+	int dying = 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (!dying && fgets(line, sizeof(line), f)) {
+		unsigned long long mask;
+		if ((sscanf(line, "SigPnd: %llx", &mask) == 1 ||
+		     sscanf(line, "ShdPnd: %llx", &mask) == 1) &&
+		    (mask & (1ull << (SIGKILL - 1))))
+			dying = 1;
+	}
+	fclose(f);
+	return dying;
+}
+
+/* Children from /proc/PID/stat of every process (kernels without
+ * CONFIG_PROC_CHILDREN). */
+static int scan_all(struct pidv *pv)
+{
+	pid_t self = getpid();
+	DIR *d = opendir("/proc");
+	if (!d)
+		return -errno;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		char st;
+		pid_t ppid;
+		if (*end || pid <= 0 || proc_stat((pid_t)pid, &st, &ppid) < 0 || ppid != self)
+			continue;
+		if (pidv_add(pv, (pid_t)pid) < 0)
+			break;
+	}
+	closedir(d);
+	return 0;
+}
+
+/* Every child of this process (of any of its threads). */
+static int list_children(struct pidv *pv)
+{
+	DIR *d = opendir("/proc/self/task");
+	int found = 0;
+	if (!d)
+		return -errno;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char path[300];
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/children", e->d_name);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		found = 1;
+		int pid;
+		while (fscanf(f, "%d", &pid) == 1)
+			if (pid > 0 && pidv_add(pv, (pid_t)pid) < 0)
+				break;
+		fclose(f);
+	}
+	closedir(d);
+	return found ? 0 : scan_all(pv);
+}
+
+static int is_worker(const struct tr_pool *p, pid_t pid)
+{
+	if (!p || !p->w)
+		return 0;
+	for (unsigned i = 0; i < p->nslots; i++)
+		if (p->w[i].pid == pid)
+			return 1;
+	return 0;
+}
+
+int tr_orphans_init(void)
+{
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* One sweep: stores the number of non-worker children still there (not
+ * reaped) in *left. Returns the number that were running, or -errno. */
+static int sweep(const struct tr_pool *p, int *left)
+{
+	struct pidv pv = {0};
+	pid_t own_pg = getpgrp();
+	int live = 0, r = list_children(&pv);
+	char first[64] = "";
+
+	*left = 0;
+	if (r < 0) {
+		free(pv.v);
+		return r;
+	}
+	for (size_t i = 0; i < pv.n; i++) {
+		pid_t pid = pv.v[i];
+		char st = '?';
+		pid_t ppid;
+		if (is_worker(p, pid))
+			continue;
+		if (proc_stat(pid, &st, &ppid) == 0 && st != 'Z') {
+			pid_t pg = getpgid(pid);
+			int dying = kill_pending(pid);
+			if (pg > 1 && pg != own_pg && !is_worker(p, pg))
+				kill(-pg, SIGKILL);
+			kill(pid, SIGKILL);
+			if (!dying && !live++) {
+				char path[64], comm[32] = "?";
+				snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+				FILE *f = fopen(path, "re");
+				if (f) {
+					if (fgets(comm, sizeof(comm), f))
+						comm[strcspn(comm, "\n")] = '\0';
+					fclose(f);
+				}
+				snprintf(first, sizeof(first), "pid %d (%s)", (int)pid, comm);
+			}
+		}
+		if (waitpid(pid, NULL, WNOHANG) != pid)
+			(*left)++;
+	}
+	free(pv.v);
+	if (live)
+		log_notice("killed %d process%s an exec task left running after its worker or "
+		           "its program ended, e.g. %s, with %s",
+		           live, live == 1 ? "" : "es", first,
+		           live == 1 ? "its process group" : "their process groups");
+	return live;
+}
+
+int tr_orphans_sweep(const struct tr_pool *p)
+{
+	int left;
+	return sweep(p, &left);
+}
+
+int tr_orphans_drain(const struct tr_pool *p, unsigned timeout_ms)
+{
+	struct timespec start, now, nap = {0, 10 * 1000 * 1000};
+	int left = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if (sweep(p, &left) < 0 || left == 0)
+			return left;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long ms =
+		    (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (ms >= (long)timeout_ms)
+			return left;
+		nanosleep(&nap, NULL);
+	}
+}
