@@ -11,7 +11,7 @@ set -u
 
 root=$PWD
 build=${TASKRING_BUILD:-$root/build}
-pages="man/taskring.1 man/libtaskring.3 man/taskring.yaml.5 man/taskringd.8"
+pages="man/taskring.1 man/libtaskring.3 man/taskring-plugin.3 man/taskring.yaml.5 man/taskringd.8"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/taskring-man.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 n=0
@@ -40,7 +40,8 @@ if [ -z "$tools" ]; then
 	exit 0
 fi
 ntools=$(echo "$tools" | wc -w)
-echo "1..$((4 + 4 * ntools + 2))"
+npages=$(echo "$pages" | wc -w)
+echo "1..$((npages + npages * ntools + 2))"
 
 for p in $pages; do
 	[ -s "$p" ] && head -n 20 "$p" | grep -q '^\.Dd ' && head -n 20 "$p" | grep -q '^\.Dt '
