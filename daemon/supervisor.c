@@ -19,6 +19,7 @@
 #include "instance.h"
 #include "log.h"
 #include "orphans.h"
+#include "sigbus.h"
 #include "tasks.h"
 
 #define NS_PER_S        1000000000ull
@@ -115,6 +116,7 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 		log_err("%s", err);
 		return r;
 	}
+	tr_sigbus_install(s->q.base, s->q.size, s->cfg.instance); /* shrunk by others: say so */
 	r = tr_instance_settings(&s->q, &s->cfg, nworkers);
 	if (r == 0)
 		r = trq_set_types(&s->q, types, tr_tasks_fill_types(types, TRQ_TYPES_MAX));
