@@ -73,6 +73,7 @@ enum stress_verdict {
 	SV_POISON_BAD,   /* a poison task ended any other way */
 	SV_READ_EXPIRED, /* its reader died after reading it; the id expired since */
 	SV_LOST,         /* accepted, yet never final, or gone unread */
+	SV_BAD_INFO,     /* the right result, but its type or words read back differ */
 	SV_NVERDICTS
 };
 

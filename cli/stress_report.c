@@ -21,7 +21,8 @@
  *    {"count", "found", "stuck"}, "refusals": {"full", "busy", "timeouts"},
  *    "notes": [...], "pass"}
  * plus "read_expired" (results read by a client killed right after; their
- * ids expired since) after "cancelled".
+ * ids expired since) after "cancelled", and "altered_tasks" (the right
+ * result, but the type or words read back differ) after "wrong_results".
  */
 #include <errno.h>
 #include <stdio.h>
@@ -139,6 +140,10 @@ void stress_tally(struct stress_run *R)
 				add_state(t, r->state);
 				t->wrong++;
 				break;
+			case SV_BAD_INFO:
+				add_state(t, r->state);
+				t->bad_info++;
+				break;
 			case SV_FAILED:
 				add_state(t, r->state);
 				t->bad_failures++;
@@ -175,11 +180,11 @@ int stress_passed(const struct stress_run *R)
 	const struct stress_shared *sh = R->x.sh;
 	uint64_t kills = R->kills_w + R->kills_s + R->kills_c;
 
-	return !R->interrupted && t->lost == 0 && t->wrong == 0 && t->bad_failures == 0 &&
-	       t->poison_bad == 0 && t->configured > 0 && t->ready == t->configured &&
-	       sh->overruns == 0 && t->invariants_ok && sh->errors == 0 &&
-	       R->client_deaths_bad == 0 && R->sup_deaths_bad == 0 && !R->sup_fatal &&
-	       t->sup_alive && R->unreplaced == 0 && t->in_doubt_stuck == 0 &&
+	return !R->interrupted && t->lost == 0 && t->wrong == 0 && t->bad_info == 0 &&
+	       t->bad_failures == 0 && t->poison_bad == 0 && t->configured > 0 &&
+	       t->ready == t->configured && sh->overruns == 0 && t->invariants_ok &&
+	       sh->errors == 0 && R->client_deaths_bad == 0 && R->sup_deaths_bad == 0 &&
+	       !R->sup_fatal && t->sup_alive && R->unreplaced == 0 && t->in_doubt_stuck == 0 &&
 	       (R->o.kill_max_ms == 0 || kills > 0);
 }
 
@@ -270,6 +275,9 @@ void stress_print_table(const struct stress_run *R, FILE *f)
 		    (unsigned long long)t->read_expired);
 	ROW("lost", "%llu  %s", (unsigned long long)t->lost, okfail(t->lost == 0));
 	ROW("wrong results", "%llu  %s", (unsigned long long)t->wrong, okfail(t->wrong == 0));
+	if (t->bad_info)
+		ROW("tasks read back altered", "%llu  FAIL  (right result, other type or words)",
+		    (unsigned long long)t->bad_info);
 	if (t->multi) {
 		char ex[200] = "";
 		size_t n = t->multi < 8 ? t->multi : 8, off = 0;
@@ -400,6 +408,7 @@ void stress_print_json(const struct stress_run *R, FILE *f)
 	json_u(f, &first, "read_expired", t->read_expired);
 	json_u(f, &first, "lost", t->lost);
 	json_u(f, &first, "wrong_results", t->wrong);
+	json_u(f, &first, "altered_tasks", t->bad_info);
 	json_u(f, &first, "unexpected_failures", t->bad_failures);
 	json_u(f, &first, "executed_more_than_once", t->multi);
 	json_key(f, &first, "repeated_ids");

@@ -41,6 +41,7 @@ enum stress_sup { SUP_UP, SUP_DYING, SUP_STARTING, SUP_RETRY, SUP_GONE };
 /* The tally of a run. */
 struct stress_totals {
 	uint64_t submitted, done, failed, cancelled, lost, wrong, read_expired;
+	uint64_t bad_info;     /* right result, but type or words read back differ */
 	uint64_t bad_failures; /* healthy tasks that failed or were cancelled unasked */
 	uint64_t poison, poison_ok, poison_bad;
 	uint64_t multi; /* tasks that took more than one attempt */

@@ -305,6 +305,21 @@ static int names_signal(const char *text)
 	return end != p && sig > 0 && sig < 65 && strncmp(end, " (SIG", 5) == 0;
 }
 
+/* Whether the type and words read back are those of the request. */
+static int same_request(const struct stress_ctx *x, unsigned ci, uint32_t idx,
+                        const struct stress_rec *r, const struct taskring_info *info)
+{
+	struct stress_req q;
+
+	stress_build(x, ci, idx, r, &q);
+	if (strcmp(info->type, q.type) != 0 || info->argc != q.argc || !info->argv)
+		return 0;
+	for (int i = 0; i < q.argc; i++)
+		if (!info->argv[i] || strcmp(info->argv[i], q.argv[i]) != 0)
+			return 0;
+	return 1;
+}
+
 int stress_judge(const struct stress_ctx *x, unsigned ci, uint32_t idx, const struct stress_rec *r,
                  const struct taskring_info *info, char *note, size_t notelen)
 {
@@ -314,11 +329,6 @@ int stress_judge(const struct stress_ctx *x, unsigned ci, uint32_t idx, const st
 	char want[160];
 
 	note[0] = 0;
-	if (strcmp(info->type, type) != 0) {
-		snprintf(note, notelen, "task %llu: a '%.32s' task, but '%s' was submitted", id,
-		         info->type, type);
-		return SV_WRONG;
-	}
 	switch (info->state) {
 	case TASKRING_DONE:
 		if (r->kind == STRESS_POISON) {
@@ -330,6 +340,14 @@ int stress_judge(const struct stress_ctx *x, unsigned ci, uint32_t idx, const st
 			snprintf(note, notelen, "task %llu (%s): result '%.60s', expected '%.60s'",
 			         id, type, out, want);
 			return SV_WRONG;
+		}
+		if (!same_request(x, ci, idx, r, info)) {
+			snprintf(
+			    note, notelen,
+			    "task %llu: the right result, but read back as a '%.32s' task with "
+			    "%d words, not the '%s' task submitted",
+			    id, info->type, info->argc, type);
+			return SV_BAD_INFO;
 		}
 		return SV_OK;
 	case TASKRING_FAILED:

@@ -1,0 +1,115 @@
+/*
+ * hostile-vandal.c - the hostile client of hostile.t: maps a live instance's
+ * segment read-write, as any process with write access may, and writes
+ * random bytes into task slots, the queue counters and list heads, and the
+ * ring entries, for a while. It never touches the robust mutex (a writer can
+ * always wedge a lock; callers then time out: documented, not tested here).
+ *
+ * hostile.t compiles it with the system compiler against the real queue.h,
+ * so the offsets are the daemon's own; it links nothing of libtaskring.
+ *
+ * usage: hostile-vandal INSTANCE SECONDS PAUSE_US
+ * Prints how many writes of each kind it made. Exit 0, or 1 with a message.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "queue.h"
+
+static uint64_t rng = 88172645463325252ull;
+
+static uint64_t rnd(uint64_t n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return n ? rng % n : rng;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Writes 1-8 random bytes at a random offset of [p, p + len). */
+static void scribble(unsigned char *p, size_t len)
+{
+	size_t n = 1 + (size_t)rnd(8), off;
+	if (n > len)
+		n = len;
+	off = (size_t)rnd(len - n + 1);
+	for (size_t i = 0; i < n; i++)
+		p[off + i] = (unsigned char)rnd(256);
+}
+
+int main(int argc, char **argv)
+{
+	char name[80];
+	struct stat st;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: hostile-vandal INSTANCE SECONDS PAUSE_US\n");
+		return 2;
+	}
+	double secs = atof(argv[2]);
+	long pause_us = atol(argv[3]);
+	snprintf(name, sizeof(name), "/dev/shm/taskring.%s", argv[1]);
+	int fd = open(name, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		fprintf(stderr, "hostile-vandal: %s: %s\n", name, strerror(errno));
+		return 1;
+	}
+	unsigned char *base =
+	    mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		fprintf(stderr, "hostile-vandal: mmap(%s): %s\n", name, strerror(errno));
+		return 1;
+	}
+	struct trq_hdr *h = (struct trq_hdr *)base;
+	/* The geometry the daemon wrote; a vandal still stays inside the object. */
+	uint64_t cap = h->capacity, size = (uint64_t)st.st_size;
+	if (h->magic != TRQ_MAGIC || !cap || h->meta_off + cap * sizeof(struct trq_slot) > size ||
+	    h->ring_off[1] + cap * 4 > size) {
+		fprintf(stderr, "hostile-vandal: %s does not look like a taskring segment\n", name);
+		return 1;
+	}
+	unsigned char *meta = base + h->meta_off;
+	unsigned char *counters = (unsigned char *)&h->ring_head;
+	size_t counters_len = offsetof(struct trq_hdr, q_seq) - offsetof(struct trq_hdr, ring_head);
+	rng ^= (uint64_t)getpid() << 20 ^ (uint64_t)time(NULL);
+
+	unsigned long slots = 0, heads = 0, rings = 0;
+	double end = now_s() + secs;
+	while (now_s() < end) {
+		switch (rnd(4)) {
+		case 0:
+		case 1: /* a task slot's record */
+			scribble(meta + rnd(cap) * sizeof(struct trq_slot),
+			         sizeof(struct trq_slot));
+			slots++;
+			break;
+		case 2: /* the counters and list heads next to the lock */
+			scribble(counters, counters_len);
+			heads++;
+			break;
+		default: /* a ring entry */
+			scribble(base + h->ring_off[rnd(2)] + rnd(cap) * 4, 4);
+			rings++;
+		}
+		if (pause_us > 0)
+			usleep((useconds_t)pause_us);
+	}
+	printf("slots %lu heads %lu rings %lu\n", slots, heads, rings);
+	return 0;
+}
