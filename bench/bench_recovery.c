@@ -8,14 +8,17 @@
  *   replacement ready   until taskring_status_get() shows a new pid in the
  *                       dead worker's slot in state ready (or busy); polled
  *                       every --poll-us, so this carries up to that much extra;
+ *   worker exited       until the worker's pidfd is readable: the kernel has
+ *                       torn down every thread (and its io_uring);
+ *   death noticed       until the status no longer shows the dead pid (the
+ *                       supervisor reaped it), polled the same way;
  *   task runs again     until the requeued task started its next attempt (its
  *                       start time as the queue recorded it, so no polling
  *                       error), on whichever worker took it.
  *
- * Both are seen before the next kill. After each kill, the floors this
- * machine sets right now are measured too: a plain child process SIGKILLed
- * and reaped by its parent (kill -> death noticed), and a fork whose child
- * reports ready through a pipe (fork -> ready). At the end the task is cancelled and
+ * All are seen before the next kill. After each kill, the floors this
+ * machine sets right now are measured too, with a plain child process in
+ * the worker's place (see floors()). At the end the task is cancelled and
  * must end cancelled. The daemon must have restart.min_uptime_ms: 0, or kills
  * this close together count as early deaths and wait out the restart backoff
  * (scripts/bench sets it).
@@ -23,9 +26,10 @@
  * Usage: bench_recovery -i NAME [--kills N] [--poll-us N] [--smoke]
  * Exit 0 after printing, 1 when something broke.
  */
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/select.h>
 #include <sys/syscall.h>
 
 #include "bench.h"
@@ -42,9 +46,11 @@ static uint64_t real_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The floors: kill -> a blocked child's death noticed by waitid on its
- * pidfd, and fork -> the child's first byte through a pipe; in ms. */
-static void floors(double *kill_ms, double *fork_ms)
+/* The floors, with a plain child process in the worker's place: fork -> the
+ * child, pinned to cpu like a worker, reports ready through a pipe; then,
+ * while it spins on that CPU (as the killed worker ran a spin task), SIGKILL
+ * -> its pidfd is readable (it is gone). In ms. */
+static void floors(int cpu, double *kill_ms, double *fork_ms)
 {
 	int p[2];
 	char b;
@@ -57,10 +63,16 @@ static void floors(double *kill_ms, double *fork_ms)
 		bench_die("fork: %s", strerror(errno));
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (cpu >= 0 && cpu < CPU_SETSIZE) {
+			cpu_set_t one;
+			CPU_ZERO(&one);
+			CPU_SET(cpu, &one);
+			sched_setaffinity(0, sizeof(one), &one);
+		}
 		if (write(p[1], "r", 1) != 1)
 			_exit(1);
-		for (;;)
-			pause();
+		for (volatile unsigned long i = 0;; i++)
+			;
 	}
 	if (read(p[0], &b, 1) != 1)
 		bench_die("floor child did not start");
@@ -69,19 +81,18 @@ static void floors(double *kill_ms, double *fork_ms)
 	close(p[1]);
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	siginfo_t si;
+	bench_sleep_ns(1000000);
 	t0 = bench_ns();
 	kill(pid, SIGKILL);
 	if (fd >= 0) {
-		fd_set rd;
-		FD_ZERO(&rd);
-		FD_SET(fd, &rd);
-		while (pselect(fd + 1, &rd, NULL, NULL, NULL, NULL) < 0 && errno == EINTR)
+		struct pollfd pf = {fd, POLLIN, 0};
+		while (poll(&pf, 1, -1) < 0 && errno == EINTR)
 			;
 		close(fd);
 	}
+	*kill_ms = (double)(bench_ns() - t0) / 1e6;
 	while (waitid(P_PID, (id_t)pid, &si, WEXITED) < 0 && errno == EINTR)
 		;
-	*kill_ms = (double)(bench_ns() - t0) / 1e6;
 }
 
 /* Polls task id until pred holds for it; returns its info (caller releases). */
@@ -114,13 +125,17 @@ static int is_final(const struct taskring_info *in)
 	       in->state == TASKRING_CANCELLED;
 }
 
-/* Whether worker w is back with a pid other than old, ready or busy. */
-static int replaced(taskring_t *h, int w, int old)
+/* Looks at worker w after the kill of pid old: sets *gone once the status
+ * no longer shows old (the supervisor noticed the death), returns 1 once a
+ * new pid is there in state ready or busy. */
+static int replaced(taskring_t *h, int w, int old, int *gone)
 {
 	struct taskring_status st;
 	int ok = 0;
 	if (taskring_status_get(h, &st))
 		return 0;
+	if (w < st.nworkers && st.workers[w].pid != old)
+		*gone = 1;
 	if (w < st.nworkers && st.workers[w].pid > 0 && st.workers[w].pid != old &&
 	    (!strcmp(st.workers[w].state, "ready") || !strcmp(st.workers[w].state, "busy")))
 		ok = 1;
@@ -157,8 +172,9 @@ int main(int argc, char **argv)
 	prctl(PR_SET_TIMERSLACK, 1ul); /* short polls really are short */
 	taskring_t *h = bench_attach_ready(inst, 2, 30);
 	double *ready = calloc(kills, sizeof(double)), *rerun = calloc(kills, sizeof(double));
+	double *noticed = calloc(kills, sizeof(double)), *exited = calloc(kills, sizeof(double));
 	double *fkill = calloc(kills, sizeof(double)), *ffork = calloc(kills, sizeof(double));
-	if (!ready || !rerun || !fkill || !ffork)
+	if (!ready || !rerun || !noticed || !exited || !fkill || !ffork)
 		bench_die("out of memory");
 	/* long enough to outlive every kill; cancelled at the end */
 	const char *av[1] = {"3600000"};
@@ -182,16 +198,34 @@ int main(int argc, char **argv)
 	taskring_info_release(&in);
 
 	for (unsigned k = 0; k < kills; k++) {
-		int pid;
+		int pid, pfd = -1, cpu = -1;
+		if (taskring_status_get(h, &st) == 0) {
+			if (w < st.nworkers && st.workers[w].pid > 0) {
+				pfd = (int)syscall(SYS_pidfd_open, st.workers[w].pid, 0);
+				cpu = st.workers[w].cpu;
+			}
+			taskring_status_release(&st);
+		}
 		uint64_t t0 = bench_ns(), t0_real = real_ns();
 		r = taskring_kill_worker(h, w, SIGKILL, &pid);
 		if (r)
 			bench_die("taskring_kill_worker(%d): %s", w, taskring_strerror(r));
-		uint64_t t_ready = 0, t_rerun = 0, end = t0 + 10000000000ull;
+		/* the kernel's part: until the whole worker (threads, io_uring) is gone */
+		exited[k] = NAN;
+		if (pfd >= 0) {
+			struct pollfd pf = {pfd, POLLIN, 0};
+			if (poll(&pf, 1, 10000) == 1)
+				exited[k] = (double)(bench_ns() - t0) / 1e6;
+			close(pfd);
+		}
+		uint64_t t_ready = 0, t_gone = 0, t_rerun = 0, end = t0 + 10000000000ull;
+		int gone = 0;
 		int next_w = -1;
 		while (!t_ready || !t_rerun) {
-			if (!t_ready && replaced(h, w, pid))
+			if (!t_ready && replaced(h, w, pid, &gone))
 				t_ready = bench_ns();
+			if (gone && !t_gone)
+				t_gone = t_ready ? t_ready : bench_ns();
 			if (!t_rerun) {
 				r = taskring_get(h, id, &in);
 				if (r)
@@ -218,7 +252,8 @@ int main(int argc, char **argv)
 				bench_sleep_ns(poll_ns);
 		}
 		ready[k] = (double)(t_ready - t0) / 1e6;
-		floors(&fkill[k], &ffork[k]);
+		noticed[k] = (double)(t_gone - t0) / 1e6;
+		floors(cpu, &fkill[k], &ffork[k]);
 		rerun[k] = (double)(t_rerun - t0) / 1e6;
 		w = next_w;
 	}
@@ -252,17 +287,28 @@ int main(int argc, char **argv)
 	struct bench_stat p = {s.p99, s.p99, s.p99, s.p99, s.n};
 	bench_row("replacement ready p99", &p, "ms", "max %.2f; goal p99 <= 10 ms: %s", s.max,
 	          bench_goal(s.p99 <= 10));
+	size_t nx = 0;
+	for (unsigned k = 0; k < kills; k++)
+		if (!isnan(exited[k]))
+			exited[nx++] = exited[k];
+	s = bench_stats(exited, nx);
+	bench_row("worker exited p50", &s, "ms", "p99 %.2f; its pidfd readable (all threads gone)",
+	          s.p99);
+	s = bench_stats(noticed, kills);
+	bench_row("death noticed p50", &s, "ms", "p99 %.2f; the status dropped the old pid", s.p99);
 	s = bench_stats(rerun, kills);
 	bench_row("requeued task runs again p50", &s, "ms", "%s",
 	          "from the queue's start time, no polling error");
 	p = (struct bench_stat){s.p99, s.p99, s.p99, s.p99, s.n};
 	bench_row("requeued task runs again p99", &p, "ms", "max %.2f", s.max);
 	s = bench_stats(fkill, kills);
-	bench_row("floor: SIGKILL -> death noticed p50", &s, "ms",
-	          "p99 %.3f; a child blocked in pause()", s.p99);
+	bench_row("floor: SIGKILL -> exited p50", &s, "ms",
+	          "p99 %.2f; a plain child spinning on the worker's CPU", s.p99);
 	s = bench_stats(ffork, kills);
-	bench_row("floor: fork -> child ready p50", &s, "ms", "p99 %.3f; first byte through a pipe",
-	          s.p99);
+	bench_row("floor: fork -> child ready p50", &s, "ms",
+	          "p99 %.2f; pinned, first byte through a pipe", s.p99);
+	free(noticed);
+	free(exited);
 	free(fkill);
 	free(ffork);
 	free(ready);
