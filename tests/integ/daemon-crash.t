@@ -21,13 +21,15 @@ tap_ok $? "$ncpu workers ready"
 
 # ---- SIGKILL a worker in the middle of a spin task -------------------------------
 id=$(T submit spin 8000) # long enough to be killed mid-run on a loaded machine
-wait_until 30 'test "$(task_json "$inst" "$id" state)" = running'
-tap_ok $? "spin task $id is running"
-w=$(task_json "$inst" "$id" worker)
-# "running" is set when the worker takes the task; wait until it executes it.
-wait_until 30 'test "$(status_json "$inst" | jq -r ".workers[$w].task")" = "$id"'
-old=$(worker_pid "$inst" "$w")
-cpu=$(worker_cpu "$inst" "$w")
+# Wait until a worker executes it (its record's task), reading that worker's index,
+# pid and CPU from the same status, and kill it right away.
+executing() {
+	read -r w old cpu < <(status_json "$inst" |
+		jq -r --argjson id "$id" '.workers[] | select(.task == $id) | "\(.index) \(.pid) \(.cpu)"')
+	[ -n "${w:-}" ]
+}
+wait_until 30 'executing'
+tap_ok $? "spin task $id is running on worker ${w:-?}"
 run T kill-worker "$w"
 tap_is "$RUN_STATUS:$RUN_OUT" "0:$old" "kill-worker $w hit pid $old"
 replaced() {
