@@ -1,7 +1,7 @@
 #!/bin/bash
 # daemon-sleep.t - io tasks overlap (issue 3, acceptance 4): 1,000 `sleep 200` tasks on
 # 2 workers with the default configuration all finish in under 2 s, submitted and
-# collected with `taskring map`. Sequentially they would take 200 s.
+# collected with `taskring map`. Sequentially they would take 200 s (100 s on 2 workers).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 
@@ -22,8 +22,12 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 tap_is "$st" 0 "taskring map of 1000 sleep 200 tasks succeeds"
 tap_is "$(wc -l <"$TR_TMP/out" | tr -d ' '):$(sort -u "$TR_TMP/out" | tr -d '\n')" "1000:" \
 	"1000 empty results"
-[ "$ms" -lt 2000 ]
-tap_ok $? "all finished in ${ms} ms (under 2000 ms: they overlap)"
+# The 2 s goal is for a normal build. A sanitizer build is several times slower per
+# task; there the check is only that they overlap (sequentially: 100 s on 2 workers).
+limit=2000
+ldd "$TRD" 2>/dev/null | grep -q 'libasan\|libtsan' && limit=20000
+[ "$ms" -lt "$limit" ]
+tap_ok $? "all finished in ${ms} ms (under $limit ms: they overlap)"
 tap_is "$(status_json "$inst" | jq '.totals.done')" 1000 "the daemon counts 1000 done"
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
