@@ -1,7 +1,7 @@
 #!/bin/bash
 # chaos-io.t - the chaos suite, part 5 (issue 6): a worker SIGKILLed while its io_uring
 # has many reads, writes, copies and sleeps in flight. Three rounds: four `taskring
-# map` runs put 400 sleeps, 160 read-file, 160 write-file and 80 copy-file tasks in
+# map` runs put 400 sleeps of 1.5 s, 160 read-file, 160 write-file and 80 copy-file tasks in
 # flight; once a worker reports at least 64 io tasks in flight it is killed. Proves:
 # every one of its in-flight tasks goes back to the queue and completes on a worker
 # (the replacement or the other), every result is right (sizes and CRCs of reads,
@@ -43,7 +43,7 @@ busiest() {
 for round in 1 2 3; do
 	od=$dir/out/r$round
 	mkdir -p "$od"
-	yes 300 | head -n 400 >"$TR_TMP/sleep.in"
+	yes 1500 | head -n 400 >"$TR_TMP/sleep.in"
 	for k in $(seq 0 159); do echo "$dir/in/f$((k % 16))"; done >"$TR_TMP/read.in"
 	for k in $(seq 0 159); do echo "$od/w$k round $round line $k"; done >"$TR_TMP/write.in"
 	for k in $(seq 0 79); do echo "$dir/in/f$((k % 16)) $od/c$k"; done >"$TR_TMP/copy.in"
