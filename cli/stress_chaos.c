@@ -223,6 +223,11 @@ static void kill_worker(struct stress_run *R, uint64_t now)
 		return; /* none up long enough: skip this tick */
 	uint32_t i = cand[stress_rand(&R->rng, n)];
 	int r = taskring_kill_worker(R->c->h, (int)i, R->o.sig, &pid);
+	if (r == -EPERM && !R->kills_w) {
+		stress_note(R->x.sh, "signalling worker %u: %s (the daemon runs as another user?)",
+		            i, taskring_strerror(r));
+		R->sup_fatal = 1; /* no kill will ever work: stop the run */
+	}
 	if (r < 0)
 		return; /* it died or is being replaced right now */
 	R->w[i].victim = pid;

@@ -294,7 +294,7 @@ void stress_print_table(const struct stress_run *R, FILE *f)
 	    okfail(t->bad_failures == 0 && t->poison_bad == 0), (unsigned long long)t->poison,
 	    (unsigned long long)t->poison_ok);
 	ROW("kills sent",
-	    "%llu  (workers %llu, supervisor %llu, clients %llu of which %llu "
+	    "%llu  (workers %llu, supervisor %llu, clients %llu, %llu of them seen "
 	    "holding the queue lock)%s",
 	    (unsigned long long)kills, (unsigned long long)R->kills_w,
 	    (unsigned long long)R->kills_s, (unsigned long long)R->kills_c,
