@@ -193,7 +193,17 @@ int taskring_status_get(taskring_t *h, struct taskring_status *st)
 	struct trq *q = &h->q;
 	struct trq_hdr *hd = q->hdr;
 	memset(st, 0, sizeof(*st));
-	st->workers = calloc(TRQ_WORKERS_MAX, sizeof(*st->workers));
+	/* Size the array before locking (a lock-free look, clamped below):
+	 * the records in use, not all TRQ_WORKERS_MAX of them. */
+	int room = (int)(__atomic_load_n(&hd->nworkers, __ATOMIC_RELAXED) <= TRQ_WORKERS_MAX
+	                     ? __atomic_load_n(&hd->nworkers, __ATOMIC_RELAXED)
+	                     : TRQ_WORKERS_MAX);
+	for (int i = TRQ_WORKERS_MAX - 1; i >= room; i--)
+		if (__atomic_load_n(&q->workers[i].state, __ATOMIC_RELAXED) != TRQ_W_EMPTY) {
+			room = i + 1;
+			break;
+		}
+	st->workers = calloc(room > 0 ? (size_t)room : 1, sizeof(*st->workers));
 	if (!st->workers)
 		return -ENOMEM;
 	int r = trq_lock(q, 0);
@@ -231,6 +241,8 @@ int taskring_status_get(taskring_t *h, struct taskring_status *st)
 	for (int i = n; i < TRQ_WORKERS_MAX; i++)
 		if (q->workers[i].state != TRQ_W_EMPTY && q->workers[i].pid)
 			n = i + 1;
+	if (n > room)
+		n = room; /* records appeared since the look: show those we made room for */
 	for (int i = 0; i < n; i++) {
 		const struct trq_worker *w = &q->workers[i];
 		struct taskring_worker_info *o = &st->workers[i];
