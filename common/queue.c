@@ -149,7 +149,7 @@ static void slot_end(struct trq *q, uint32_t idx, int state, const char *text, u
 	s->out_len = (uint32_t)n;
 	s->out_sum = trq_sum(2166136261u, trq_out(q, idx), n);
 	s->finish_ns = now;
-	s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT);
+	s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
 	st32(&s->state, (uint32_t)state);
 	if (state == TASKRING_DONE)
 		h->done++;
@@ -683,7 +683,7 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 		s->owner_inc = inc;
 		s->attempts++;
 		s->start_ns = now;
-		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT);
+		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
 		st32(&s->state, TASKRING_RUNNING);
 		h->running[cls]++;
 		idxs[n++] = idx;
@@ -773,7 +773,7 @@ int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct t
 		s->out_len = x->out_len > q->result_max ? q->result_max : x->out_len;
 		s->out_sum = sums[i];
 		s->finish_ns = now;
-		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT);
+		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
 		int st = x->state;
 		if (st != TASKRING_DONE && st != TASKRING_CANCELLED)
 			st = TASKRING_FAILED;
@@ -894,7 +894,7 @@ int trq_adopt(struct trq *q)
 			continue;
 		if (s->attempts > 0)
 			s->attempts--;
-		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT);
+		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
 		st32(&s->state, TASKRING_QUEUED);
 		h->requeued++;
 		n++;
@@ -978,7 +978,7 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 		}
 		if (!charged && s->attempts > 0)
 			s->attempts--;
-		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT);
+		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
 		st32(&s->state, TASKRING_QUEUED);
 		back[nback++] = i;
 		h->requeued++;

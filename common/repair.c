@@ -105,6 +105,8 @@ void trq_rebuild(struct trq *q)
 			h->failed++;
 			trq_slot_wake(q, i);
 		}
+		if (!is_final(s->state))
+			s->flags &= ~TRQ_F_READ; /* only a finished result can have been read */
 		if (is_final(s->state) && (s->flags & TRQ_F_DETACHED)) {
 			/* Nobody wants the result of a finished detached task. */
 			trq_slot_free(q, i);
@@ -113,7 +115,7 @@ void trq_rebuild(struct trq *q)
 		if (s->state == TASKRING_RUNNING && !owner_live(q, s)) {
 			if (s->attempts > 0)
 				s->attempts--;
-			s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT);
+			s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
 			st32(&s->state, TASKRING_QUEUED);
 			h->requeued++;
 		}
