@@ -4,7 +4,8 @@
 # Proves: while workers die at that pace, every accepted task reaches a final state
 # with the right result (at-least-once: some run twice), only the poison tasks fail
 # and each names the signal, every killed worker is replaced, no client call waits
-# past its deadline, and the segment's invariant checker passes afterwards.
+# past its deadline, and the segment's invariant checker passes afterwards. Then a run
+# with one attempt per task shows the checks fail (exit 1) when tasks do.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 . "$(dirname "$0")/chaos-lib.sh"
@@ -31,6 +32,14 @@ tap_ok "$([ "$(sj .worker_restarts)" -ge "$(sj .kills.workers)" ] 2>/dev/null; e
 tap_ok "$([ "$(sj .poison.submitted)" -ge 5 ] && [ "$(sj .poison.failed_with_signal)" = "$(sj .poison.submitted)" ]; echo $?)" \
 	"every poison task ($(sj .poison.submitted)) failed with a cause naming the signal"
 tap_is "$(sj .failed)" "$(sj .poison.failed_with_signal)" "no other task failed"
+
+# The checks can fail: with one attempt per task, a kill charges the task it hits,
+# which then fails for good - stress must say so and exit 1.
+stress "$inst" --duration 4 --kill-every 10-30 --signal KILL --min-uptime 0 --mix cpu \
+	--attempts 1
+tap_ok "$([ "$STRESS_STATUS" = 1 ] && [ "$(sj .pass)" = false ] && [ "$(sj .unexpected_failures)" -ge 1 ]; echo $?)" \
+	"with --attempts 1 the killed tasks fail and stress reports it: exit $STRESS_STATUS, $(sj .unexpected_failures) unexpected failures"
+tap_like "$(sj '.notes[0]')" 'killed by signal 9 \(SIGKILL\) on attempt 1 of 1' "its note names the cause"
 
 log=$(daemon_log "$inst")
 ! grep -q "giving up" "$log"
