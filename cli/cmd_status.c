@@ -134,7 +134,7 @@ static const char *status_field(char *buf, size_t buflen, const char *field, siz
 
 static void status_text(FILE *f, const struct taskring_status *st)
 {
-	char up[32], buf[128];
+	char up[32], buf[128], exitbuf[128];
 
 	fprintf(f, "instance:  %s\n",
 	        status_field(buf, sizeof(buf), st->instance, sizeof(st->instance)));
@@ -162,8 +162,8 @@ static void status_text(FILE *f, const struct taskring_status *st)
 			        pid, w->cpu,
 			        status_field(buf, sizeof(buf), w->state, sizeof(w->state)), task,
 			        w->io_inflight, (unsigned long long)w->tasks_done, w->restarts,
-			        w->last_exit[0] ? status_field(buf, sizeof(buf), w->last_exit,
-			                                       sizeof(w->last_exit))
+			        w->last_exit[0] ? status_field(exitbuf, sizeof(exitbuf),
+			                                       w->last_exit, sizeof(w->last_exit))
 			                        : "-");
 		}
 	}

@@ -102,6 +102,9 @@ static int cpu_run_one(struct cpuctx *c, const struct trq_task *t)
 			o.len = len;
 		} else {
 			__atomic_store_n(&c->w->cur_cpu, t->id, __ATOMIC_RELEASE);
+			/* The supervisor enforces cpu run timeouts: tell it one started. */
+			if (t->run_timeout_s)
+				trq_bell(&c->hdr->sup_seq, &c->hdr->sup_wait, 1);
 			st = tr_task_run(d, &ta, t->argc, t->argv, &o);
 			__atomic_store_n(&c->w->cur_cpu, 0, __ATOMIC_RELEASE);
 		}

@@ -49,6 +49,10 @@ poll two_ready
 tap_ok $? "2 workers ready again"
 last=$(T status --json | jq -r '.workers[0].last_exit')
 tap_like "$last" "SIGKILL" "status names the last exit cause of worker 0 ($last)"
+run T status
+tap_like "$RUN_OUT" "
+  0 +[0-9]+ +[0-9]+ +(ready|busy) .* 1 +killed by signal 9 \\(SIGKILL\\)" \
+	"the text status shows that cause in its LAST EXIT column"
 
 old1=$(wpid 1)
 run T kill-worker --signal term 1
