@@ -109,7 +109,6 @@ int trq_heads_sane(struct trq *q)
 	return 1;
 }
 
-
 int trq_sort_cmp(const void *a, const void *b)
 {
 	const struct trq_sort_ent *x = a, *y = b;
