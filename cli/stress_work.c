@@ -341,6 +341,11 @@ int stress_judge(const struct stress_ctx *x, unsigned ci, uint32_t idx, const st
 			         id, type, out, want);
 			return SV_WRONG;
 		}
+		/* The library reports type "?" and no words when they were found
+		 * overwritten in the segment: damage it told us about, not a
+		 * silently altered task. */
+		if (strcmp(info->type, "?") == 0 && info->argc == 0)
+			return SV_OK;
 		if (!same_request(x, ci, idx, r, info)) {
 			snprintf(
 			    note, notelen,

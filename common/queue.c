@@ -321,7 +321,9 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 				return done ? (int)done : r;
 		}
 		uint32_t fseq = ld32(&h->free_seq);
-		int r = trq_lock(q, deadline);
+		/* A non-blocking submit still waits for the lock (default
+		 * deadline): "no block" is about a full table, not a busy lock. */
+		int r = trq_lock(q, tmo == 0 ? 0 : deadline);
 		if (r)
 			return done ? (int)done : r;
 		uint64_t now = trq_now();
@@ -413,7 +415,7 @@ static int split_args(char *buf, uint32_t len, uint32_t argc, char **argv)
 static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, uint64_t off)
 {
 	struct trq_slot *s = &q->meta[idx];
-	uint32_t alen = s->args_len, olen = s->out_len, argc = s->argc;
+	uint32_t alen = RD(s->args_len), olen = RD(s->out_len), argc = RD(s->argc);
 	if (alen > q->payload_max || argc > alen)
 		alen = argc = 0;
 	if (olen > q->result_max)
@@ -442,6 +444,12 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 	info->id = s->id;
 	memcpy(info->type, s->type, sizeof(info->type));
 	info->type[sizeof(info->type) - 1] = 0;
+	if (args_sum(info->type, a, alen) != RD(s->args_sum)) {
+		/* Type or words overwritten since submit: show none of them. */
+		snprintf(info->type, sizeof(info->type), "?");
+		info->argc = 0;
+		info->argv[0] = NULL;
+	}
 	info->cls = (int)s->cls;
 	info->state = (int)s->state;
 	info->attempts = s->attempts;

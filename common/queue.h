@@ -45,7 +45,7 @@
 #include "taskring.h"
 
 #define TRQ_MAGIC       0x3151474e49524b54ull /* "TKRINGQ1" */
-#define TRQ_LAYOUT      1
+#define TRQ_LAYOUT      2
 #define TRQ_NAME_MAX    32 /* task type name, including the NUL */
 #define TRQ_TYPES_MAX   128
 #define TRQ_WORKERS_MAX 1024

@@ -187,8 +187,6 @@ int trq_audit(struct trq *q, int repair, char *msg, size_t msglen)
 		snprintf(msg, msglen, "lock: %s", strerror(-r));
 		return r;
 	}
-	if (!trq_heads_sane(q))
-		AUDIT_FAIL("queue heads out of range");
 	uint32_t live = 0;
 	for (uint32_t w = 0; w < q->workers_max; w++) {
 		uint32_t ws = RD(q->workers[w].state);
@@ -199,11 +197,14 @@ int trq_audit(struct trq *q, int repair, char *msg, size_t msglen)
 		if (sp > (int32_t)live) {
 			/* More pollers than workers would keep submitters from ever
 			 * waking a sleeping worker: reset (undercounting is safe). */
-			__atomic_store_n(&h->q_spin[c], 0, __ATOMIC_SEQ_CST);
+			if (repair)
+				__atomic_store_n(&h->q_spin[c], 0, __ATOMIC_SEQ_CST);
 			AUDIT_FAIL("%d %s pollers counted, %u workers alive", sp,
 			           taskring_class_name(c), live);
 		}
 	}
+	if (!trq_heads_sane(q))
+		AUDIT_FAIL("queue heads out of range");
 	for (uint32_t i = 0; i < cap; i++) {
 		struct trq_slot *s = &q->meta[i];
 		uint32_t st = RD(s->state);

@@ -82,7 +82,8 @@ struct taskring_req {
  * taskring_info_release(). */
 struct taskring_info {
 	uint64_t id;
-	char type[32];
+	char type[32]; /* "?" (and no argv) when the type or arguments
+	                  were found overwritten in shared memory */
 	int cls;
 	int state; /* enum taskring_state */
 	unsigned attempts;
