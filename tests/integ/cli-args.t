@@ -47,7 +47,7 @@ for v in -V --version; do
 	tap_is "$RUN_STATUS:$RUN_OUT" "0:taskring $want_version" "$v prints the version"
 done
 
-commands="submit wait map show list cancel status kill-worker reload"
+commands="submit wait map show list cancel status kill-worker reload stress"
 for h in -h --help; do
 	run "$TR" $h
 	missing=""
