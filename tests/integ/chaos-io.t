@@ -62,6 +62,9 @@ for round in 1 2 3; do
 	tap_ok "$([ -n "$victim" ]; echo $?)" "round $round: SIGKILLed ${victim:-no worker (none had 64 io tasks in flight)}"
 	wait_until 240 'test -s "$TR_TMP/sleep.st" -a -s "$TR_TMP/read.st" -a -s "$TR_TMP/write.st" -a -s "$TR_TMP/copy.st"'
 	tap_is "$(cat "$TR_TMP"/{sleep,read,write,copy}.st | tr '\n' ' ')" "0 0 0 0 " "round $round: the four maps completed (exit 0)"
+	for t in sleep read write copy; do
+		[ "$(cat "$TR_TMP/$t.st")" = 0 ] || tap_diag "  $t map: $(head -c 600 "$TR_TMP/$t.err")"
+	done
 	tap_is "$(grep -c . "$TR_TMP/sleep.out"):$(wc -l <"$TR_TMP/sleep.out")" "0:400" "round $round: 400 sleeps done (empty results)"
 	bad=0
 	k=0
