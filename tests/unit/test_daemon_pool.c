@@ -149,6 +149,10 @@ int main(void)
 	struct tr_pool p;
 	char err[256];
 
+	if (getenv("TASKRING_VALGRIND")) {
+		printf("1..0 # SKIP valgrind 3.19 does not implement pidfd_open\n");
+		return 0;
+	}
 	setpgid(0, 0);
 	/* The pool's log lines only when asked for (TR_TEST_VERBOSE=1). */
 	tr_log_init("test_daemon_pool", getenv("TR_TEST_VERBOSE") ? LOG_DEBUG : LOG_ERR);

@@ -162,9 +162,13 @@ static void test_exec(void)
 	st = run_prog(&c, 512, 0, -1, 0, (char *[]){"/bin/../bin/echo", NULL});
 	is_str(out, "exec: program not allowed: /bin/../bin/echo", "only the exact path matches");
 	st = run_prog(&c, 512, 0, -1, 0, (char *[]){"/nonexistent/program", NULL});
-	ok(st == TASKRING_FAILED &&
-	       !strcmp(out, "exec: cannot run /nonexistent/program: No such file or directory"),
-	   "a missing program fails with the reason: %s", flat());
+	if (getenv("TASKRING_VALGRIND")) /* valgrind runs the failing execve itself: exit 127 */
+		ok(1, "a missing program fails with the reason # SKIP under valgrind");
+	else
+		ok(st == TASKRING_FAILED &&
+		       !strcmp(out,
+		               "exec: cannot run /nonexistent/program: No such file or directory"),
+		   "a missing program fails with the reason: %s", flat());
 
 	st = run_prog(&c, 512, 0, -1, 0, (char *[]){"/bin/echo", "a", "b  c", NULL});
 	ok(st == TASKRING_DONE && !strcmp(out, "a b  c\n"), "stdout is the result: '%s'", flat());
