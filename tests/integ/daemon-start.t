@@ -57,6 +57,14 @@ tap_ok "$(notify_seen "$nout" "STATUS=$ncpu of $ncpu workers ready, 0 queued, 0 
 	"STATUS= line names the ready workers"
 wait_until 10 'notify_seen "$nout" WATCHDOG=1'
 tap_ok $? "WATCHDOG=1 sent (WATCHDOG_USEC set)"
+# The pace: about every WATCHDOG_USEC/2 (0.5 s), and never as late as 1 s.
+sleep 3
+pace=$(awk -F'\t' '$2 == "WATCHDOG=1" { if (n++) { d = $1 - last; if (d > max) max = d; sum += d } last = $1 }
+	END { if (n > 1) printf "%d %.3f %.3f", n, sum / (n - 1), max; else print "0 0 0" }' "$nout")
+read -r npings mean maxgap <<<"$pace"
+tap_ok "$(awk -v n="$npings" -v m="$mean" -v x="$maxgap" \
+	'BEGIN { exit !(n >= 4 && m >= 0.3 && m <= 0.7 && x < 1.0) }'; echo $?)" \
+	"WATCHDOG=1 at half of WATCHDOG_USEC: $npings pings, mean gap $mean s, longest $maxgap s"
 
 pinned=0 titles=0 envclean=0 seen_cpus=""
 for ((i = 0; i < ncpu; i++)); do
