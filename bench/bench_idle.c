@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "bench.h"
+#include "procstat.h"
 
 #define MAX_PROCS 64
 
@@ -30,20 +31,10 @@ struct proc {
 /* utime + stime of pid in clock ticks; -1 when gone. */
 static long long stat_ticks(int pid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
+	struct tr_procstat ps;
+	if (tr_procstat_read(pid, &ps))
 		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	unsigned long long ut, st;
-	if (!p ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (long long)(ut + st);
+	return (long long)(ps.utime + ps.stime);
 }
 
 /* Sums on-CPU ns and context switches over every thread of pid. */

@@ -12,6 +12,7 @@
 
 #include "queue.h"
 #include "taskring.h"
+#include "procstat.h"
 
 struct taskring {
 	struct trq q;
@@ -280,19 +281,8 @@ void taskring_status_release(struct taskring_status *st)
 /* Reads the parent pid of pid from /proc; -1 when it cannot. */
 static int proc_ppid(int pid)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	int ppid;
-	if (!p || sscanf(p + 2, "%*c %d", &ppid) != 1)
-		return -1;
-	return ppid;
+	struct tr_procstat ps;
+	return tr_procstat_read(pid, &ps) ? -1 : ps.ppid;
 }
 
 int taskring_kill_worker(taskring_t *h, int index, int sig, int *pid)

@@ -19,6 +19,7 @@
 
 #include "queue.h"
 #include "slots.h"
+#include "procstat.h"
 
 #define LOCK_DEFAULT_NS (10ull * 1000000000ull)
 #define SUBMIT_CHUNK    64
@@ -871,22 +872,8 @@ int trq_set_types(struct trq *q, const struct trq_type *types, unsigned n)
 /* Reads the start time of pid from /proc (0 when unknown). */
 static uint64_t proc_starttime(pid_t pid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	unsigned long long st = 0;
-	if (!p || sscanf(p + 2,
-	                 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-	                 "%*d %*d %*d %llu",
-	                 &st) != 1)
-		return 0;
-	return st;
+	struct tr_procstat ps;
+	return tr_procstat_read(pid, &ps) ? 0 : ps.starttime;
 }
 
 int trq_adopt(struct trq *q)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "procstat.h"
 
 struct pidv {
 	pid_t *v;
@@ -40,22 +41,14 @@ static int pidv_add(struct pidv *pv, pid_t pid)
  * -errno. */
 static int proc_stat(pid_t pid, char *state, pid_t *ppid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	int e = errno;
-	close(fd);
-	if (n <= 0)
-		return n < 0 ? -e : -EIO;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	int pp;
-	if (!p || sscanf(p + 1, " %c %d", state, &pp) != 2)
-		return -EIO;
-	*ppid = pp;
+		struct tr_procstat ps;
+	int r = tr_procstat_read(pid, &ps);
+	*state = 0;
+	*ppid = 0;
+	if (r)
+		return r;
+	*state = ps.state;
+	*ppid = ps.ppid;
 	return 0;
 }
 

@@ -34,6 +34,7 @@
 #include "cause.h"
 #include "log.h"
 #include "worker.h"
+#include "procstat.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -671,21 +672,8 @@ void tr_pool_tick(struct tr_pool *p, uint64_t now)
 /* The state letter of /proc/PID/stat ('R', 'S', 'T', ...), or 0. */
 static char proc_state(pid_t pid)
 {
-	char path[64], buf[512];
-	int fd;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	char *e = strrchr(buf, ')');
-	return e && e[1] == ' ' ? e[2] : 0;
+	struct tr_procstat ps;
+	return tr_procstat_read(pid, &ps) ? 0 : ps.state;
 }
 
 void tr_pool_check(struct tr_pool *p, uint64_t now)

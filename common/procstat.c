@@ -1,0 +1,42 @@
+/*
+ * procstat.c - see procstat.h. One read(2) of the whole line, no stdio, so
+ * it is usable between fork and exec and costs one system call per call.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "procstat.h"
+
+int tr_procstat_read(pid_t pid, struct tr_procstat *st)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	int e = errno;
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -e : -EIO;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	int ppid, pgrp;
+	unsigned long long ut, stt, start;
+	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+	 * utime stime cutime cstime priority nice threads itrealvalue starttime */
+	if (!p || sscanf(p + 1,
+	                 " %c %d %d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+	                 "%*d %*d %llu",
+	                 &st->state, &ppid, &pgrp, &ut, &stt, &start) != 6)
+		return -EIO;
+	st->ppid = ppid;
+	st->pgrp = pgrp;
+	st->utime = ut;
+	st->stime = stt;
+	st->starttime = start;
+	return 0;
+}
