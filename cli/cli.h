@@ -76,6 +76,11 @@ int cli_opt_duration(struct cli *c, const char *opt, const char *val, int64_t *m
  * malformed one prints why and returns CLI_USAGE, else CLI_OK. */
 int cli_parse_ids(struct cli *c, int n, char **argv, uint64_t *ids);
 
+/* The ID... operands of wait and cancel: at least one (`what` completes
+ * "missing ID (the task ids ...)"), each well-formed, then cli_attach(c, 0).
+ * On CLI_OK *ids holds n ids for the caller to free; else nothing is held. */
+int cli_ids_attach(struct cli *c, int n, char **argv, const char *what, uint64_t **ids);
+
 /* Attaches to c->instance. With need_daemon, also requires a live
  * supervisor. Returns CLI_OK, or prints why and returns CLI_USAGE (bad
  * instance name) or CLI_NODAEMON. */

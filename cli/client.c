@@ -434,3 +434,26 @@ void cli_interrupt_reset(void)
 	signal(SIGTERM, SIG_DFL);
 	cli_sig = 0;
 }
+
+int cli_ids_attach(struct cli *c, int n, char **argv, const char *what, uint64_t **out)
+{
+	char msg[96];
+	if (n <= 0) {
+		snprintf(msg, sizeof(msg), "missing ID (the task ids %s)", what);
+		return cli_usage(c, "%s", msg);
+	}
+	uint64_t *ids = calloc((size_t)n, sizeof(*ids));
+	if (!ids) {
+		cli_err(c, "out of memory");
+		return CLI_FAILED;
+	}
+	int st = cli_parse_ids(c, n, argv, ids);
+	if (st == CLI_OK)
+		st = cli_attach(c, 0);
+	if (st != CLI_OK) {
+		free(ids);
+		return st;
+	}
+	*out = ids;
+	return CLI_OK;
+}

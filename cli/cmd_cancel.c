@@ -41,20 +41,9 @@ static int cancel_run(struct cli *c, int argc, char **argv)
 			return st;
 	}
 	n = argc - optind;
-	if (n <= 0)
-		return cli_usage(c, "missing ID (the task ids to cancel)");
-	ids = calloc((size_t)n, sizeof(*ids));
-	if (!ids) {
-		cli_err(c, "out of memory");
-		return CLI_FAILED;
-	}
-	st = cli_parse_ids(c, n, argv + optind, ids);
-	if (st == CLI_OK)
-		st = cli_attach(c, 0);
-	if (st != CLI_OK) {
-		free(ids);
+	st = cli_ids_attach(c, n, argv + optind, "to cancel", &ids);
+	if (st != CLI_OK)
 		return st;
-	}
 	for (int i = 0; i < n; i++) {
 		int r = taskring_cancel(c->h, ids[i]);
 		if (r < 0) {

@@ -50,20 +50,9 @@ static int wait_run(struct cli *c, int argc, char **argv)
 			return st;
 	}
 	n = argc - optind;
-	if (n <= 0)
-		return cli_usage(c, "missing ID (the task ids to wait for)");
-	ids = calloc((size_t)n, sizeof(*ids));
-	if (!ids) {
-		cli_err(c, "out of memory");
-		return CLI_FAILED;
-	}
-	st = cli_parse_ids(c, n, argv + optind, ids);
-	if (st == CLI_OK)
-		st = cli_attach(c, 0);
-	if (st != CLI_OK) {
-		free(ids);
+	st = cli_ids_attach(c, n, argv + optind, "to wait for", &ids);
+	if (st != CLI_OK)
 		return st;
-	}
 	deadline = timeout_ms >= 0 ? cli_now_ms() + timeout_ms : -1;
 	for (int i = 0; i < n; i++) {
 		struct taskring_info info = {0};
