@@ -41,7 +41,7 @@ static int pidv_add(struct pidv *pv, pid_t pid)
  * -errno. */
 static int proc_stat(pid_t pid, char *state, pid_t *ppid)
 {
-		struct tr_procstat ps;
+	struct tr_procstat ps;
 	int r = tr_procstat_read(pid, &ps);
 	*state = 0;
 	*ppid = 0;
