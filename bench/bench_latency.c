@@ -10,6 +10,11 @@
  *                           client have gone to sleep on their futexes
  *   pipe ping-pong          1 byte there and back between two processes
  *                           (both sleep in read(): two cross-process wake-ups)
+ *   pipe ping-pong idle     the same with the idle case's pause after each
+ *                           round trip, so both CPUs go idle in between: the
+ *                           fair floor for "taskring idle" (2 CPUs: every
+ *                           wake-up crosses to an idle vCPU; 1 CPU: both
+ *                           processes on one vCPU, no cross-CPU wake-up)
  *   shm spin ping-pong      a counter bounced between two processes pinned to
  *                           two CPUs, busy polling: the cache-line floor
  *   python PPE              ProcessPoolExecutor(2).submit(noop).result()
@@ -88,14 +93,17 @@ static void pin(int cpu)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
-/* Pipe ping-pong round trips in us. pinned: the two processes on two CPUs
- * (every wake-up crosses CPUs); returns -1 when fewer than two are usable. */
-static int run_pipe(double *lat, unsigned n, int pinned)
+/* Pipe ping-pong round trips in us, with a pause of gap_ns after each. cpus:
+ * 0 anywhere, 1 both processes on one CPU, 2 on two CPUs (every wake-up
+ * crosses CPUs); returns -1 when fewer than that many CPUs are usable. */
+static int run_pipe(double *lat, unsigned n, int cpus, uint64_t gap_ns)
 {
 	int a[2], b[2], c0 = -1, c1 = -1;
 	cpu_set_t saved;
-	if (pinned && (two_cpus(&c0, &c1) || sched_getaffinity(0, sizeof(saved), &saved) < 0))
+	if (cpus && (two_cpus(&c0, &c1) || sched_getaffinity(0, sizeof(saved), &saved) < 0))
 		return -1;
+	if (cpus == 1)
+		c1 = c0;
 	if (pipe(a) < 0 || pipe(b) < 0)
 		bench_die("pipe: %s", strerror(errno));
 	fflush(stdout);
@@ -105,14 +113,14 @@ static int run_pipe(double *lat, unsigned n, int pinned)
 	if (pid == 0) {
 		char c;
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (pinned)
+		if (cpus)
 			pin(c1);
 		for (unsigned i = 0; i < n; i++)
 			if (read(a[0], &c, 1) != 1 || write(b[1], &c, 1) != 1)
 				_exit(1);
 		_exit(0);
 	}
-	if (pinned)
+	if (cpus)
 		pin(c0);
 	for (unsigned i = 0; i < n; i++) {
 		char c = 'x';
@@ -120,9 +128,11 @@ static int run_pipe(double *lat, unsigned n, int pinned)
 		if (write(a[1], &c, 1) != 1 || read(b[0], &c, 1) != 1)
 			bench_die("pipe ping-pong: %s", strerror(errno));
 		lat[i] = (double)(bench_ns() - t0) / 1e3;
+		if (gap_ns)
+			bench_sleep_ns(gap_ns);
 	}
 	reap(pid, "pipe ping-pong");
-	if (pinned)
+	if (cpus)
 		sched_setaffinity(0, sizeof(saved), &saved);
 	close(a[0]), close(a[1]), close(b[0]), close(b[1]);
 	return 0;
@@ -186,12 +196,13 @@ static void run_syscall(double *lat, unsigned n, int futex)
 	munmap(w, 4096);
 }
 
-enum { M_BUSY, M_IDLE, M_PIPE, M_PIPE2, M_SPIN, M_PY, M_SYS, M_FUTEX, M_N };
+enum { M_BUSY, M_IDLE, M_PIPE, M_PIPE2, M_PIPE2I, M_PIPE1I, M_SPIN, M_PY, M_SYS, M_FUTEX, M_N };
 static const char *const names[M_N] = {
-    [M_BUSY] = "taskring back to back",       [M_IDLE] = "taskring idle workers",
-    [M_PIPE] = "pipe ping-pong (any CPU)",    [M_PIPE2] = "pipe ping-pong (2 CPUs)",
-    [M_SPIN] = "shm spin ping-pong (2 CPUs)", [M_PY] = "python PPE submit().result()",
-    [M_SYS] = "system call getppid()",        [M_FUTEX] = "system call FUTEX_WAKE, no waiter",
+    [M_BUSY] = "taskring back to back",          [M_IDLE] = "taskring idle workers",
+    [M_PIPE] = "pipe ping-pong (any CPU)",       [M_PIPE2] = "pipe ping-pong (2 CPUs)",
+    [M_PIPE2I] = "pipe ping-pong idle (2 CPUs)", [M_PIPE1I] = "pipe ping-pong idle (1 CPU)",
+    [M_SPIN] = "shm spin ping-pong (2 CPUs)",    [M_PY] = "python PPE submit().result()",
+    [M_SYS] = "system call getppid()",           [M_FUTEX] = "system call FUTEX_WAKE, no waiter",
 };
 
 static void usage(void)
@@ -239,7 +250,7 @@ int main(int argc, char **argv)
 	unsigned spin_samples = samples * 5;
 	double *lat = malloc(sizeof(double) * spin_samples);
 	double p50[M_N][MAX_ROUNDS], p99[M_N][MAX_ROUNDS], mx[M_N] = {0};
-	int have[M_N] = {1, 1, 1, 1, 1, python != NULL, 1, 1};
+	int have[M_N] = {1, 1, 1, 1, 1, 1, 1, python != NULL, 1, 1};
 	if (!lat)
 		bench_die("out of memory");
 
@@ -247,9 +258,8 @@ int main(int argc, char **argv)
 	run_taskring(h, lat, samples < 1000 ? samples : 1000, 0);
 	for (int r = 0; r < rounds; r++) {
 		for (int m = 0; m < M_N; m++) {
-			unsigned n = m == M_IDLE   ? idle_samples
-			             : m == M_SPIN ? spin_samples
-			                           : samples;
+			int idle = m == M_IDLE || m == M_PIPE2I || m == M_PIPE1I;
+			unsigned n = idle ? idle_samples : m == M_SPIN ? spin_samples : samples;
 			if (!have[m])
 				continue;
 			switch (m) {
@@ -261,7 +271,11 @@ int main(int argc, char **argv)
 				break;
 			case M_PIPE:
 			case M_PIPE2:
-				if (run_pipe(lat, n, m == M_PIPE2) < 0) {
+			case M_PIPE2I:
+			case M_PIPE1I:
+				if (run_pipe(lat, n,
+				             m == M_PIPE2 || m == M_PIPE2I ? 2 : m == M_PIPE1I,
+				             idle ? (uint64_t)gap_us * 1000 : 0) < 0) {
 					have[m] = 0;
 					continue;
 				}
@@ -312,13 +326,16 @@ int main(int argc, char **argv)
 			snprintf(label, sizeof(label), "%s %s", names[m], q ? "p99" : "p50");
 			note[0] = 0;
 			if (m == M_BUSY || m == M_IDLE) {
+				/* against the pipe run the same way: back to back, or idle */
 				size_t l = 0;
-				int pm = have[M_PIPE2] ? M_PIPE2 : M_PIPE;
+				int pm = m == M_IDLE ? (have[M_PIPE2I] ? M_PIPE2I : M_PIPE)
+				                     : (have[M_PIPE2] ? M_PIPE2 : M_PIPE);
 				for (int r = 0; r < rounds; r++)
 					ratio[r] = v[r] / (q ? p99 : p50)[pm][r];
-				l += (size_t)snprintf(note, sizeof(note), "%.2gx pipe (%s)",
+				l += (size_t)snprintf(note, sizeof(note), "%.2gx pipe%s (%s)",
 				                      bench_stats(ratio, (size_t)rounds).med,
-				                      pm == M_PIPE2 ? "2 CPUs" : "any CPU");
+				                      pm == M_PIPE2I ? " idle" : "",
+				                      pm == M_PIPE ? "any CPU" : "2 CPUs");
 				if (have[M_PY]) {
 					for (int r = 0; r < rounds; r++)
 						ratio[r] = (q ? p99 : p50)[M_PY][r] / v[r];
