@@ -26,6 +26,9 @@
 
 /* ---- locking ------------------------------------------------------------ */
 
+static unsigned marks_take(struct trq *q, struct trq_mark *out);
+static int marks_apply(struct trq *q, const struct trq_mark *m, unsigned n);
+
 int trq_lock(struct trq *q, uint64_t deadline)
 {
 	pthread_mutex_t *m = &q->hdr->lock;
@@ -54,15 +57,22 @@ int trq_lock(struct trq *q, uint64_t deadline)
 		r = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
 #endif
 	}
-	if (r == 0)
-		return 0;
 	if (r == EOWNERDEAD) {
 		/* The holder died mid-update: re-derive, then mark consistent. */
 		trq_rebuild(q);
 		pthread_mutex_consistent(m);
-		return 0;
+		r = 0;
 	}
-	return -r;
+	if (r)
+		return -r;
+	/* Results this process read without the lock are marked read now. */
+	if (__atomic_load_n(&q->mk_n, __ATOMIC_RELAXED)) {
+		struct trq_mark mk[TRQ_MARKS];
+		unsigned n = marks_take(q, mk);
+		if (n && marks_apply(q, mk, n))
+			trq_bell(&q->hdr->free_seq, &q->hdr->free_wait, INT_MAX);
+	}
+	return 0;
 }
 
 void trq_unlock(struct trq *q)
@@ -82,6 +92,18 @@ static int slot_reclaim(struct trq *q, int k, uint32_t idx)
 	return 0;
 }
 
+/* Starts loading slot idx's record for writing: the lists are linked
+ * through the records, so without this a batch waits for one cache miss
+ * after another. */
+static inline void slot_prefetch(struct trq *q, uint32_t idx)
+{
+	if (idx < q->capacity) {
+		__builtin_prefetch(&q->meta[idx], 1);
+		__builtin_prefetch((char *)&q->meta[idx] + 64, 1);
+		__builtin_prefetch((char *)&q->meta[idx] + 128, 1);
+	}
+}
+
 /* Takes a slot off the free list, or reclaims the oldest read result, or the
  * oldest unread one past its TTL. Returns TRQ_NIL when the table is full. */
 static uint32_t slot_alloc(struct trq *q, uint64_t now)
@@ -98,6 +120,7 @@ static uint32_t slot_alloc(struct trq *q, uint64_t now)
 			}
 			h->free_head = RD(q->meta[idx].next);
 			h->free_count--;
+			slot_prefetch(q, h->free_head);
 			return idx;
 		}
 		int broken = 0;
@@ -112,6 +135,7 @@ static uint32_t slot_alloc(struct trq *q, uint64_t now)
 			}
 			if (k == 0 && now - q->meta[idx].finish_ns < h->result_ttl_ns)
 				continue;
+			slot_prefetch(q, RD(q->meta[idx].next)); /* the next one reclaimed */
 			if (slot_reclaim(q, k, idx)) {
 				trq_rebuild(q);
 				broken = 1;
@@ -197,7 +221,8 @@ int trq_type_find(struct trq *q, const char *name)
 	if (n > TRQ_TYPES_MAX)
 		n = TRQ_TYPES_MAX;
 	for (uint32_t i = 0; i < n; i++)
-		if (strncmp(h->types[i].name, name, TRQ_NAME_MAX) == 0 &&
+		if (h->types[i].name[0] == name[0] &&
+		    strncmp(h->types[i].name, name, TRQ_NAME_MAX) == 0 &&
 		    memchr(h->types[i].name, 0, TRQ_NAME_MAX))
 			return (int)i;
 	return -1;
@@ -307,7 +332,8 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 	struct trq_hdr *h = q->hdr;
 	struct prep preps[SUBMIT_CHUNK];
 	int64_t tmo = opts ? opts->timeout_ms : -1;
-	uint64_t deadline = trq_deadline_ms(tmo);
+	uint64_t t0 = trq_now(); /* one clock read serves the deadline and the first chunk */
+	uint64_t deadline = tmo < 0 ? 0 : t0 + (uint64_t)tmo * 1000000ull;
 	size_t done = 0;
 
 	if (n > INT_MAX)
@@ -327,7 +353,10 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 		int r = trq_lock(q, tmo == 0 ? 0 : deadline);
 		if (r)
 			return done ? (int)done : r;
-		uint64_t now = trq_now();
+		/* t0 only on the first pass: a later one must not compare
+		 * finish times against an older clock reading. */
+		uint64_t now = t0 ? t0 : trq_now();
+		t0 = 0;
 		size_t put = 0;
 		unsigned pushed[TRQ_NCLASS] = {0};
 		while (put < k) {
@@ -486,15 +515,137 @@ static int id_current(struct trq *q, uint64_t id, uint32_t idx)
 	return 0;
 }
 
-int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_info *infos,
-                 int mark_read)
+/* ---- read marks --------------------------------------------------------- */
+
+/* Marks final task (idx, id) read: moves it to fin list 1, where it is the
+ * first to be reclaimed. Caller holds the lock. Returns 1 when it moved. */
+static int mark_one(struct trq *q, uint32_t idx, uint64_t id)
 {
-	int first = 0, freed = 0;
-	uint64_t off = trq_realtime() - trq_now(); /* monotonic -> realtime */
-	int r = trq_lock(q, 0);
+	if (idx >= q->capacity || id_current(q, id, idx))
+		return 0;
+	struct trq_slot *s = &q->meta[idx];
+	if (!is_final(s->state) || (s->flags & (TRQ_F_READ | TRQ_F_DETACHED)))
+		return 0;
+	if (trq_fin_unlink(q, 0, idx)) {
+		trq_rebuild(q);
+		return 0;
+	}
+	s->flags |= TRQ_F_READ;
+	trq_fin_append(q, 1, idx);
+	return 1;
+}
+
+/* Takes this process's pending marks into out (TRQ_MARKS long). */
+static unsigned marks_take(struct trq *q, struct trq_mark *out)
+{
+	if (!__atomic_load_n(&q->mk_n, __ATOMIC_RELAXED))
+		return 0;
+	pthread_mutex_lock(&q->mk_lock);
+	unsigned n = q->mk_n <= TRQ_MARKS ? q->mk_n : 0;
+	memcpy(out, q->mk, n * sizeof(*out));
+	__atomic_store_n(&q->mk_n, 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&q->mk_lock);
+	return n;
+}
+
+/* Applies n taken marks (caller holds the lock); returns how many moved. */
+static int marks_apply(struct trq *q, const struct trq_mark *m, unsigned n)
+{
+	int moved = 0;
+	for (unsigned i = 0; i < n; i++)
+		moved += mark_one(q, m[i].idx, m[i].id);
+	return moved;
+}
+
+void trq_flush_reads(struct trq *q)
+{
+	/* trq_lock applies them; a lock that cannot be had leaves them
+	 * pending (at worst, those results wait for their TTL). */
+	if (__atomic_load_n(&q->mk_n, __ATOMIC_RELAXED) && trq_lock(q, 0) == 0)
+		trq_unlock(q);
+}
+
+/* Queues a read mark; applies them all when the buffer is full or when a
+ * submitter is waiting for a free slot. */
+static void marks_add(struct trq *q, uint32_t idx, uint64_t id)
+{
+	pthread_mutex_lock(&q->mk_lock);
+	int full = q->mk_n >= TRQ_MARKS;
+	if (!full) {
+		q->mk[q->mk_n] = (struct trq_mark){id, idx};
+		__atomic_store_n(&q->mk_n, q->mk_n + 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&q->mk_lock);
+	if (full || __atomic_load_n(&q->hdr->free_wait, __ATOMIC_RELAXED))
+		trq_flush_reads(q);
+	if (full) {
+		/* The buffer was emptied above: this one goes in alone. */
+		pthread_mutex_lock(&q->mk_lock);
+		if (q->mk_n < TRQ_MARKS) {
+			q->mk[q->mk_n] = (struct trq_mark){id, idx};
+			__atomic_store_n(&q->mk_n, q->mk_n + 1, __ATOMIC_RELAXED);
+		}
+		pthread_mutex_unlock(&q->mk_lock);
+	}
+}
+
+/* Copies final task id (slot idx) without the lock. Returns 0 (copied),
+ * 1 (not final: copy it under the lock), or an error as trq_peek. */
+static int copy_final(struct trq *q, uint64_t id, uint32_t idx, struct taskring_info *info,
+                      uint64_t off)
+{
+	struct trq_slot *s = &q->meta[idx];
+	uint32_t want = (uint32_t)((id - 1) / q->capacity);
+	int st = trq_peek(q, id);
+	if (st < 0)
+		return st;
+	if (!is_final((uint32_t)st))
+		return 1;
+	if (RD(s->id) != id) /* reclaimed since the peek, or overwritten */
+		return ld32(&s->gen) != want ? -TASKRING_EEXPIRED : -TASKRING_ECORRUPT;
+	int r = copy_info(q, idx, info, off);
 	if (r)
 		return r;
-	for (size_t i = 0; i < n; i++) {
+	/* Everything copied was written before the slot became final and
+	 * stays until it is reclaimed, which bumps gen first: an unchanged
+	 * gen after the copy means the copy is of this task. */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (ld32(&s->gen) != want || RD(s->id) != id) {
+		taskring_info_release(info);
+		return -TASKRING_EEXPIRED;
+	}
+	return 0;
+}
+
+/* The monotonic -> realtime offset for the times in taskring_info, read
+ * afresh every 64 calls (it moves only when the wall clock is set). */
+static uint64_t realtime_off(struct trq *q)
+{
+	unsigned n = __atomic_fetch_add(&q->rt_calls, 1, __ATOMIC_RELAXED);
+	uint64_t off = __atomic_load_n(&q->rt_off, __ATOMIC_RELAXED);
+	if (!off || !(n & 63)) {
+		off = trq_realtime() - trq_now();
+		__atomic_store_n(&q->rt_off, off, __ATOMIC_RELAXED);
+	}
+	return off;
+}
+
+/* trq_get_many under the lock, for ids [i0, i1) flagged in slow. */
+static int get_locked(struct trq *q, const uint64_t *ids, struct taskring_info *infos,
+                      const unsigned char *slow, size_t i0, size_t i1, int mark_read, uint64_t off,
+                      int *moved)
+{
+	int first = 0;
+	int r = trq_lock(q, 0);
+	if (r) {
+		for (size_t i = i0; i < i1 && infos; i++)
+			if (slow[i - i0])
+				memset(&infos[i], 0, sizeof(infos[i]));
+		return r;
+	}
+	for (size_t i = i0; i < i1; i++) {
+		if (!slow[i - i0])
+			continue;
 		uint32_t idx;
 		r = trq_id_slot(q, ids[i], &idx);
 		if (!r)
@@ -508,19 +659,58 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 				first = r;
 			continue;
 		}
-		struct trq_slot *s = &q->meta[idx];
-		if (!mark_read || !is_final(s->state) || (s->flags & (TRQ_F_READ | TRQ_F_DETACHED)))
-			continue;
-		if (trq_fin_unlink(q, 0, idx) == 0) {
-			s->flags |= TRQ_F_READ;
-			trq_fin_append(q, 1, idx);
-			freed = 1;
-		} else {
-			trq_rebuild(q);
-		}
+		if (mark_read)
+			*moved += mark_one(q, idx, ids[i]);
 	}
 	trq_unlock(q);
-	if (freed)
+	return first;
+}
+
+int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_info *infos,
+                 int mark_read)
+{
+	int first = 0, moved = 0;
+	uint64_t off = realtime_off(q);
+	for (size_t i0 = 0; i0 < n; i0 += 64) {
+		size_t i1 = n - i0 < 64 ? n : i0 + 64;
+		unsigned char slow[64];
+		int nslow = 0;
+		for (size_t i = i0; i < i1; i++) {
+			uint32_t idx, nx;
+			if (i + 2 < n && trq_id_slot(q, ids[i + 2], &nx) == 0) {
+				__builtin_prefetch(&q->meta[nx]);
+				__builtin_prefetch(trq_out(q, nx));
+			}
+			int r = trq_id_slot(q, ids[i], &idx);
+			slow[i - i0] = 0;
+			if (!r && !infos) {
+				slow[i - i0] = 1; /* marking only: under the lock */
+				nslow++;
+				continue;
+			}
+			if (!r)
+				r = copy_final(q, ids[i], idx, &infos[i], off);
+			if (r == 1) {
+				slow[i - i0] = 1;
+				nslow++;
+				continue;
+			}
+			if (r) {
+				memset(&infos[i], 0, sizeof(infos[i]));
+				if (!first)
+					first = r;
+				continue;
+			}
+			if (mark_read && !(RD(q->meta[idx].flags) & (TRQ_F_READ | TRQ_F_DETACHED)))
+				marks_add(q, idx, ids[i]);
+		}
+		if (nslow) {
+			int r = get_locked(q, ids, infos, slow, i0, i1, mark_read, off, &moved);
+			if (r && !first)
+				first = r;
+		}
+	}
+	if (moved)
 		trq_bell(&q->hdr->free_seq, &q->hdr->free_wait, INT_MAX);
 	return first;
 }
@@ -537,6 +727,9 @@ int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
 	if (r)
 		return r;
 	struct trq_slot *s = &q->meta[idx];
+	r = trq_peek(q, id);
+	if (r < 0 || is_final((uint32_t)r))
+		return r < 0 ? r : 0; /* often, with tasks in flight: no clock read */
 	uint64_t spin_end = trq_now() + (uint64_t)q->spin_ns;
 	for (unsigned i = 1;; i++) {
 		r = trq_peek(q, id);
@@ -549,6 +742,7 @@ int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
 		}
 		__builtin_ia32_pause();
 	}
+	trq_flush_reads(q); /* about to sleep: hand back what was read */
 	__atomic_add_fetch(&s->nwait, 1, __ATOMIC_SEQ_CST);
 	for (;;) {
 		uint32_t w = __atomic_load_n(&s->wake, __ATOMIC_SEQ_CST);

@@ -169,6 +169,14 @@ struct trq_hdr {
 	alignas(64) char end_[];
 };
 
+/* A result this process read whose slot is not yet marked read in the
+ * segment (see trq_flush_reads). */
+struct trq_mark {
+	uint64_t id;
+	uint32_t idx;
+};
+#define TRQ_MARKS 32
+
 /* A process's validated view of a mapped segment. */
 struct trq {
 	struct trq_hdr *hdr;
@@ -181,6 +189,16 @@ struct trq {
 	uint32_t *ring[TRQ_NCLASS];
 	struct trq_worker *workers;
 	int64_t spin_ns; /* how long waiters spin before sleeping */
+	                 /* Read marks not yet applied: results copied without the lock are
+	                  * marked read at this process's next locked operation, so a client
+	                  * that submits and collects one task at a time takes the queue lock
+	                  * once per task, not twice. Guarded by mk_lock (a handle may be used
+	                  * by several threads). */
+	pthread_mutex_t mk_lock;
+	unsigned mk_n;
+	struct trq_mark mk[TRQ_MARKS];
+	uint64_t rt_off;   /* cached CLOCK_REALTIME - CLOCK_MONOTONIC */
+	unsigned rt_calls; /* calls since; refreshed every 64 */
 };
 
 /* Geometry of a new segment. */
@@ -269,6 +287,7 @@ int trq_sup_alive(struct trq *q);
  * On EOWNERDEAD it rebuilds the derived state before returning 0.
  * Returns 0, -ETIMEDOUT, -ENOTRECOVERABLE. */
 int trq_lock(struct trq *q, uint64_t deadline);
+/* (Having locked, it also applies this process's pending read marks.) */
 void trq_unlock(struct trq *q);
 
 /* ---- clients ------------------------------------------------------------ */
@@ -289,13 +308,22 @@ int trq_id_slot(struct trq *q, uint64_t id, uint32_t *idx);
 int trq_peek(struct trq *q, uint64_t id);
 
 /* Copies task id into *info (allocating its buffer). With mark_read, marks
- * a final task's result read. Returns 0 or an error as trq_peek. */
+ * a final task's result read. A final task is copied without the queue lock
+ * (its slot cannot change until it is marked read or expires; a reuse during
+ * the copy is detected and reported as -TASKRING_EEXPIRED), and its read
+ * mark is applied later: at this process's next trq_lock() (any submit,
+ * cancel, list...), before a wait sleeps, once TRQ_MARKS marks are pending,
+ * at once when a submitter waits for free slots, and at trq_detach(). A process killed with marks
+ * pending leaves those results to their TTL. Returns 0 or an error as trq_peek. */
 int trq_get(struct trq *q, uint64_t id, struct taskring_info *info, int mark_read);
 
 /* trq_get for n ids under one lock. Returns 0, or the first error met (the
  * infos of ids that failed are zeroed; the others are filled). */
 int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_info *infos,
                  int mark_read);
+
+/* Applies this process's pending read marks (see trq_get) under the lock. */
+void trq_flush_reads(struct trq *q);
 
 /* Waits until task id is final or the deadline (0: none). Returns 0 or as
  * trq_peek, or -ETIMEDOUT. */

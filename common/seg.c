@@ -262,6 +262,8 @@ fail:
 void trq_detach(struct trq *q)
 {
 	if (q->base)
+		trq_flush_reads(q);
+	if (q->base)
 		munmap(q->base, q->size);
 	if (q->fd > 0)
 		close(q->fd);

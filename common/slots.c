@@ -70,6 +70,9 @@ void trq_slot_free(struct trq *q, uint32_t idx)
 	st32(&s->state, TASKRING_FREE);
 	s->id = 0;
 	st32(&s->gen, s->gen + 1);
+	/* Readers copy final slots without the lock and check gen afterwards:
+	 * the new generation must be visible before the next task's bytes. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 	s->flags = 0;
 	s->next = h->free_head;
 	s->prev = TRQ_NIL;

@@ -406,6 +406,70 @@ static void test_attach_refusals(void)
 	trq_detach(&a);
 }
 
+/* Results are copied without the lock; their read marks wait for the
+ * reader's next lock, a sleeping wait, or its detach. */
+static void test_read_marks(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	struct trq_task t;
+	struct taskring_info info;
+	uint64_t ids[4];
+	int err;
+	for (int i = 0; i < 4; i++) {
+		ids[i] = submit1("echo", 0, NULL, NULL, &err);
+		take1(0, inc, &t, TASKRING_CPU);
+		finish1(0, inc, &t, TASKRING_DONE, "r");
+	}
+	uint32_t read0 = q.hdr->fin_count[1];
+	is_int(trq_get(&q, ids[0], &info, 1), 0, "read a result");
+	ok(strcmp(info.output, "r") == 0 && info.state == TASKRING_DONE, "its result, copied");
+	taskring_info_release(&info);
+	is_int(q.hdr->fin_count[1], read0, "its read mark is pending (no lock taken)");
+	trq_flush_reads(&q);
+	is_int(q.hdr->fin_count[1], read0 + 1, "trq_flush_reads applies it");
+	is_int(trq_get(&q, ids[0], &info, 0), 0, "still readable after the mark (show)");
+	taskring_info_release(&info);
+
+	/* Another process: its detach applies its marks. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct trq c;
+		if (trq_attach(&c, qt_instance) || trq_get(&c, ids[1], &info, 1))
+			_exit(1);
+		taskring_info_release(&info);
+		trq_detach(&c);
+		_exit(0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a child read a result and detached");
+	is_int(q.hdr->fin_count[1], read0 + 2, "the child's detach applied its mark");
+
+	/* A reader killed with a mark pending: that result stays unread. */
+	pid = fork();
+	if (pid == 0) {
+		struct trq c;
+		if (trq_attach(&c, qt_instance) || trq_get(&c, ids[2], &info, 1))
+			_exit(1);
+		raise(SIGKILL);
+		_exit(1);
+	}
+	waitpid(pid, &st, 0);
+	ok(WIFSIGNALED(st), "a reader was killed with a mark pending");
+	is_int(q.hdr->fin_count[1], read0 + 2, "its mark was lost: nothing moved");
+	is_int(trq_peek(&q, ids[2]), TASKRING_DONE, "that result is kept (until its TTL)");
+
+	/* The next lock this process takes applies its pending marks. */
+	is_int(trq_get(&q, ids[3], &info, 1), 0, "read another result");
+	taskring_info_release(&info);
+	trq_lock(&q, 0);
+	uint32_t now_read = q.hdr->fin_count[1];
+	trq_unlock(&q);
+	is_int(now_read, read0 + 3, "any trq_lock applies pending marks");
+	check("after deferred read marks");
+	drain(inc);
+}
+
 int main(void)
 {
 	qt_setup("queue", 120);
@@ -419,6 +483,7 @@ int main(void)
 	       -EEXIST, "create refuses an existing name");
 	test_transitions();
 	test_full_and_reclaim();
+	test_read_marks();
 	test_owner_dead();
 	test_attach_refusals();
 	trq_detach(&q);
