@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,21 @@ static _Noreturn void pool_child(struct tr_pool *p, unsigned index, uint32_t inc
 	_exit(127);
 }
 
+/* Pins a new child to cpu from here, before it first runs if it has not yet
+ * (it pins itself again, which then costs nothing): otherwise fork() may
+ * start it on the busiest CPU, where it waits for a tick before it can move
+ * itself. A failure is only logged by the child's own attempt. */
+static void pool_pin(pid_t pid, int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0 || cpu >= CPU_SETSIZE)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(pid, sizeof(set), &set);
+}
+
 /* Starts slot i's process. On failure schedules a retry. */
 static void pool_spawn(struct tr_pool *p, unsigned i, uint64_t now)
 {
@@ -227,6 +243,8 @@ static void pool_spawn(struct tr_pool *p, unsigned i, uint64_t now)
 	if (pid == 0)
 		pool_child(p, i, inc, cpu);
 	int err = errno;
+	if (pid > 0)
+		pool_pin(pid, cpu);
 	int pidfd = pid > 0 ? sys_pidfd_open(pid) : -1;
 	if (pid > 0 && pidfd < 0) {
 		err = errno;

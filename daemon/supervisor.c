@@ -320,6 +320,7 @@ static void sup_signals(struct tr_sup *s, uint64_t now)
 			switch (si[i].ssi_signo) {
 			case SIGCHLD:
 				tr_pool_reap_all(&s->pool, now);
+				tr_pool_step(&s->pool, now); /* replace the dead at once */
 				tr_orphans_sweep(&s->pool);
 				break;
 			case SIGTERM:
@@ -473,6 +474,9 @@ int tr_sup_run(struct tr_sup *s)
 			uint64_t tag = evs[i].data.u64;
 			if (tag >= EV_POOL) {
 				tr_pool_reap(&s->pool, (unsigned)(tag - EV_POOL), now);
+				/* A dead worker's replacement starts before the other
+				 * events (the signalfd's sweep of /proc, say) are handled. */
+				tr_pool_step(&s->pool, now);
 			} else if (tag == EV_SIGNAL) {
 				sup_signals(s, now);
 			} else if (tag == EV_BELL) {

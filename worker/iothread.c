@@ -1,7 +1,8 @@
 /*
  * iothread.c - see iothread.h.
  *
- * Records: `depth` task records for io-class tasks with a free list, plus
+ * Records: `depth` task records for io-class tasks with a free list (the
+ * ones never used yet are not on it: those from `fresh` on are), plus
  * one more (index depth, never on the free list) for the cpu exec the main
  * thread hands over; per record the number of CQEs still to come (ops) and
  * which tagged operations are outstanding (in) or being cancelled (cx). A
@@ -102,6 +103,7 @@ struct tr_iothread {
 	struct io_uring ring;
 	struct iorec *recs; /* depth + 1: the last one is the cpu exec's */
 	int free_head;
+	unsigned fresh;   /* records [fresh, depth) were never used: free, not listed */
 	unsigned nbusy;   /* io records in use */
 	unsigned nactive; /* io tasks not yet decided */
 	struct mbox mb;
@@ -437,9 +439,10 @@ static void start_task(struct tr_iothread *t, const struct trq_task *task)
 		return;
 	}
 
-	int ri = t->free_head;
+	int ri = t->free_head >= 0 ? t->free_head : (int)t->fresh++;
 	struct iorec *r = rec_take(t, ri, task);
-	t->free_head = r->next_free;
+	if (ri == t->free_head)
+		t->free_head = r->next_free;
 	t->nbusy++;
 	t->nactive++;
 	if (d->io == TR_IO_EXEC) {
@@ -746,11 +749,10 @@ static int setup(struct tr_iothread *t)
 		snprintf(t->err, sizeof(t->err), "io thread: out of memory");
 		return -ENOMEM;
 	}
-	for (unsigned i = 0; i <= t->o.depth; i++) {
-		t->recs[i].next_free = i + 1 < t->o.depth ? (int)i + 1 : -1;
-		t->recs[i].t.fd_in = t->recs[i].t.fd_out = -1;
-	}
-	t->free_head = 0;
+	/* Records are set up when first taken (rec_take): touching them all
+	 * here would fault in every page of a large calloc before ready. */
+	t->free_head = -1;
+	t->fresh = 0;
 
 	/* Without exec's set-up the worker still runs everything else; exec
 	 * tasks then fail saying so. */
