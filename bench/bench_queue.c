@@ -137,8 +137,9 @@ static double run_taskring(unsigned long n, unsigned batch, unsigned window)
 			sent += batch;
 		}
 		uint64_t *chunk = &ids[head];
+		uint64_t dl = trq_now() + 10000000000ull; /* one deadline, as wait_many has */
 		for (unsigned i = 0; i < batch; i++) {
-			int r = trq_wait_final(&q, chunk[i], trq_now() + 10000000000ull);
+			int r = trq_wait_final(&q, chunk[i], dl);
 			if (r) {
 				fprintf(stderr, "wait: %s\n", taskring_strerror(r));
 				exit(1);

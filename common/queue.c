@@ -238,11 +238,40 @@ static uint32_t args_sum(const char *type, const void *args, uint32_t len)
 struct prep {
 	char type[TRQ_NAME_MAX];
 	uint32_t cls, argc, len;
+	uint32_t tsum; /* trq_sum() of the type name: args_sum()'s first part */
 };
 
-static int submit_prepare(struct trq *q, const struct taskring_req *r,
-                          const struct taskring_opts *o, struct prep *p)
+/* Checks and measures r's argument words into p. */
+static int submit_args(struct trq *q, const struct taskring_req *r, struct prep *p)
 {
+	if (r->argc < 0 || (r->argc > 0 && !r->argv))
+		return -EINVAL;
+	uint64_t len = 0;
+	for (int i = 0; i < r->argc; i++) {
+		if (!r->argv[i])
+			return -EINVAL;
+		len += strlen(r->argv[i]) + 1;
+		if (len > q->payload_max)
+			return -E2BIG;
+	}
+	p->argc = (uint32_t)r->argc;
+	p->len = (uint32_t)len;
+	return 0;
+}
+
+/* Checks and measures request r; prev (or NULL) is the request before it
+ * in the same batch, whose type lookup r reuses when it names the same
+ * string. */
+static int submit_prepare(struct trq *q, const struct taskring_req *r,
+                          const struct taskring_opts *o, struct prep *p,
+                          const struct taskring_req *prev, const struct prep *pp)
+{
+	if (prev && prev->type == r->type && r->type) {
+		memcpy(p->type, pp->type, sizeof(p->type));
+		p->cls = pp->cls;
+		p->tsum = pp->tsum;
+		return submit_args(q, r, p);
+	}
 	if (!r->type || !r->type[0] || strlen(r->type) >= TRQ_NAME_MAX)
 		return -TASKRING_EBADTYPE;
 	int t = trq_type_find(q, r->type);
@@ -257,21 +286,10 @@ static int submit_prepare(struct trq *q, const struct taskring_req *r,
 			return -TASKRING_ENOTSUP_CLS;
 		p->cls = (uint32_t)o->cls;
 	}
-	if (r->argc < 0 || (r->argc > 0 && !r->argv))
-		return -EINVAL;
-	uint64_t len = 0;
-	for (int i = 0; i < r->argc; i++) {
-		if (!r->argv[i])
-			return -EINVAL;
-		len += strlen(r->argv[i]) + 1;
-		if (len > q->payload_max)
-			return -E2BIG;
-	}
 	memset(p->type, 0, sizeof(p->type));
 	strcpy(p->type, r->type);
-	p->argc = (uint32_t)r->argc;
-	p->len = (uint32_t)len;
-	return 0;
+	p->tsum = trq_sum(2166136261u, p->type, strlen(p->type));
+	return submit_args(q, r, p);
 }
 
 static void submit_fill(struct trq *q, uint32_t idx, const struct taskring_req *r,
@@ -304,7 +322,9 @@ static void submit_fill(struct trq *q, uint32_t idx, const struct taskring_req *
 	s->start_ns = s->finish_ns = 0;
 	s->qseq = h->qseq_next++;
 	memcpy(s->type, p->type, sizeof(s->type));
-	s->args_sum = args_sum(s->type, slot_args(q, idx), p->len);
+	/* From the private copy of the name: reading back the bytes just
+	 * written to a slot line not yet ours would wait for that line. */
+	s->args_sum = trq_sum(p->tsum, slot_args(q, idx), p->len);
 	s->out_sum = trq_sum(2166136261u, NULL, 0);
 	st32(&s->state, TASKRING_QUEUED);
 	trq_ring_push(q, (int)p->cls, idx, 0);
@@ -343,7 +363,9 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 	while (done < n) {
 		size_t k = n - done < SUBMIT_CHUNK ? n - done : SUBMIT_CHUNK;
 		for (size_t i = 0; i < k; i++) {
-			int r = submit_prepare(q, &reqs[done + i], opts, &preps[i]);
+			int r = submit_prepare(q, &reqs[done + i], opts, &preps[i],
+			                       i ? &reqs[done + i - 1] : NULL,
+			                       i ? &preps[i - 1] : NULL);
 			if (r)
 				return done ? (int)done : r;
 		}
