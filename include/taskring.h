@@ -168,7 +168,9 @@ int taskring_get(taskring_t *h, uint64_t id, struct taskring_info *info);
 
 /* Waits until task `id` is final (done, failed, cancelled) or timeout_ms
  * passes (<0 forever), then copies it into *info (may be NULL) and marks its
- * result read (the slot may then be reused, oldest first). Returns 0,
+ * result read (the slot may then be reused, oldest first; the mark is
+ * applied at this handle's next queue operation, a wait that sleeps, or
+ * taskring_detach). Returns 0,
  * -ETIMEDOUT, -ENOENT, -TASKRING_EEXPIRED. */
 int taskring_wait(taskring_t *h, uint64_t id, int64_t timeout_ms, struct taskring_info *info);
 
