@@ -631,7 +631,7 @@ static int copy_final(struct trq *q, uint64_t id, uint32_t idx, struct taskring_
 	/* Everything copied was written before the slot became final and
 	 * stays until it is reclaimed, which bumps gen first: an unchanged
 	 * gen after the copy means the copy is of this task. */
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	trq_order();
 	if (ld32(&s->gen) != want || RD(s->id) != id) {
 		taskring_info_release(info);
 		return -TASKRING_EEXPIRED;

@@ -72,7 +72,7 @@ void trq_slot_free(struct trq *q, uint32_t idx)
 	st32(&s->gen, s->gen + 1);
 	/* Readers copy final slots without the lock and check gen afterwards:
 	 * the new generation must be visible before the next task's bytes. */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
+	trq_order();
 	s->flags = 0;
 	s->next = h->free_head;
 	s->prev = TRQ_NIL;

@@ -27,6 +27,16 @@ static inline void st32(uint32_t *p, uint32_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+/* Keeps the loads before it ahead of the loads after it, and the stores
+ * before it ahead of the stores after it. x86-64 (the only target: the
+ * spin loops use its pause instruction) never reorders loads with loads or
+ * stores with stores, so stopping the compiler is enough; and
+ * ThreadSanitizer refuses atomic_thread_fence. */
+static inline void trq_order(void)
+{
+	__asm__ volatile("" ::: "memory");
+}
+
 /* One load of a field another process may be writing right now. Indices
  * and sizes from the segment are read once through RD() into a local, then
  * checked, so the value checked is the value used. */
