@@ -126,6 +126,8 @@ static int is_worker(const struct tr_pool *p, pid_t pid)
 {
 	if (!p || !p->w)
 		return 0;
+	if (p->spare.pid == pid)
+		return 1;
 	for (unsigned i = 0; i < p->nslots; i++)
 		if (p->w[i].pid == pid)
 			return 1;

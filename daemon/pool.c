@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,6 +47,8 @@
 #define POOL_LOCK_NS     (2 * NS_PER_S)  /* how long a record update waits for the lock */
 #define STOPPED_LIMIT    2               /* checks in state T before a worker is replaced */
 #define EXEC_BACKSTOP_NS (10 * NS_PER_S) /* grace for a worker ending an exec itself */
+#define SPARE_FAILS_MAX  5               /* spares dying unused in a row: no more spares */
+#define SPARE_FD         3               /* the spare's socket in the spare */
 
 static int sys_pidfd_open(pid_t pid)
 {
@@ -132,6 +135,7 @@ int tr_pool_init(struct tr_pool *p, struct trq *q, int epfd, uint64_t ev_base)
 		return -ENOMEM;
 	for (unsigned i = 0; i < TRQ_WORKERS_MAX; i++)
 		p->w[i].pidfd = -1;
+	p->spare.pidfd = p->spare.fd = -1;
 	return 0;
 }
 
@@ -148,8 +152,9 @@ static _Noreturn void pool_child_worker(struct tr_pool *p, unsigned index, uint3
 	tr_worker_run(&a);
 }
 
-/* In the child, right after fork(): a clean process for the worker. */
-static _Noreturn void pool_child(struct tr_pool *p, unsigned index, uint32_t inc, int cpu)
+/* In the child, right after fork(): a clean process. Every descriptor but
+ * 0-2 is closed; keep (-1: none) stays open as SPARE_FD. */
+static void pool_child_reset(struct tr_pool *p, int keep)
 {
 	sigset_t none;
 	struct sigaction dfl;
@@ -167,16 +172,42 @@ static _Noreturn void pool_child(struct tr_pool *p, unsigned index, uint32_t inc
 	 * notify socket, and the segment's descriptor, whose open file holds the
 	 * supervisor lock (it must die with the supervisor, not with us). The
 	 * mapping stays. */
-	close_range(3, ~0u, 0);
+	if (keep >= 0) {
+		if (keep != SPARE_FD && dup2(keep, SPARE_FD) < 0)
+			_exit(1);
+		close_range(SPARE_FD + 1, ~0u, 0);
+	} else {
+		close_range(3, ~0u, 0);
+	}
 	p->q->fd = -1;
 	/* Its own process group: a terminal's ^C or ^\ goes to the supervisor
 	 * alone, which then stops its workers the way the signal asks. */
 	setpgid(0, 0);
+}
+
+/* In the child, right after fork(): the worker of slot index. */
+static _Noreturn void pool_child(struct tr_pool *p, unsigned index, uint32_t inc, int cpu)
+{
+	pool_child_reset(p, -1);
 	if (p->child)
 		p->child(p, index, inc, cpu);
 	else
 		pool_child_worker(p, index, inc, cpu);
 	_exit(127);
+}
+
+/* In the child, right after fork(): a spare worker on socket sock. */
+static _Noreturn void pool_child_spare(struct tr_pool *p, int sock)
+{
+	struct tr_worker_args a = {
+	    .q = p->q,
+	    .cfg = p->cfg,
+	    .index = -1,
+	    .cpu = -1,
+	    .sup_pid = p->self,
+	};
+	pool_child_reset(p, sock);
+	tr_worker_spare(&a, SPARE_FD);
 }
 
 /* Pins a new child to cpu from here, before it first runs if it has not yet
@@ -192,6 +223,162 @@ static void pool_pin(pid_t pid, int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	sched_setaffinity(pid, sizeof(set), &set);
+}
+
+/* A spare died unused or could not be started: the next one waits. */
+static void pool_spare_failed(struct tr_pool *p, uint64_t now)
+{
+	struct tr_spare *sp = &p->spare;
+
+	sp->fails++;
+	sp->next_at = now + NS_PER_MS * tr_restart_backoff_ms(sp->fails, p->cfg->restart_backoff_ms,
+	                                                      p->cfg->restart_backoff_max_ms);
+	if (sp->fails == SPARE_FAILS_MAX)
+		log_warn("%u spare workers in a row died unused: no more spares; a dead worker's "
+		         "replacement is forked when it is needed",
+		         sp->fails);
+}
+
+/* Forks the spare. */
+static void pool_spare_fork(struct tr_pool *p, uint64_t now)
+{
+	struct tr_spare *sp = &p->spare;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		tr_log_errno(LOG_WARNING, errno, "socketpair(AF_UNIX) for a spare worker");
+		pool_spare_failed(p, now);
+		return;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid == 0)
+		pool_child_spare(p, sv[1]);
+	int err = errno;
+	close(sv[1]);
+	int pidfd = pid > 0 ? sys_pidfd_open(pid) : -1;
+	if (pid < 0 || pidfd < 0) {
+		if (pid > 0) {
+			err = errno;
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		tr_log_errno(LOG_WARNING, err, "%s",
+		             pid < 0 ? "fork(spare worker)" : "pidfd_open(spare worker)");
+		close(sv[0]);
+		pool_spare_failed(p, now);
+		return;
+	}
+	sp->pid = pid;
+	sp->pidfd = pidfd;
+	sp->fd = sv[0];
+	sp->hello = 0;
+	log_debug("spare worker (pid %d) starting", (int)pid);
+}
+
+/* Forks the spare if there is none and one is wanted. */
+static void pool_spare_want(struct tr_pool *p, uint64_t now)
+{
+	struct tr_spare *sp = &p->spare;
+
+	if (!p->spare_on || p->child || p->draining || p->fatal || sp->pid ||
+	    sp->fails >= SPARE_FAILS_MAX || (sp->next_at && now < sp->next_at))
+		return;
+	pool_spare_fork(p, now);
+}
+
+/* Drops the spare: SIGKILL; reaped on SIGCHLD without a word. */
+static void pool_spare_drop(struct tr_pool *p)
+{
+	struct tr_spare *sp = &p->spare;
+
+	if (!sp->pid || sp->fd < 0)
+		return;
+	close(sp->fd);
+	sp->fd = -1;
+	if (sys_pidfd_send_signal(sp->pidfd, SIGKILL) < 0 && errno != ESRCH)
+		tr_log_errno(LOG_WARNING, errno, "pidfd_send_signal(spare worker, pid %d, SIGKILL)",
+		             (int)sp->pid);
+}
+
+/* Reaps the spare if it ended. */
+static void pool_spare_reap(struct tr_pool *p, uint64_t now)
+{
+	struct tr_spare *sp = &p->spare;
+	char how[TRQ_CAUSE_MAX];
+	siginfo_t si;
+
+	if (!sp->pid)
+		return;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PIDFD, (id_t)sp->pidfd, &si, WEXITED | WNOHANG) < 0) {
+		if (errno != ECHILD) {
+			tr_log_errno(LOG_ERR, errno, "waitid(spare worker, pid %d)", (int)sp->pid);
+			return;
+		}
+		si.si_code = CLD_KILLED; /* reaped elsewhere: no status left */
+		si.si_status = 0;
+		si.si_pid = sp->pid;
+	}
+	if (si.si_pid == 0)
+		return; /* still running */
+	close(sp->pidfd);
+	if (sp->fd >= 0) {
+		close(sp->fd);
+		tr_cause_format(&si, how, sizeof(how));
+		log_warn("spare worker (pid %d) %s before it was needed", (int)sp->pid, how);
+		pool_spare_failed(p, now);
+	}
+	sp->pid = 0;
+	sp->pidfd = sp->fd = -1;
+	sp->hello = 0;
+}
+
+/* Hands slot i to the spare if it is set up: pins it to cpu while it waits
+ * (so that it wakes up there), adds its pidfd to the epoll set as slot i's
+ * and sends it the job. Returns its pid and sets *pidfd, or returns 0 (no
+ * spare ready: fork one). */
+static pid_t pool_spare_take(struct tr_pool *p, unsigned i, uint32_t inc, int cpu, int *pidfd)
+{
+	struct tr_spare *sp = &p->spare;
+	struct tr_worker_hello hi;
+	struct tr_worker_job job = {.index = (int32_t)i, .inc = inc, .cpu = cpu};
+
+	if (!sp->pid || sp->fd < 0)
+		return 0;
+	if (!sp->hello) {
+		if (recv(sp->fd, &hi, sizeof(hi), MSG_DONTWAIT) != (ssize_t)sizeof(hi))
+			return 0; /* still setting up, or gone (reaped on SIGCHLD) */
+		if (hi.pid != (int32_t)sp->pid) {
+			log_warn("spare worker (pid %d) says it is pid %d: dropping it",
+			         (int)sp->pid, (int)hi.pid);
+			pool_spare_drop(p);
+			return 0;
+		}
+		sp->hello = 1;
+	}
+	pool_pin(sp->pid, cpu);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = p->ev_base + i};
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, sp->pidfd, &ev) < 0) {
+		tr_log_errno(LOG_ERR, errno, "epoll_ctl(ADD, pidfd of worker %u)", i);
+		return 0;
+	}
+	if (send(sp->fd, &job, sizeof(job), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(job)) {
+		tr_log_errno(LOG_WARNING, errno, "handing worker %u to the spare (pid %d)", i,
+		             (int)sp->pid);
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, sp->pidfd, NULL);
+		pool_spare_drop(p);
+		return 0;
+	}
+	pid_t pid = sp->pid;
+	*pidfd = sp->pidfd;
+	close(sp->fd);
+	sp->pid = 0;
+	sp->pidfd = sp->fd = -1;
+	sp->hello = 0;
+	sp->fails = 0;
+	return pid;
 }
 
 /* Starts slot i's process. On failure schedules a retry. */
@@ -237,15 +424,26 @@ static void pool_spawn(struct tr_pool *p, unsigned i, uint64_t now)
 	if (i >= p->nslots)
 		p->nslots = i + 1;
 
+	int pidfd = -1;
+	pid_t pid = pool_spare_take(p, i, inc, cpu, &pidfd);
+	if (pid > 0) {
+		s->pid = pid;
+		s->pidfd = pidfd;
+		__atomic_store_n(&rec->pid, (int32_t)pid, __ATOMIC_RELEASE);
+		pool_publish_count(p);
+		log_debug("worker %u (pid %d, the spare) starting on cpu %d, incarnation %u", i,
+		          (int)pid, cpu, inc);
+		return;
+	}
 	fflush(stdout);
 	fflush(stderr);
-	pid_t pid = fork();
+	pid = fork();
 	if (pid == 0)
 		pool_child(p, i, inc, cpu);
 	int err = errno;
 	if (pid > 0)
 		pool_pin(pid, cpu);
-	int pidfd = pid > 0 ? sys_pidfd_open(pid) : -1;
+	pidfd = pid > 0 ? sys_pidfd_open(pid) : -1;
 	if (pid > 0 && pidfd < 0) {
 		err = errno;
 		tr_log_errno(LOG_ERR, err, "pidfd_open(worker %u, pid %d)", i, (int)pid);
@@ -460,12 +658,22 @@ void tr_pool_reap_all(struct tr_pool *p, uint64_t now)
 {
 	for (unsigned i = 0; i < p->nslots; i++)
 		tr_pool_reap(p, i, now);
+	pool_spare_reap(p, now);
 }
 
 void tr_pool_fini(struct tr_pool *p)
 {
 	if (!p->w)
 		return;
+	if (p->spare.pid) {
+		sys_pidfd_send_signal(p->spare.pidfd, SIGKILL);
+		waitid(P_PIDFD, (id_t)p->spare.pidfd, &(siginfo_t){0}, WEXITED);
+		close(p->spare.pidfd);
+		if (p->spare.fd >= 0)
+			close(p->spare.fd);
+		p->spare.pid = 0;
+		p->spare.pidfd = p->spare.fd = -1;
+	}
 	for (unsigned i = 0; i < p->nslots; i++) {
 		struct tr_wslot *s = &p->w[i];
 		siginfo_t si;
@@ -500,6 +708,7 @@ void tr_pool_configure(struct tr_pool *p, const struct tr_config *cfg, const str
 			p->w[i].restart_at = now;
 	} else {
 		p->rolling = 1;
+		pool_spare_drop(p); /* it has the old configuration */
 	}
 	pool_publish_count(p);
 }
@@ -516,6 +725,8 @@ int tr_pool_step(struct tr_pool *p, uint64_t now)
 
 	if (p->draining || p->fatal)
 		return 0;
+	if (p->spare.next_at && now >= p->spare.next_at)
+		p->spare.next_at = 0; /* its deadline fired once: from now on when converged */
 	for (unsigned i = 0; i < p->nslots; i++)
 		busy |= pool_settling(&p->w[i]);
 	for (unsigned i = 0; i < p->nwant; i++) {
@@ -560,6 +771,7 @@ int tr_pool_step(struct tr_pool *p, uint64_t now)
 		if (!p->w[i].pid)
 			return 0;
 	p->rolling = 0;
+	pool_spare_want(p, now);
 	return 1;
 }
 
@@ -751,6 +963,8 @@ uint64_t tr_pool_next_deadline(struct tr_pool *p)
 		if (s->kill == TR_KILL_NONE)
 			TAKE(pool_task_deadline(p, i, &id));
 	}
+	if (!p->spare.pid && !p->draining)
+		TAKE(p->spare.next_at); /* the backoff after a spare that died */
 #undef TAKE
 	return next;
 }
@@ -758,6 +972,7 @@ uint64_t tr_pool_next_deadline(struct tr_pool *p)
 void tr_pool_stop_all(struct tr_pool *p, int kill, uint64_t now)
 {
 	p->draining = 1;
+	pool_spare_drop(p);
 	for (unsigned i = 0; i < p->nslots; i++) {
 		p->w[i].restart_at = 0;
 		if (kill && p->w[i].pid)

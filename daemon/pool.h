@@ -15,6 +15,13 @@
  * backoff when it died early (see restart.h). Too many early deaths, or a
  * worker that fails its set-up with TR_WORKER_EXIT_FATAL, set `fatal`.
  *
+ * With spare_on, once every wanted worker is ready, one spare worker is
+ * forked and set up ahead of need (struct tr_spare); a restart hands it the
+ * slot instead of forking, so that fork(), the page faults after it and the
+ * set-up are not part of a replacement's start. A reload or a shutdown drops
+ * the spare (it has the old configuration); spares that die unused back off
+ * like early deaths and are given up after a few in a row.
+ *
  * Invariants: a slot has a process (pid != 0) exactly while its pidfd is
  * open and in the epoll set; its record holds our incarnation `inc` from
  * before fork() until trq_worker_lost() handed back its tasks; a slot
@@ -65,6 +72,18 @@ struct tr_wslot {
 	unsigned stopped_seen; /* consecutive checks that saw state T */
 };
 
+/* The spare: a worker process forked ahead of need and set up but for its
+ * slot, which the next restart hands a slot over its socket instead of
+ * forking (real workers only: not with a substitute child). */
+struct tr_spare {
+	pid_t pid;        /* 0: none */
+	int pidfd;        /* -1 without a process */
+	int fd;           /* our end of its socket; -1: dropped (it exits) */
+	int hello;        /* it said it is set up */
+	unsigned fails;   /* spares in a row that died unused */
+	uint64_t next_at; /* no new spare before this (CLOCK_MONOTONIC) */
+};
+
 struct tr_pool {
 	struct trq *q;
 	const struct tr_config *cfg; /* in force; owned by the caller */
@@ -78,6 +97,8 @@ struct tr_pool {
 	struct tr_restart early;     /* early deaths, for the give-up rule */
 	struct tr_wslot *w;          /* TRQ_WORKERS_MAX slots */
 	unsigned nslots;             /* highest slot index used + 1 */
+	int spare_on;                /* keep a spare (TASKRING_SPARE_WORKER=1) */
+	struct tr_spare spare;       /* reaped by tr_pool_reap_all() (SIGCHLD) */
 	tr_pool_child_fn child;      /* run in the child (default: the worker) */
 	void *child_ctx;             /* for a substitute child */
 	int fatal;                   /* set: the daemon must stop with exit 1 */
@@ -108,7 +129,7 @@ int tr_pool_step(struct tr_pool *p, uint64_t now);
 /* Reaps slot index if its process ended (its pidfd polled readable). */
 void tr_pool_reap(struct tr_pool *p, unsigned index, uint64_t now);
 
-/* Reaps every slot whose process ended (after SIGCHLD). */
+/* Reaps every slot whose process ended, and the spare (after SIGCHLD). */
 void tr_pool_reap_all(struct tr_pool *p, uint64_t now);
 
 /* After a doorbell ring: notes workers that became ready, and stops workers

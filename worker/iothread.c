@@ -96,7 +96,9 @@ struct tr_iothread {
 	struct trq_hdr *hdr;
 	struct trq_worker *w;
 	pthread_t th;
+	pid_t tid;
 	sem_t ready;
+	sem_t go; /* deferred: posted by tr_iothread_assign() */
 	int setup_err;
 	char err[256];
 
@@ -710,6 +712,19 @@ static int ring_init(struct io_uring *ring, unsigned depth, char *err, size_t er
 	return r;
 }
 
+/* The eventfd fallback's helper thread. */
+static int start_helper(struct tr_iothread *t)
+{
+	int r = pthread_create(&t->helper, NULL, helper_main, t);
+	if (r) {
+		snprintf(t->err, sizeof(t->err), "pthread_create: %s", strerror(r));
+		return -r;
+	}
+	t->helper_started = 1;
+	pthread_detach(t->helper);
+	return 0;
+}
+
 static int setup(struct tr_iothread *t)
 {
 	int r = ring_init(&t->ring, t->o.depth, t->err, sizeof(t->err));
@@ -782,13 +797,9 @@ static int setup(struct tr_iothread *t)
 			snprintf(t->err, sizeof(t->err), "eventfd: %s", strerror(errno));
 			return r;
 		}
-		r = pthread_create(&t->helper, NULL, helper_main, t);
-		if (r) {
-			snprintf(t->err, sizeof(t->err), "pthread_create: %s", strerror(r));
-			return -r;
-		}
-		t->helper_started = 1;
-		pthread_detach(t->helper);
+		/* deferred: started once assigned, so that it inherits our CPU pin */
+		if (!t->o.deferred)
+			return start_helper(t);
 	}
 	return 0;
 }
@@ -799,13 +810,24 @@ static void *io_main(void *arg)
 {
 	struct tr_iothread *t = arg;
 
+	t->tid = gettid();
 	pthread_setname_np(pthread_self(), t->o.name);
 	t->setup_err = setup(t);
-	if (t->setup_err == 0)
+	if (t->setup_err == 0 && !t->o.deferred)
 		beat(t);
 	sem_post(&t->ready);
 	if (t->setup_err)
 		return NULL;
+	if (t->o.deferred) {
+		while (sem_wait(&t->go) < 0 && errno == EINTR)
+			;
+		if (!t->use_futex) {
+			int r = start_helper(t);
+			if (r < 0)
+				io_fatal(t, -r, "starting the eventfd helper thread");
+		}
+		beat(t);
+	}
 
 	t->woke = 1;
 	for (;;) {
@@ -859,10 +881,11 @@ int tr_iothread_start(struct tr_iothread **out, const struct tr_io_opts *o, char
 		t->o.heartbeat_ms = 1;
 	t->q = o->q;
 	t->hdr = o->q->hdr;
-	t->w = &o->q->workers[o->widx];
+	t->w = o->deferred ? NULL : &o->q->workers[o->widx];
 	t->efd = -1;
 	t->mb.efd = -1;
 	sem_init(&t->ready, 0, 0);
+	sem_init(&t->go, 0, 0);
 	sem_init(&t->mb.done, 0, 0);
 
 	int r = pthread_create(&t->th, NULL, io_main, t);
@@ -885,6 +908,21 @@ int tr_iothread_start(struct tr_iothread **out, const struct tr_io_opts *o, char
 	}
 	*out = t;
 	return 0;
+}
+
+void tr_iothread_assign(struct tr_iothread *t, int widx, uint32_t inc, const char *name)
+{
+	t->o.widx = widx;
+	t->o.inc = inc;
+	t->w = &t->q->workers[widx];
+	snprintf(t->o.name, sizeof(t->o.name), "%s", name);
+	pthread_setname_np(t->th, t->o.name);
+	sem_post(&t->go); /* publishes the above to the thread */
+}
+
+pid_t tr_iothread_tid(const struct tr_iothread *t)
+{
+	return t->tid;
 }
 
 /* Wakes the thread through the hand-over eventfd. */

@@ -44,6 +44,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "queue.h"
 
@@ -64,6 +65,7 @@ struct tr_io_opts {
 	size_t n_exec_env;
 	const char *exec_cwd;   /* exec.cwd (copied; NULL: "/") */
 	unsigned kill_grace_ms; /* tasks.kill_grace_ms: SIGTERM -> SIGKILL of a program */
+	int deferred;           /* 1: set up only; tr_iothread_assign() gives widx and inc */
 };
 
 struct tr_iothread;
@@ -74,6 +76,14 @@ struct tr_iothread;
  * seccomp filter)"). */
 int tr_iothread_start(struct tr_iothread **out, const struct tr_io_opts *o, char *err,
                       size_t errlen);
+
+/* For a thread started with o->deferred (a spare worker's): the worker
+ * index and incarnation it serves from now on, and its name; it then starts
+ * beating and taking tasks. Call once, from the main thread. */
+void tr_iothread_assign(struct tr_iothread *t, int widx, uint32_t inc, const char *name);
+
+/* The thread's kernel thread id (for sched_setaffinity). */
+pid_t tr_iothread_tid(const struct tr_iothread *t);
 
 /* Runs cpu-class exec task task (taken by the main thread, its arguments
  * checked by tr_task_prepare) on the I/O thread and waits until it ended.

@@ -27,6 +27,14 @@
  * Plugins (plugins.h) are inherited from the supervisor, which loaded them
  * before fork; their init functions run here before the worker reports
  * ready.
+ *
+ * A spare (tr_worker_spare) does the same set-up but for the names, the pin
+ * and the record, with its I/O thread waiting (deferred), says so on its
+ * socket and waits there for a slot; once it has one, it takes the names,
+ * pins both threads (the supervisor pinned the main thread already, so that
+ * it wakes up on its CPU) and goes on as any worker. Fork, the faults that
+ * follow it and the I/O thread's set-up are then no longer part of a
+ * replacement's start.
  */
 #include "worker.h"
 
@@ -38,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -154,7 +163,55 @@ static _Noreturn void cpu_loop(struct cpuctx *c, struct tr_iothread *io)
 	}
 }
 
-static void reset_process(void)
+/* The ps title and the thread name of worker a->index. */
+static void worker_names(const struct tr_worker_args *a)
+{
+	if (tr_proctitle_set) {
+		if (a->cpu >= 0)
+			tr_proctitle_set("taskring: worker %d cpu %d", a->index, a->cpu);
+		else
+			tr_proctitle_set("taskring: worker %d", a->index);
+	}
+	char name[32]; /* the kernel keeps 15 bytes; indices below 100000 fit */
+	snprintf(name, sizeof(name), "tr-worker-%d", a->index);
+	prctl(PR_SET_NAME, name);
+}
+
+/* Pins the calling thread, and thread io_tid if not 0, to a->cpu (if >= 0). */
+static void worker_pin(const struct tr_worker_args *a, pid_t io_tid)
+{
+	if (a->cpu < 0)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	if (a->cpu < CPU_SETSIZE)
+		CPU_SET(a->cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		tr_log_errno(LOG_WARNING, errno, "worker %d: sched_setaffinity(cpu %d)", a->index,
+		             a->cpu);
+	if (io_tid > 0 && sched_setaffinity(io_tid, sizeof(set), &set) < 0)
+		tr_log_errno(LOG_WARNING, errno, "worker %d: sched_setaffinity(io thread, cpu %d)",
+		             a->index, a->cpu);
+}
+
+/* Clears what worker record index says its worker runs; before the I/O
+ * thread serves it. */
+static void worker_clear(struct trq *q, int index)
+{
+	struct trq_worker *w = &q->workers[index];
+	__atomic_store_n(&w->cur_cpu, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->cur_exec, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->cur_io, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->io_inflight, 0, __ATOMIC_RELAXED);
+}
+
+static void io_name(char *buf, size_t len, int index)
+{
+	snprintf(buf, len, "tr-io-%d", index % 100000000);
+}
+
+/* Everything but 0-2 and keep (-1: none) is closed. */
+static void reset_process(int keep)
 {
 	sigset_t none;
 
@@ -171,56 +228,46 @@ static void reset_process(void)
 
 	/* The supervisor's descriptors (its signalfd, pidfds, the notify socket,
 	 * the segment's lock holder) are none of the worker's business. */
-	if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
-		for (int fd = 3; fd < 1024; fd++)
+	unsigned first = keep >= 3 ? (unsigned)keep + 1 : 3u;
+	if (keep > 3 && syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u) < 0)
+		for (int fd = 3; fd < keep; fd++)
+			close(fd);
+	if (syscall(SYS_close_range, first, ~0u, 0u) < 0)
+		for (int fd = (int)first; fd < 1024; fd++)
 			close(fd);
 }
 
-_Noreturn void tr_worker_run(const struct tr_worker_args *a)
+/* The set-up every worker does before it knows its slot; a->index < 0 for a
+ * spare (the I/O thread then waits for tr_iothread_assign()). Exits on a
+ * fatal error. */
+static struct cpuctx *worker_setup(const struct tr_worker_args *a, int keep)
 {
 	struct trq *q = a->q;
 	const struct tr_config *cfg = a->cfg;
+	int spare = a->index < 0;
 	char err[512];
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		tr_log_errno(LOG_WARNING, errno, "worker %d: prctl(PR_SET_PDEATHSIG)", a->index);
 	if (getppid() != a->sup_pid)
 		_exit(1); /* the supervisor is already gone */
-	reset_process();
+	reset_process(keep);
 	q->fd = -1; /* closed above; the mapping stays */
 
-	if (a->index < 0 || (uint32_t)a->index >= q->workers_max) {
+	if (!spare && (uint32_t)a->index >= q->workers_max) {
 		log_err("worker %d: index out of range (0..%u)", a->index, q->workers_max - 1);
 		_exit(TR_WORKER_EXIT_FATAL);
 	}
 
 	/* The ps title first: the supervisor's setter also sets the thread name,
-	 * which ours then replaces. */
-	if (tr_proctitle_set) {
-		if (a->cpu >= 0)
-			tr_proctitle_set("taskring: worker %d cpu %d", a->index, a->cpu);
-		else
-			tr_proctitle_set("taskring: worker %d", a->index);
+	 * which ours then replaces. A spare gets its final names once assigned. */
+	if (spare) {
+		prctl(PR_SET_NAME, "tr-spare"); /* its ps title once it is set up */
+	} else {
+		worker_names(a);
+		worker_pin(a, 0);
+		worker_clear(q, a->index);
 	}
-	char name[32]; /* the kernel keeps 15 bytes; indices below 100000 fit */
-	snprintf(name, sizeof(name), "tr-worker-%d", a->index);
-	prctl(PR_SET_NAME, name);
-
-	if (a->cpu >= 0) {
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		if (a->cpu < CPU_SETSIZE)
-			CPU_SET(a->cpu, &set);
-		if (sched_setaffinity(0, sizeof(set), &set) < 0)
-			tr_log_errno(LOG_WARNING, errno, "worker %d: sched_setaffinity(cpu %d)",
-			             a->index, a->cpu);
-	}
-
-	struct trq_worker *w = &q->workers[a->index];
-	__atomic_store_n(&w->cur_cpu, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&w->cur_exec, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&w->cur_io, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&w->io_inflight, 0, __ATOMIC_RELAXED);
 
 	if (tr_plugins_init_worker(err, sizeof(err)) < 0) {
 		log_err("worker %d: %s", a->index, err);
@@ -244,8 +291,12 @@ _Noreturn void tr_worker_run(const struct tr_worker_args *a)
 	    .n_exec_env = cfg->n_exec_env,
 	    .exec_cwd = cfg->exec_cwd,
 	    .kill_grace_ms = cfg->kill_grace_ms,
+	    .deferred = spare,
 	};
-	snprintf(io.name, sizeof(io.name), "tr-io-%d", a->index % 100000000);
+	if (spare)
+		snprintf(io.name, sizeof(io.name), "tr-io-spare");
+	else
+		io_name(io.name, sizeof(io.name), a->index);
 	struct tr_iothread *iot;
 	int r = tr_iothread_start(&iot, &io, err, sizeof(err));
 	if (r < 0) {
@@ -257,10 +308,7 @@ _Noreturn void tr_worker_run(const struct tr_worker_args *a)
 	if (c) {
 		c->q = q;
 		c->hdr = q->hdr;
-		c->w = w;
 		c->io = iot;
-		c->widx = a->index;
-		c->inc = a->inc;
 		c->argbuf_len = trq_argbuf_size(q, CPU_BATCH_MAX);
 		c->argbuf = malloc(c->argbuf_len);
 	}
@@ -268,11 +316,75 @@ _Noreturn void tr_worker_run(const struct tr_worker_args *a)
 		log_err("worker %d: out of memory", a->index);
 		_exit(TR_WORKER_EXIT_FATAL);
 	}
+	return c;
+}
+
+/* Serves slot a->index (its record already cleared): reports ready and
+ * runs the cpu loop. */
+static _Noreturn void worker_start(struct cpuctx *c, const struct tr_worker_args *a)
+{
+	struct trq *q = a->q;
+	struct trq_worker *w = &q->workers[a->index];
+
+	c->w = w;
+	c->widx = a->index;
+	c->inc = a->inc;
 
 	__atomic_store_n(&w->ready_inc, a->inc, __ATOMIC_RELEASE);
 	trq_bell(&q->hdr->sup_seq, &q->hdr->sup_wait, 1);
 	log_debug("worker %d: ready (pid %d, cpu %d, io wake-ups by %s)", a->index, (int)getpid(),
-	          a->cpu, tr_iothread_uses_futex_op(iot) ? "futex op" : "eventfd");
+	          a->cpu, tr_iothread_uses_futex_op(c->io) ? "futex op" : "eventfd");
 
-	cpu_loop(c, iot);
+	cpu_loop(c, c->io);
+}
+
+_Noreturn void tr_worker_run(const struct tr_worker_args *a)
+{
+	if (a->index < 0) {
+		log_err("worker %d: index out of range (0..%u)", a->index, a->q->workers_max - 1);
+		_exit(TR_WORKER_EXIT_FATAL);
+	}
+	struct cpuctx *c = worker_setup(a, -1);
+	worker_start(c, a);
+}
+
+_Noreturn void tr_worker_spare(const struct tr_worker_args *a, int fd)
+{
+	struct tr_worker_args me = *a;
+	struct tr_worker_hello hi;
+	struct tr_worker_job job;
+
+	me.index = -1;
+	me.inc = 0;
+	me.cpu = -1;
+	struct cpuctx *c = worker_setup(&me, fd);
+	hi.pid = (int32_t)getpid();
+	if (send(fd, &hi, sizeof(hi), MSG_NOSIGNAL) != (ssize_t)sizeof(hi))
+		_exit(0); /* the supervisor dropped us already */
+	/* The title says "set up, waiting" (a test waits for it). */
+	if (tr_proctitle_set) {
+		tr_proctitle_set("taskring: spare worker");
+		prctl(PR_SET_NAME, "tr-spare");
+	}
+	ssize_t n;
+	while ((n = recv(fd, &job, sizeof(job), 0)) < 0 && errno == EINTR)
+		;
+	if (n == 0)
+		_exit(0); /* dropped: a reload or a shutdown */
+	if (n != (ssize_t)sizeof(job) || job.index < 0 ||
+	    (uint32_t)job.index >= a->q->workers_max) {
+		log_err("spare worker: a bad assignment from the supervisor (%zd bytes)", n);
+		_exit(1);
+	}
+	close(fd); /* no program an exec task starts may inherit it */
+	me.index = job.index;
+	me.inc = job.inc;
+	me.cpu = job.cpu;
+	worker_names(&me);
+	worker_pin(&me, tr_iothread_tid(c->io));
+	worker_clear(me.q, me.index);
+	char name[16];
+	io_name(name, sizeof(name), me.index);
+	tr_iothread_assign(c->io, me.index, me.inc, name);
+	worker_start(c, &me);
 }

@@ -36,4 +36,21 @@ struct tr_worker_args {
  * after fork(). */
 _Noreturn void tr_worker_run(const struct tr_worker_args *a);
 
+/* A spare's messages on its socket (AF_UNIX, SOCK_SEQPACKET). */
+struct tr_worker_hello {
+	int32_t pid; /* set up, waiting for a slot: the spare's pid */
+};
+struct tr_worker_job {
+	int32_t index; /* the slot to serve */
+	uint32_t inc;  /* its incarnation, as in the worker record */
+	int32_t cpu;   /* the CPU to pin to, -1: none */
+};
+
+/* Runs a spare worker on socket fd (a's index, inc and cpu are ignored):
+ * sets up everything that does not depend on the slot, sends a
+ * tr_worker_hello, waits for a tr_worker_job and then runs as worker
+ * job.index. Exits 0 when the socket is closed instead (the supervisor
+ * dropped the spare). Never returns. Call in the child right after fork(). */
+_Noreturn void tr_worker_spare(const struct tr_worker_args *a, int fd);
+
 #endif
