@@ -60,7 +60,7 @@
  * that do not link it. */
 extern void tr_proctitle_set(const char *fmt, ...) __attribute__((weak, format(printf, 1, 2)));
 
-#define CPU_BATCH_MAX   16
+#define CPU_BATCH_MAX   64
 #define COMMIT_DELAY_NS 50000ull
 
 struct cpuctx {
