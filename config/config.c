@@ -45,6 +45,7 @@ void tr_config_defaults(struct tr_config *c)
 	c->restart_backoff_max_ms = 30000;
 	c->restart_max_early_exits = 10;
 	c->restart_window_s = 60;
+	c->restart_spare_worker = true;
 	c->heartbeat_s = 10;
 	c->shutdown_timeout_s = 30;
 	c->log_level = LOG_INFO;
@@ -131,8 +132,10 @@ bool tr_config_equal(const struct tr_config *a, const struct tr_config *b)
 	       a->restart_backoff_ms == b->restart_backoff_ms &&
 	       a->restart_backoff_max_ms == b->restart_backoff_max_ms &&
 	       a->restart_max_early_exits == b->restart_max_early_exits &&
-	       a->restart_window_s == b->restart_window_s && a->heartbeat_s == b->heartbeat_s &&
-	       a->shutdown_timeout_s == b->shutdown_timeout_s && a->log_level == b->log_level &&
+	       a->restart_window_s == b->restart_window_s &&
+	       a->restart_spare_worker == b->restart_spare_worker &&
+	       a->heartbeat_s == b->heartbeat_s && a->shutdown_timeout_s == b->shutdown_timeout_s &&
+	       a->log_level == b->log_level &&
 	       strv_equal(a->exec_allowed, a->n_exec_allowed, b->exec_allowed, b->n_exec_allowed) &&
 	       strv_equal(a->exec_env, a->n_exec_env, b->exec_env, b->n_exec_env) &&
 	       strcmp(a->exec_cwd, b->exec_cwd) == 0 &&
@@ -176,6 +179,7 @@ int tr_config_cpuset(const struct tr_config *c, cpu_set_t *set)
 enum key_kind {
 	KK_SECTION,  /* a mapping of further keys */
 	KK_UINT,     /* unsigned in [min, max] at off */
+	KK_BOOL,     /* true or false: bool at off */
 	KK_WORKERS,  /* "auto" or 1..1024 */
 	KK_INSTANCE, /* instance name */
 	KK_CPUS,     /* "auto", a list string, or a YAML list of CPUs */
@@ -197,6 +201,10 @@ struct cfg_key {
 #define KEY_U(n, f, lo, hi)                                                                        \
 	{                                                                                          \
 		n, KK_UINT, offsetof(struct tr_config, f), 0, lo, hi                               \
+	}
+#define KEY_B(n, f)                                                                                \
+	{                                                                                          \
+		n, KK_BOOL, offsetof(struct tr_config, f), 0, 0, 0                                 \
 	}
 #define KEY_L(n, k, f)                                                                             \
 	{                                                                                          \
@@ -227,6 +235,7 @@ static const struct cfg_key cfg_keys[] = {
     KEY_U("restart.backoff_max_ms", restart_backoff_max_ms, 0, 3600000),
     KEY_U("restart.max_early_exits", restart_max_early_exits, 0, 1000000),
     KEY_U("restart.window_s", restart_window_s, 1, 86400),
+    KEY_B("restart.spare_worker", restart_spare_worker),
     KEY_U("workers_heartbeat_s", heartbeat_s, 1, 3600),
     KEY_U("shutdown_timeout_s", shutdown_timeout_s, 0, 86400),
     {"log", KK_SECTION, 0, 0, 0, 0},
@@ -419,6 +428,33 @@ static bool is_text(const struct tr_cfgnode *n, const char *s)
 {
 	return n->type == TR_CFGNODE_SCALAR && n->len == strlen(s) &&
 	       memcmp(n->value, s, n->len) == 0;
+}
+
+/* Parses a scalar as a boolean: the YAML 1.2 core forms true/false (also True,
+   TRUE, False, FALSE). yes/no/on/off are refused: they are booleans in YAML 1.1
+   only, and a reader should not have to know which YAML a file was meant for. */
+static bool parse_bool(struct loader *L, const char *key, const struct tr_cfgnode *n, bool *out)
+{
+	static const char *const yes[] = {"true", "True", "TRUE"};
+	static const char *const no[] = {"false", "False", "FALSE"};
+	char sh[96];
+
+	if (n->type != TR_CFGNODE_SCALAR) {
+		at(L, n, "key '%s': expected true or false, got %s", key, tr_cfgnode_kind(n));
+		return false;
+	}
+	if (tr_cfgnode_is_null(n)) {
+		at(L, n, "key '%s': missing value (expected true or false)", key);
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (is_text(n, yes[i]) || is_text(n, no[i])) {
+			*out = is_text(n, yes[i]);
+			return true;
+		}
+	}
+	at(L, n, "key '%s': expected true or false, got '%s'", key, show(sh, sizeof(sh), n));
+	return false;
 }
 
 static void set_cpus(struct loader *L, const char *key, const struct tr_cfgnode *n)
@@ -661,6 +697,12 @@ static void apply(struct loader *L, const struct cfg_key *k, const struct tr_cfg
 		if (parse_uint(L, k->name, v, k->min, k->max, "", &u))
 			*(unsigned *)((char *)c + k->off) = u;
 		return;
+	case KK_BOOL: {
+		bool b;
+		if (parse_bool(L, k->name, v, &b))
+			*(bool *)((char *)c + k->off) = b;
+		return;
+	}
 	case KK_WORKERS:
 		if (is_text(v, "auto"))
 			c->workers = 0;

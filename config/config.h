@@ -11,7 +11,8 @@
  * queue.{capacity,payload_max,result_max},
  * tasks.{max_attempts,run_timeout_s,kill_grace_ms,result_ttl_s},
  * io.{depth,max_kernel_workers,allowed_paths},
- * restart.{min_uptime_ms,backoff_ms,backoff_max_ms,max_early_exits,window_s},
+ * restart.{min_uptime_ms,backoff_ms,backoff_max_ms,max_early_exits,window_s,
+ * spare_worker},
  * workers_heartbeat_s, shutdown_timeout_s, log.level, exec.{allowed,env,cwd},
  * plugins. config/taskring.yaml documents every key.
  */
@@ -51,6 +52,7 @@ struct tr_config {
 	unsigned restart_backoff_max_ms;  /* 30000; 0..3600000, must be >= backoff_ms */
 	unsigned restart_max_early_exits; /* 10; 0..1000000 */
 	unsigned restart_window_s;        /* 60; 1..86400 */
+	bool restart_spare_worker;        /* true; keep a worker forked ahead of need */
 	unsigned heartbeat_s;             /* workers_heartbeat_s: 10; 1..3600 */
 	unsigned shutdown_timeout_s;      /* 30; 0..86400 */
 	int log_level;                    /* log.level error|warning|notice|info|debug: LOG_INFO */

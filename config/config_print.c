@@ -141,13 +141,14 @@ int tr_config_print(FILE *f, const struct tr_config *c)
 	rc = rc ? rc : put_list(f, "  ", "allowed_paths", c->allowed_paths, c->n_allowed_paths);
 	fprintf(f,
 	        "restart:\n  min_uptime_ms: %u\n  backoff_ms: %u\n  backoff_max_ms: %u\n"
-	        "  max_early_exits: %u\n  window_s: %u\n"
+	        "  max_early_exits: %u\n  window_s: %u\n  spare_worker: %s\n"
 	        "workers_heartbeat_s: %u\nshutdown_timeout_s: %u\n"
 	        "log:\n  level: %s\n"
 	        "exec:\n",
 	        c->restart_min_uptime_ms, c->restart_backoff_ms, c->restart_backoff_max_ms,
-	        c->restart_max_early_exits, c->restart_window_s, c->heartbeat_s,
-	        c->shutdown_timeout_s, tr_log_level_name(c->log_level));
+	        c->restart_max_early_exits, c->restart_window_s,
+	        c->restart_spare_worker ? "true" : "false", c->heartbeat_s, c->shutdown_timeout_s,
+	        tr_log_level_name(c->log_level));
 	rc = rc ? rc : put_list(f, "  ", "allowed", c->exec_allowed, c->n_exec_allowed);
 	rc = rc ? rc : put_env(f, c);
 	fputs("  cwd: ", f);

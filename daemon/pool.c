@@ -703,12 +703,17 @@ void tr_pool_configure(struct tr_pool *p, const struct tr_config *cfg, const str
 	p->cfg = cfg;
 	p->cpus = *cpus;
 	p->nwant = nworkers > TRQ_WORKERS_MAX ? TRQ_WORKERS_MAX : nworkers;
+	p->spare_on = cfg->restart_spare_worker;
 	if (first) {
 		for (unsigned i = 0; i < p->nwant; i++)
 			p->w[i].restart_at = now;
 	} else {
 		p->rolling = 1;
 		pool_spare_drop(p); /* it has the old configuration */
+		/* A new configuration gives spares a new chance (after one that
+		 * gave them up, a reload is the way to have them back). */
+		p->spare.fails = 0;
+		p->spare.next_at = 0;
 	}
 	pool_publish_count(p);
 }

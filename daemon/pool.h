@@ -15,7 +15,7 @@
  * backoff when it died early (see restart.h). Too many early deaths, or a
  * worker that fails its set-up with TR_WORKER_EXIT_FATAL, set `fatal`.
  *
- * With spare_on, once every wanted worker is ready, one spare worker is
+ * With restart.spare_worker, once every wanted worker is ready, one spare worker is
  * forked and set up ahead of need (struct tr_spare); a restart hands it the
  * slot instead of forking, so that fork(), the page faults after it and the
  * set-up are not part of a replacement's start. A reload or a shutdown drops
@@ -97,7 +97,7 @@ struct tr_pool {
 	struct tr_restart early;     /* early deaths, for the give-up rule */
 	struct tr_wslot *w;          /* TRQ_WORKERS_MAX slots */
 	unsigned nslots;             /* highest slot index used + 1 */
-	int spare_on;                /* keep a spare (TASKRING_SPARE_WORKER=1) */
+	int spare_on;                /* keep a spare (cfg->restart_spare_worker) */
 	struct tr_spare spare;       /* reaped by tr_pool_reap_all() (SIGCHLD) */
 	tr_pool_child_fn child;      /* run in the child (default: the worker) */
 	void *child_ctx;             /* for a substitute child */
@@ -113,10 +113,12 @@ int tr_pool_init(struct tr_pool *p, struct trq *q, int epfd, uint64_t ev_base);
  * their tasks back uncharged. */
 void tr_pool_fini(struct tr_pool *p);
 
-/* Sets the configuration, CPU list and worker count in force. The first call
- * schedules every worker to start at once; later calls (reloads) set
- * rolling: the pool then converges one worker at a time. cfg must stay valid
- * until the next call. */
+/* Sets the configuration, CPU list and worker count in force, and whether a
+ * spare is kept (cfg->restart_spare_worker). The first call schedules every
+ * worker to start at once; later calls (reloads) set rolling: the pool then
+ * converges one worker at a time, and drop the spare (a new one, if still
+ * wanted, follows once the pool converged) and forget earlier spares' deaths.
+ * cfg must stay valid until the next call. */
 void tr_pool_configure(struct tr_pool *p, const struct tr_config *cfg, const struct tr_cpus *cpus,
                        unsigned nworkers, uint64_t now);
 

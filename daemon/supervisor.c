@@ -167,10 +167,6 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 		tr_log_errno(LOG_ERR, r, "allocating the worker table");
 		return r;
 	}
-	/* Off by default for now: scripts/demo takes a new child of the daemon
-	 * for the replacement of a killed worker, which a spare is not. */
-	const char *spare = getenv("TASKRING_SPARE_WORKER");
-	s->pool.spare_on = spare && !strcmp(spare, "1");
 	tr_pool_configure(&s->pool, &s->cfg, &cpus, nworkers, now);
 	s->next_check = now + check_interval(&s->cfg);
 	s->audit_at = now + AUDIT_EVERY_NS;

@@ -1,14 +1,16 @@
 #!/bin/bash
 # daemon-spare.t - the spare worker (daemon/pool.c, worker/worker.c), on with
-# TASKRING_SPARE_WORKER=1: once every worker is ready, the supervisor forks one
-# more worker that sets itself up but for its slot and waits. A dead worker's
-# slot goes to it instead of a fork.
-# Proves: the spare is there and unpinned; a SIGKILLed worker's replacement is
-# that very process, with the worker's title, its CPU pin on both threads, and it
-# runs cpu and io tasks; a new spare follows; a spare that dies unused is logged
-# and replaced; a reload drops the spare (it has the old configuration) and
-# forks a new one; nothing of it is left after the daemon stops. Without the
-# variable there is no spare.
+# restart.spare_worker (default true): once every worker is ready, the
+# supervisor forks one more worker that sets itself up but for its slot and
+# waits. A dead worker's slot goes to it instead of a fork.
+# Proves: the key defaults to true; the spare is there and unpinned; a
+# SIGKILLed worker's replacement is that very process, with the worker's title,
+# its CPU pin on both threads, and it runs cpu and io tasks; a new spare
+# follows; a spare that dies unused is logged and replaced; a reload drops the
+# spare (it has the old configuration) and forks a new one; a reload to
+# spare_worker: false drops it for good and one back to true brings a new one;
+# nothing of it is left after the daemon stops. With spare_worker: false from
+# the start there is no spare and a dead worker is replaced by a fork.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 
@@ -42,10 +44,18 @@ res() {
 	T show --json "$id" | jq -r '.state + "|" + (.result // .error // "")'
 }
 
-# Opt-in for now (see daemon/supervisor.c).
-export TASKRING_SPARE_WORKER=1
+run "$TRD" --print-config
+tap_like "$RUN_STATUS:$RUN_OUT" "^0:.*restart:.*  spare_worker: true" \
+	"--print-config: restart.spare_worker defaults to true"
+
+# cfg FILE true|false: a 2-worker configuration with restart.spare_worker set
+cfg() {
+	write_config "$1" "workers: 2" "restart:" "  min_uptime_ms: 0" "  backoff_ms: 50" \
+		"  spare_worker: $2"
+}
+
 inst=$(tr_instance)
-write_config "$TR_TMP/d.yaml" "workers: 2" "restart:" "  min_uptime_ms: 0" "  backoff_ms: 50"
+cfg "$TR_TMP/d.yaml" true
 start_daemon "$inst" -c "$TR_TMP/d.yaml"
 tap_ok $? "taskringd started (2 workers)"
 wait_until 60 'test "$(nready "$inst")" = 2'
@@ -96,21 +106,50 @@ tap_ok $? "and a new one is forked"
 ! grep -q "spare worker (pid $spare)" "$(daemon_log "$inst")"
 tap_ok $? "dropping it is not logged as a death"
 
+# A reload to spare_worker: false drops the spare and forks none; one back to
+# true forks a new one.
+spare=$(spare_pid)
+cfg "$TR_TMP/d.yaml" false
+run T reload
+tap_is "$RUN_STATUS" 0 "taskring reload to spare_worker: false succeeds"
+wait_until 30 '! _tr_alive "$spare"'
+tap_ok $? "the spare (pid $spare) is gone"
+wait_until 60 'test "$(nready "$inst")" = 2'
+tap_ok $? "2 workers ready"
+sleep 1
+tap_is "$(spare_pid)" "" "no new spare after 1 s"
+old=$(worker_pid "$inst" 1)
+kids=$(ps -o pid= --ppid "$(daemon_pid "$inst")" | tr -d ' ' | sort | tr '\n' ' ')
+kill -KILL "$old"
+wait_until 30 'p=$(worker_pid "$inst" 1); [ "$p" != "$old" ] && [ "$(nready "$inst")" = 2 ]'
+tap_ok $? "a SIGKILLed worker is still replaced"
+new=$(worker_pid "$inst" 1)
+case " $kids " in
+*" $new "*) tap_ok 1 "its replacement (pid $new) is a new fork (it was a child already)" ;;
+*) tap_ok 0 "its replacement (pid $new) is a new fork" ;;
+esac
+cfg "$TR_TMP/d.yaml" true
+run T reload
+tap_is "$RUN_STATUS" 0 "taskring reload back to spare_worker: true succeeds"
+wait_until 30 'test -n "$(spare_pid)"'
+tap_ok $? "a spare worker is forked again"
+
 spare=$(spare_pid)
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "SIGTERM: exit status 0"
 wait_until 10 '! _tr_alive "$spare"'
 tap_ok $? "the spare is gone with the daemon"
 
-# Off without the variable: the replacement is a new fork.
-export TASKRING_SPARE_WORKER=0
+# Off from the start: no spare, the replacement is a new fork.
 inst=$(tr_instance)
-start_daemon "$inst" -c "$TR_TMP/d.yaml"
-tap_ok $? "taskringd started with TASKRING_SPARE_WORKER=0"
+cfg "$TR_TMP/off.yaml" false
+start_daemon "$inst" -c "$TR_TMP/off.yaml"
+tap_ok $? "taskringd started with restart.spare_worker: false"
 wait_until 60 'test "$(nready "$inst")" = 2'
 tap_ok $? "2 workers ready"
 sleep 1
 tap_is "$(spare_pid)" "" "no spare worker"
+tap_is "$(ps -o pid= --ppid "$(daemon_pid "$inst")" | wc -l)" 2 "the daemon has 2 children"
 old=$(worker_pid "$inst" 1)
 kill -KILL "$old"
 wait_until 30 'p=$(worker_pid "$inst" 1); [ "$p" != "$old" ] && [ "$(nready "$inst")" = 2 ]'

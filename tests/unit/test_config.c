@@ -127,6 +127,7 @@ static void test_defaults(void)
 	is_int(c.restart_backoff_max_ms, 30000, "default restart.backoff_max_ms");
 	is_int(c.restart_max_early_exits, 10, "default restart.max_early_exits");
 	is_int(c.restart_window_s, 60, "default restart.window_s");
+	ok(c.restart_spare_worker, "default restart.spare_worker true");
 	is_int(c.heartbeat_s, 10, "default workers_heartbeat_s");
 	is_int(c.shutdown_timeout_s, 30, "default shutdown_timeout_s");
 	is_int(c.log_level, LOG_INFO, "default log.level");
@@ -173,6 +174,7 @@ static void test_full(void)
 	is_int(c.restart_backoff_max_ms, 5000, "restart.backoff_max_ms");
 	is_int(c.restart_max_early_exits, 7, "restart.max_early_exits");
 	is_int(c.restart_window_s, 120, "restart.window_s");
+	ok(!c.restart_spare_worker, "restart.spare_worker false");
 	is_int(c.heartbeat_s, 5, "workers_heartbeat_s");
 	is_int(c.shutdown_timeout_s, 12, "shutdown_timeout_s");
 	is_int(c.log_level, LOG_DEBUG, "log.level");
@@ -464,6 +466,18 @@ static void test_inline_errors(void)
 	expect_error("instance: \"\"\n", "invalid instance name ''");
 	expect_error("instance: [a]\n", "key 'instance': expected an instance name, got a list");
 	expect_error("log:\n  level: 3\n", "unknown level '3'");
+	expect_error("restart:\n  spare_worker: yes\n",
+	             ":2:17: key 'restart.spare_worker': expected true or false, got 'yes'");
+	expect_error("restart:\n  spare_worker: 1\n",
+	             "key 'restart.spare_worker': expected true or false, got '1'");
+	expect_error("restart:\n  spare_worker: [true]\n",
+	             "key 'restart.spare_worker': expected true or false, got a list");
+	expect_error("restart:\n  spare_worker:\n",
+	             "key 'restart.spare_worker': missing value (expected true or false)");
+	expect_error("restart:\n  spare: false\n",
+	             "unknown key 'restart.spare' (did you mean 'restart.spare_worker'?)");
+	expect_error("spare_worker: false\n",
+	             "unknown key 'spare_worker' (did you mean 'restart.spare_worker'?)");
 	expect_error("log: debug\n", ":1:6: key 'log': expected a mapping of 'log.*' keys");
 	expect_error("log:\n  lvl: debug\n", "unknown key 'log.lvl' (did you mean 'log.level'?)");
 	expect_error("loglevel: debug\n", "unknown key 'loglevel' (did you mean 'log.level'?)");
@@ -520,6 +534,22 @@ static void test_inline_errors(void)
 	expect_ok("tasks: {run_timeout_s: 31536000, kill_grace_ms: 0}\n", "range edges");
 	expect_ok("restart: {backoff_ms: 0, backoff_max_ms: 0}\n", "backoff 0 = 0");
 	expect_ok("log:\n  level: WARNING\n", "level names ignore case");
+	{
+		static const char *const no[] = {"false", "False", "FALSE", "\"false\""};
+		static const char *const yes[] = {"true", "True", "TRUE", "\"true\""};
+		for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+			struct tr_config c;
+			char text[64], err[512];
+			snprintf(text, sizeof(text), "restart:\n  spare_worker: %s\n", no[i]);
+			int rc = load_str(text, &c, err, sizeof(err));
+			ok(rc == 0 && !c.restart_spare_worker, "spare_worker: %s is false", no[i]);
+			tr_config_free(&c);
+			snprintf(text, sizeof(text), "restart: {spare_worker: %s}\n", yes[i]);
+			rc = load_str(text, &c, err, sizeof(err));
+			ok(rc == 0 && c.restart_spare_worker, "spare_worker: %s is true", yes[i]);
+			tr_config_free(&c);
+		}
+	}
 	expect_ok("\xef\xbb\xbfworkers: 2\n", "UTF-8 byte order mark");
 	expect_ok("queue:\n  capacity: \"16\"\n", "quoted integer");
 
