@@ -37,7 +37,7 @@ uint64_t trq_deadline_ms(int64_t timeout_ms)
 	return trq_now() + (uint64_t)timeout_ms * 1000000ull;
 }
 
-int trq_futex_wait(uint32_t *addr, uint32_t val, uint64_t deadline)
+int trq_futex_wait_mask(uint32_t *addr, uint32_t val, uint64_t deadline, uint32_t mask)
 {
 	struct timespec ts, *tp = NULL;
 
@@ -49,15 +49,31 @@ int trq_futex_wait(uint32_t *addr, uint32_t val, uint64_t deadline)
 		tp = &ts;
 	}
 	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
-	long r = syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, val, tp, NULL, FUTEX_BITSET_MATCH_ANY);
+	long r = syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, val, tp, NULL, mask ? mask : ~0u);
 	if (r == 0 || errno == EAGAIN)
 		return 0;
 	return -errno;
 }
 
+int trq_futex_wait(uint32_t *addr, uint32_t val, uint64_t deadline)
+{
+	return trq_futex_wait_mask(addr, val, deadline, FUTEX_BITSET_MATCH_ANY);
+}
+
 void trq_futex_wake(uint32_t *addr, int n)
 {
 	syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+int trq_futex_wake_mask(uint32_t *addr, int n, uint32_t mask)
+{
+	long r = syscall(SYS_futex, addr, FUTEX_WAKE_BITSET, n, NULL, NULL, mask ? mask : ~0u);
+	return r > 0 ? (int)r : 0;
+}
+
+uint32_t trq_cpu_mask(int cpu)
+{
+	return cpu < 0 ? FUTEX_BITSET_MATCH_ANY : 1u << (cpu & 31);
 }
 
 void trq_bell(uint32_t *seq, uint32_t *waiters, int n)

@@ -94,7 +94,8 @@ struct trq_slot {
 	char type[TRQ_NAME_MAX];
 	uint32_t args_sum; /* trq_sum() of type and argument bytes, set at submit */
 	uint32_t out_sum;  /* trq_sum() of the output bytes, set at finish */
-	char pad_[48];
+	int32_t sub_cpu;   /* 1 + the CPU the submitter ran on, 0 unknown: a hint */
+	char pad_[44];
 };
 _Static_assert(sizeof(struct trq_slot) == 192, "slot record size");
 
@@ -199,6 +200,16 @@ struct trq {
 	struct trq_mark mk[TRQ_MARKS];
 	uint64_t rt_off;   /* cached CLOCK_REALTIME - CLOCK_MONOTONIC */
 	unsigned rt_calls; /* calls since; refreshed every 64 */
+	/* A hint, not state: the last work_bell through this handle woke a
+	 * worker on the caller's own CPU, or the last trq_finish finished a task
+	 * submitted from it. That worker or client needs this CPU, so the
+	 * caller's next wait sleeps at once instead of spinning: a spinner's
+	 * sched_yield does not reliably hand the CPU to a task just woken. */
+	uint32_t woke_here;
+	/* A hint too: when this handle last submitted, or last saw a task it
+	 * waited for end. A task submitted less than spin_ns later is part of a
+	 * stream, which a worker spinning on another CPU serves best (work_bell). */
+	uint64_t last_ns;
 };
 
 /* Geometry of a new segment. */
@@ -242,8 +253,20 @@ uint64_t trq_deadline_ms(int64_t timeout_ms);
  * Returns 0 (woken or value changed), -ETIMEDOUT, -EINTR. */
 int trq_futex_wait(uint32_t *addr, uint32_t val, uint64_t deadline);
 
+/* trq_futex_wait, but only wake-ups whose mask shares a bit with mask (0: all)
+ * end the sleep; plain trq_futex_wake and trq_bell wake every mask. */
+int trq_futex_wait_mask(uint32_t *addr, uint32_t val, uint64_t deadline, uint32_t mask);
+
 /* Wakes up to n sleepers on addr. */
 void trq_futex_wake(uint32_t *addr, int n);
+
+/* Wakes up to n sleepers on addr whose wait mask shares a bit with mask (0:
+ * all). Returns how many it woke. */
+int trq_futex_wake_mask(uint32_t *addr, int n, uint32_t mask);
+
+/* The wait mask of a sleeper on CPU cpu (-1: unknown, every bit): one bit,
+ * cpu modulo 32, so CPUs 32 apart share it (that only widens a targeted wake). */
+uint32_t trq_cpu_mask(int cpu);
 
 /* Bumps a futex counter and wakes up to n sleepers when *waiters != 0. */
 void trq_bell(uint32_t *seq, uint32_t *waiters, int n);
