@@ -67,12 +67,14 @@ void trq_slot_free(struct trq *q, uint32_t idx)
 {
 	struct trq_hdr *h = q->hdr;
 	struct trq_slot *s = &q->meta[idx];
+		/* The new generation first: a lock-free reader (trq_peek, a result
+	 * copy) that sees FREE or a cleared id must also see the old id
+	 * expired, never "no such task" or "corrupted". And it must be visible
+	 * before the next task's bytes, which a reader checks gen against. */
+	st32(&s->gen, s->gen + 1);
+	trq_order();
 	st32(&s->state, TASKRING_FREE);
 	s->id = 0;
-	st32(&s->gen, s->gen + 1);
-	/* Readers copy final slots without the lock and check gen afterwards:
-	 * the new generation must be visible before the next task's bytes. */
-	trq_order();
 	s->flags = 0;
 	s->next = h->free_head;
 	s->prev = TRQ_NIL;

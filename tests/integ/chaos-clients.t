@@ -55,6 +55,7 @@ tap_is "$RUN_STATUS:$(printf '%s\n' "$RUN_OUT" | md5sum)" "0:$(printf '%s\n' "$w
 	"after 8 killed maps and 3 killed waits a new map of 500 tasks gives every result in order"
 run timeout 120 "$TR" -i "$inst" wait --timeout 100 $ids
 tap_is "$RUN_STATUS" 0 "the 50 tasks the killed waits were waiting for are done"
+[ "$RUN_STATUS" = 0 ] || tap_diag "wait printed:" "$RUN_OUT" "$RUN_ERR"
 wait_until 60 'test "$(T list --state queued,running --json | jq length)" = 0'
 tap_ok $? "nothing is left queued or running"
 stress "$inst" --duration 1 --kill-every 0 --clients 1
