@@ -65,6 +65,12 @@ void trq_futex_wake(uint32_t *addr, int n)
 	syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
+int trq_futex_wake_n(uint32_t *addr, int n)
+{
+	long r = syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
+	return r > 0 ? (int)r : 0;
+}
+
 int trq_futex_wake_mask(uint32_t *addr, int n, uint32_t mask)
 {
 	long r = syscall(SYS_futex, addr, FUTEX_WAKE_BITSET, n, NULL, NULL, mask ? mask : ~0u);

@@ -212,7 +212,8 @@ uint32_t trq_free_slots(struct trq *q, uint64_t now)
  * us for a context switch. The caller then sleeps at once (woke_here) and the
  * worker runs in its place. Tasks of a stream (cpu1 0) wake anyone, as
  * before: one system call, and workers that stay awake and spin. */
-static void work_bell(struct trq *q, int cls, int n, int32_t cpu1)
+#define WOKE_FRESH_NS 200000ull /* a wake-up older than this is presumed lost */
+static void work_bell(struct trq *q, int cls, int n, int32_t cpu1, uint64_t now)
 {
 	struct trq_hdr *h = q->hdr;
 	__atomic_store_n(&q->woke_here, 0, __ATOMIC_RELAXED);
@@ -223,14 +224,33 @@ static void work_bell(struct trq *q, int cls, int n, int32_t cpu1)
 	if (!__atomic_load_n(&h->q_wait[cls], __ATOMIC_SEQ_CST))
 		return;
 	int m = n == INT_MAX || spin <= 0 ? n : n - spin;
+	/* A worker woken moments ago has not run yet: it takes what is queued
+	 * (and wakes another if it leaves tasks behind, see trq_take), so a
+	 * lone new task needs no second wake-up. Waking costs the waker 15-30
+	 * us here when the sleeper's vCPU is halted; without this, a client
+	 * submitting one task at a time paid it on every submit until the
+	 * woken worker got to run. A woken worker killed before it ran only
+	 * costs WOKE_FRESH_NS: the stamp is a time, not a flag. */
+	uint64_t woke = __atomic_load_n(&h->q_woke_ns[cls], __ATOMIC_RELAXED);
+	if (m == 1 && woke && now - woke < WOKE_FRESH_NS)
+		return;
+	/* Stamped before the wake-up: the woken worker clears it when it runs,
+	 * which may be before our system call returns. */
+	if (now)
+		__atomic_store_n(&h->q_woke_ns[cls], now, __ATOMIC_SEQ_CST);
+	int woken = 0;
 	if (cpu1 > 0 && cls == TASKRING_CPU && m == 1) {
 		/* One lone task: a sleeper on this CPU, else anyone. */
 		int k = trq_futex_wake_mask(&h->q_seq[cls], 1, trq_cpu_mask(cpu1 - 1));
 		__atomic_store_n(&q->woke_here, k > 0, __ATOMIC_RELAXED);
+		woken += k;
 		m -= k;
 	}
 	if (m > 0)
-		trq_futex_wake(&h->q_seq[cls], m);
+		woken += trq_futex_wake_n(&h->q_seq[cls], m);
+	if (now && !woken) /* nobody was asleep after all: no wake-up in flight */
+		__atomic_compare_exchange_n(&h->q_woke_ns[cls], &now, 0, 0, __ATOMIC_SEQ_CST,
+		                            __ATOMIC_RELAXED);
 }
 
 /* 1 + the caller's CPU when a task submitted at now is a lone one (this
@@ -426,7 +446,7 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 		trq_unlock(q);
 		for (int c = 0; c < TRQ_NCLASS; c++)
 			if (pushed[c])
-				work_bell(q, c, (int)pushed[c], cpu1);
+				work_bell(q, c, (int)pushed[c], cpu1, now);
 		if (put)
 			__atomic_store_n(&q->last_ns, now, __ATOMIC_RELAXED);
 		done += put;
@@ -889,7 +909,7 @@ int trq_cancel(struct trq *q, uint64_t id)
 	}
 	if (ring) {
 		trq_bell(&h->sup_seq, &h->sup_wait, INT_MAX);
-		work_bell(q, TASKRING_IO, INT_MAX, 0);
+		work_bell(q, TASKRING_IO, INT_MAX, 0, 0);
 	}
 	return r;
 }
@@ -920,6 +940,9 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 		max = 64;
 	if (argbuf_len < trq_argbuf_size(q, max))
 		return -EINVAL;
+	/* A consumer looks at the ring: any wake-up in flight has done its job
+	 * (whoever it woke, work_bell need not skip the next one). */
+	__atomic_store_n(&h->q_woke_ns[cls], 0, __ATOMIC_SEQ_CST);
 	if (ld32(&h->draining))
 		return 0;
 	int r = trq_lock(q, 0);
@@ -955,7 +978,13 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 		h->running[cls]++;
 		idxs[n++] = idx;
 	}
+	uint32_t left = h->ring_count[cls];
 	trq_unlock(q);
+	/* Tasks left behind while another worker sleeps: wake it (a submitter
+	 * skips a second wake-up while a woken worker has yet to run). */
+	if (n && left && !__atomic_load_n(&h->q_spin[cls], __ATOMIC_SEQ_CST) &&
+	    __atomic_load_n(&h->q_wait[cls], __ATOMIC_SEQ_CST))
+		trq_futex_wake(&h->q_seq[cls], 1);
 
 	/* Copy out and validate outside the lock: the slots are ours now. */
 	char *p = argbuf;
@@ -1124,6 +1153,20 @@ int trq_wait_work(struct trq *q, int cls, uint32_t seen, uint64_t deadline)
 
 /* ---- the supervisor ----------------------------------------------------- */
 
+int trq_kick(struct trq *q)
+{
+	struct trq_hdr *h = q->hdr;
+	int kicked = 0;
+	for (int c = 0; c < TRQ_NCLASS; c++) {
+		if (!ld32(&h->ring_count[c]) || !__atomic_load_n(&h->q_wait[c], __ATOMIC_SEQ_CST))
+			continue;
+		__atomic_add_fetch(&h->q_seq[c], 1, __ATOMIC_SEQ_CST);
+		trq_futex_wake(&h->q_seq[c], INT_MAX);
+		kicked++;
+	}
+	return kicked;
+}
+
 int trq_set_types(struct trq *q, const struct trq_type *types, unsigned n)
 {
 	if (n > TRQ_TYPES_MAX)
@@ -1185,7 +1228,7 @@ int trq_adopt(struct trq *q)
 	h->sup_start_real_ns = trq_realtime();
 	trq_unlock(q);
 	for (int c = 0; c < TRQ_NCLASS; c++)
-		work_bell(q, c, INT_MAX, 0);
+		work_bell(q, c, INT_MAX, 0, 0);
 	return n;
 }
 
@@ -1268,7 +1311,7 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 		trq_slot_wake(q, back[q->capacity - 1 - j]);
 	for (int c = 0; c < TRQ_NCLASS; c++)
 		if (pushed[c])
-			work_bell(q, c, (int)pushed[c], 0);
+			work_bell(q, c, (int)pushed[c], 0, 0);
 	if (nend)
 		trq_bell(&h->free_seq, &h->free_wait, INT_MAX);
 	free(back);

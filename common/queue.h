@@ -45,7 +45,7 @@
 #include "taskring.h"
 
 #define TRQ_MAGIC       0x3151474e49524b54ull /* "TKRINGQ1" */
-#define TRQ_LAYOUT      2
+#define TRQ_LAYOUT      3
 #define TRQ_NAME_MAX    32 /* task type name, including the NUL */
 #define TRQ_TYPES_MAX   128
 #define TRQ_WORKERS_MAX 1024
@@ -163,6 +163,8 @@ struct trq_hdr {
 	alignas(64) uint32_t q_seq[TRQ_NCLASS];  /* bumped when tasks are queued */
 	alignas(64) uint32_t q_wait[TRQ_NCLASS]; /* workers asleep on q_seq */
 	int32_t q_spin[TRQ_NCLASS];              /* workers awake and polling q_seq */
+	uint64_t q_woke_ns[TRQ_NCLASS];          /* a hint: when a submitter last really woke a
+	                                            sleeping worker (0: that worker has run) */
 	alignas(64) uint32_t free_seq;           /* bumped when slots may have come free */
 	uint32_t free_wait;
 	alignas(64) uint32_t sup_seq; /* the supervisor's doorbell */
@@ -259,6 +261,9 @@ int trq_futex_wait_mask(uint32_t *addr, uint32_t val, uint64_t deadline, uint32_
 
 /* Wakes up to n sleepers on addr. */
 void trq_futex_wake(uint32_t *addr, int n);
+
+/* The same; returns how many it woke. */
+int trq_futex_wake_n(uint32_t *addr, int n);
 
 /* Wakes up to n sleepers on addr whose wait mask shares a bit with mask (0:
  * all). Returns how many it woke. */
@@ -387,6 +392,12 @@ int trq_wait_work(struct trq *q, int cls, uint32_t seen, uint64_t deadline);
 int trq_wait_work_w(struct trq *q, int cls, int widx, uint32_t seen, uint64_t deadline);
 
 /* ---- the supervisor ----------------------------------------------------- */
+
+/* The safety net under work_bell's skipped wake-ups: when tasks are queued
+ * while workers sleep (a submitter that claimed a wake-up died before making
+ * it), wakes every sleeper. Called on the supervisor's periodic check.
+ * Returns how many classes it kicked. */
+int trq_kick(struct trq *q);
 
 /* Writes the type registry (under the lock). Returns 0 or -ENOSPC. */
 int trq_set_types(struct trq *q, const struct trq_type *types, unsigned n);

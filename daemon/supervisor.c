@@ -420,6 +420,8 @@ static void sup_deadlines(struct tr_sup *s, uint64_t now)
 	if (now >= s->next_check) {
 		s->next_check = now + check_interval(&s->cfg);
 		tr_pool_check(&s->pool, now);
+		if (trq_kick(&s->q))
+			log_debug("queued tasks with every worker asleep: woke them");
 		tr_orphans_sweep(&s->pool);
 		sup_audit(s, now);
 	}

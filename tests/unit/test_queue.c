@@ -470,6 +470,54 @@ static void test_read_marks(void)
 	drain(inc);
 }
 
+struct sleeper {
+	uint32_t seen;
+	int done;
+	double took;
+};
+
+static void *sleep_for_work(void *arg)
+{
+	struct sleeper *s = arg;
+	uint64_t t0 = trq_now();
+	trq_wait_work(&q, TASKRING_CPU, s->seen, t0 + 5000000000ull);
+	s->took = (double)(trq_now() - t0) / 1e9;
+	__atomic_store_n(&s->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* A submitter skips the wake-up while another one's is in flight; when that
+ * one never happened (its maker died), the supervisor's trq_kick wakes. */
+static void test_skipped_wake(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	struct sleeper s = {.seen = q.hdr->q_seq[TASKRING_CPU]};
+	pthread_t th;
+	pthread_create(&th, NULL, sleep_for_work, &s);
+	for (int i = 0; i < 200 && !__atomic_load_n(&q.hdr->q_wait[TASKRING_CPU], __ATOMIC_SEQ_CST);
+	     i++)
+		usleep(1000);
+	usleep(20000);
+	is_int(__atomic_load_n(&q.hdr->q_wait[TASKRING_CPU], __ATOMIC_SEQ_CST), 1,
+	       "a consumer sleeps for work");
+	is_int(trq_kick(&q), 0, "trq_kick: nothing queued, nothing to do");
+	/* A wake-up claimed moments ago by someone who died before making it. */
+	q.hdr->q_woke_ns[TASKRING_CPU] = trq_now();
+	int err;
+	ok(submit1("echo", 0, NULL, NULL, &err) != 0, "submit while a wake-up looks in flight");
+	usleep(50000);
+	ok(!__atomic_load_n(&s.done, __ATOMIC_SEQ_CST),
+	   "the submit skipped the wake-up: the consumer still sleeps");
+	is_int(trq_kick(&q), 1, "trq_kick sees queued tasks and a sleeper");
+	pthread_join(th, NULL);
+	ok(s.done && s.took < 4.0, "the sleeper woke (after %.3f s, not its 5 s deadline)", s.took);
+	struct trq_task t;
+	is_int(take1(0, inc, &t, TASKRING_CPU), 1, "the task is there to take");
+	is_int(q.hdr->q_woke_ns[TASKRING_CPU], 0, "a take clears the in-flight stamp");
+	finish1(0, inc, &t, TASKRING_DONE, "");
+	drain(inc);
+}
+
 int main(void)
 {
 	qt_setup("queue", 120);
@@ -484,6 +532,7 @@ int main(void)
 	test_transitions();
 	test_full_and_reclaim();
 	test_read_marks();
+	test_skipped_wake();
 	test_owner_dead();
 	test_attach_refusals();
 	trq_detach(&q);
