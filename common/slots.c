@@ -67,7 +67,7 @@ void trq_slot_free(struct trq *q, uint32_t idx)
 {
 	struct trq_hdr *h = q->hdr;
 	struct trq_slot *s = &q->meta[idx];
-		/* The new generation first: a lock-free reader (trq_peek, a result
+	/* The new generation first: a lock-free reader (trq_peek, a result
 	 * copy) that sees FREE or a cleared id must also see the old id
 	 * expired, never "no such task" or "corrupted". And it must be visible
 	 * before the next task's bytes, which a reader checks gen against. */
