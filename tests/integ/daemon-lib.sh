@@ -13,6 +13,8 @@
 #   notify_seen OUT MSG           true when OUT holds the line MSG
 #   daemon_log INST               the log file start_daemon writes for INST
 #   write_config FILE LINES...    writes a YAML file from its arguments, one per line
+#   res TYPE ARGS...              submits through the caller's T, waits up to 60 s, prints
+#                                 "STATE|RESULT-or-ERROR" (or "submit failed: ...")
 
 command -v jq >/dev/null 2>&1 || tap_skip_all "jq not installed"
 
@@ -87,4 +89,14 @@ write_config() {
 	local f=$1
 	shift
 	printf '%s\n' "$@" >"$f"
+}
+
+res() {
+	local id
+	id=$(T submit "$@" 2>&1) || {
+		echo "submit failed: $id"
+		return
+	}
+	T wait --timeout 60 "$id" >/dev/null 2>&1
+	T show --json "$id" | jq -r '.state + "|" + (.result // .error // "")'
 }

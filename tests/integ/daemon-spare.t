@@ -33,16 +33,7 @@ new_spare() {
 	[ -n "$p" ] && [ "$p" != "$1" ]
 }
 
-# res TYPE ARGS... -> "STATE|RESULT-or-ERROR"
-res() {
-	local id
-	id=$(T submit "$@" 2>&1) || {
-		echo "submit failed: $id"
-		return
-	}
-	T wait --timeout 60 "$id" >/dev/null 2>&1
-	T show --json "$id" | jq -r '.state + "|" + (.result // .error // "")'
-}
+
 
 run "$TRD" --print-config
 tap_like "$RUN_STATUS:$RUN_OUT" "^0:.*restart:.*  spare_worker: true" \

@@ -17,16 +17,7 @@ write_config "$TR_TMP/d.yaml" "io:" "  allowed_paths: [\"$dir\"]"
 start_daemon "$inst" -c "$TR_TMP/d.yaml"
 tap_ok $? "taskringd started with io.allowed_paths [$dir]"
 
-# res TYPE ARGS... -> "STATE|RESULT-or-ERROR"
-res() {
-	local id
-	id=$(T submit "$@" 2>&1) || {
-		echo "submit failed: $id"
-		return
-	}
-	T wait --timeout 60 "$id" >/dev/null 2>&1
-	T show --json "$id" | jq -r '.state + "|" + (.result // .error // "")'
-}
+
 py() { python3 -c "$1"; }
 
 tap_is "$(res noop)" "done|" "noop: empty result"
