@@ -788,6 +788,11 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 	}
 	if (moved)
 		trq_bell(&q->hdr->free_seq, &q->hdr->free_wait, INT_MAX);
+	/* A batch's marks go back with the batch (one lock for all): only a
+	 * one-at-a-time reader keeps its marks for its next operation, so a
+	 * reader killed mid-stream leaves at most one result to its TTL. */
+	if (mark_read && n > 1)
+		trq_flush_reads(q);
 	return first;
 }
 

@@ -341,7 +341,8 @@ int trq_peek(struct trq *q, uint64_t id);
  * the copy is detected and reported as -TASKRING_EEXPIRED), and its read
  * mark is applied later: at this process's next trq_lock() (any submit,
  * cancel, list...), before a wait sleeps, once TRQ_MARKS marks are pending,
- * at once when a submitter waits for free slots, and at trq_detach(). A process killed with marks
+ * at once when a submitter waits for free slots, at the end of a
+ * trq_get_many() of several ids, and at trq_detach(). A process killed with marks
  * pending leaves those results to their TTL. Returns 0 or an error as trq_peek. */
 int trq_get(struct trq *q, uint64_t id, struct taskring_info *info, int mark_read);
 
