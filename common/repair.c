@@ -79,6 +79,18 @@ void trq_rebuild(struct trq *q)
 			h->free_count++;
 			continue;
 		}
+		if (is_final(s->state) && s->gen > 0 && s->id == slot_id(q, i, s->gen - 1)) {
+			/* Its holder died while freeing it (trq_slot_free bumps gen
+			 * first): only finished slots are freed, so finish the job. */
+			st32(&s->state, TASKRING_FREE);
+			s->id = 0;
+			s->flags = 0;
+			s->next = h->free_head;
+			s->prev = TRQ_NIL;
+			h->free_head = i;
+			h->free_count++;
+			continue;
+		}
 		const char *bad = slot_invalid(q, i);
 		if (bad) {
 			snprintf(why, sizeof(why), "task data corrupted in shared memory (%s)",

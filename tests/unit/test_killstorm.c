@@ -272,8 +272,12 @@ int main(void)
 		}
 		struct taskring_info info;
 		if (trq_get(&q, q.meta[i].id, &info, 1) == 0) {
-			if (!echo_right(&info))
-				wrong++;
+			if (!echo_right(&info) && wrong++ < 5)
+				diag("  task %llu: state %d, attempts %u, %d args (first '%s'), "
+				     "output "
+				     "'%.60s'",
+				     (unsigned long long)info.id, info.state, info.attempts,
+				     info.argc, info.argc ? info.argv[0] : "", info.output);
 			taskring_info_release(&info);
 		}
 	}

@@ -316,6 +316,11 @@ static void die_mid_update(int kind)
 			    trq_sum(2166136261u, q.meta[i].type, strlen(q.meta[i].type)), "", 0);
 			q.meta[i].qseq = h->qseq_next++;
 			break;
+		case 5: /* a finished slot half freed: off its list, gen bumped, still DONE */
+			i = h->fin_head[0];
+			h->fin_head[0] = q.meta[i].next;
+			q.meta[i].gen++;
+			break;
 		}
 		raise(SIGKILL);
 	}
@@ -325,12 +330,13 @@ static void die_mid_update(int kind)
 
 static void test_owner_dead(void)
 {
-	static const char *names[] = {"ring pop", "free-list pop", "finish", "mark read", "submit"};
+	static const char *names[] = {"ring pop",  "free-list pop", "finish",
+	                              "mark read", "submit",        "slot free"};
 	uint32_t inc = qt_worker_start(&q, 0, getpid());
 	struct trq_task t;
 	int err;
 	drain(inc);
-	for (int kind = 0; kind < 5; kind++) {
+	for (int kind = 0; kind < 6; kind++) {
 		uint64_t a = submit1("echo", 0, NULL, NULL, &err);
 		submit1("echo", 0, NULL, NULL, &err);
 		take1(0, inc, &t, TASKRING_CPU); /* a running */
@@ -339,10 +345,14 @@ static void test_owner_dead(void)
 		take1(0, inc, &t2, TASKRING_CPU); /* b running */
 		finish1(0, inc, &t2, TASKRING_DONE, "b");
 		(void)c;
-		uint64_t rep = q.hdr->repairs;
+		uint64_t rep = q.hdr->repairs, failed = q.hdr->failed;
 		die_mid_update(kind);
 		is_int(trq_lock(&q, 0), 0, "lock after a holder died in %s", names[kind]);
 		trq_unlock(&q);
+		is_int(q.hdr->failed, failed, "the repair failed no task (%s)", names[kind]);
+		if (kind == 5)
+			is_int(trq_peek(&q, t2.id), -TASKRING_EEXPIRED,
+			       "the half-freed task's id reads as expired");
 		ok(q.hdr->repairs > rep, "repair ran after EOWNERDEAD (%s)", names[kind]);
 		check(names[kind]);
 		ok(trq_peek(&q, a) >= TASKRING_RUNNING, "running task kept (%s)", names[kind]);
