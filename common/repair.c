@@ -71,24 +71,12 @@ void trq_rebuild(struct trq *q)
 	/* Pass 1: validate every slot; repair what cannot be trusted. */
 	for (uint32_t i = cap; i-- > 0;) {
 		struct trq_slot *s = &q->meta[i];
-		if (s->state == TASKRING_FREE) {
-			s->id = 0;
-			s->next = h->free_head;
-			s->prev = TRQ_NIL;
-			h->free_head = i;
-			h->free_count++;
-			continue;
-		}
-		if (is_final(s->state) && s->gen > 0 && s->id == slot_id(q, i, s->gen - 1)) {
-			/* Its holder died while freeing it (trq_slot_free bumps gen
-			 * first): only finished slots are freed, so finish the job. */
-			st32(&s->state, TASKRING_FREE);
-			s->id = 0;
-			s->flags = 0;
-			s->next = h->free_head;
-			s->prev = TRQ_NIL;
-			h->free_head = i;
-			h->free_count++;
+		/* FREE, or finished and half freed: its holder died inside
+		 * trq_slot_free, after the new generation (only finished slots
+		 * are freed, so finish the job). */
+		if (s->state == TASKRING_FREE ||
+		    (is_final(s->state) && s->gen > 0 && s->id == slot_id(q, i, s->gen - 1))) {
+			trq_slot_push_free(q, i);
 			continue;
 		}
 		const char *bad = slot_invalid(q, i);

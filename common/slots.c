@@ -65,7 +65,6 @@ int trq_fin_unlink(struct trq *q, int k, uint32_t idx)
 /* Makes idx FREE with the next generation and pushes it on the free list. */
 void trq_slot_free(struct trq *q, uint32_t idx)
 {
-	struct trq_hdr *h = q->hdr;
 	struct trq_slot *s = &q->meta[idx];
 	/* The new generation first: a lock-free reader (trq_peek, a result
 	 * copy) that sees FREE or a cleared id must also see the old id
@@ -73,6 +72,13 @@ void trq_slot_free(struct trq *q, uint32_t idx)
 	 * before the next task's bytes, which a reader checks gen against. */
 	st32(&s->gen, s->gen + 1);
 	trq_order();
+	trq_slot_push_free(q, idx);
+}
+
+void trq_slot_push_free(struct trq *q, uint32_t idx)
+{
+	struct trq_hdr *h = q->hdr;
+	struct trq_slot *s = &q->meta[idx];
 	st32(&s->state, TASKRING_FREE);
 	s->id = 0;
 	s->flags = 0;

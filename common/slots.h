@@ -69,6 +69,10 @@ int trq_fin_unlink(struct trq *q, int k, uint32_t idx);
 /* Makes idx FREE with the next generation and pushes it on the free list. */
 void trq_slot_free(struct trq *q, uint32_t idx);
 
+/* Makes idx FREE (its generation as it is) and pushes it on the free list:
+ * the second half of trq_slot_free(), also what the rebuild does. */
+void trq_slot_push_free(struct trq *q, uint32_t idx);
+
 /* Puts idx at the back (or, with front, the front) of ring c. */
 void trq_ring_push(struct trq *q, int c, uint32_t idx, int front);
 
