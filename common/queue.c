@@ -643,26 +643,26 @@ void trq_flush_reads(struct trq *q)
 
 /* Queues a read mark; applies them all when the buffer is full or when a
  * submitter is waiting for a free slot. */
-static void marks_add(struct trq *q, uint32_t idx, uint64_t id)
+/* Appends a mark when there is room; returns 0 when the buffer is full. */
+static int marks_put(struct trq *q, uint32_t idx, uint64_t id)
 {
 	pthread_mutex_lock(&q->mk_lock);
-	int full = q->mk_n >= TRQ_MARKS;
-	if (!full) {
+	int room = q->mk_n < TRQ_MARKS;
+	if (room) {
 		q->mk[q->mk_n] = (struct trq_mark){id, idx};
 		__atomic_store_n(&q->mk_n, q->mk_n + 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&q->mk_lock);
-	if (full || __atomic_load_n(&q->hdr->free_wait, __ATOMIC_RELAXED))
+	return room;
+}
+
+static void marks_add(struct trq *q, uint32_t idx, uint64_t id)
+{
+	int put = marks_put(q, idx, id);
+	if (!put || __atomic_load_n(&q->hdr->free_wait, __ATOMIC_RELAXED))
 		trq_flush_reads(q);
-	if (full) {
-		/* The buffer was emptied above: this one goes in alone. */
-		pthread_mutex_lock(&q->mk_lock);
-		if (q->mk_n < TRQ_MARKS) {
-			q->mk[q->mk_n] = (struct trq_mark){id, idx};
-			__atomic_store_n(&q->mk_n, q->mk_n + 1, __ATOMIC_RELAXED);
-		}
-		pthread_mutex_unlock(&q->mk_lock);
-	}
+	if (!put)
+		marks_put(q, idx, id); /* into the buffer just emptied */
 }
 
 /* Copies final task id (slot idx) without the lock. Returns 0 (copied),
