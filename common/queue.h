@@ -45,7 +45,7 @@
 #include "taskring.h"
 
 #define TRQ_MAGIC       0x3151474e49524b54ull /* "TKRINGQ1" */
-#define TRQ_LAYOUT      3
+#define TRQ_LAYOUT      4
 #define TRQ_NAME_MAX    32 /* task type name, including the NUL */
 #define TRQ_TYPES_MAX   128
 #define TRQ_WORKERS_MAX 1024
@@ -100,7 +100,9 @@ struct trq_slot {
 _Static_assert(sizeof(struct trq_slot) == 192, "slot record size");
 
 /* One worker's record: the first line written by the supervisor, the
- * second by the worker. */
+ * second by the worker. The one exception: a worker that reports ready
+ * moves state from STARTING to READY itself (compare-and-swap, only for its
+ * own incarnation), so that clients see it at once. */
 struct trq_worker {
 	int32_t pid;
 	int32_t cpu;
@@ -109,6 +111,8 @@ struct trq_worker {
 	uint32_t restarts;
 	uint32_t pad0_;
 	char last_exit[TRQ_CAUSE_MAX];
+	uint64_t lost_ns;                  /* CLOCK_MONOTONIC: when the supervisor found the last
+	                                      incarnation dead (reaped it), 0 never */
 	alignas(64) uint64_t heartbeat_ns; /* CLOCK_MONOTONIC, by the worker */
 	uint64_t cur_cpu;                  /* id executing on the main thread, 0 none */
 	uint64_t cur_io;                   /* id whose handler code the io thread runs */
@@ -119,7 +123,9 @@ struct trq_worker {
 	uint32_t pad1_;
 	uint64_t cur_exec; /* == cur_cpu while that task is an exec program the
 	                      worker itself stops on timeout/cancel, else 0 */
-	char pad_[72];
+	uint64_t ready_ns; /* CLOCK_MONOTONIC: when this incarnation reported
+	                      ready (ready_inc), 0 before */
+	char pad_[64];
 };
 _Static_assert(sizeof(struct trq_worker) == 256, "worker record size");
 

@@ -398,6 +398,7 @@ static void pool_spawn(struct tr_pool *p, unsigned i, uint64_t now)
 	rec->cpu = cpu;
 	rec->pid = 0;
 	rec->ready_inc = 0;
+	rec->ready_ns = 0;
 	__atomic_store_n(&rec->cur_cpu, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&rec->cur_exec, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&rec->cur_io, 0, __ATOMIC_RELEASE);
@@ -518,6 +519,7 @@ static void fmt_uptime(char *buf, size_t len, uint64_t ns)
  * decide about the restart. */
 static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64_t now)
 {
+	uint64_t reaped_ns = trq_now(); /* now is the event loop's, from before the wait */
 	struct tr_wslot *s = &p->w[i];
 	struct trq_worker *rec = &p->q->workers[i];
 	const struct tr_config *c = p->cfg;
@@ -563,6 +565,7 @@ static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64
 		snprintf(last, sizeof(last), "%s", how);
 	int locked = pool_lock(p);
 	rec->pid = 0;
+	rec->lost_ns = reaped_ns;
 	size_t n = strnlen(last, sizeof(rec->last_exit) - 1);
 	memcpy(rec->last_exit, last, n);
 	memset(rec->last_exit + n, 0, sizeof(rec->last_exit) - n);

@@ -20,8 +20,9 @@
 #include <errno.h>
 #include <liburing.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <poll.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +99,8 @@ struct tr_iothread {
 	pthread_t th;
 	pid_t tid;
 	sem_t ready;
-	sem_t go; /* deferred: posted by tr_iothread_assign() */
+	sem_t go;   /* deferred: posted by tr_iothread_assign() */
+	int go_cpu; /* deferred: the CPU assigned with it, -1 none */
 	int setup_err;
 	char err[256];
 
@@ -821,6 +823,16 @@ static void *io_main(void *arg)
 	if (t->o.deferred) {
 		while (sem_wait(&t->go) < 0 && errno == EINTR)
 			;
+		pthread_setname_np(pthread_self(), t->o.name);
+		if (t->go_cpu >= 0 && t->go_cpu < CPU_SETSIZE) {
+			cpu_set_t set;
+			CPU_ZERO(&set);
+			CPU_SET(t->go_cpu, &set);
+			if (sched_setaffinity(0, sizeof(set), &set) < 0)
+				tr_log_errno(LOG_WARNING, errno,
+				             "worker %d: io thread: sched_setaffinity(cpu %d)",
+				             t->o.widx, t->go_cpu);
+		}
 		if (!t->use_futex) {
 			int r = start_helper(t);
 			if (r < 0)
@@ -910,13 +922,13 @@ int tr_iothread_start(struct tr_iothread **out, const struct tr_io_opts *o, char
 	return 0;
 }
 
-void tr_iothread_assign(struct tr_iothread *t, int widx, uint32_t inc, const char *name)
+void tr_iothread_assign(struct tr_iothread *t, int widx, uint32_t inc, const char *name, int cpu)
 {
 	t->o.widx = widx;
 	t->o.inc = inc;
 	t->w = &t->q->workers[widx];
+	t->go_cpu = cpu;
 	snprintf(t->o.name, sizeof(t->o.name), "%s", name);
-	pthread_setname_np(t->th, t->o.name);
 	sem_post(&t->go); /* publishes the above to the thread */
 }
 

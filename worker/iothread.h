@@ -78,9 +78,11 @@ int tr_iothread_start(struct tr_iothread **out, const struct tr_io_opts *o, char
                       size_t errlen);
 
 /* For a thread started with o->deferred (a spare worker's): the worker
- * index and incarnation it serves from now on, and its name; it then starts
- * beating and taking tasks. Call once, from the main thread. */
-void tr_iothread_assign(struct tr_iothread *t, int widx, uint32_t inc, const char *name);
+ * index and incarnation it serves from now on, its name and its CPU (-1:
+ * none); it names and pins itself, then starts beating and taking tasks.
+ * Call once, from the main thread: it only hands these over, so that the
+ * main thread is not held up by the system calls. */
+void tr_iothread_assign(struct tr_iothread *t, int widx, uint32_t inc, const char *name, int cpu);
 
 /* The thread's kernel thread id (for sched_setaffinity). */
 pid_t tr_iothread_tid(const struct tr_iothread *t);

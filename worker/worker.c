@@ -320,8 +320,9 @@ static struct cpuctx *worker_setup(const struct tr_worker_args *a, int keep)
 }
 
 /* Serves slot a->index (its record already cleared): reports ready and
- * runs the cpu loop. */
-static _Noreturn void worker_start(struct cpuctx *c, const struct tr_worker_args *a)
+ * runs the cpu loop. late: a spare's takeover, which names and pins itself
+ * once ready. */
+static _Noreturn void worker_start(struct cpuctx *c, const struct tr_worker_args *a, int late)
 {
 	struct trq *q = a->q;
 	struct trq_worker *w = &q->workers[a->index];
@@ -330,8 +331,22 @@ static _Noreturn void worker_start(struct cpuctx *c, const struct tr_worker_args
 	c->widx = a->index;
 	c->inc = a->inc;
 
+	__atomic_store_n(&w->ready_ns, trq_now(), __ATOMIC_RELAXED);
 	__atomic_store_n(&w->ready_inc, a->inc, __ATOMIC_RELEASE);
+	/* Ready for everyone to see at once (the status, the benchmarks): the
+	 * supervisor's part (its log line, READY=1 to systemd) follows when its
+	 * doorbell thread has woken it, two wake-ups later. Only from STARTING
+	 * and only while the record is this incarnation's: a supervisor that
+	 * has decided to stop us (STOPPING) keeps its word. */
+	uint32_t starting = TRQ_W_STARTING;
+	if (__atomic_load_n(&w->inc, __ATOMIC_ACQUIRE) == a->inc)
+		__atomic_compare_exchange_n(&w->state, &starting, TRQ_W_READY, 0, __ATOMIC_SEQ_CST,
+		                            __ATOMIC_RELAXED);
 	trq_bell(&q->hdr->sup_seq, &q->hdr->sup_wait, 1);
+	if (late) {
+		worker_names(a);
+		worker_pin(a, 0); /* pinned by the supervisor already: a no-op, unless it failed */
+	}
 	log_debug("worker %d: ready (pid %d, cpu %d, io wake-ups by %s)", a->index, (int)getpid(),
 	          a->cpu, tr_iothread_uses_futex_op(c->io) ? "futex op" : "eventfd");
 
@@ -345,7 +360,7 @@ _Noreturn void tr_worker_run(const struct tr_worker_args *a)
 		_exit(TR_WORKER_EXIT_FATAL);
 	}
 	struct cpuctx *c = worker_setup(a, -1);
-	worker_start(c, a);
+	worker_start(c, a, 0);
 }
 
 _Noreturn void tr_worker_spare(const struct tr_worker_args *a, int fd)
@@ -380,11 +395,14 @@ _Noreturn void tr_worker_spare(const struct tr_worker_args *a, int fd)
 	me.index = job.index;
 	me.inc = job.inc;
 	me.cpu = job.cpu;
-	worker_names(&me);
-	worker_pin(&me, tr_iothread_tid(c->io));
+	/* Only what serving needs comes before "ready": every step here costs
+	 * tens of us on a vCPU that just woke up. The supervisor pinned this
+	 * thread before it sent the job (so it woke up on its CPU); the I/O
+	 * thread names and pins itself; the names of this thread follow in
+	 * worker_start(). */
 	worker_clear(me.q, me.index);
 	char name[16];
 	io_name(name, sizeof(name), me.index);
-	tr_iothread_assign(c->io, me.index, me.inc, name);
-	worker_start(c, &me);
+	tr_iothread_assign(c->io, me.index, me.inc, name, me.cpu);
+	worker_start(c, &me, 1);
 }
