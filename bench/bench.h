@@ -155,6 +155,38 @@ bench_row(const char *label, const struct bench_stat *s, const char *unit, const
 }
 
 /* "met" or "MISSED" for a goal line. */
+/* The pid of supervisor sup's child titled "taskring: spare worker" (a spare
+ * worker set up and waiting: it takes that title once it is) that is none
+ * of the n pids in known (a spare that has just taken a slot keeps the title
+ * for a moment), or 0. */
+BENCH_UNUSED static int bench_find_spare(int sup, const int *known, int n)
+{
+	char path[96], kids[4096], title[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", sup, sup);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t len = fread(kids, 1, sizeof(kids) - 1, f);
+	fclose(f);
+	kids[len] = 0;
+	char *save = NULL;
+	for (char *tok = strtok_r(kids, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+		int pid = atoi(tok), is_known = 0;
+		for (int i = 0; i < n; i++)
+			is_known |= known[i] == pid;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+		f = is_known || pid <= 0 ? NULL : fopen(path, "re");
+		if (!f)
+			continue;
+		size_t k = fread(title, 1, sizeof(title) - 1, f);
+		fclose(f);
+		title[k] = 0;
+		if (!strncmp(title, "taskring: spare worker", 22))
+			return pid;
+	}
+	return 0;
+}
+
 BENCH_UNUSED static const char *bench_goal(int met)
 {
 	return met ? "met" : "MISSED";

@@ -95,33 +95,13 @@ static int read_mem(struct proc *pr)
 	return 0;
 }
 
-/* The pid of the supervisor's child titled "taskring: spare worker" that is
-   none of the np processes in pr, or 0. */
+/* The spare: bench_find_spare() with pr's pids as the known ones. */
 static int find_spare(int sup, const struct proc *pr, int np)
 {
-	char path[96], kids[4096], title[64];
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", sup, sup);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0;
-	size_t n = fread(kids, 1, sizeof(kids) - 1, f);
-	fclose(f);
-	kids[n] = 0;
-	for (char *tok = strtok(kids, " \n"); tok; tok = strtok(NULL, " \n")) {
-		int pid = atoi(tok), known = 0;
-		for (int i = 0; i < np; i++)
-			known |= pr[i].pid == pid;
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-		f = known || pid <= 0 ? NULL : fopen(path, "re");
-		if (!f)
-			continue;
-		size_t k = fread(title, 1, sizeof(title) - 1, f);
-		fclose(f);
-		title[k] = 0;
-		if (!strncmp(title, "taskring: spare worker", 22))
-			return pid;
-	}
-	return 0;
+	int known[MAX_PROCS];
+	for (int i = 0; i < np && i < MAX_PROCS; i++)
+		known[i] = pr[i].pid;
+	return bench_find_spare(sup, known, np < MAX_PROCS ? np : MAX_PROCS);
 }
 
 static void usage(void)
