@@ -361,8 +361,9 @@ static void submit_fill(struct trq *q, uint32_t idx, const struct taskring_req *
 	s->flags = o && (o->flags & TASKRING_DETACHED) ? TRQ_F_DETACHED : 0;
 	s->attempts = 0;
 	s->max_attempts = ma;
-	s->owner = -1;
-	s->owner_inc = 0;
+	/* atomic: trq_worker_lost() reads them without the lock */
+	__atomic_store_n(&s->owner, -1, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->owner_inc, 0, __ATOMIC_RELAXED);
 	s->run_timeout_s = o && o->run_timeout_s ? o->run_timeout_s : h->run_timeout_default_s;
 	s->argc = p->argc;
 	s->args_len = p->len;
@@ -974,8 +975,9 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 		h->ring_head[cls] = (head + 1) % q->capacity;
 		h->ring_count[cls]--;
 		struct trq_slot *s = &q->meta[idx];
-		s->owner = widx;
-		s->owner_inc = inc;
+		/* atomic: trq_worker_lost() reads them without the lock */
+		__atomic_store_n(&s->owner, widx, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->owner_inc, inc, __ATOMIC_RELAXED);
 		s->attempts++;
 		s->start_ns = now;
 		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
@@ -1237,16 +1239,56 @@ int trq_adopt(struct trq *q)
 	return n;
 }
 
+/* The slots that dead worker (widx, inc) may have held RUNNING, found
+ * without the lock: scanning a large table under it stalled every client
+ * (5-10 ms at 1 M slots). Only that worker could make a slot RUNNING under
+ * its name, and it is dead, so the set can only shrink until the caller
+ * locks; the caller checks each slot again under the lock. Returns the
+ * number found, with the indices in *out (malloc'ed), or -ENOMEM. */
+static long lost_candidates(struct trq *q, int widx, uint32_t inc, uint32_t **out)
+{
+	size_t n = 0, room = 64;
+	uint32_t *v = malloc(room * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < q->capacity; i++) {
+		const struct trq_slot *s = &q->meta[i];
+		if (ld32(&s->state) != TASKRING_RUNNING || RD(s->owner) != widx ||
+		    RD(s->owner_inc) != inc)
+			continue;
+		if (n == room) {
+			uint32_t *w = realloc(v, 2 * room * sizeof(*v));
+			if (!w) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = w;
+			room *= 2;
+		}
+		v[n++] = i;
+	}
+	*out = v;
+	return (long)n;
+}
+
 int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, const char *cause)
 {
 	struct trq_hdr *h = q->hdr;
-	uint32_t *back = malloc(sizeof(uint32_t) * q->capacity);
-	uint32_t nback = 0, nend = 0;
+	uint32_t *cand = NULL;
+	long ncand = lost_candidates(q, widx, inc, &cand);
+	if (ncand < 0)
+		return (int)ncand;
+	/* back: requeued from the front, ended from the back */
+	uint32_t *back = malloc(sizeof(uint32_t) * (ncand ? (size_t)ncand : 1));
+	uint32_t nback = 0, nend = 0, nb = (uint32_t)ncand;
 	char text[512];
-	if (!back)
+	if (!back) {
+		free(cand);
 		return -ENOMEM;
+	}
 	int r = trq_lock(q, 0);
 	if (r) {
+		free(cand);
 		free(back);
 		return r;
 	}
@@ -1257,7 +1299,8 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 		if (sp >= 1 && sp <= TRQ_NCLASS)
 			__atomic_sub_fetch(&h->q_spin[sp - 1], 1, __ATOMIC_SEQ_CST);
 	}
-	for (uint32_t i = 0; i < q->capacity; i++) {
+	for (long j = 0; j < ncand; j++) {
+		uint32_t i = cand[j];
 		struct trq_slot *s = &q->meta[i];
 		if (s->state != TASKRING_RUNNING || s->owner != widx || s->owner_inc != inc)
 			continue;
@@ -1268,7 +1311,7 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 			s->cls = 0;
 		if (s->flags & TRQ_F_CANCEL) {
 			slot_end(q, i, TASKRING_CANCELLED, "cancelled while running", now);
-			back[q->capacity - 1 - nend++] = i;
+			back[nb - 1 - nend++] = i;
 			continue;
 		}
 		int charged = 0;
@@ -1284,7 +1327,7 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 			snprintf(text + l, sizeof(text) - l, " on attempt %u of %u", s->attempts,
 			         s->max_attempts);
 			slot_end(q, i, TASKRING_FAILED, text, now);
-			back[q->capacity - 1 - nend++] = i;
+			back[nb - 1 - nend++] = i;
 			continue;
 		}
 		if (!charged && s->attempts > 0)
@@ -1313,12 +1356,13 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 	free(ents);
 	trq_unlock(q);
 	for (uint32_t j = 0; j < nend; j++)
-		trq_slot_wake(q, back[q->capacity - 1 - j]);
+		trq_slot_wake(q, back[nb - 1 - j]);
 	for (int c = 0; c < TRQ_NCLASS; c++)
 		if (pushed[c])
 			work_bell(q, c, (int)pushed[c], 0, 0);
 	if (nend)
 		trq_bell(&h->free_seq, &h->free_wait, INT_MAX);
 	free(back);
+	free(cand);
 	return (int)nback;
 }
