@@ -361,9 +361,8 @@ static void submit_fill(struct trq *q, uint32_t idx, const struct taskring_req *
 	s->flags = o && (o->flags & TASKRING_DETACHED) ? TRQ_F_DETACHED : 0;
 	s->attempts = 0;
 	s->max_attempts = ma;
-	/* atomic: trq_worker_lost() reads them without the lock */
-	__atomic_store_n(&s->owner, -1, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->owner_inc, 0, __ATOMIC_RELAXED);
+	s->owner = -1;
+	s->owner_inc = 0;
 	s->run_timeout_s = o && o->run_timeout_s ? o->run_timeout_s : h->run_timeout_default_s;
 	s->argc = p->argc;
 	s->args_len = p->len;
@@ -975,9 +974,8 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 		h->ring_head[cls] = (head + 1) % q->capacity;
 		h->ring_count[cls]--;
 		struct trq_slot *s = &q->meta[idx];
-		/* atomic: trq_worker_lost() reads them without the lock */
-		__atomic_store_n(&s->owner, widx, __ATOMIC_RELAXED);
-		__atomic_store_n(&s->owner_inc, inc, __ATOMIC_RELAXED);
+		s->owner = widx;
+		s->owner_inc = inc;
 		s->attempts++;
 		s->start_ns = now;
 		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
@@ -1239,13 +1237,15 @@ int trq_adopt(struct trq *q)
 	return n;
 }
 
-/* The slots that dead worker (widx, inc) may have held RUNNING, found
- * without the lock: scanning a large table under it stalled every client
- * (5-10 ms at 1 M slots). Only that worker could make a slot RUNNING under
- * its name, and it is dead, so the set can only shrink until the caller
- * locks; the caller checks each slot again under the lock. Returns the
- * number found, with the indices in *out (malloc'ed), or -ENOMEM. */
-static long lost_candidates(struct trq *q, int widx, uint32_t inc, uint32_t **out)
+/* The slots that dead worker (widx, inc) may have held: every RUNNING
+ * slot, found without the lock, as scanning a large table under it stalled
+ * every client (5-10 ms at 1 M slots). Only that worker could make a slot
+ * RUNNING under its name, and it is dead, so its set can only shrink until
+ * the caller locks; the caller checks each slot's owner under the lock.
+ * (Only the state is read here: it is the one field always written
+ * atomically.) Returns the number found, with the indices in *out
+ * (malloc'ed), or -ENOMEM. */
+static long lost_candidates(struct trq *q, uint32_t **out)
 {
 	size_t n = 0, room = 64;
 	uint32_t *v = malloc(room * sizeof(*v));
@@ -1253,8 +1253,7 @@ static long lost_candidates(struct trq *q, int widx, uint32_t inc, uint32_t **ou
 		return -ENOMEM;
 	for (uint32_t i = 0; i < q->capacity; i++) {
 		const struct trq_slot *s = &q->meta[i];
-		if (ld32(&s->state) != TASKRING_RUNNING || RD(s->owner) != widx ||
-		    RD(s->owner_inc) != inc)
+		if (ld32(&s->state) != TASKRING_RUNNING)
 			continue;
 		if (n == room) {
 			uint32_t *w = realloc(v, 2 * room * sizeof(*v));
@@ -1275,7 +1274,7 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 {
 	struct trq_hdr *h = q->hdr;
 	uint32_t *cand = NULL;
-	long ncand = lost_candidates(q, widx, inc, &cand);
+	long ncand = lost_candidates(q, &cand);
 	if (ncand < 0)
 		return (int)ncand;
 	/* back: requeued from the front, ended from the back */
