@@ -93,11 +93,14 @@ static void on_term(int sig)
 	_exit(1);
 }
 
-/* Starts worker w as the supervisor would; waits for its ready report.
- * Returns 0 when it reported ready within 20 s. */
-static int start_worker(int w, int cpu)
+/* Starts worker w as the supervisor would, its record in state st0 (the
+ * supervisor's STARTING, or STOPPING when it decided to stop the worker
+ * before it came up); waits for its ready report. Returns 0 when it
+ * reported ready within 20 s. */
+static int start_worker_as(int w, int cpu, uint32_t st0)
 {
 	winc[w] = qt_worker_start(&q, w, 0);
+	__atomic_store_n(&q.workers[w].state, st0, __ATOMIC_RELEASE);
 	fflush(stdout);
 	pid_t sup = getpid();
 	pid_t pid = fork();
@@ -122,6 +125,11 @@ static int start_worker(int w, int cpu)
 		__atomic_sub_fetch(&q.hdr->sup_wait, 1, __ATOMIC_SEQ_CST);
 	}
 	return 0;
+}
+
+static int start_worker(int w, int cpu)
+{
+	return start_worker_as(w, cpu, TRQ_W_STARTING);
 }
 
 /* Reaps worker w (it must end within 20 s); returns its wait status or -1. */
@@ -210,6 +218,14 @@ static void read_small(const char *path, char *buf, size_t n)
 static void test_setup_checks(void)
 {
 	char path[128], buf[4096];
+
+	/* The supervisor (this test) left the records STARTING. */
+	for (int w = 0; w < 2; w++) {
+		is_int(__atomic_load_n(&q.workers[w].state, __ATOMIC_ACQUIRE), TRQ_W_READY,
+		       "worker %d moved its own record from starting to ready", w);
+		uint64_t rn = __atomic_load_n(&q.workers[w].ready_ns, __ATOMIC_ACQUIRE);
+		ok(rn > 0 && rn <= trq_now(), "worker %d stamped when it was ready", w);
+	}
 
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)wpid[0]);
 	read_small(path, buf, sizeof(buf));
@@ -502,6 +518,17 @@ static void test_drain(void)
 	is_int(trq_peek(&q, id2), TASKRING_QUEUED, "nothing runs after the drain");
 }
 
+/* A worker whose supervisor decided to stop it before it reported ready
+ * leaves its record STOPPING (here it then exits: the queue is draining). */
+static void test_ready_keeps_stopping(void)
+{
+	ok(start_worker_as(0, 0, TRQ_W_STOPPING) == 0, "a worker due to stop reports ready");
+	is_int(__atomic_load_n(&q.workers[0].state, __ATOMIC_ACQUIRE), TRQ_W_STOPPING,
+	       "its record stays stopping");
+	int st = reap_worker(0);
+	ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "and it exits 0 (draining)");
+}
+
 int main(void)
 {
 	if (getenv("TASKRING_VALGRIND")) {
@@ -562,6 +589,7 @@ int main(void)
 	test_kill_with_io();
 	test_eventfd_fallback();
 	test_drain();
+	test_ready_keeps_stopping();
 
 	cfg.allowed_paths = NULL;
 	cfg.n_allowed_paths = 0;
