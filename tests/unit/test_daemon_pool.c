@@ -181,9 +181,12 @@ int main(void)
 	setup(&p, &q, epfd, &c, &cpus);
 	ok(pump(&p, epfd, 10, is_ready), "stand-in worker ready");
 	first_pid = (uint32_t)p.w[0].pid;
+	uint64_t before_ns = trq_now();
 	ok(pump(&p, epfd, 20, replaced), "a worker without heartbeat is replaced");
 	ok(strstr(q.workers[0].last_exit, "killed by signal 9 (SIGKILL) (no heartbeat)") != NULL,
 	   "its record says why: %s", q.workers[0].last_exit);
+	uint64_t lost = __atomic_load_n(&q.workers[0].lost_ns, __ATOMIC_ACQUIRE);
+	ok(lost > before_ns && lost <= trq_now(), "and when the supervisor reaped it");
 	is_int(p.fatal, 0, "hung workers that had been ready are not early deaths");
 	tr_pool_fini(&p);
 
