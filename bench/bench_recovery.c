@@ -142,17 +142,14 @@ static int is_final(const struct taskring_info *in)
 	       in->state == TASKRING_CANCELLED;
 }
 
-/* Looks at worker w after the kill of pid old: sets *gone once the status
- * no longer shows old (the supervisor noticed the death), returns 1 once a
- * new pid is there in state ready or busy. */
-static int replaced(taskring_t *h, int w, int old, int *gone)
+/* Looks at worker w after the kill of pid old: returns 1 once a new pid is
+ * there in state ready or busy. */
+static int replaced(taskring_t *h, int w, int old)
 {
 	struct taskring_status st;
 	int ok = 0;
 	if (taskring_status_get(h, &st))
 		return 0;
-	if (w < st.nworkers && st.workers[w].pid != old)
-		*gone = 1;
 	if (w < st.nworkers && st.workers[w].pid > 0 && st.workers[w].pid != old &&
 	    (!strcmp(st.workers[w].state, "ready") || !strcmp(st.workers[w].state, "busy")))
 		ok = 1;
@@ -263,14 +260,11 @@ int main(int argc, char **argv)
 				exited[k] = (double)(bench_ns() - t0) / 1e6;
 			close(pfd);
 		}
-		uint64_t t_ready = 0, t_gone = 0, t_rerun = 0, end = t0 + 10000000000ull;
-		int gone = 0;
+		uint64_t t_ready = 0, t_rerun = 0, end = t0 + 10000000000ull;
 		int next_w = -1;
 		while (!t_ready || !t_rerun) {
-			if (!t_ready && replaced(h, w, pid, &gone))
+			if (!t_ready && replaced(h, w, pid))
 				t_ready = bench_ns();
-			if (gone && !t_gone)
-				t_gone = t_ready ? t_ready : bench_ns();
 			if (!t_rerun) {
 				r = taskring_get(h, id, &in);
 				if (r)
@@ -309,7 +303,6 @@ int main(int argc, char **argv)
 			          (unsigned long long)rn, (unsigned long long)t_ready);
 		ready[k] = (double)(rn - t0) / 1e6;
 		noticed[k] = (double)(ln - t0) / 1e6;
-		(void)t_gone;
 		floors(cpu, &fkill[k], &ffork[k], &fgot[k]);
 		rerun[k] = (double)(t_rerun - t0) / 1e6;
 		w = next_w;
