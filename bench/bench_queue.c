@@ -112,6 +112,7 @@ static void consumer(int w, uint32_t inc)
 			res[i] =
 			    (struct trq_result){tasks[i].idx, tasks[i].id, TASKRING_DONE, 0, ""};
 		trq_finish(&q, w, inc, (unsigned)n, res);
+		trq_nap(&q, TASKRING_CPU, w, tasks, (unsigned)n); /* as workers do */
 	}
 }
 
@@ -206,6 +207,9 @@ int main(int argc, char **argv)
 	}
 	if (sp)
 		q.spin_ns = atoll(sp);
+	const char *np = getenv("TR_NAP_NS"); /* for measuring: negative turns naps off */
+	if (np)
+		q.nap_ns = atoll(np);
 	static const struct trq_type types[] = {{"noop", TASKRING_CPU, 0}};
 	trq_set_types(&q, types, 1);
 	pid_t kids[2];

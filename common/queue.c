@@ -376,6 +376,7 @@ static void submit_fill(struct trq *q, uint32_t idx, const struct taskring_req *
 	 * written to a slot line not yet ours would wait for that line. */
 	s->args_sum = trq_sum(p->tsum, slot_args(q, idx), p->len);
 	s->out_sum = trq_sum(2166136261u, NULL, 0);
+	__atomic_store_n(&s->watch, 0, __ATOMIC_RELAXED);
 	st32(&s->state, TASKRING_QUEUED);
 	trq_ring_push(q, (int)p->cls, idx, 0);
 	h->submitted++;
@@ -801,6 +802,22 @@ int trq_get(struct trq *q, uint64_t id, struct taskring_info *info, int mark_rea
 	return trq_get_many(q, 1, &id, info, mark_read);
 }
 
+/* A client starts waiting for the task in slot s, in state st: marks it
+ * watched, so that the worker that runs it does not nap after it, and, if
+ * it is still queued while workers of its class nap, wakes them (trq_nap). */
+static void wait_started(struct trq *q, struct trq_slot *s, uint32_t st)
+{
+	struct trq_hdr *h = q->hdr;
+	if (!__atomic_load_n(&s->watch, __ATOMIC_RELAXED))
+		__atomic_store_n(&s->watch, 1, __ATOMIC_SEQ_CST);
+	uint32_t c = RD(s->cls);
+	if (st != TASKRING_QUEUED || c >= TRQ_NCLASS ||
+	    __atomic_load_n(&h->q_nap[c], __ATOMIC_SEQ_CST) <= 0)
+		return;
+	__atomic_add_fetch(&h->nap_seq[c], 1, __ATOMIC_SEQ_CST);
+	trq_futex_wake(&h->nap_seq[c], INT_MAX);
+}
+
 int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
 {
 	uint32_t idx;
@@ -813,6 +830,7 @@ int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
 	r = trq_peek(q, id);
 	if (r < 0 || is_final((uint32_t)r))
 		return r < 0 ? r : 0; /* often, with tasks in flight: no clock read */
+	wait_started(q, s, (uint32_t)r);
 	uint64_t spin_end = trq_now() + (uint64_t)q->spin_ns;
 	for (unsigned i = 1; spin; i++) {
 		r = trq_peek(q, id);
@@ -863,7 +881,7 @@ static int ring_remove(struct trq *q, int c, uint32_t idx)
 			continue;
 		for (uint32_t k = j; k + 1 < n; k++)
 			q->ring[c][(head + k) % cap] = RD(q->ring[c][(head + k + 1) % cap]);
-		h->ring_count[c]--;
+		st32r(&h->ring_count[c], h->ring_count[c] - 1);
 		return 0;
 	}
 	return -1;
@@ -972,7 +990,7 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 			continue;
 		}
 		h->ring_head[cls] = (head + 1) % q->capacity;
-		h->ring_count[cls]--;
+		st32r(&h->ring_count[cls], h->ring_count[cls] - 1);
 		struct trq_slot *s = &q->meta[idx];
 		s->owner = widx;
 		s->owner_inc = inc;
@@ -1156,6 +1174,50 @@ int trq_wait_work(struct trq *q, int cls, uint32_t seen, uint64_t deadline)
 	return trq_wait_work_w(q, cls, -1, seen, deadline);
 }
 
+int trq_nap(struct trq *q, int cls, int widx, const struct trq_task *t, unsigned n)
+{
+	struct trq_hdr *h = q->hdr;
+	if (cls < 0 || cls >= TRQ_NCLASS || widx < 0 || (uint32_t)widx >= q->workers_max)
+		return -EINVAL;
+	if (!n || n >= TRQ_NAP_BELOW || q->nap_ns <= 0)
+		return 0;
+	if (q->nap_skip > 0) {
+		q->nap_skip--;
+		return 0;
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (t[i].idx < q->capacity &&
+		    __atomic_load_n(&q->meta[t[i].idx].watch, __ATOMIC_RELAXED))
+			return 0; /* someone waits for results: serve them, do not batch */
+	/* As in trq_wait_work_w: flag, counts ... counts, flag, so a death at
+	 * any point can only under-count (costs a wake-up or a nap). */
+	uint32_t seen = __atomic_load_n(&h->nap_seq[cls], __ATOMIC_SEQ_CST);
+	uint32_t *flag = &q->workers[widx].spinning;
+	__atomic_store_n(flag, (1u + (uint32_t)cls) | TRQ_SPIN_NAP, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&h->q_spin[cls], 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&h->q_nap[cls], 1, __ATOMIC_SEQ_CST);
+	/* After counting ourselves: a client that saw no napper has its task
+	 * in the ring by now (see wait_started). */
+	int napped = RD(h->ring_count[cls]) < TRQ_NAP_BELOW &&
+	             !__atomic_load_n(&h->draining, __ATOMIC_ACQUIRE);
+	if (napped) {
+		trq_futex_wait(&h->nap_seq[cls], seen, trq_now() + (uint64_t)q->nap_ns);
+		/* Too few tasks queued up meanwhile: the submitter has too few in
+		 * flight for naps to pay, they only delay it. Back off, longer
+		 * while naps keep failing. */
+		if (RD(h->ring_count[cls]) < TRQ_NAP_GAIN) {
+			q->nap_fails = q->nap_fails < 6 ? q->nap_fails + 1 : 6;
+			q->nap_skip = TRQ_NAP_SKIP << q->nap_fails;
+		} else {
+			q->nap_fails = 0;
+		}
+	}
+	__atomic_sub_fetch(&h->q_nap[cls], 1, __ATOMIC_SEQ_CST);
+	__atomic_sub_fetch(&h->q_spin[cls], 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(flag, 0, __ATOMIC_SEQ_CST);
+	return napped;
+}
+
 /* ---- the supervisor ----------------------------------------------------- */
 
 int trq_kick(struct trq *q)
@@ -1224,6 +1286,7 @@ int trq_adopt(struct trq *q)
 	for (int c = 0; c < TRQ_NCLASS; c++) {
 		__atomic_store_n(&h->q_spin[c], 0, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&h->q_wait[c], 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&h->q_nap[c], 0, __ATOMIC_SEQ_CST);
 	}
 	trq_rebuild(q);
 	h->draining = 0;
@@ -1295,8 +1358,12 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 	if (widx >= 0 && (uint32_t)widx < q->workers_max) {
 		/* Killed while counted as a spinner: uncount it. */
 		uint32_t sp = __atomic_exchange_n(&q->workers[widx].spinning, 0, __ATOMIC_SEQ_CST);
-		if (sp >= 1 && sp <= TRQ_NCLASS)
-			__atomic_sub_fetch(&h->q_spin[sp - 1], 1, __ATOMIC_SEQ_CST);
+		uint32_t c = sp & ~TRQ_SPIN_NAP;
+		if (c >= 1 && c <= TRQ_NCLASS) {
+			__atomic_sub_fetch(&h->q_spin[c - 1], 1, __ATOMIC_SEQ_CST);
+			if (sp & TRQ_SPIN_NAP)
+				__atomic_sub_fetch(&h->q_nap[c - 1], 1, __ATOMIC_SEQ_CST);
+		}
 	}
 	for (long j = 0; j < ncand; j++) {
 		uint32_t i = cand[j];

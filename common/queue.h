@@ -45,7 +45,7 @@
 #include "taskring.h"
 
 #define TRQ_MAGIC       0x3151474e49524b54ull /* "TKRINGQ1" */
-#define TRQ_LAYOUT      4
+#define TRQ_LAYOUT      5
 #define TRQ_NAME_MAX    32 /* task type name, including the NUL */
 #define TRQ_TYPES_MAX   128
 #define TRQ_WORKERS_MAX 1024
@@ -61,6 +61,9 @@
 
 /* type registry flags */
 #define TRQ_T_ANYCLASS 0x1u /* submitter may choose the class (exec) */
+
+/* worker record `spinning` flag: napping (trq_nap), not polling */
+#define TRQ_SPIN_NAP 0x100u
 
 /* worker record states */
 enum trq_wstate { TRQ_W_EMPTY = 0, TRQ_W_STARTING, TRQ_W_READY, TRQ_W_STOPPING, TRQ_W_DEAD };
@@ -95,7 +98,8 @@ struct trq_slot {
 	uint32_t args_sum; /* trq_sum() of type and argument bytes, set at submit */
 	uint32_t out_sum;  /* trq_sum() of the output bytes, set at finish */
 	int32_t sub_cpu;   /* 1 + the CPU the submitter ran on, 0 unknown: a hint */
-	char pad_[44];
+	uint32_t watch;    /* 1 once a client waited for this task (a hint, see trq_nap) */
+	char pad_[40];
 };
 _Static_assert(sizeof(struct trq_slot) == 192, "slot record size");
 
@@ -119,7 +123,8 @@ struct trq_worker {
 	uint64_t tasks_done;
 	uint32_t io_inflight;
 	uint32_t ready_inc; /* the worker stores its inc here once ready */
-	uint32_t spinning;  /* 1 + class while counted in hdr->q_spin, else 0 */
+	uint32_t spinning;  /* 1 + class while counted in hdr->q_spin, else 0;
+	                       | TRQ_SPIN_NAP while also counted in hdr->q_nap */
 	uint32_t pad1_;
 	uint64_t cur_exec; /* == cur_cpu while that task is an exec program the
 	                      worker itself stops on timeout/cancel, else 0 */
@@ -166,12 +171,15 @@ struct trq_hdr {
 	uint64_t submitted, done, failed, cancelled, requeued, worker_restarts, repairs;
 
 	/* futex words, one cache line per writer group */
-	alignas(64) uint32_t q_seq[TRQ_NCLASS];  /* bumped when tasks are queued */
-	alignas(64) uint32_t q_wait[TRQ_NCLASS]; /* workers asleep on q_seq */
-	int32_t q_spin[TRQ_NCLASS];              /* workers awake and polling q_seq */
-	uint64_t q_woke_ns[TRQ_NCLASS];          /* a hint: when a submitter last really woke a
-	                                            sleeping worker (0: that worker has run) */
-	alignas(64) uint32_t free_seq;           /* bumped when slots may have come free */
+	alignas(64) uint32_t q_seq[TRQ_NCLASS];   /* bumped when tasks are queued */
+	alignas(64) uint32_t q_wait[TRQ_NCLASS];  /* workers asleep on q_seq */
+	int32_t q_spin[TRQ_NCLASS];               /* workers awake and polling q_seq */
+	uint64_t q_woke_ns[TRQ_NCLASS];           /* a hint: when a submitter last really woke a
+	                                             sleeping worker (0: that worker has run) */
+	alignas(64) uint32_t nap_seq[TRQ_NCLASS]; /* bumped by a client that waits for a queued
+	                                             task while workers nap (trq_nap) */
+	int32_t q_nap[TRQ_NCLASS];                /* workers napping in trq_nap */
+	alignas(64) uint32_t free_seq;            /* bumped when slots may have come free */
 	uint32_t free_wait;
 	alignas(64) uint32_t sup_seq; /* the supervisor's doorbell */
 	uint32_t sup_wait;
@@ -197,12 +205,15 @@ struct trq {
 	unsigned char *args, *out;
 	uint32_t *ring[TRQ_NCLASS];
 	struct trq_worker *workers;
-	int64_t spin_ns; /* how long waiters spin before sleeping */
-	                 /* Read marks not yet applied: results copied without the lock are
-	                  * marked read at this process's next locked operation, so a client
-	                  * that submits and collects one task at a time takes the queue lock
-	                  * once per task, not twice. Guarded by mk_lock (a handle may be used
-	                  * by several threads). */
+	int64_t spin_ns;              /* how long waiters spin before sleeping */
+	unsigned nap_skip, nap_fails; /* trq_nap(): chances to skip; failed naps in a row */
+	int64_t nap_ns;               /* how long trq_nap() naps at most (0 at attach: TRQ_NAP_NS;
+	                                 negative: never) */
+	/* Read marks not yet applied: results copied without the lock are
+	 * marked read at this process's next locked operation, so a client
+	 * that submits and collects one task at a time takes the queue lock
+	 * once per task, not twice. Guarded by mk_lock (a handle may be used
+	 * by several threads). */
 	pthread_mutex_t mk_lock;
 	unsigned mk_n;
 	struct trq_mark mk[TRQ_MARKS];
@@ -397,6 +408,29 @@ int trq_wait_work(struct trq *q, int cls, uint32_t seen, uint64_t deadline);
  * while it polls, so submitters skip the futex wake-up a spinner does not
  * need. trq_worker_lost() uncounts a worker killed while spinning. */
 int trq_wait_work_w(struct trq *q, int cls, int widx, uint32_t seen, uint64_t deadline);
+
+/* Coalescing under a stream of short tasks. A worker that took fewer than
+ * TRQ_NAP_BELOW tasks (n, in t) and finished them, while fewer than that
+ * are queued and no client waited for any of them, is keeping up with a
+ * submitter task by task: every task then costs three hand-offs of the
+ * queue lock between processes (submit, take, finish), which is what limits
+ * a stream of one-task submits. trq_nap() lets the next tasks queue up for
+ * at most q->nap_ns (plus the kernel's timer slack), so that the next
+ * trq_take() gets them in one batch. Meanwhile the worker is counted as a
+ * spinner (submitters make no futex call for it), and a client that starts
+ * waiting for a still-queued task of class cls wakes it at once
+ * (trq_wait_final): a waiting client does not pay for a nap, except by a
+ * race of a few instructions, bounded by nap_ns. A nap after which fewer
+ * than TRQ_NAP_GAIN tasks are queued did not pay (the submitter has few in
+ * flight): the next TRQ_NAP_SKIP << k chances are skipped, k counting such
+ * naps in a row (up to 6). Per handle, so per worker process.
+ * Returns 1 when it napped, 0 when it did not, or -EINVAL.
+ * trq_worker_lost() uncounts a worker killed while napping. */
+#define TRQ_NAP_BELOW 16
+#define TRQ_NAP_NS    30000
+#define TRQ_NAP_GAIN  8
+#define TRQ_NAP_SKIP  64
+int trq_nap(struct trq *q, int cls, int widx, const struct trq_task *t, unsigned n);
 
 /* ---- the supervisor ----------------------------------------------------- */
 

@@ -61,7 +61,8 @@ void trq_rebuild(struct trq *q)
 	h->free_head = TRQ_NIL;
 	h->free_count = 0;
 	for (int c = 0; c < TRQ_NCLASS; c++) {
-		h->ring_head[c] = h->ring_count[c] = 0;
+		h->ring_head[c] = 0;
+		st32r(&h->ring_count[c], 0);
 		h->running[c] = 0;
 	}
 	for (int k = 0; k < 2; k++) {
@@ -137,7 +138,7 @@ void trq_rebuild(struct trq *q)
 			qsort(ents, n, sizeof(*ents), trq_sort_cmp);
 		for (uint32_t j = 0; j < n; j++)
 			q->ring[c][j] = ents[j].idx;
-		h->ring_count[c] = n;
+		st32r(&h->ring_count[c], n);
 	}
 	for (int k = 0; k < 2; k++) {
 		uint32_t n = 0;
@@ -200,6 +201,15 @@ int trq_audit(struct trq *q, int repair, char *msg, size_t msglen)
 			if (repair)
 				__atomic_store_n(&h->q_spin[c], 0, __ATOMIC_SEQ_CST);
 			AUDIT_FAIL("%d %s pollers counted, %u workers alive", sp,
+			           taskring_class_name(c), live);
+		}
+		int32_t np = __atomic_load_n(&h->q_nap[c], __ATOMIC_RELAXED);
+		if (np > (int32_t)live || np < 0) {
+			/* Clients would wake nappers that are not there, or, below
+			 * zero, never wake the ones that are: reset. */
+			if (repair)
+				__atomic_store_n(&h->q_nap[c], 0, __ATOMIC_SEQ_CST);
+			AUDIT_FAIL("%d %s nappers counted, %u workers alive", np,
 			           taskring_class_name(c), live);
 		}
 	}

@@ -88,6 +88,8 @@ static void seg_view(struct trq *q, const struct trq_geom *g, const struct seg_l
 	q->workers = (struct trq_worker *)(q->base + l->workers);
 	if (!q->spin_ns)
 		q->spin_ns = 20000;
+	if (!q->nap_ns)
+		q->nap_ns = TRQ_NAP_NS;
 }
 
 int trq_create(struct trq *q, const char *instance, const struct trq_geom *g, int mode, int gid)

@@ -100,7 +100,7 @@ void trq_ring_push(struct trq *q, int c, uint32_t idx, int front)
 	} else {
 		q->ring[c][(uint32_t)(((uint64_t)head + count) % cap)] = idx;
 	}
-	h->ring_count[c]++;
+	st32r(&h->ring_count[c], h->ring_count[c] + 1);
 }
 
 /* Whether the ring and list heads are in range (cheap, every operation). */

@@ -27,6 +27,13 @@ static inline void st32(uint32_t *p, uint32_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+/* A store of a locked field that trq_nap() and trq_kick() read without the
+ * lock: atomic, so that ThreadSanitizer sees no race; a plain mov on x86. */
+static inline void st32r(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
 /* Keeps the loads before it ahead of the loads after it, and the stores
  * before it ahead of the stores after it. x86-64 (the only target: the
  * spin loops use its pause instruction) never reorders loads with loads or

@@ -528,6 +528,149 @@ static void test_skipped_wake(void)
 	drain(inc);
 }
 
+struct napper {
+	uint32_t inc;
+	struct trq_task t; /* the task it "ran" before napping */
+	int napped, took_n;
+	double took;
+	int done;
+};
+
+/* A worker that finished task n->t naps, then takes and finishes what is
+ * queued. */
+static void *nap_then_take(void *arg)
+{
+	struct napper *n = arg;
+	uint64_t t0 = trq_now();
+	n->napped = trq_nap(&q, TASKRING_CPU, 0, &n->t, 1);
+	n->took = (double)(trq_now() - t0) / 1e9;
+	__atomic_store_n(&n->done, 1, __ATOMIC_SEQ_CST);
+	struct trq_task t;
+	while (take1(0, n->inc, &t, TASKRING_CPU) == 1) {
+		finish1(0, n->inc, &t, TASKRING_DONE, "after nap");
+		n->took_n++;
+	}
+	return NULL;
+}
+
+static int nappers(void)
+{
+	return __atomic_load_n(&q.hdr->q_nap[TASKRING_CPU], __ATOMIC_SEQ_CST);
+}
+
+static int spinners(void)
+{
+	return __atomic_load_n(&q.hdr->q_spin[TASKRING_CPU], __ATOMIC_SEQ_CST);
+}
+
+/* trq_nap(): when a worker naps, what ends a nap, the back-off, and the
+ * clean-up of a worker killed while napping. */
+static void test_nap(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	struct trq_task many[TRQ_NAP_BELOW], t;
+	int err;
+	memset(many, 0, sizeof(many));
+	is_int(trq_nap(&q, TASKRING_CPU, -1, many, 1), -EINVAL, "trq_nap needs a worker record");
+	is_int(trq_nap(&q, 7, 0, many, 1), -EINVAL, "trq_nap refuses a bad class");
+
+	/* a task a client waited for: no nap after it */
+	uint64_t id = submit1("echo", 0, NULL, NULL, &err);
+	struct taskring_info info;
+	take1(0, inc, &t, TASKRING_CPU);
+	is_int(trq_wait_final(&q, id, trq_now() + 1000000), -ETIMEDOUT,
+	       "a client waits for a running task (and times out)");
+	finish1(0, inc, &t, TASKRING_DONE, "");
+	q.nap_ns = 10000000000ll;
+	uint64_t t0 = trq_now();
+	is_int(trq_nap(&q, TASKRING_CPU, 0, &t, 1), 0, "no nap after a task a client waited for");
+	is_int(trq_nap(&q, TASKRING_CPU, 0, many, 0), 0, "no nap after taking nothing");
+	is_int(trq_nap(&q, TASKRING_CPU, 0, many, TRQ_NAP_BELOW), 0, "no nap after a full batch");
+	q.nap_ns = -1;
+	is_int(trq_nap(&q, TASKRING_CPU, 0, many, 1), 0, "no nap when naps are off");
+	ok(trq_now() - t0 < 2000000000ull, "none of those slept");
+	trq_get(&q, id, &info, 1);
+	taskring_info_release(&info);
+
+	/* an unwatched task: the nap runs out (nobody wakes it), counted */
+	id = submit1("echo", 0, NULL, NULL, &err);
+	take1(0, inc, &t, TASKRING_CPU);
+	finish1(0, inc, &t, TASKRING_DONE, "");
+	q.nap_ns = 200000000; /* 0.2 s */
+	q.nap_skip = q.nap_fails = 0;
+	struct napper n = {.inc = inc, .t = t};
+	pthread_t th;
+	pthread_create(&th, NULL, nap_then_take, &n);
+	for (int i = 0; i < 100 && !nappers(); i++)
+		usleep(1000);
+	is_int(nappers(), 1, "a napping worker is counted as napping");
+	is_int(spinners(), 1, "and as awake (submitters skip its wake-up)");
+	is_int(__atomic_load_n(&q.workers[0].spinning, __ATOMIC_SEQ_CST),
+	       (1 + TASKRING_CPU) | TRQ_SPIN_NAP, "its record says so");
+	pthread_join(th, NULL);
+	ok(n.napped == 1 && n.took >= 0.15, "it napped its full time (%.3f s)", n.took);
+	ok(nappers() == 0 && spinners() == 0 && q.workers[0].spinning == 0, "and uncounted itself");
+	ok(q.nap_skip > 0, "a nap that gathered fewer than %d tasks backs off (skip %u)",
+	   TRQ_NAP_GAIN, q.nap_skip);
+	is_int(trq_nap(&q, TASKRING_CPU, 0, &t, 1), 0, "the next chance is skipped");
+	trq_get(&q, id, &info, 1);
+	taskring_info_release(&info);
+
+	/* a nap that gathered enough: no back-off */
+	q.nap_skip = 0;
+	for (int i = 0; i < TRQ_NAP_GAIN; i++)
+		submit1("echo", 0, NULL, NULL, &err);
+	n = (struct napper){.inc = inc, .t = t};
+	pthread_create(&th, NULL, nap_then_take, &n);
+	pthread_join(th, NULL);
+	ok(n.napped == 1 && q.nap_skip == 0 && q.nap_fails == 0,
+	   "a nap with %d tasks queued does not back off", TRQ_NAP_GAIN);
+	is_int(n.took_n, TRQ_NAP_GAIN, "they are taken after the nap");
+	drain(inc);
+
+	/* a client waiting for a task still queued wakes the napper */
+	id = submit1("echo", 0, NULL, NULL, &err);
+	take1(0, inc, &t, TASKRING_CPU);
+	finish1(0, inc, &t, TASKRING_DONE, "");
+	trq_get(&q, id, NULL, 1);
+	q.nap_ns = 10000000000ll; /* 10 s */
+	q.nap_skip = 0;
+	n = (struct napper){.inc = inc, .t = t};
+	pthread_create(&th, NULL, nap_then_take, &n);
+	for (int i = 0; i < 100 && !nappers(); i++)
+		usleep(1000);
+	id = submit1("echo", 0, NULL, NULL, &err);
+	usleep(100000);
+	ok(!__atomic_load_n(&n.done, __ATOMIC_SEQ_CST), "a submit does not end the nap");
+	t0 = trq_now();
+	is_int(trq_wait_final(&q, id, trq_now() + 5000000000ull), 0,
+	       "waiting for the queued task ends the nap, and it runs");
+	ok(trq_now() - t0 < 4000000000ull, "long before the nap or the deadline ran out (%.3f s)",
+	   (double)(trq_now() - t0) / 1e9);
+	pthread_join(th, NULL);
+	trq_get(&q, id, &info, 1);
+	is_str(info.output, "after nap", "the task ran after the nap");
+	taskring_info_release(&info);
+
+	/* a worker killed while napping is uncounted with its tasks */
+	__atomic_store_n(&q.workers[0].spinning, (1 + TASKRING_CPU) | TRQ_SPIN_NAP,
+	                 __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&q.hdr->q_spin[TASKRING_CPU], 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&q.hdr->q_nap[TASKRING_CPU], 1, __ATOMIC_SEQ_CST);
+	qt_worker_dead(&q, 0, 0, NULL);
+	ok(nappers() == 0 && spinners() == 0 && q.workers[0].spinning == 0,
+	   "trq_worker_lost uncounts a worker killed while napping");
+
+	/* more nappers than live workers: the audit resets the count */
+	__atomic_store_n(&q.hdr->q_nap[TASKRING_CPU], 5, __ATOMIC_SEQ_CST);
+	char msg[256];
+	ok(trq_audit(&q, 1, msg, sizeof(msg)) != 0 && strstr(msg, "nappers"),
+	   "the audit notices nappers without workers (%s)", msg);
+	is_int(nappers(), 0, "and resets their count");
+	check("after the nap tests");
+	q.nap_ns = -1;
+}
+
 int main(void)
 {
 	qt_setup("queue", 120);
@@ -543,6 +686,7 @@ int main(void)
 	test_full_and_reclaim();
 	test_read_marks();
 	test_skipped_wake();
+	test_nap();
 	test_owner_dead();
 	test_attach_refusals();
 	trq_detach(&q);
