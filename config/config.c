@@ -38,6 +38,7 @@ void tr_config_defaults(struct tr_config *c)
 	c->run_timeout_s = 0;
 	c->kill_grace_ms = 2000;
 	c->result_ttl_s = 300;
+	c->coalesce_us = 30;
 	c->io_depth = 256;
 	c->io_max_kernel_workers = 4;
 	c->restart_min_uptime_ms = 1000;
@@ -124,8 +125,8 @@ bool tr_config_equal(const struct tr_config *a, const struct tr_config *b)
 	       a->queue_capacity == b->queue_capacity && a->payload_max == b->payload_max &&
 	       a->result_max == b->result_max && a->max_attempts == b->max_attempts &&
 	       a->run_timeout_s == b->run_timeout_s && a->kill_grace_ms == b->kill_grace_ms &&
-	       a->result_ttl_s == b->result_ttl_s && a->io_depth == b->io_depth &&
-	       a->io_max_kernel_workers == b->io_max_kernel_workers &&
+	       a->result_ttl_s == b->result_ttl_s && a->coalesce_us == b->coalesce_us &&
+	       a->io_depth == b->io_depth && a->io_max_kernel_workers == b->io_max_kernel_workers &&
 	       strv_equal(a->allowed_paths, a->n_allowed_paths, b->allowed_paths,
 	                  b->n_allowed_paths) &&
 	       a->restart_min_uptime_ms == b->restart_min_uptime_ms &&
@@ -225,6 +226,7 @@ static const struct cfg_key cfg_keys[] = {
     KEY_U("tasks.run_timeout_s", run_timeout_s, 0, 31536000),
     KEY_U("tasks.kill_grace_ms", kill_grace_ms, 0, 3600000),
     KEY_U("tasks.result_ttl_s", result_ttl_s, 1, 31536000),
+    KEY_U("tasks.coalesce_us", coalesce_us, 0, 10000),
     {"io", KK_SECTION, 0, 0, 0, 0},
     KEY_U("io.depth", io_depth, 1, 65536),
     KEY_U("io.max_kernel_workers", io_max_kernel_workers, 1, 1024),

@@ -9,7 +9,7 @@
  *
  * YAML keys (nested mappings): instance, workers, cpus, group,
  * queue.{capacity,payload_max,result_max},
- * tasks.{max_attempts,run_timeout_s,kill_grace_ms,result_ttl_s},
+ * tasks.{max_attempts,run_timeout_s,kill_grace_ms,result_ttl_s,coalesce_us},
  * io.{depth,max_kernel_workers,allowed_paths},
  * restart.{min_uptime_ms,backoff_ms,backoff_max_ms,max_early_exits,window_s,
  * spare_worker},
@@ -43,6 +43,7 @@ struct tr_config {
 	unsigned run_timeout_s;         /* 0 = none; 0..31536000 */
 	unsigned kill_grace_ms;         /* 2000; 0..3600000 */
 	unsigned result_ttl_s;          /* 300; 1..31536000 */
+	unsigned coalesce_us;           /* 30; 0..10000 (0: never), see trq_nap() */
 	unsigned io_depth;              /* 256; 1..65536 */
 	unsigned io_max_kernel_workers; /* 4; 1..1024 */
 	char **allowed_paths;           /* io.allowed_paths: absolute dirs, default [] */

@@ -134,10 +134,11 @@ int tr_config_print(FILE *f, const struct tr_config *c)
 	fprintf(f,
 	        "\nqueue:\n  capacity: %u\n  payload_max: %u\n  result_max: %u\n"
 	        "tasks:\n  max_attempts: %u\n  run_timeout_s: %u\n  kill_grace_ms: %u\n"
-	        "  result_ttl_s: %u\n"
+	        "  result_ttl_s: %u\n  coalesce_us: %u\n"
 	        "io:\n  depth: %u\n  max_kernel_workers: %u\n",
 	        c->queue_capacity, c->payload_max, c->result_max, c->max_attempts, c->run_timeout_s,
-	        c->kill_grace_ms, c->result_ttl_s, c->io_depth, c->io_max_kernel_workers);
+	        c->kill_grace_ms, c->result_ttl_s, c->coalesce_us, c->io_depth,
+	        c->io_max_kernel_workers);
 	rc = rc ? rc : put_list(f, "  ", "allowed_paths", c->allowed_paths, c->n_allowed_paths);
 	fprintf(f,
 	        "restart:\n  min_uptime_ms: %u\n  backoff_ms: %u\n  backoff_max_ms: %u\n"

@@ -160,6 +160,12 @@ static _Noreturn void cpu_loop(struct cpuctx *c, struct tr_iothread *io)
 		    trq_now() - c->first_ns > COMMIT_DELAY_NS)
 			cpu_flush(c);
 		batch = all_quick ? (batch * 2 > CPU_BATCH_MAX ? CPU_BATCH_MAX : batch * 2) : 1;
+		/* Short tasks arriving one by one that nobody waits for: let the
+		 * next ones queue up and take them together (see trq_nap). */
+		if (all_quick && (unsigned)n < TRQ_NAP_BELOW) {
+			cpu_flush(c);
+			trq_nap(c->q, TASKRING_CPU, c->widx, c->tasks, (unsigned)n);
+		}
 	}
 }
 
@@ -268,6 +274,9 @@ static struct cpuctx *worker_setup(const struct tr_worker_args *a, int keep)
 		worker_pin(a, 0);
 		worker_clear(q, a->index);
 	}
+
+	/* trq_nap(): microseconds in the file, nanoseconds here, negative off */
+	q->nap_ns = cfg->coalesce_us ? (int64_t)cfg->coalesce_us * 1000 : -1;
 
 	if (tr_plugins_init_worker(err, sizeof(err)) < 0) {
 		log_err("worker %d: %s", a->index, err);

@@ -119,6 +119,7 @@ static void test_defaults(void)
 	is_int(c.run_timeout_s, 0, "default tasks.run_timeout_s");
 	is_int(c.kill_grace_ms, 2000, "default tasks.kill_grace_ms");
 	is_int(c.result_ttl_s, 300, "default tasks.result_ttl_s");
+	is_int(c.coalesce_us, 30, "default tasks.coalesce_us");
 	is_int(c.io_depth, 256, "default io.depth");
 	is_int(c.io_max_kernel_workers, 4, "default io.max_kernel_workers");
 	ok(c.allowed_paths == NULL && c.n_allowed_paths == 0, "default io.allowed_paths empty");
@@ -162,6 +163,7 @@ static void test_full(void)
 	is_int(c.run_timeout_s, 60, "tasks.run_timeout_s");
 	is_int(c.kill_grace_ms, 500, "tasks.kill_grace_ms");
 	is_int(c.result_ttl_s, 30, "tasks.result_ttl_s");
+	is_int(c.coalesce_us, 75, "tasks.coalesce_us");
 	is_int(c.io_depth, 64, "io.depth");
 	is_int(c.io_max_kernel_workers, 2, "io.max_kernel_workers");
 	is_int(c.n_allowed_paths, 2, "io.allowed_paths count");
@@ -532,6 +534,9 @@ static void test_inline_errors(void)
 	expect_ok("# c\n---\n# c\n...\n", "comments and markers only");
 	expect_ok("workers: +4\n", "explicit plus sign");
 	expect_ok("tasks: {run_timeout_s: 31536000, kill_grace_ms: 0}\n", "range edges");
+	expect_ok("tasks: {coalesce_us: 0}\n", "coalesce_us 0 (never)");
+	expect_error("tasks:\n  coalesce_us: 10001\n",
+	             ":2:16: key 'tasks.coalesce_us': 10001 is out of range (must be 0..10000)");
 	expect_ok("restart: {backoff_ms: 0, backoff_max_ms: 0}\n", "backoff 0 = 0");
 	expect_ok("log:\n  level: WARNING\n", "level names ignore case");
 	{
