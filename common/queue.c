@@ -253,6 +253,13 @@ static void work_bell(struct trq *q, int cls, int n, int32_t cpu1, uint64_t now)
 		                            __ATOMIC_RELAXED);
 }
 
+/* Ends the naps of the workers of class c (trq_nap). */
+static void nap_end(struct trq_hdr *h, int c)
+{
+	__atomic_add_fetch(&h->nap_seq[c], 1, __ATOMIC_SEQ_CST);
+	trq_futex_wake(&h->nap_seq[c], INT_MAX);
+}
+
 /* 1 + the caller's CPU when a task submitted at now is a lone one (this
  * handle submitted nothing and saw no result end for spin_ns), else 0. */
 static int32_t lone_cpu(struct trq *q, uint64_t now)
@@ -444,10 +451,19 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 			put++;
 		}
 		uint64_t until = put < k ? full_wait_until(q, deadline) : 0;
-		trq_unlock(q);
+		uint32_t queued[TRQ_NCLASS];
 		for (int c = 0; c < TRQ_NCLASS; c++)
-			if (pushed[c])
-				work_bell(q, c, (int)pushed[c], cpu1, now);
+			queued[c] = h->ring_count[c];
+		trq_unlock(q);
+		for (int c = 0; c < TRQ_NCLASS; c++) {
+			if (!pushed[c])
+				continue;
+			work_bell(q, c, (int)pushed[c], cpu1, now);
+			/* A napping worker has a batch's worth: no need to nap on. */
+			if (queued[c] >= TRQ_NAP_FULL && queued[c] - pushed[c] < TRQ_NAP_FULL &&
+			    __atomic_load_n(&h->q_nap[c], __ATOMIC_SEQ_CST) > 0)
+				nap_end(h, c);
+		}
 		if (put)
 			__atomic_store_n(&q->last_ns, now, __ATOMIC_RELAXED);
 		done += put;
@@ -814,8 +830,7 @@ static void wait_started(struct trq *q, struct trq_slot *s, uint32_t st)
 	if (st != TASKRING_QUEUED || c >= TRQ_NCLASS ||
 	    __atomic_load_n(&h->q_nap[c], __ATOMIC_SEQ_CST) <= 0)
 		return;
-	__atomic_add_fetch(&h->nap_seq[c], 1, __ATOMIC_SEQ_CST);
-	trq_futex_wake(&h->nap_seq[c], INT_MAX);
+	nap_end(h, (int)c);
 }
 
 int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)

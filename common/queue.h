@@ -416,7 +416,8 @@ int trq_wait_work_w(struct trq *q, int cls, int widx, uint32_t seen, uint64_t de
  * queue lock between processes (submit, take, finish), which is what limits
  * a stream of one-task submits. trq_nap() lets the next tasks queue up for
  * at most q->nap_ns (plus the kernel's timer slack), so that the next
- * trq_take() gets them in one batch. Meanwhile the worker is counted as a
+ * trq_take() gets them in one batch, or until a submit makes TRQ_NAP_FULL
+ * tasks queued. Meanwhile the worker is counted as a
  * spinner (submitters make no futex call for it), and a client that starts
  * waiting for a still-queued task of class cls wakes it at once
  * (trq_wait_final): a waiting client does not pay for a nap, except by a
@@ -430,6 +431,7 @@ int trq_wait_work_w(struct trq *q, int cls, int widx, uint32_t seen, uint64_t de
 #define TRQ_NAP_NS    30000
 #define TRQ_NAP_GAIN  8
 #define TRQ_NAP_SKIP  64
+#define TRQ_NAP_FULL  64
 int trq_nap(struct trq *q, int cls, int widx, const struct trq_task *t, unsigned n);
 
 /* ---- the supervisor ----------------------------------------------------- */

@@ -671,6 +671,47 @@ static void test_nap(void)
 	q.nap_ns = -1;
 }
 
+/* A nap ends when a submit makes TRQ_NAP_FULL tasks queued (needs a table
+ * larger than the main tests' one: run last, on a new segment). */
+static void test_nap_full(void)
+{
+	trq_detach(&q);
+	trq_unlink(qt_instance);
+	int r = qt_create(&q, 2 * TRQ_NAP_FULL, 256, 256);
+	if (!ok(r == 0, "create a %d-slot segment", 2 * TRQ_NAP_FULL))
+		return;
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	struct trq_task t;
+	int err;
+	uint64_t id = submit1("echo", 0, NULL, NULL, &err);
+	take1(0, inc, &t, TASKRING_CPU);
+	finish1(0, inc, &t, TASKRING_DONE, "");
+	trq_get(&q, id, NULL, 1);
+	q.nap_ns = 10000000000ll; /* 10 s */
+	struct napper n = {.inc = inc, .t = t};
+	pthread_t th;
+	pthread_create(&th, NULL, nap_then_take, &n);
+	for (int i = 0; i < 100 && !nappers(); i++)
+		usleep(1000);
+	int sent = 0;
+	for (int i = 0; i < TRQ_NAP_FULL - 1; i++)
+		sent += submit1("echo", 0, NULL, NULL, &err) != 0;
+	usleep(100000);
+	ok(sent == TRQ_NAP_FULL - 1 && !__atomic_load_n(&n.done, __ATOMIC_SEQ_CST),
+	   "%d tasks queued do not end a nap", sent);
+	uint64_t t0 = trq_now();
+	submit1("echo", 0, NULL, NULL, &err);
+	for (int i = 0; i < 4000 && !__atomic_load_n(&n.done, __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
+	ok(__atomic_load_n(&n.done, __ATOMIC_SEQ_CST),
+	   "the submit of task %d ends it (after %.3f s)", TRQ_NAP_FULL,
+	   (double)(trq_now() - t0) / 1e9);
+	pthread_join(th, NULL);
+	is_int(n.took_n, TRQ_NAP_FULL, "and the worker takes them");
+	check("after a nap ended by a full batch");
+	q.nap_ns = -1;
+}
+
 int main(void)
 {
 	qt_setup("queue", 120);
@@ -689,6 +730,7 @@ int main(void)
 	test_nap();
 	test_owner_dead();
 	test_attach_refusals();
+	test_nap_full();
 	trq_detach(&q);
 	return tap_done();
 }
