@@ -99,9 +99,15 @@ int taskring_get(taskring_t *h, uint64_t id, struct taskring_info *info)
 
 int taskring_wait(taskring_t *h, uint64_t id, int64_t timeout_ms, struct taskring_info *info)
 {
-	int r = trq_wait_final(&h->q, id, trq_deadline_ms(timeout_ms));
-	if (r)
+	/* Often final already (tasks in flight): then no clock read. */
+	int r = trq_peek(&h->q, id);
+	if (r < 0)
 		return r;
+	if (r != TASKRING_DONE && r != TASKRING_FAILED && r != TASKRING_CANCELLED) {
+		r = trq_wait_final(&h->q, id, trq_deadline_ms(timeout_ms));
+		if (r)
+			return r;
+	}
 	return trq_get(&h->q, id, info, 1);
 }
 

@@ -840,11 +840,11 @@ int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
 	if (r)
 		return r;
 	struct trq_slot *s = &q->meta[idx];
-	/* Right after waking a worker on this CPU, spinning only keeps it off. */
-	int spin = !__atomic_exchange_n(&q->woke_here, 0, __ATOMIC_RELAXED);
 	r = trq_peek(q, id);
 	if (r < 0 || is_final((uint32_t)r))
 		return r < 0 ? r : 0; /* often, with tasks in flight: no clock read */
+	/* Right after waking a worker on this CPU, spinning only keeps it off. */
+	int spin = !__atomic_exchange_n(&q->woke_here, 0, __ATOMIC_RELAXED);
 	wait_started(q, s, (uint32_t)r);
 	uint64_t spin_end = trq_now() + (uint64_t)q->spin_ns;
 	for (unsigned i = 1; spin; i++) {
