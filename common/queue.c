@@ -1133,6 +1133,56 @@ int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct t
 	return 0;
 }
 
+int trq_giveback(struct trq *q, int widx, uint32_t inc, unsigned n, const struct trq_task *t)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t ended[64];
+	unsigned nend = 0, pushed[TRQ_NCLASS] = {0};
+	int back = 0;
+	if (n > 64 || widx < 0 || (uint32_t)widx >= q->workers_max)
+		return -EINVAL;
+	int r = trq_lock(q, 0);
+	if (r)
+		return r;
+	uint64_t now = trq_now();
+	/* Last first: each goes to the front, so they end up in their order. */
+	for (unsigned i = n; i-- > 0;) {
+		uint32_t idx = t[i].idx;
+		if (idx >= q->capacity)
+			continue;
+		struct trq_slot *s = &q->meta[idx];
+		uint32_t c = RD(s->cls);
+		if (s->id != t[i].id || s->state != TASKRING_RUNNING || s->owner != widx ||
+		    s->owner_inc != inc || c >= TRQ_NCLASS)
+			continue;
+		h->running[c]--;
+		if (s->flags & TRQ_F_CANCEL) {
+			/* Cancelled while it waited in the worker: end it here,
+			 * the supervisor only stops a worker for its current task. */
+			slot_end(q, idx, TASKRING_CANCELLED, "cancelled", now);
+			ended[nend++] = idx;
+			continue;
+		}
+		if (s->attempts > 0)
+			s->attempts--; /* it never started: the take's attempt is undone */
+		s->start_ns = 0;
+		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
+		st32(&s->state, TASKRING_QUEUED);
+		trq_ring_push(q, (int)c, idx, 1);
+		pushed[c]++;
+		back++;
+	}
+	trq_unlock(q);
+	for (unsigned i = 0; i < nend; i++)
+		trq_slot_wake(q, ended[i]);
+	if (nend)
+		trq_bell(&h->free_seq, &h->free_wait, INT_MAX);
+	for (int c = 0; c < TRQ_NCLASS; c++)
+		if (pushed[c])
+			work_bell(q, c, (int)pushed[c], 0, 0);
+	return back;
+}
+
 /* Spins until *seq != seen or spin_ns pass; returns 1 when it changed. The
  * clock is read every 32 rounds: a vDSO call per pause would dominate. */
 static int spin_on(const uint32_t *seq, uint32_t seen, int64_t spin_ns)

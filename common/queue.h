@@ -399,6 +399,14 @@ char *trq_out(struct trq *q, uint32_t idx);
  * tasks the worker no longer owns are dropped. Wakes waiters. Returns 0. */
 int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct trq_result *res);
 
+/* Hands back n taken tasks (t, as trq_take filled them) that worker
+ * (widx, inc) has not started: each goes back to the front of its ring in
+ * its order, its attempt undone, and idle workers are woken for it. A task
+ * whose cancel was asked for meanwhile ends CANCELLED instead. Tasks the
+ * worker no longer owns are skipped. Returns how many went back, or -EINVAL
+ * (n > 64, bad widx) or a lock error. */
+int trq_giveback(struct trq *q, int widx, uint32_t inc, unsigned n, const struct trq_task *t);
+
 /* Waits for tasks of class cls: returns at once when q_seq[cls] != seen,
  * else spins briefly, then sleeps until the deadline (0: none).
  * Returns 0 or -ETIMEDOUT / -EINTR. */

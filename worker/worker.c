@@ -86,8 +86,30 @@ static void cpu_flush(struct cpuctx *c)
 	c->nres = 0;
 }
 
-/* Runs one taken task; returns 1 when it was known to be quick. */
-static int cpu_run_one(struct cpuctx *c, const struct trq_task *t)
+/* Whether another worker waits for cpu tasks (asleep, polling or napping). */
+static int cpu_others_idle(const struct cpuctx *c)
+{
+	return __atomic_load_n(&c->hdr->q_wait[TASKRING_CPU], __ATOMIC_SEQ_CST) > 0 ||
+	       __atomic_load_n(&c->hdr->q_spin[TASKRING_CPU], __ATOMIC_SEQ_CST) > 0;
+}
+
+/* After slow task t, the *rest tasks taken with it (t + 1 ...), taken while
+ * tasks were quick, should not wait behind it while another worker idles:
+ * hands them back and sets *rest to 0. */
+static void cpu_hand_back(struct cpuctx *c, const struct trq_task *t, unsigned *rest)
+{
+	if (!*rest || !cpu_others_idle(c))
+		return;
+	int r = trq_giveback(c->q, c->widx, c->inc, *rest, t + 1);
+	if (r < 0)
+		tr_log_errno(LOG_WARNING, r, "worker %d: trq_giveback", c->widx);
+	else
+		*rest = 0;
+}
+
+/* Runs one taken task, followed by *rest more in c->tasks (see
+ * cpu_hand_back); returns 1 when it was known to be quick. */
+static int cpu_run_one(struct cpuctx *c, const struct trq_task *t, unsigned *rest)
 {
 	struct tr_out o;
 	struct tr_targs ta;
@@ -99,6 +121,8 @@ static int cpu_run_one(struct cpuctx *c, const struct trq_task *t)
 		st = TASKRING_FAILED;
 	} else {
 		quick = tr_task_quick(d, &ta);
+		if (!quick)
+			cpu_hand_back(c, t, rest);
 		if (c->nres && (!quick || trq_now() - c->first_ns > COMMIT_DELAY_NS))
 			cpu_flush(c);
 		if (d->io == TR_IO_EXEC) {
@@ -153,8 +177,14 @@ static _Noreturn void cpu_loop(struct cpuctx *c, struct tr_iothread *io)
 			continue;
 		}
 		int all_quick = 1;
-		for (int i = 0; i < n; i++)
-			all_quick &= cpu_run_one(c, &c->tasks[i]);
+		for (int i = 0; i < n; i++) {
+			unsigned rest = (unsigned)(n - i - 1);
+			int quick = cpu_run_one(c, &c->tasks[i], &rest);
+			all_quick &= quick;
+			if (!quick) /* before it ran, and again now that it has */
+				cpu_hand_back(c, &c->tasks[i], &rest);
+			n = i + 1 + (int)rest;
+		}
 		/* fewer than asked for: the queue looked empty, nothing to batch with */
 		if ((unsigned)n < batch || c->nres >= CPU_BATCH_MAX ||
 		    trq_now() - c->first_ns > COMMIT_DELAY_NS)

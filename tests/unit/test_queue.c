@@ -671,6 +671,49 @@ static void test_nap(void)
 	q.nap_ns = -1;
 }
 
+/* trq_giveback: tasks a worker took but did not start go back to the front
+ * of their ring in order, their attempt undone; a cancel asked for
+ * meanwhile ends the task; tasks not the worker's are left alone. */
+static void test_giveback(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	static char buf[1 << 20] __attribute__((aligned(16)));
+	struct trq_task t[4], u;
+	int err;
+	uint64_t ids[5];
+	for (int i = 0; i < 5; i++)
+		ids[i] = submit1("echo", 0, NULL, NULL, &err);
+	is_int(trq_take(&q, TASKRING_CPU, 0, inc, 4, t, buf, sizeof(buf)), 4, "a worker takes 4");
+	is_int(trq_cancel(&q, ids[2]), 0, "the third is cancelled while the worker holds it");
+	is_int(trq_giveback(&q, 0, inc + 1, 3, &t[1]), 0,
+	       "another incarnation cannot give them back");
+	is_int(trq_giveback(&q, 0, inc, 65, &t[1]), -EINVAL, "at most 64 at once");
+	is_int(trq_giveback(&q, 0, inc, 3, &t[1]), 2,
+	       "of the three it did not start, two go back (one was cancelled)");
+	is_int(trq_peek(&q, ids[1]), TASKRING_QUEUED, "the second is queued again");
+	is_int(trq_peek(&q, ids[2]), TASKRING_CANCELLED, "the cancelled one ended");
+	is_int(trq_peek(&q, ids[3]), TASKRING_QUEUED, "the fourth is queued again");
+	is_int(trq_peek(&q, ids[0]), TASKRING_RUNNING, "the one it runs stays running");
+	trq_lock(&q, 0);
+	uint32_t running = q.hdr->running[TASKRING_CPU], queued = q.hdr->ring_count[TASKRING_CPU];
+	trq_unlock(&q);
+	ok(running == 1 && queued == 3, "running 1 (%u), queued 3 (%u)", running, queued);
+	check("after a give-back");
+	uint64_t order[3];
+	for (int i = 0; i < 3; i++) {
+		take1(0, inc, &u, TASKRING_CPU);
+		order[i] = u.id;
+		if (i < 2)
+			is_int(u.attempts, 1, "a task given back starts again as attempt 1");
+		finish1(0, inc, &u, TASKRING_DONE, "");
+	}
+	ok(order[0] == ids[1] && order[1] == ids[3] && order[2] == ids[4],
+	   "they are taken again first, in their order, before the fifth");
+	finish1(0, inc, &t[0], TASKRING_DONE, "");
+	check("after the tasks given back ran");
+	drain(inc);
+}
+
 /* A nap ends when a submit makes TRQ_NAP_FULL tasks queued (needs a table
  * larger than the main tests' one: run last, on a new segment). */
 static void test_nap_full(void)
@@ -728,6 +771,7 @@ int main(void)
 	test_read_marks();
 	test_skipped_wake();
 	test_nap();
+	test_giveback();
 	test_owner_dead();
 	test_attach_refusals();
 	test_nap_full();
