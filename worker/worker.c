@@ -108,8 +108,11 @@ static void cpu_hand_back(struct cpuctx *c, const struct trq_task *t, unsigned *
 }
 
 /* Runs one taken task, followed by *rest more in c->tasks (see
- * cpu_hand_back); returns 1 when it was known to be quick. */
-static int cpu_run_one(struct cpuctx *c, const struct trq_task *t, unsigned *rest)
+ * cpu_hand_back); returns 1 when it was known to be quick. late: a slow
+ * task ran before it in its batch, so its start time (set when it was
+ * taken) is set again now: clients see when it really started, and its run
+ * timeout, which the supervisor counts from it, does not include the wait. */
+static int cpu_run_one(struct cpuctx *c, const struct trq_task *t, unsigned *rest, int late)
 {
 	struct tr_out o;
 	struct tr_targs ta;
@@ -125,6 +128,8 @@ static int cpu_run_one(struct cpuctx *c, const struct trq_task *t, unsigned *res
 			cpu_hand_back(c, t, rest);
 		if (c->nres && (!quick || trq_now() - c->first_ns > COMMIT_DELAY_NS))
 			cpu_flush(c);
+		if (late)
+			__atomic_store_n(&c->q->meta[t->idx].start_ns, trq_now(), __ATOMIC_RELAXED);
 		if (d->io == TR_IO_EXEC) {
 			size_t len = 0;
 			__atomic_store_n(&c->w->cur_exec, t->id, __ATOMIC_RELEASE);
@@ -179,7 +184,7 @@ static _Noreturn void cpu_loop(struct cpuctx *c, struct tr_iothread *io)
 		int all_quick = 1;
 		for (int i = 0; i < n; i++) {
 			unsigned rest = (unsigned)(n - i - 1);
-			int quick = cpu_run_one(c, &c->tasks[i], &rest);
+			int quick = cpu_run_one(c, &c->tasks[i], &rest, !all_quick);
 			all_quick &= quick;
 			if (!quick) /* before it ran, and again now that it has */
 				cpu_hand_back(c, &c->tasks[i], &rest);

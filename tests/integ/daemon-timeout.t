@@ -3,7 +3,8 @@
 # a cpu task past its run timeout gets its worker killed and, attempts used up, ends
 # `failed` with "timed out after N s"; the configured tasks.run_timeout_s applies to
 # tasks that set none; a queued task is cancelled at once; cancelling a running task
-# kills its worker (replaced at once) and ends it `cancelled`.
+# kills its worker (replaced at once) and ends it `cancelled`; a task that waited in a
+# worker's batch behind a slow one has its run timeout counted from its real start.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 
@@ -66,6 +67,17 @@ tap_like "$(status_json "$inst" | jq -r '.workers[0].last_exit')" "\\(task cance
 	"the worker record says why it was stopped"
 run T submit --wait echo still working
 tap_is "$RUN_STATUS:$RUN_OUT" "0:still working" "the new worker runs tasks"
+
+# ---- the run timeout counts from when a task really starts ---------------------------------
+# After a stream of quick tasks the worker takes the next ones in one batch. The second
+# task here waits 1.5 s in it behind the first (one worker: nobody to hand it back to);
+# its 2 s run timeout must count from when it starts, not from when it was taken.
+run T map echo $(seq 1 500)
+tap_is "$RUN_STATUS" 0 "a stream of 500 quick tasks"
+run T map --timeout 60 --run-timeout 2 --attempts 1 spin 1500 1000
+tap_is "$RUN_STATUS" 0 "spin 1500 and spin 1000 in one batch, run timeout 2 s: both done"
+tap_is "$(T list --json | jq -c '[.[] | select(.type == "spin")] | .[:2] | map(.state)')" \
+	'["done","done"]' "neither timed out"
 
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
