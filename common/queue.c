@@ -1159,7 +1159,7 @@ int trq_giveback(struct trq *q, int widx, uint32_t inc, unsigned n, const struct
 		if (s->flags & TRQ_F_CANCEL) {
 			/* Cancelled while it waited in the worker: end it here,
 			 * the supervisor only stops a worker for its current task. */
-			slot_end(q, idx, TASKRING_CANCELLED, "cancelled", now);
+			slot_end(q, idx, TASKRING_CANCELLED, "cancelled before it ran", now);
 			ended[nend++] = idx;
 			continue;
 		}

@@ -119,8 +119,15 @@ static int cpu_run_one(struct cpuctx *c, const struct trq_task *t, unsigned *res
 	int st, quick = 1;
 
 	tr_out_init(&o, trq_out(c->q, t->idx), c->q->result_max);
-	const struct tr_task_def *d = tr_task_prepare(t, TASKRING_CPU, &ta, &o);
-	if (!d) {
+	/* Cancelled while it waited in this batch: end it here (the supervisor
+	 * stops a worker only for the task it is running). */
+	int cancelled = !t->bad && (__atomic_load_n(&c->q->meta[t->idx].flags, __ATOMIC_RELAXED) &
+	                            TRQ_F_CANCEL);
+	const struct tr_task_def *d = cancelled ? NULL : tr_task_prepare(t, TASKRING_CPU, &ta, &o);
+	if (cancelled) {
+		tr_out_error(&o, "cancelled before it ran");
+		st = TASKRING_CANCELLED;
+	} else if (!d) {
 		st = TASKRING_FAILED;
 	} else {
 		quick = tr_task_quick(d, &ta);

@@ -79,6 +79,26 @@ tap_is "$RUN_STATUS" 0 "spin 1500 and spin 1000 in one batch, run timeout 2 s: b
 tap_is "$(T list --json | jq -c '[.[] | select(.type == "spin")] | .[:2] | map(.state)')" \
 	'["done","done"]' "neither timed out"
 
+# ---- cancel a task waiting in the worker's batch ---------------------------------------------
+# The second task is taken with the first; cancelling it while the first runs ends it
+# when its turn comes, without stopping the worker.
+run T map echo $(seq 1 500)
+restarts=$(status_json "$inst" | jq -r '.workers[0].restarts')
+tr_bg "$TR" -i "$inst" map --timeout 60 spin 1500 1 >/dev/null 2>&1
+mapper=$TR_BG_PID
+spins() { T list --json | jq -c '[.[] | select(.type == "spin")] | .[:2] | reverse'; }
+wait_until 30 '[ "$(spins | jq -r "map(.state) | join(\",\")")" = running,running ]'
+tap_ok $? "spin 1500 and spin 1 are both taken by the worker (one batch)"
+second=$(spins | jq -r '.[1].id')
+run T cancel "$second"
+tap_is "$RUN_STATUS" 0 "cancel the second while the first runs"
+wait "$mapper"
+tap_is "$(spins | jq -c 'map(.state)')" '["done","cancelled"]' \
+	"the first finishes, the second ends cancelled"
+tap_is "$(task_json "$inst" "$second" error)" "cancelled before it ran" "without running"
+tap_is "$(status_json "$inst" | jq -r '.workers[0].restarts')" "$restarts" \
+	"and the worker was not stopped for it"
+
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
 done_testing
