@@ -190,6 +190,17 @@ static _Noreturn void cpu_loop(struct cpuctx *c, struct tr_iothread *io)
 		}
 		int all_quick = 1;
 		for (int i = 0; i < n; i++) {
+			/* Stopping: what has not started stays queued for the next
+			 * daemon, as tasks still in the ring do. */
+			if (i > 0 && __atomic_load_n(&c->hdr->draining, __ATOMIC_ACQUIRE)) {
+				int r = trq_giveback(c->q, c->widx, c->inc, (unsigned)(n - i),
+				                     &c->tasks[i]);
+				if (r >= 0) {
+					n = i;
+					break;
+				}
+				tr_log_errno(LOG_WARNING, r, "worker %d: trq_giveback", c->widx);
+			}
 			unsigned rest = (unsigned)(n - i - 1);
 			int quick = cpu_run_one(c, &c->tasks[i], &rest, !all_quick);
 			all_quick &= quick;

@@ -121,4 +121,27 @@ tap_is "$RUN_STATUS:$RUN_OUT" "0:$(printf '\ntail %s' 1 2 3)" "and finishes the 
 tap_is "$(task_json "$inst" "$spin" attempts)" 1 "the requeued task was not charged for the crash"
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
+
+# ---- SIGTERM: a task taken with the running one but not started stays queued -------------
+# After a stream of quick tasks the worker takes spin 1500 and spin 1 in one batch.
+write_config "$cfg" "workers: 1" "shutdown_timeout_s: 60"
+start_and_wait
+tap_ok $? "restarted (1 worker)"
+run T map echo $(seq 1 500)
+tr_bg "$TR" -i "$inst" map --timeout 60 spin 1500 1 >/dev/null 2>&1
+spins() { T list --json | jq -c '[.[] | select(.type == "spin")] | .[:2] | reverse'; }
+wait_until 30 '[ "$(spins | jq -r "map(.state) | join(\",\")")" = running,running ]'
+tap_ok $? "spin 1500 and spin 1 are both taken by the worker (one batch)"
+pair=$(spins | jq -r 'map(.id) | join(" ")')
+stop_daemon "$inst" TERM
+tap_is "$TR_DAEMON_STATUS" 0 "SIGTERM: the daemon exits 0"
+# shellcheck disable=SC2086
+tap_is "$(states $pair)" "done queued" "the running one finished, the one not started is queued"
+tap_is "$(task_json "$inst" "${pair#* }" attempts)" 0 "with no attempt counted"
+start_and_wait
+# shellcheck disable=SC2086
+run T wait --timeout 60 $pair
+tap_is "$RUN_STATUS" 0 "after a restart both are done"
+stop_daemon "$inst" TERM
+tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
 done_testing
