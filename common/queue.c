@@ -895,7 +895,7 @@ static int ring_remove(struct trq *q, int c, uint32_t idx)
 		if (RD(q->ring[c][(head + j) % cap]) != idx)
 			continue;
 		for (uint32_t k = j; k + 1 < n; k++)
-			q->ring[c][(head + k) % cap] = RD(q->ring[c][(head + k + 1) % cap]);
+			st32r(&q->ring[c][(head + k) % cap], RD(q->ring[c][(head + k + 1) % cap]));
 		st32r(&h->ring_count[c], h->ring_count[c] - 1);
 		return 0;
 	}
@@ -1004,7 +1004,7 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 			trq_rebuild(q);
 			continue;
 		}
-		h->ring_head[cls] = (head + 1) % q->capacity;
+		st32r(&h->ring_head[cls], (head + 1) % q->capacity);
 		st32r(&h->ring_count[cls], h->ring_count[cls] - 1);
 		struct trq_slot *s = &q->meta[idx];
 		s->owner = widx;
@@ -1239,6 +1239,22 @@ int trq_wait_work(struct trq *q, int cls, uint32_t seen, uint64_t deadline)
 	return trq_wait_work_w(q, cls, -1, seen, deadline);
 }
 
+/* Whether ring cls holds TRQ_NAP_BELOW tasks or more, or one a client waits
+ * for (read without the lock: at most TRQ_NAP_BELOW entries). */
+static int nap_pointless(struct trq *q, int cls)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t n = RD(h->ring_count[cls]), head = RD(h->ring_head[cls]);
+	if (n >= TRQ_NAP_BELOW || head >= q->capacity)
+		return 1;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t idx = RD(q->ring[cls][(head + k) % q->capacity]);
+		if (idx < q->capacity && __atomic_load_n(&q->meta[idx].watch, __ATOMIC_SEQ_CST))
+			return 1;
+	}
+	return 0;
+}
+
 int trq_nap(struct trq *q, int cls, int widx, const struct trq_task *t, unsigned n)
 {
 	struct trq_hdr *h = q->hdr;
@@ -1261,10 +1277,10 @@ int trq_nap(struct trq *q, int cls, int widx, const struct trq_task *t, unsigned
 	__atomic_store_n(flag, (1u + (uint32_t)cls) | TRQ_SPIN_NAP, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&h->q_spin[cls], 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&h->q_nap[cls], 1, __ATOMIC_SEQ_CST);
-	/* After counting ourselves: a client that saw no napper has its task
-	 * in the ring by now (see wait_started). */
-	int napped = RD(h->ring_count[cls]) < TRQ_NAP_BELOW &&
-	             !__atomic_load_n(&h->draining, __ATOMIC_ACQUIRE);
+	/* After counting ourselves: a client that starts waiting for a queued
+	 * task either sees us counted and ends the nap, or had marked its task
+	 * watched, after queueing it, before we look (see wait_started). */
+	int napped = !nap_pointless(q, cls) && !__atomic_load_n(&h->draining, __ATOMIC_ACQUIRE);
 	if (napped) {
 		trq_futex_wait(&h->nap_seq[cls], seen, trq_now() + (uint64_t)q->nap_ns);
 		/* Too few tasks queued up meanwhile: the submitter has too few in

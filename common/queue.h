@@ -426,10 +426,10 @@ int trq_wait_work_w(struct trq *q, int cls, int widx, uint32_t seen, uint64_t de
  * at most q->nap_ns (plus the kernel's timer slack), so that the next
  * trq_take() gets them in one batch, or until a submit makes TRQ_NAP_FULL
  * tasks queued. Meanwhile the worker is counted as a
- * spinner (submitters make no futex call for it), and a client that starts
- * waiting for a still-queued task of class cls wakes it at once
- * (trq_wait_final): a waiting client does not pay for a nap, except by a
- * race of a few instructions, bounded by nap_ns. A nap after which fewer
+ * spinner (submitters make no futex call for it). It does not nap while
+ * a queued task of class cls is one a client waits for, and a client that
+ * starts waiting for a still-queued task wakes it at once (trq_wait_final):
+ * a waiting client does not pay for a nap. A nap after which fewer
  * than TRQ_NAP_GAIN tasks are queued did not pay (the submitter has few in
  * flight): the next TRQ_NAP_SKIP << k chances are skipped, k counting such
  * naps in a row (up to 6). Per handle, so per worker process.

@@ -61,7 +61,7 @@ void trq_rebuild(struct trq *q)
 	h->free_head = TRQ_NIL;
 	h->free_count = 0;
 	for (int c = 0; c < TRQ_NCLASS; c++) {
-		h->ring_head[c] = 0;
+		st32r(&h->ring_head[c], 0);
 		st32r(&h->ring_count[c], 0);
 		h->running[c] = 0;
 	}
@@ -137,7 +137,7 @@ void trq_rebuild(struct trq *q)
 		if (ents)
 			qsort(ents, n, sizeof(*ents), trq_sort_cmp);
 		for (uint32_t j = 0; j < n; j++)
-			q->ring[c][j] = ents[j].idx;
+			st32r(&q->ring[c][j], ents[j].idx);
 		st32r(&h->ring_count[c], n);
 	}
 	for (int k = 0; k < 2; k++) {

@@ -95,10 +95,10 @@ void trq_ring_push(struct trq *q, int c, uint32_t idx, int front)
 	uint32_t head = RD(h->ring_head[c]) % cap, count = RD(h->ring_count[c]) % (cap + 1);
 	if (front) {
 		head = (head + cap - 1) % cap;
-		h->ring_head[c] = head;
-		q->ring[c][head] = idx;
+		st32r(&h->ring_head[c], head);
+		st32r(&q->ring[c][head], idx);
 	} else {
-		q->ring[c][(uint32_t)(((uint64_t)head + count) % cap)] = idx;
+		st32r(&q->ring[c][(uint32_t)(((uint64_t)head + count) % cap)], idx);
 	}
 	st32r(&h->ring_count[c], h->ring_count[c] + 1);
 }

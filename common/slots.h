@@ -28,7 +28,8 @@ static inline void st32(uint32_t *p, uint32_t v)
 }
 
 /* A store of a locked field that trq_nap() and trq_kick() read without the
- * lock: atomic, so that ThreadSanitizer sees no race; a plain mov on x86. */
+ * lock (ring heads, counts and entries): atomic, so that ThreadSanitizer
+ * sees no race; a plain mov on x86. */
 static inline void st32r(uint32_t *p, uint32_t v)
 {
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);

@@ -652,6 +652,22 @@ static void test_nap(void)
 	is_str(info.output, "after nap", "the task ran after the nap");
 	taskring_info_release(&info);
 
+	/* a queued task a client already waits for: no nap (its client saw no
+	 * napper when it started waiting, so nobody would end one) */
+	id = submit1("echo", 0, NULL, NULL, &err);
+	take1(0, inc, &t, TASKRING_CPU);
+	finish1(0, inc, &t, TASKRING_DONE, "");
+	trq_get(&q, id, NULL, 1);
+	uint64_t waited = submit1("echo", 0, NULL, NULL, &err);
+	is_int(trq_wait_final(&q, waited, trq_now() + 1000000), -ETIMEDOUT,
+	       "a client waits for a queued task (and times out)");
+	q.nap_ns = 10000000000ll;
+	q.nap_skip = 0;
+	t0 = trq_now();
+	is_int(trq_nap(&q, TASKRING_CPU, 0, &t, 1), 0, "no nap while a queued task is waited for");
+	ok(trq_now() - t0 < 2000000000ull, "and no sleep");
+	drain(inc);
+
 	/* a worker killed while napping is uncounted with its tasks */
 	__atomic_store_n(&q.workers[0].spinning, (1 + TASKRING_CPU) | TRQ_SPIN_NAP,
 	                 __ATOMIC_SEQ_CST);
