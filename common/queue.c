@@ -1202,34 +1202,52 @@ static int spin_on(const uint32_t *seq, uint32_t seen, int64_t spin_ns)
 	}
 }
 
+/* Counts worker widx as awake for class cls (hdr->q_spin; with nap, also
+ * as napping, hdr->q_nap) until spinner_off(). Its record's flag says so,
+ * for trq_worker_lost() to uncount it if it dies meanwhile. Order (flag,
+ * counts ... counts, flag) means a death at any point can only under-count,
+ * which costs a spare wake-up or a full nap, never a missed wake-up. */
+static void spinner_on(struct trq *q, int cls, int widx, int nap)
+{
+	struct trq_hdr *h = q->hdr;
+	__atomic_store_n(&q->workers[widx].spinning,
+	                 (1u + (uint32_t)cls) | (nap ? TRQ_SPIN_NAP : 0), __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&h->q_spin[cls], 1, __ATOMIC_SEQ_CST);
+	if (nap)
+		__atomic_add_fetch(&h->q_nap[cls], 1, __ATOMIC_SEQ_CST);
+}
+
+static void spinner_off(struct trq *q, int cls, int widx, int nap)
+{
+	struct trq_hdr *h = q->hdr;
+	if (nap)
+		__atomic_sub_fetch(&h->q_nap[cls], 1, __ATOMIC_SEQ_CST);
+	__atomic_sub_fetch(&h->q_spin[cls], 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&q->workers[widx].spinning, 0, __ATOMIC_SEQ_CST);
+}
+
 int trq_wait_work_w(struct trq *q, int cls, int widx, uint32_t seen, uint64_t deadline)
 {
 	struct trq_hdr *h = q->hdr;
 	if (cls < 0 || cls >= TRQ_NCLASS || widx >= (int)q->workers_max)
 		return -EINVAL;
 	/* Counted as a spinner only with a worker record the supervisor can
-	 * clean up. Order (flag, count ... count, flag) means a death at any
-	 * point can only under-count, which costs a spare wake-up, never a
-	 * missed one. */
-	uint32_t *flag = widx >= 0 ? &q->workers[widx].spinning : NULL;
-	if (flag) {
-		__atomic_store_n(flag, 1u + (uint32_t)cls, __ATOMIC_SEQ_CST);
-		__atomic_add_fetch(&h->q_spin[cls], 1, __ATOMIC_SEQ_CST);
-	}
+	 * clean up. */
+	int counted = widx >= 0;
+	if (counted)
+		spinner_on(q, cls, widx, 0);
 	/* Right after serving a client on this CPU, spinning only keeps it off. */
 	int changed = __atomic_exchange_n(&q->woke_here, 0, __ATOMIC_RELAXED)
 	                  ? ld32(&h->q_seq[cls]) != seen
 	                  : spin_on(&h->q_seq[cls], seen, q->spin_ns);
 	int r = 0;
 	__atomic_add_fetch(&h->q_wait[cls], 1, __ATOMIC_SEQ_CST);
-	if (flag) {
-		__atomic_sub_fetch(&h->q_spin[cls], 1, __ATOMIC_SEQ_CST);
-		__atomic_store_n(flag, 0, __ATOMIC_SEQ_CST);
-	}
+	if (counted)
+		spinner_off(q, cls, widx, 0);
 	/* A worker sleeps with its CPU's bit: work_bell wakes one on its own CPU first. */
 	if (!changed && __atomic_load_n(&h->q_seq[cls], __ATOMIC_SEQ_CST) == seen)
 		r = trq_futex_wait_mask(&h->q_seq[cls], seen, deadline,
-		                        trq_cpu_mask(flag ? sched_getcpu() : -1));
+		                        trq_cpu_mask(counted ? sched_getcpu() : -1));
 	__atomic_sub_fetch(&h->q_wait[cls], 1, __ATOMIC_SEQ_CST);
 	return r;
 }
@@ -1270,13 +1288,8 @@ int trq_nap(struct trq *q, int cls, int widx, const struct trq_task *t, unsigned
 		if (t[i].idx < q->capacity &&
 		    __atomic_load_n(&q->meta[t[i].idx].watch, __ATOMIC_RELAXED))
 			return 0; /* someone waits for results: serve them, do not batch */
-	/* As in trq_wait_work_w: flag, counts ... counts, flag, so a death at
-	 * any point can only under-count (costs a wake-up or a nap). */
 	uint32_t seen = __atomic_load_n(&h->nap_seq[cls], __ATOMIC_SEQ_CST);
-	uint32_t *flag = &q->workers[widx].spinning;
-	__atomic_store_n(flag, (1u + (uint32_t)cls) | TRQ_SPIN_NAP, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&h->q_spin[cls], 1, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&h->q_nap[cls], 1, __ATOMIC_SEQ_CST);
+	spinner_on(q, cls, widx, 1);
 	/* After counting ourselves: a client that starts waiting for a queued
 	 * task either sees us counted and ends the nap, or had marked its task
 	 * watched, after queueing it, before we look (see wait_started). */
@@ -1293,9 +1306,7 @@ int trq_nap(struct trq *q, int cls, int widx, const struct trq_task *t, unsigned
 			q->nap_fails = 0;
 		}
 	}
-	__atomic_sub_fetch(&h->q_nap[cls], 1, __ATOMIC_SEQ_CST);
-	__atomic_sub_fetch(&h->q_spin[cls], 1, __ATOMIC_SEQ_CST);
-	__atomic_store_n(flag, 0, __ATOMIC_SEQ_CST);
+	spinner_off(q, cls, widx, 1);
 	return napped;
 }
 

@@ -93,17 +93,25 @@ static int cpu_others_idle(const struct cpuctx *c)
 	       __atomic_load_n(&c->hdr->q_spin[TASKRING_CPU], __ATOMIC_SEQ_CST) > 0;
 }
 
+/* Puts back the n taken tasks at t that this worker has not started
+ * (trq_giveback). Returns 0, or -1 (logged) when it could not: the worker
+ * then runs them. */
+static int cpu_give_back(struct cpuctx *c, const struct trq_task *t, unsigned n)
+{
+	int r = trq_giveback(c->q, c->widx, c->inc, n, t);
+	if (r < 0) {
+		tr_log_errno(LOG_WARNING, r, "worker %d: trq_giveback", c->widx);
+		return -1;
+	}
+	return 0;
+}
+
 /* After slow task t, the *rest tasks taken with it (t + 1 ...), taken while
  * tasks were quick, should not wait behind it while another worker idles:
  * hands them back and sets *rest to 0. */
 static void cpu_hand_back(struct cpuctx *c, const struct trq_task *t, unsigned *rest)
 {
-	if (!*rest || !cpu_others_idle(c))
-		return;
-	int r = trq_giveback(c->q, c->widx, c->inc, *rest, t + 1);
-	if (r < 0)
-		tr_log_errno(LOG_WARNING, r, "worker %d: trq_giveback", c->widx);
-	else
+	if (*rest && cpu_others_idle(c) && cpu_give_back(c, t + 1, *rest) == 0)
 		*rest = 0;
 }
 
@@ -192,14 +200,10 @@ static _Noreturn void cpu_loop(struct cpuctx *c, struct tr_iothread *io)
 		for (int i = 0; i < n; i++) {
 			/* Stopping: what has not started stays queued for the next
 			 * daemon, as tasks still in the ring do. */
-			if (i > 0 && __atomic_load_n(&c->hdr->draining, __ATOMIC_ACQUIRE)) {
-				int r = trq_giveback(c->q, c->widx, c->inc, (unsigned)(n - i),
-				                     &c->tasks[i]);
-				if (r >= 0) {
-					n = i;
-					break;
-				}
-				tr_log_errno(LOG_WARNING, r, "worker %d: trq_giveback", c->widx);
+			if (i > 0 && __atomic_load_n(&c->hdr->draining, __ATOMIC_ACQUIRE) &&
+			    cpu_give_back(c, &c->tasks[i], (unsigned)(n - i)) == 0) {
+				n = i;
+				break;
 			}
 			unsigned rest = (unsigned)(n - i - 1);
 			int quick = cpu_run_one(c, &c->tasks[i], &rest, !all_quick);
