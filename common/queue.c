@@ -82,13 +82,14 @@ void trq_unlock(struct trq *q)
 
 /* ---- lists (caller holds the lock) -------------------------------------- */
 
-/* Reclaims finished slot idx from fin list k and frees it. */
+/* Reclaims finished slot idx from fin list k and frees it. Waiters on the
+ * old id learn that it expired once the caller, after unlocking, hands idx
+ * to trq_slot_wake_after(). */
 static int slot_reclaim(struct trq *q, int k, uint32_t idx)
 {
 	if (trq_fin_unlink(q, k, idx))
 		return -1;
 	trq_slot_free(q, idx);
-	trq_slot_wake(q, idx); /* waiters on the old id learn it expired */
 	return 0;
 }
 
@@ -105,8 +106,9 @@ static inline void slot_prefetch(struct trq *q, uint32_t idx)
 }
 
 /* Takes a slot off the free list, or reclaims the oldest read result, or the
- * oldest unread one past its TTL. Returns TRQ_NIL when the table is full. */
-static uint32_t slot_alloc(struct trq *q, uint64_t now)
+ * oldest unread one past its TTL (then sets *reclaimed: the caller wakes
+ * its waiters after unlocking). Returns TRQ_NIL when the table is full. */
+static uint32_t slot_alloc(struct trq *q, uint64_t now, int *reclaimed)
 {
 	struct trq_hdr *h = q->hdr;
 	if (!trq_heads_sane(q))
@@ -144,6 +146,7 @@ static uint32_t slot_alloc(struct trq *q, uint64_t now)
 			/* trq_slot_free() pushed it on the (empty) free list. */
 			h->free_head = RD(q->meta[idx].next);
 			h->free_count--;
+			*reclaimed = 1;
 			return idx;
 		}
 		if (!broken)
@@ -439,11 +442,15 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 		t0 = 0;
 		int32_t cpu1 = lone_cpu(q, now);
 		size_t put = 0;
-		unsigned pushed[TRQ_NCLASS] = {0};
+		unsigned pushed[TRQ_NCLASS] = {0}, nrec = 0;
+		uint32_t rec[SUBMIT_CHUNK];
 		while (put < k) {
-			uint32_t idx = slot_alloc(q, now);
+			int reclaimed = 0;
+			uint32_t idx = slot_alloc(q, now, &reclaimed);
 			if (idx == TRQ_NIL)
 				break;
+			if (reclaimed)
+				rec[nrec++] = idx;
 			submit_fill(q, idx, &reqs[done + put], &preps[put], opts, now);
 			q->meta[idx].sub_cpu = cpu1;
 			ids[done + put] = q->meta[idx].id;
@@ -455,6 +462,7 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 		for (int c = 0; c < TRQ_NCLASS; c++)
 			queued[c] = h->ring_count[c];
 		trq_unlock(q);
+		trq_slot_wake_after(q, rec, nrec); /* waiters on the old ids: expired */
 		for (int c = 0; c < TRQ_NCLASS; c++) {
 			if (!pushed[c])
 				continue;
@@ -1126,9 +1134,10 @@ int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct t
 	}
 	trq_unlock(q);
 	__atomic_store_n(&q->woke_here, here, __ATOMIC_RELAXED);
+	uint32_t idxs[64];
 	for (unsigned i = 0; i < n; i++)
-		if (res[i].idx < q->capacity)
-			trq_slot_wake(q, res[i].idx);
+		idxs[i] = res[i].idx;
+	trq_slot_wake_after(q, idxs, n);
 	trq_bell(&h->free_seq, &h->free_wait, INT_MAX);
 	return 0;
 }

@@ -21,6 +21,25 @@ void trq_slot_wake(struct trq *q, uint32_t idx)
 		trq_futex_wake(&s->wake, INT_MAX);
 }
 
+void trq_slot_wake_after(struct trq *q, const uint32_t *idxs, unsigned n)
+{
+	if (!n)
+		return;
+	/* A full fence. A locked instruction on a private line is one, and
+	 * costs a fraction of an mfence. */
+	unsigned fence = 0;
+	__atomic_fetch_or(&fence, 0, __ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < n; i++) {
+		if (idxs[i] >= q->capacity)
+			continue;
+		struct trq_slot *s = &q->meta[idxs[i]];
+		if (__atomic_load_n(&s->nwait, __ATOMIC_SEQ_CST)) {
+			__atomic_add_fetch(&s->wake, 1, __ATOMIC_SEQ_CST);
+			trq_futex_wake(&s->wake, INT_MAX);
+		}
+	}
+}
+
 /* Appends idx to fin list k (0 unread, 1 read). */
 void trq_fin_append(struct trq *q, int k, uint32_t idx)
 {

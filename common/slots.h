@@ -4,7 +4,7 @@
  * (the task life cycle) and repair.c (rebuild and audit).
  *
  * Every function here expects the caller to hold the queue lock, except
- * the inline readers and trq_slot_wake(). Values read from the segment go
+ * the inline readers and the trq_slot_wake*() calls. Values read from the segment go
  * through RD()/ld32() once into a local and are checked before use.
  */
 #ifndef TR_SLOTS_H
@@ -67,6 +67,16 @@ static inline char *slot_args(struct trq *q, uint32_t idx)
 
 /* Wakes every client waiting on slot idx (no lock needed). */
 void trq_slot_wake(struct trq *q, uint32_t idx);
+
+/* The same for n slots whose state or generation changed under a lock the
+ * caller has released since; indices >= capacity are skipped. Touches the
+ * wake word only of slots with waiters: a waiter counts itself in nwait
+ * before it reads the wake word and re-checks the state (trq_wait_final),
+ * so once a full fence orders our stores before the nwait loads, a count
+ * of zero means any waiter still to come sees the new state. An
+ * unconditional increment would be a locked instruction per slot on a line
+ * another process wrote last, which stalls until the line arrives. */
+void trq_slot_wake_after(struct trq *q, const uint32_t *idxs, unsigned n);
 
 /* Appends idx to finished list k (0 unread, 1 read). */
 void trq_fin_append(struct trq *q, int k, uint32_t idx);

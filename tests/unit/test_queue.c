@@ -528,6 +528,66 @@ static void test_skipped_wake(void)
 	drain(inc);
 }
 
+struct waiter {
+	uint64_t id;
+	int r;
+	double took;
+};
+
+static void *wait_for_task(void *arg)
+{
+	struct waiter *w = arg;
+	uint64_t t0 = trq_now();
+	w->r = trq_wait_final(&q, w->id, trq_deadline_ms(3000));
+	w->took = (double)(trq_now() - t0) / 1e9;
+	return NULL;
+}
+
+/* Clients asleep on a task are woken by its finish, whether the finish
+ * comes once they sleep or while they are about to: trq_finish touches the
+ * wake word only of slots with waiters (trq_slot_wake_after). */
+static void test_sleeping_waiters(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	int64_t spin = q.spin_ns;
+	q.spin_ns = 0; /* sleep at once */
+	int bad = 0, rounds = 0, slept = 0;
+	double slowest = 0;
+	for (int i = 0; i < 300 && !bad; i++, rounds++) {
+		struct waiter w = {.id = submit1("echo", 0, NULL, NULL, NULL)};
+		if (!w.id) {
+			bad = 1;
+			break;
+		}
+		uint32_t idx = (uint32_t)((w.id - 1) % q.capacity);
+		pthread_t th;
+		pthread_create(&th, NULL, wait_for_task, &w);
+		/* Even rounds finish once the waiter counts itself; odd ones at
+		 * once, racing with it. */
+		for (int k = 0;
+		     !(i & 1) && k < 2000 && !__atomic_load_n(&q.meta[idx].nwait, __ATOMIC_SEQ_CST);
+		     k++)
+			usleep(100);
+		slept += __atomic_load_n(&q.meta[idx].nwait, __ATOMIC_SEQ_CST) != 0;
+		struct trq_task t;
+		if (take1(0, inc, &t, TASKRING_CPU) != 1 ||
+		    finish1(0, inc, &t, TASKRING_DONE, "") != 0)
+			bad = 1;
+		pthread_join(th, NULL);
+		if (w.r != 0 || w.took > 2.0)
+			bad = 1;
+		if (w.took > slowest)
+			slowest = w.took;
+		trq_get(&q, w.id, NULL, 1);
+	}
+	q.spin_ns = spin;
+	ok(!bad && slept > 0,
+	   "every sleeping waiter woke at its task's finish (%d rounds, %d seen asleep, "
+	   "slowest %.3f s)",
+	   rounds, slept, slowest);
+	drain(inc);
+}
+
 struct napper {
 	uint32_t inc;
 	struct trq_task t; /* the task it "ran" before napping */
@@ -786,6 +846,7 @@ int main(void)
 	test_full_and_reclaim();
 	test_read_marks();
 	test_skipped_wake();
+	test_sleeping_waiters();
 	test_nap();
 	test_giveback();
 	test_owner_dead();
