@@ -1003,7 +1003,7 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 			trq_rebuild(q);
 			continue;
 		}
-		uint32_t head = RD(h->ring_head[cls]) % q->capacity;
+		uint32_t head = trq_wrap(RD(h->ring_head[cls]), q->capacity);
 		uint32_t idx = RD(q->ring[cls][head]);
 		if (idx >= q->capacity || q->meta[idx].state != TASKRING_QUEUED ||
 		    q->meta[idx].cls != (uint32_t)cls) {
@@ -1012,7 +1012,7 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 			trq_rebuild(q);
 			continue;
 		}
-		st32r(&h->ring_head[cls], (head + 1) % q->capacity);
+		st32r(&h->ring_head[cls], trq_wrap((uint64_t)head + 1, q->capacity));
 		st32r(&h->ring_count[cls], h->ring_count[cls] - 1);
 		struct trq_slot *s = &q->meta[idx];
 		s->owner = widx;

@@ -45,7 +45,7 @@
 #include "taskring.h"
 
 #define TRQ_MAGIC       0x3151474e49524b54ull /* "TKRINGQ1" */
-#define TRQ_LAYOUT      5
+#define TRQ_LAYOUT      6
 #define TRQ_NAME_MAX    32 /* task type name, including the NUL */
 #define TRQ_TYPES_MAX   128
 #define TRQ_WORKERS_MAX 1024
@@ -162,8 +162,9 @@ struct trq_hdr {
 	char reload_error[256];
 
 	alignas(64) pthread_mutex_t lock;
-	/* protected by lock */
-	uint32_t ring_head[TRQ_NCLASS], ring_count[TRQ_NCLASS];
+	/* protected by lock; on a line of their own, apart from the lock word,
+	 * which lockers waiting for their turn keep reading */
+	alignas(64) uint32_t ring_head[TRQ_NCLASS], ring_count[TRQ_NCLASS];
 	uint32_t free_head, free_count;
 	uint32_t fin_head[2], fin_tail[2], fin_count[2];
 	uint32_t running[TRQ_NCLASS];

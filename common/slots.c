@@ -111,13 +111,15 @@ void trq_ring_push(struct trq *q, int c, uint32_t idx, int front)
 {
 	struct trq_hdr *h = q->hdr;
 	uint32_t cap = q->capacity;
-	uint32_t head = RD(h->ring_head[c]) % cap, count = RD(h->ring_count[c]) % (cap + 1);
+	uint32_t head = trq_wrap(RD(h->ring_head[c]), cap), count = RD(h->ring_count[c]);
+	if (count > cap)
+		count %= cap + 1;
 	if (front) {
-		head = (head + cap - 1) % cap;
+		head = trq_wrap((uint64_t)head + cap - 1, cap);
 		st32r(&h->ring_head[c], head);
 		st32r(&q->ring[c][head], idx);
 	} else {
-		st32r(&q->ring[c][(uint32_t)(((uint64_t)head + count) % cap)], idx);
+		st32r(&q->ring[c][trq_wrap((uint64_t)head + count, cap)], idx);
 	}
 	st32r(&h->ring_count[c], h->ring_count[c] + 1);
 }

@@ -45,6 +45,18 @@ static inline void trq_order(void)
 	__asm__ volatile("" ::: "memory");
 }
 
+/* x modulo cap for a ring position, without a division in the usual case
+ * (x < 2 * cap: a sum of two positions); any other value, e.g. a corrupted
+ * one, still lands in range. */
+static inline uint32_t trq_wrap(uint64_t x, uint32_t cap)
+{
+	if (x < cap)
+		return (uint32_t)x;
+	if (x < 2ull * cap)
+		return (uint32_t)(x - cap);
+	return (uint32_t)(x % cap);
+}
+
 /* One load of a field another process may be writing right now. Indices
  * and sizes from the segment are read once through RD() into a local, then
  * checked, so the value checked is the value used. */
