@@ -221,12 +221,18 @@ static void work_bell(struct trq *q, int cls, int n, int32_t cpu1, uint64_t now)
 	struct trq_hdr *h = q->hdr;
 	__atomic_store_n(&q->woke_here, 0, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&h->q_seq[cls], 1, __ATOMIC_SEQ_CST);
+	/* A worker polling the ring takes up to TRQ_TAKE_MAX tasks at once, so
+	 * it serves a batch alone: waking a sleeper too costs this caller a
+	 * system call and gives the sleeper nothing to do. Work the pollers
+	 * cannot take at once is not lost either: a taker that leaves tasks
+	 * behind wakes a sleeper (trq_take), and a worker that finds a task
+	 * slow hands the rest of its batch back to idle ones (trq_giveback). */
 	int32_t spin = __atomic_load_n(&h->q_spin[cls], __ATOMIC_SEQ_CST);
-	if (spin > 0 && n <= spin)
+	if (spin > 0 && (int64_t)n <= (int64_t)spin * TRQ_TAKE_MAX)
 		return;
 	if (!__atomic_load_n(&h->q_wait[cls], __ATOMIC_SEQ_CST))
 		return;
-	int m = n == INT_MAX || spin <= 0 ? n : n - spin;
+	int m = n == INT_MAX || spin <= 0 ? n : (int)(n - (int64_t)spin * TRQ_TAKE_MAX);
 	/* A worker woken moments ago has not run yet: it takes what is queued
 	 * (and wakes another if it leaves tasks behind, see trq_take), so a
 	 * lone new task needs no second wake-up. Waking costs the waker 15-30
@@ -978,12 +984,12 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
              void *argbuf, size_t argbuf_len)
 {
 	struct trq_hdr *h = q->hdr;
-	uint32_t idxs[64];
+	uint32_t idxs[TRQ_TAKE_MAX];
 	unsigned n = 0;
 	if (cls < 0 || cls >= TRQ_NCLASS || widx < 0 || (uint32_t)widx >= q->workers_max)
 		return -EINVAL;
-	if (max > 64)
-		max = 64;
+	if (max > TRQ_TAKE_MAX)
+		max = TRQ_TAKE_MAX;
 	if (argbuf_len < trq_argbuf_size(q, max))
 		return -EINVAL;
 	/* A consumer looks at the ring: any wake-up in flight has done its job

@@ -381,12 +381,13 @@ int trq_cancel(struct trq *q, uint64_t id);
 
 /* ---- workers ------------------------------------------------------------ */
 
-/* Takes up to max (at most 64) queued tasks of class cls for worker (widx,
+/* Takes up to max (at most TRQ_TAKE_MAX) queued tasks of class cls for worker (widx,
  * inc), marks them RUNNING and copies each into tasks[i], argument words
  * into argbuf (trq_argbuf_size(q, max) bytes, 8-byte aligned), checking
  * lengths, words and the argument checksum (a task that fails gets bad = 1
  * and err). Returns the number taken (0 when none or draining) or a
  * negative error. */
+#define TRQ_TAKE_MAX 64
 int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struct trq_task *tasks,
              void *argbuf, size_t argbuf_len);
 

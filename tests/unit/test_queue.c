@@ -831,6 +831,69 @@ static void test_nap_full(void)
 	q.nap_ns = -1;
 }
 
+/* Submits n echo tasks in one call; returns how many were queued. */
+static int submit_n(unsigned n)
+{
+	struct taskring_req reqs[TRQ_TAKE_MAX];
+	uint64_t ids[TRQ_TAKE_MAX];
+	if (n > TRQ_TAKE_MAX)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		reqs[i] = (struct taskring_req){"echo", 0, NULL};
+	return trq_submit(&q, n, reqs, NULL, ids);
+}
+
+/* A batch that a polling worker can take at once wakes no sleeper (without
+ * the poller it does); a taker that leaves tasks behind wakes one. Runs on the
+ * segment test_nap_full made (2 * TRQ_NAP_FULL >= TRQ_TAKE_MAX slots). */
+static void test_batch_wake(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	int32_t *spin = &q.hdr->q_spin[TASKRING_CPU];
+	drain(inc);
+	for (int round = 0; round < 3; round++) {
+		struct sleeper s = {.seen = q.hdr->q_seq[TASKRING_CPU]};
+		pthread_t th;
+		pthread_create(&th, NULL, sleep_for_work, &s);
+		for (int i = 0;
+		     i < 2000 && !__atomic_load_n(&q.hdr->q_wait[TASKRING_CPU], __ATOMIC_SEQ_CST);
+		     i++)
+			usleep(1000);
+		usleep(20000);
+		if (round != 1)
+			__atomic_add_fetch(spin, 1, __ATOMIC_SEQ_CST); /* a worker polls */
+		int sent = submit_n(TRQ_TAKE_MAX);
+		usleep(100000);
+		int woke = __atomic_load_n(&s.done, __ATOMIC_SEQ_CST);
+		if (round != 1)
+			__atomic_sub_fetch(spin, 1,
+			                   __ATOMIC_SEQ_CST); /* it stops polling to take */
+		if (round == 0) {
+			ok(sent == TRQ_TAKE_MAX && !woke,
+			   "a batch of %d with a worker polling wakes no sleeper", sent);
+		} else if (round == 1) {
+			ok(sent == TRQ_TAKE_MAX && woke,
+			   "a batch of %d with no worker polling wakes a sleeper", sent);
+		} else {
+			/* The poller takes one and leaves the rest behind. */
+			struct trq_task t;
+			int took = take1(0, inc, &t, TASKRING_CPU);
+			for (int i = 0; i < 2000 && !__atomic_load_n(&s.done, __ATOMIC_SEQ_CST);
+			     i++)
+				usleep(1000);
+			ok(sent == TRQ_TAKE_MAX && !woke && took == 1 &&
+			       __atomic_load_n(&s.done, __ATOMIC_SEQ_CST) && s.took < 4.0,
+			   "a taker that leaves %d behind wakes the sleeper (after %.3f s)",
+			   sent - took, s.took);
+			if (took == 1)
+				finish1(0, inc, &t, TASKRING_DONE, "");
+		}
+		pthread_join(th, NULL);
+		drain(inc);
+	}
+	check("after batches and wake-ups");
+}
+
 int main(void)
 {
 	qt_setup("queue", 120);
@@ -852,6 +915,7 @@ int main(void)
 	test_owner_dead();
 	test_attach_refusals();
 	test_nap_full();
+	test_batch_wake();
 	trq_detach(&q);
 	return tap_done();
 }
