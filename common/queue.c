@@ -672,28 +672,22 @@ void trq_flush_reads(struct trq *q)
 		trq_unlock(q);
 }
 
-/* Queues a read mark; applies them all when the buffer is full or when a
- * submitter is waiting for a free slot. */
-/* Appends a mark when there is room; returns 0 when the buffer is full. */
-static int marks_put(struct trq *q, uint32_t idx, uint64_t id)
+/* Queues n read marks; applies them all whenever the buffer fills, and once
+ * more at the end when a submitter is waiting for a free slot. One lock of
+ * the buffer per call, not per mark. */
+static void marks_add(struct trq *q, const struct trq_mark *m, unsigned n)
 {
-	pthread_mutex_lock(&q->mk_lock);
-	int room = q->mk_n < TRQ_MARKS;
-	if (room) {
-		q->mk[q->mk_n] = (struct trq_mark){id, idx};
-		__atomic_store_n(&q->mk_n, q->mk_n + 1, __ATOMIC_RELAXED);
+	unsigned done = 0;
+	while (done < n) {
+		pthread_mutex_lock(&q->mk_lock);
+		unsigned k = q->mk_n;
+		while (done < n && k < TRQ_MARKS)
+			q->mk[k++] = m[done++];
+		__atomic_store_n(&q->mk_n, k, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&q->mk_lock);
+		if (done < n || __atomic_load_n(&q->hdr->free_wait, __ATOMIC_RELAXED))
+			trq_flush_reads(q);
 	}
-	pthread_mutex_unlock(&q->mk_lock);
-	return room;
-}
-
-static void marks_add(struct trq *q, uint32_t idx, uint64_t id)
-{
-	int put = marks_put(q, idx, id);
-	if (!put || __atomic_load_n(&q->hdr->free_wait, __ATOMIC_RELAXED))
-		trq_flush_reads(q);
-	if (!put)
-		marks_put(q, idx, id); /* into the buffer just emptied */
 }
 
 /* Copies final task id (slot idx) without the lock. Returns 0 (copied),
@@ -782,6 +776,8 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 		size_t i1 = n - i0 < 64 ? n : i0 + 64;
 		unsigned char slow[64];
 		int nslow = 0;
+		struct trq_mark mk[64];
+		unsigned nmk = 0;
 		for (size_t i = i0; i < i1; i++) {
 			uint32_t idx, nx;
 			if (i + 2 < n && trq_id_slot(q, ids[i + 2], &nx) == 0) {
@@ -809,8 +805,9 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 				continue;
 			}
 			if (mark_read && !(RD(q->meta[idx].flags) & (TRQ_F_READ | TRQ_F_DETACHED)))
-				marks_add(q, idx, ids[i]);
+				mk[nmk++] = (struct trq_mark){ids[i], idx};
 		}
+		marks_add(q, mk, nmk);
 		if (nslow) {
 			int r = get_locked(q, ids, infos, slow, i0, i1, mark_read, off, &moved);
 			if (r && !first)

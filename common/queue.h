@@ -193,7 +193,7 @@ struct trq_mark {
 	uint64_t id;
 	uint32_t idx;
 };
-#define TRQ_MARKS 32
+#define TRQ_MARKS 64
 
 /* A process's validated view of a mapped segment. */
 struct trq {
