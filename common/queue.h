@@ -45,7 +45,7 @@
 #include "taskring.h"
 
 #define TRQ_MAGIC       0x3151474e49524b54ull /* "TKRINGQ1" */
-#define TRQ_LAYOUT      6
+#define TRQ_LAYOUT      7
 #define TRQ_NAME_MAX    32 /* task type name, including the NUL */
 #define TRQ_TYPES_MAX   128
 #define TRQ_WORKERS_MAX 1024
@@ -58,6 +58,16 @@
 #define TRQ_F_READ     0x2u /* result read by a client: reclaimable */
 #define TRQ_F_CANCEL   0x4u /* cancel requested while running */
 #define TRQ_F_TIMEOUT  0x8u /* supervisor stopped the worker for a timeout */
+
+/* Whether a worker starting a task with a run timeout of secs must ring the
+ * supervisor's doorbell (hdr->sup_seq) so that it arms its timer for the
+ * task's deadline. Not when the timeout is longer than the supervisor's
+ * periodic look at running tasks (check_ns, hdr->sup_check_ns) by a margin:
+ * that look comes before the deadline and arms the timer then. A doorbell
+ * per task would wake the supervisor for every task of a stream, which
+ * halved throughput with tasks.run_timeout_s set. */
+#define TRQ_TELL_SUP(secs, check_ns)                                                               \
+	((check_ns) == 0 || (uint64_t)(secs)*1000000000ull < (check_ns) + (check_ns) / 4)
 
 /* type registry flags */
 #define TRQ_T_ANYCLASS 0x1u /* submitter may choose the class (exec) */
@@ -147,6 +157,8 @@ struct trq_hdr {
 	uint32_t max_attempts_default;
 	uint32_t run_timeout_default_s;
 	uint64_t result_ttl_ns;
+	uint64_t sup_check_ns; /* the supervisor looks at every running task at least
+	                          this often (0: unknown); see TRQ_TELL_SUP */
 	uint32_t ntypes;
 	uint32_t nworkers; /* configured worker count */
 	struct trq_type types[TRQ_TYPES_MAX];

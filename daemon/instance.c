@@ -154,7 +154,8 @@ fail:
 	return r;
 }
 
-int tr_instance_settings(struct trq *q, const struct tr_config *c, unsigned nworkers)
+int tr_instance_settings(struct trq *q, const struct tr_config *c, unsigned nworkers,
+                         uint64_t check_ns)
 {
 	struct trq_hdr *h = q->hdr;
 	int r = trq_lock(q, 0);
@@ -165,6 +166,7 @@ int tr_instance_settings(struct trq *q, const struct tr_config *c, unsigned nwor
 	h->run_timeout_default_s = c->run_timeout_s;
 	h->result_ttl_ns = (uint64_t)c->result_ttl_s * 1000000000ull;
 	h->nworkers = nworkers;
+	__atomic_store_n(&h->sup_check_ns, check_ns, __ATOMIC_RELAXED);
 	trq_unlock(q);
 	return 0;
 }

@@ -30,9 +30,11 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
                      char *err, size_t errlen);
 
 /* Writes the settings of c that live in the header (default attempts, run
- * timeout, result TTL) and the configured worker count. Returns 0 or the
- * error of trq_lock. */
-int tr_instance_settings(struct trq *q, const struct tr_config *c, unsigned nworkers);
+ * timeout, result TTL), the configured worker count, and how often the
+ * supervisor looks at running tasks (check_ns, for TRQ_TELL_SUP). Returns 0
+ * or the error of trq_lock. */
+int tr_instance_settings(struct trq *q, const struct tr_config *c, unsigned nworkers,
+                         uint64_t check_ns);
 
 /* Whether c asks for a different segment than the one q maps: fills err
  * with what differs and how to proceed, and returns 1; else 0. */

@@ -118,7 +118,7 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 		return r;
 	}
 	tr_sigbus_install(s->q.base, s->q.size, s->cfg.instance); /* shrunk by others: say so */
-	r = tr_instance_settings(&s->q, &s->cfg, nworkers);
+	r = tr_instance_settings(&s->q, &s->cfg, nworkers, check_interval(&s->cfg));
 	if (r == 0)
 		r = trq_set_types(&s->q, types, tr_tasks_fill_types(types, TRQ_TYPES_MAX));
 	if (r) {
@@ -276,7 +276,7 @@ void tr_sup_reload(struct tr_sup *s, uint64_t now)
 	s->cfg = nc; /* moved: the pool's pointer to s->cfg stays valid */
 	tr_log_set_level(s->cfg.log_level);
 	unsigned n = tr_cpus_nworkers(&s->cfg, &cpus);
-	r = tr_instance_settings(&s->q, &s->cfg, n);
+	r = tr_instance_settings(&s->q, &s->cfg, n, check_interval(&s->cfg));
 	if (r)
 		tr_log_errno(LOG_WARNING, r, "writing the new settings into the segment");
 	tr_pool_configure(&s->pool, &s->cfg, &cpus, n, now);

@@ -155,8 +155,11 @@ static int cpu_run_one(struct cpuctx *c, const struct trq_task *t, unsigned *res
 			o.len = len;
 		} else {
 			__atomic_store_n(&c->w->cur_cpu, t->id, __ATOMIC_RELEASE);
-			/* The supervisor enforces cpu run timeouts: tell it one started. */
-			if (t->run_timeout_s)
+			/* The supervisor enforces cpu run timeouts: tell it one started
+			 * that may end before it next looks (TRQ_TELL_SUP). */
+			if (t->run_timeout_s &&
+			    TRQ_TELL_SUP(t->run_timeout_s,
+			                 __atomic_load_n(&c->hdr->sup_check_ns, __ATOMIC_RELAXED)))
 				trq_bell(&c->hdr->sup_seq, &c->hdr->sup_wait, 1);
 			st = tr_task_run(d, &ta, t->argc, t->argv, &o);
 			__atomic_store_n(&c->w->cur_cpu, 0, __ATOMIC_RELEASE);

@@ -2,9 +2,11 @@
 # daemon-timeout.t - run timeouts and cancels (issue 3, acceptance 5, first part):
 # a cpu task past its run timeout gets its worker killed and, attempts used up, ends
 # `failed` with "timed out after N s"; the configured tasks.run_timeout_s applies to
-# tasks that set none; a queued task is cancelled at once; cancelling a running task
-# kills its worker (replaced at once) and ends it `cancelled`; a task that waited in a
-# worker's batch behind a slow one has its run timeout counted from its real start.
+# tasks that set none; a timeout longer than the supervisor's periodic check (workers
+# ring no doorbell for it) is still enforced at its deadline; a queued task is cancelled
+# at once; cancelling a running task kills its worker (replaced at once) and ends it
+# `cancelled`; a task that waited in a worker's batch behind a slow one has its run
+# timeout counted from its real start.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 
@@ -35,6 +37,18 @@ id=$(T submit --attempts 1 spin 600000)
 run T wait --timeout 120 "$id"
 tap_is "$(task_json "$inst" "$id" error)" "timed out after 2 s on attempt 1 of 1" \
 	"tasks.run_timeout_s from the file applies to a task that sets none"
+# A run timeout longer than the supervisor's periodic look at running tasks (every 5 s at
+# the default workers_heartbeat_s): the worker rings no doorbell for it, and the look arms
+# the supervisor's timer for the deadline. Stopped on time, not at a later look.
+id=$(T submit --run-timeout 7 --attempts 1 spin 600000)
+t0=$(date +%s%N)
+run T wait --timeout 120 "$id"
+ms=$((($(date +%s%N) - t0) / 1000000))
+tap_is "$(task_json "$inst" "$id" error)" "timed out after 7 s on attempt 1 of 1" \
+	"a task over a 7 s run timeout (longer than the 5 s check) times out"
+[ "$ms" -ge 6500 ] && [ "$ms" -lt 9500 ]
+tap_ok $? "at its deadline, not at a later periodic check (after ${ms} ms)"
+wait_until 30 'test "$(nready "$inst")" = 1'
 fast=$(T submit --run-timeout 30 echo in time)
 run T wait --timeout 60 "$fast"
 tap_is "$RUN_STATUS:$RUN_OUT" "0:in time" "a task within its timeout is not disturbed"

@@ -369,6 +369,33 @@ static void test_cancel_timeout(void)
 	is_int(st, TASKRING_DONE, "a task within its run timeout is done");
 }
 
+/* A worker rings the supervisor's doorbell for a cpu task whose run timeout
+ * may end before the supervisor's next periodic look (TRQ_TELL_SUP), and
+ * only then. */
+static void test_timeout_doorbell(void)
+{
+	char out[64];
+	struct taskring_opts o = {.run_timeout_s = 60, .timeout_ms = 30000};
+	uint32_t *bell = &q.hdr->sup_seq;
+	__atomic_store_n(&q.hdr->sup_check_ns, 5000000000ull, __ATOMIC_RELAXED);
+	uint32_t b0 = __atomic_load_n(bell, __ATOMIC_SEQ_CST);
+	int st = 0;
+	for (int i = 0; i < 20; i++)
+		st |= result(submit("noop", 0, NULL, &o), out, sizeof(out)) != TASKRING_DONE;
+	ok(!st && __atomic_load_n(bell, __ATOMIC_SEQ_CST) == b0,
+	   "20 cpu tasks with a 60 s run timeout (checks every 5 s) ring no doorbell");
+	o.run_timeout_s = 6;
+	st = result(submit("noop", 0, NULL, &o), out, sizeof(out));
+	uint32_t b1 = __atomic_load_n(bell, __ATOMIC_SEQ_CST);
+	ok(st == TASKRING_DONE && b1 != b0, "one with a 6 s run timeout rings it (%u rings)",
+	   b1 - b0);
+	__atomic_store_n(&q.hdr->sup_check_ns, 0, __ATOMIC_RELAXED);
+	o.run_timeout_s = 60;
+	st = result(submit("noop", 0, NULL, &o), out, sizeof(out));
+	ok(st == TASKRING_DONE && __atomic_load_n(bell, __ATOMIC_SEQ_CST) != b1,
+	   "with the check interval unknown, a 60 s one rings it too");
+}
+
 static void test_batch_two_workers(void)
 {
 	enum { N = 3000 };
@@ -584,6 +611,7 @@ int main(void)
 	test_types();
 	test_many_sleeps();
 	test_cancel_timeout();
+	test_timeout_doorbell();
 	test_batch_two_workers();
 	test_crash();
 	test_kill_with_io();
