@@ -7,7 +7,8 @@
  *               process-shared mutex, two condvars, 64-byte records, the
  *               producer (this process) -> 2 consumer processes, no results;
  *   shm slots   the data movement alone: task records the size of a
- *               taskring slot (192-byte record + argument line + result line)
+ *               taskring slot (192-byte record + argument line + result line,
+ *               which taskring keeps in the record for short ones)
  *               handed in batches of 64 through a lock-free single-producer
  *               ring to 1 consumer process that writes a result into each,
  *               read back by the producer; no locks, no system calls. The
@@ -139,7 +140,7 @@ static double run_shring(struct shring *s, unsigned long n)
 
 enum { SLOTS = 1024 };
 struct fslot {
-	uint64_t meta[24]; /* 192 bytes, like struct trq_slot */
+	uint64_t meta[24]; /* 192 bytes, like struct trq_slot's fields */
 	uint64_t args[8];  /* the first line of the argument area */
 	uint64_t out[8];   /* the first line of the result area */
 };

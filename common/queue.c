@@ -173,9 +173,9 @@ static void slot_end(struct trq *q, uint32_t idx, int state, const char *text, u
 	size_t n = text ? strlen(text) : 0;
 	if (n > q->result_max)
 		n = q->result_max;
-	memcpy(trq_out(q, idx), text ? text : "", n);
+	memcpy(trq_out_at(q, idx, (uint32_t)n), text ? text : "", n);
 	s->out_len = (uint32_t)n;
-	s->out_sum = trq_sum(2166136261u, trq_out(q, idx), n);
+	s->out_sum = trq_sum(2166136261u, trq_out_at(q, idx, (uint32_t)n), n);
 	s->finish_ns = now;
 	s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
 	st32(&s->state, (uint32_t)state);
@@ -363,7 +363,7 @@ static void submit_fill(struct trq *q, uint32_t idx, const struct taskring_req *
 {
 	struct trq_hdr *h = q->hdr;
 	struct trq_slot *s = &q->meta[idx];
-	char *a = slot_args(q, idx);
+	char *a = trq_args_at(q, idx, p->len);
 	for (int i = 0; i < r->argc; i++) {
 		size_t n = strlen(r->argv[i]) + 1;
 		memcpy(a, r->argv[i], n);
@@ -390,7 +390,7 @@ static void submit_fill(struct trq *q, uint32_t idx, const struct taskring_req *
 	memcpy(s->type, p->type, sizeof(s->type));
 	/* From the private copy of the name: reading back the bytes just
 	 * written to a slot line not yet ours would wait for that line. */
-	s->args_sum = trq_sum(p->tsum, slot_args(q, idx), p->len);
+	s->args_sum = trq_sum(p->tsum, trq_args_at(q, idx, p->len), p->len);
 	s->out_sum = trq_sum(2166136261u, NULL, 0);
 	__atomic_store_n(&s->watch, 0, __ATOMIC_RELAXED);
 	st32(&s->state, TASKRING_QUEUED);
@@ -566,10 +566,10 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 	info->buf_ = buf;
 	info->argv = (char **)buf;
 	char *a = buf + (argc + 1) * sizeof(char *);
-	memcpy(a, slot_args(q, idx), alen);
+	memcpy(a, trq_args_at(q, idx, alen), alen);
 	a[alen] = 0;
 	info->output = a + alen + 1;
-	memcpy(info->output, trq_out(q, idx), olen);
+	memcpy(info->output, trq_out_at(q, idx, olen), olen);
 	info->output[olen] = 0;
 	info->output_len = olen;
 	int out_bad = is_final(s->state) && trq_sum(2166136261u, info->output, olen) != s->out_sum;
@@ -782,7 +782,7 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 			uint32_t idx, nx;
 			if (i + 2 < n && trq_id_slot(q, ids[i + 2], &nx) == 0) {
 				__builtin_prefetch(&q->meta[nx]);
-				__builtin_prefetch(trq_out(q, nx));
+				__builtin_prefetch(q->meta[nx].out_in);
 			}
 			int r = trq_id_slot(q, ids[i], &idx);
 			slow[i - i0] = 0;
@@ -1066,7 +1066,7 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 			         len);
 			continue;
 		}
-		memcpy(data, slot_args(q, idxs[i]), len);
+		memcpy(data, trq_args_at(q, idxs[i], len), len);
 		data[len] = 0;
 		if (args_sum(t->type, data, len) !=
 		    __atomic_load_n(&s->args_sum, __ATOMIC_RELAXED)) {
@@ -1096,10 +1096,13 @@ int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct t
 		uint32_t len = res[i].out_len > q->result_max ? q->result_max : res[i].out_len;
 		if (res[i].idx >= q->capacity)
 			continue;
-		if (res[i].out && q->meta[res[i].idx].id == res[i].id)
-			memcpy(trq_out(q, res[i].idx), res[i].out, len);
-		sums[i] =
-		    trq_sum(2166136261u, res[i].out ? res[i].out : trq_out(q, res[i].idx), len);
+		if (!res[i].placed)
+			trq_out_place(q, res[i].idx, res[i].id,
+			              res[i].out ? res[i].out : trq_out(q, res[i].idx), len);
+		/* From private memory when given: a stray write into the slot
+		 * after the copy is then caught when the result is read. */
+		sums[i] = trq_sum(2166136261u,
+		                  res[i].out ? res[i].out : trq_out_at(q, res[i].idx, len), len);
 	}
 	int r = trq_lock(q, 0);
 	if (r)

@@ -97,7 +97,7 @@ void trq_rebuild(struct trq *q)
 			size_t n = strlen(why);
 			if (n > q->result_max)
 				n = q->result_max;
-			memcpy(trq_out(q, i), why, n);
+			memcpy(trq_out_at(q, i, (uint32_t)n), why, n);
 			s->out_len = (uint32_t)n;
 			s->out_sum = trq_sum(2166136261u, why, n);
 			s->finish_ns = now;

@@ -4,12 +4,24 @@
  * fails is reported to the caller, which rebuilds from the table.
  */
 #include <limits.h>
+#include <string.h>
 
 #include "slots.h"
 
 char *trq_out(struct trq *q, uint32_t idx)
 {
 	return (char *)q->out + (size_t)idx * q->result_max;
+}
+
+void trq_out_place(struct trq *q, uint32_t idx, uint64_t id, const char *src, uint32_t len)
+{
+	if (idx >= q->capacity)
+		return;
+	if (len > q->result_max)
+		len = q->result_max;
+	char *dst = trq_out_at(q, idx, len);
+	if (dst != src && __atomic_load_n(&q->meta[idx].id, __ATOMIC_RELAXED) == id)
+		memmove(dst, src, len);
 }
 
 /* Wakes every client waiting on slot idx. */

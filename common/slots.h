@@ -72,11 +72,6 @@ static inline uint64_t slot_id(const struct trq *q, uint32_t idx, uint32_t gen)
 	return (uint64_t)gen * q->capacity + idx + 1;
 }
 
-static inline char *slot_args(struct trq *q, uint32_t idx)
-{
-	return (char *)q->args + (size_t)idx * q->payload_max;
-}
-
 /* Wakes every client waiting on slot idx (no lock needed). */
 void trq_slot_wake(struct trq *q, uint32_t idx);
 

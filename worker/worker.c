@@ -73,6 +73,7 @@ struct cpuctx {
 	struct trq_task tasks[CPU_BATCH_MAX];
 	void *argbuf;
 	size_t argbuf_len;
+	char *outbuf; /* a task's output, result_max bytes, until trq_out_place */
 	struct trq_result res[2 * CPU_BATCH_MAX];
 	unsigned nres;
 	uint64_t first_ns; /* when the oldest pending result was made */
@@ -124,9 +125,11 @@ static int cpu_run_one(struct cpuctx *c, const struct trq_task *t, unsigned *res
 {
 	struct tr_out o;
 	struct tr_targs ta;
-	int st, quick = 1;
+	int st, quick = 1, exec = 0;
 
-	tr_out_init(&o, trq_out(c->q, t->idx), c->q->result_max);
+	/* Into private memory, then where trq_out_at() says: a short output
+	 * goes to the slot record without touching the result area's page. */
+	tr_out_init(&o, c->outbuf, c->q->result_max);
 	/* Cancelled while it waited in this batch: end it here (the supervisor
 	 * stops a worker only for the task it is running). */
 	int cancelled = !t->bad && (__atomic_load_n(&c->q->meta[t->idx].flags, __ATOMIC_RELAXED) &
@@ -147,6 +150,7 @@ static int cpu_run_one(struct cpuctx *c, const struct trq_task *t, unsigned *res
 			__atomic_store_n(&c->q->meta[t->idx].start_ns, trq_now(), __ATOMIC_RELAXED);
 		if (d->io == TR_IO_EXEC) {
 			size_t len = 0;
+			exec = 1;
 			__atomic_store_n(&c->w->cur_exec, t->id, __ATOMIC_RELEASE);
 			__atomic_store_n(&c->w->cur_cpu, t->id, __ATOMIC_RELEASE);
 			st = tr_iothread_exec(c->io, t, &len);
@@ -167,8 +171,11 @@ static int cpu_run_one(struct cpuctx *c, const struct trq_task *t, unsigned *res
 	}
 	if (c->nres == 0)
 		c->first_ns = trq_now();
+	/* An exec task's output was written by the I/O thread at trq_out(). */
+	trq_out_place(c->q, t->idx, t->id, exec ? trq_out(c->q, t->idx) : c->outbuf,
+	              (uint32_t)o.len);
 	c->res[c->nres++] = (struct trq_result){
-	    .idx = t->idx, .id = t->id, .state = st, .out_len = (uint32_t)o.len};
+	    .idx = t->idx, .id = t->id, .state = st, .out_len = (uint32_t)o.len, .placed = 1};
 	return quick;
 }
 
@@ -380,8 +387,9 @@ static struct cpuctx *worker_setup(const struct tr_worker_args *a, int keep)
 		c->io = iot;
 		c->argbuf_len = trq_argbuf_size(q, CPU_BATCH_MAX);
 		c->argbuf = malloc(c->argbuf_len);
+		c->outbuf = malloc((size_t)q->result_max + 1);
 	}
-	if (!c || !c->argbuf) {
+	if (!c || !c->argbuf || !c->outbuf) {
 		log_err("worker %d: out of memory", a->index);
 		_exit(TR_WORKER_EXIT_FATAL);
 	}

@@ -138,9 +138,8 @@ __attribute__((unused)) static void qt_consume(struct trq *q, int w, uint32_t in
 		for (int i = 0; i < n; i++) {
 			char *o = outs + (size_t)i * q->result_max;
 			__atomic_store_n(&q->workers[w].cur_cpu, tasks[i].id, __ATOMIC_RELAXED);
-			res[i].idx = tasks[i].idx;
-			res[i].id = tasks[i].id;
-			res[i].out = o;
+			res[i] =
+			    (struct trq_result){.idx = tasks[i].idx, .id = tasks[i].id, .out = o};
 			if (tasks[i].bad) {
 				res[i].state = TASKRING_FAILED;
 				res[i].out_len =

@@ -894,6 +894,57 @@ static void test_batch_wake(void)
 	check("after batches and wake-ups");
 }
 
+/* Arguments and results up to TRQ_INLINE bytes live in the slot record,
+ * longer ones in the slot's areas; both round-trip, at the edges too, and
+ * a short one leaves the areas' pages untouched. */
+static void test_inline(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	static const unsigned lens[] = {1, TRQ_INLINE - 2, TRQ_INLINE - 1, TRQ_INLINE, 200};
+	int bad = 0;
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		char word[256];
+		memset(word, 'a' + (int)k, lens[k]);
+		word[lens[k]] = 0;
+		/* sentinels in every slot's areas */
+		memset(q.args, 0x5a, (size_t)q.capacity * q.payload_max);
+		memset(q.out, 0x5a, (size_t)q.capacity * q.result_max);
+		const char *argv[1] = {word};
+		uint64_t id = submit1("echo", 1, argv, NULL, NULL);
+		struct trq_task t;
+		if (!id || take1(0, inc, &t, TASKRING_CPU) != 1 || t.argc != 1 ||
+		    strcmp(t.argv[0], word) != 0) {
+			bad++;
+			continue;
+		}
+		finish1(0, inc, &t, TASKRING_DONE, word);
+		struct taskring_info info;
+		if (trq_get(&q, id, &info, 1) || strcmp(info.output, word) != 0 || info.argc != 1 ||
+		    strcmp(info.argv[0], word) != 0)
+			bad++;
+		else
+			taskring_info_release(&info);
+		/* args_len counts the NUL; out_len does not */
+		int args_small = lens[k] + 1 <= TRQ_INLINE, out_small = lens[k] <= TRQ_INLINE;
+		unsigned char *ab = q.args + (size_t)t.idx * q.payload_max;
+		unsigned char *ob = q.out + (size_t)t.idx * q.result_max;
+		if ((ab[0] == 0x5a) != args_small || (ob[0] == 0x5a) != out_small) {
+			bad++;
+			diag("  length %u: argument area %s, result area %s", lens[k],
+			     ab[0] == 0x5a ? "untouched" : "written",
+			     ob[0] == 0x5a ? "untouched" : "written");
+		}
+		if (args_small && memcmp(q.meta[t.idx].args_in, word, lens[k] + 1) != 0)
+			bad++;
+		if (out_small && memcmp(q.meta[t.idx].out_in, word, lens[k]) != 0)
+			bad++;
+	}
+	ok(!bad, "arguments and results of 1..%u bytes round-trip, inline up to %d", lens[4],
+	   TRQ_INLINE);
+	drain(inc);
+	check("after inline and area results");
+}
+
 int main(void)
 {
 	qt_setup("queue", 120);
@@ -908,6 +959,7 @@ int main(void)
 	test_transitions();
 	test_full_and_reclaim();
 	test_read_marks();
+	test_inline();
 	test_skipped_wake();
 	test_sleeping_waiters();
 	test_nap();
