@@ -15,7 +15,9 @@
  *               cache-line traffic taskring's batches cannot go below;
  *   taskring    one task per call (taskring_submit + taskring_wait, a window
  *               of tasks in flight) and batches of 64 (taskring_submit_batch +
- *               taskring_wait_many);
+ *               taskring_wait_many); and one per call of `echo` with a
+ *               32-byte argument, its output checked: a task that carries
+ *               data both ways;
  *   python      ProcessPoolExecutor(2).submit of a no-op and
  *               multiprocessing.Pool(2).map with chunksize 1 and 1024
  *               (bench/pybase.py, only when --python is given).
@@ -228,8 +230,10 @@ static void check_done(const struct taskring_info *in, const char *inst)
 		          taskring_state_name(in->state), in->output ? in->output : "");
 }
 
-/* One task per call with `window` tasks in flight; returns tasks/s. */
-static double run_single(taskring_t *h, const char *inst, unsigned long n, unsigned window)
+/* One task per call with `window` tasks in flight; returns tasks/s. With
+ * arg, the tasks are `echo arg` and every output is checked. */
+static double run_single_arg(taskring_t *h, const char *inst, unsigned long n, unsigned window,
+                             const char *arg)
 {
 	uint64_t *ids = calloc(window, sizeof(*ids));
 	struct taskring_opts o = {.timeout_ms = 10000};
@@ -239,7 +243,8 @@ static double run_single(taskring_t *h, const char *inst, unsigned long n, unsig
 	uint64_t t0 = bench_ns();
 	while (got < n) {
 		while (sent < n && sent - got < window) {
-			int r = taskring_submit(h, "noop", 0, NULL, &o, &ids[sent % window]);
+			int r = arg ? taskring_submit(h, "echo", 1, &arg, &o, &ids[sent % window])
+			            : taskring_submit(h, "noop", 0, NULL, &o, &ids[sent % window]);
 			if (r)
 				bench_die("%s: taskring_submit: %s", inst, taskring_strerror(r));
 			sent++;
@@ -249,6 +254,9 @@ static double run_single(taskring_t *h, const char *inst, unsigned long n, unsig
 		if (r)
 			bench_die("%s: taskring_wait: %s", inst, taskring_strerror(r));
 		check_done(&in, inst);
+		if (arg && strcmp(in.output, arg) != 0)
+			bench_die("%s: echo task %llu returned '%.40s'", inst,
+			          (unsigned long long)in.id, in.output);
 		taskring_info_release(&in);
 		got++;
 	}
@@ -256,6 +264,14 @@ static double run_single(taskring_t *h, const char *inst, unsigned long n, unsig
 	free(ids);
 	return rate;
 }
+
+static double run_single(taskring_t *h, const char *inst, unsigned long n, unsigned window)
+{
+	return run_single_arg(h, inst, n, window, NULL);
+}
+
+/* The argument of the echo row: 32 bytes, as a short path or a key would be. */
+static const char echo_arg[] = "/srv/data/2026/11/22/part-000042";
 
 /* Batches of 64 with `window` (a multiple of 64) tasks in flight. */
 static double run_batch(taskring_t *h, const char *inst, unsigned long n, unsigned window)
@@ -385,7 +401,8 @@ int main(int argc, char **argv)
 		if (fr == MAP_FAILED)
 			bench_die("mmap(shm slots): %s", strerror(errno));
 	}
-	double vr[MAX_ROUNDS], vf[MAX_ROUNDS], vp[MAX_ROUNDS], vm1[MAX_ROUNDS], vm1k[MAX_ROUNDS];
+	double vr[MAX_ROUNDS], vf[MAX_ROUNDS], vp[MAX_ROUNDS], vm1[MAX_ROUNDS], vm1k[MAX_ROUNDS],
+	    ve[MAX_ROUNDS];
 	int py = python != NULL;
 
 	for (int r = 0; r < rounds; r++) {
@@ -396,6 +413,9 @@ int main(int argc, char **argv)
 		for (int k = 0; k < ninst; k++) {
 			if (modes & 1)
 				in[k].single[r] = run_single(in[k].h, in[k].name, n_single, window);
+			if ((modes & 1) && k == 0) /* a task with an argument and a result */
+				ve[r] =
+				    run_single_arg(in[k].h, in[k].name, n_single, window, echo_arg);
 			if (modes & 2)
 				in[k].batch[r] = run_batch(in[k].h, in[k].name, tasks, bwindow);
 		}
@@ -488,6 +508,15 @@ int main(int argc, char **argv)
 				         in[k].label, window);
 			bench_row(label, &s, "tasks/s", "%s", note);
 		}
+	}
+	if (modes & 1) {
+		char label[96];
+		memcpy(c, ve, sizeof(c));
+		s = bench_stats(c, (size_t)rounds);
+		snprintf(label, sizeof(label), "%s echo of %zu bytes, one per call", in[0].label,
+		         sizeof(echo_arg) - 1);
+		bench_row(label, &s, "tasks/s", "%.2fx no-op one per call; output checked",
+		          ratio(ve, in[0].single, rounds));
 	}
 	for (int k = 0; k < ninst; k++)
 		taskring_detach(in[k].h);
