@@ -945,6 +945,33 @@ static void test_inline(void)
 	check("after inline and area results");
 }
 
+/* trq_sum() notices any one flipped bit, in its four-lane part (inputs of
+ * 64 bytes or more), its word loop and its byte tail, and a swap of two
+ * words in different lanes. */
+static void test_sum(void)
+{
+	static unsigned char buf[1003];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(i * 131 + 7);
+	int missed = 0, n = 0;
+	static const size_t lens[] = {7, 63, 64, 1003};
+	for (size_t k = 0; k < 4; k++) {
+		uint32_t base = trq_sum(2166136261u, buf, lens[k]);
+		for (size_t bit = 0; bit < lens[k] * 8; bit++, n++) {
+			buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+			missed += trq_sum(2166136261u, buf, lens[k]) == base;
+			buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+		}
+	}
+	unsigned char sw[64];
+	memcpy(sw, buf, 64);
+	uint32_t before = trq_sum(2166136261u, sw, 64);
+	memcpy(sw, buf + 8, 8); /* words 0 and 1 swapped: lanes 0 and 1 */
+	memcpy(sw + 8, buf, 8);
+	ok(!missed && trq_sum(2166136261u, sw, 64) != before,
+	   "trq_sum changes with each of %d one-bit flips and with swapped words", n);
+}
+
 int main(void)
 {
 	qt_setup("queue", 120);
@@ -956,6 +983,7 @@ int main(void)
 	struct trq again;
 	is_int(trq_create(&again, qt_instance, &(struct trq_geom){16, 4096, 4096}, 0600, -1),
 	       -EEXIST, "create refuses an existing name");
+	test_sum();
 	test_transitions();
 	test_full_and_reclaim();
 	test_read_marks();
