@@ -672,22 +672,26 @@ void trq_flush_reads(struct trq *q)
 		trq_unlock(q);
 }
 
-/* Queues n read marks; applies them all whenever the buffer fills, and once
- * more at the end when a submitter is waiting for a free slot. One lock of
- * the buffer per call, not per mark. */
+/* Queues n read marks; applies them all when the buffer fills, and at the
+ * end when a submitter is waiting for a free slot. One lock of the buffer
+ * per pass, not per mark. Marks that find the buffer full again after a
+ * flush (the queue lock could not be had) are dropped: those results wait
+ * for their TTL, as pending marks do. */
 static void marks_add(struct trq *q, const struct trq_mark *m, unsigned n)
 {
 	unsigned done = 0;
-	while (done < n) {
+	for (int pass = 0; pass < 2 && done < n; pass++) {
 		pthread_mutex_lock(&q->mk_lock);
 		unsigned k = q->mk_n;
 		while (done < n && k < TRQ_MARKS)
 			q->mk[k++] = m[done++];
 		__atomic_store_n(&q->mk_n, k, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&q->mk_lock);
-		if (done < n || __atomic_load_n(&q->hdr->free_wait, __ATOMIC_RELAXED))
+		if (done < n)
 			trq_flush_reads(q);
 	}
+	if (__atomic_load_n(&q->hdr->free_wait, __ATOMIC_RELAXED))
+		trq_flush_reads(q);
 }
 
 /* Copies final task id (slot idx) without the lock. Returns 0 (copied),

@@ -27,10 +27,7 @@ void trq_out_place(struct trq *q, uint32_t idx, uint64_t id, const char *src, ui
 /* Wakes every client waiting on slot idx. */
 void trq_slot_wake(struct trq *q, uint32_t idx)
 {
-	struct trq_slot *s = &q->meta[idx];
-	__atomic_add_fetch(&s->wake, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&s->nwait, __ATOMIC_SEQ_CST))
-		trq_futex_wake(&s->wake, INT_MAX);
+	trq_slot_wake_after(q, &idx, 1);
 }
 
 void trq_slot_wake_after(struct trq *q, const uint32_t *idxs, unsigned n)

@@ -72,11 +72,13 @@ static inline uint64_t slot_id(const struct trq *q, uint32_t idx, uint32_t gen)
 	return (uint64_t)gen * q->capacity + idx + 1;
 }
 
-/* Wakes every client waiting on slot idx (no lock needed). */
+/* Wakes every client waiting on slot idx, whose state or generation the
+ * caller changed: trq_slot_wake_after() for one slot. */
 void trq_slot_wake(struct trq *q, uint32_t idx);
 
-/* The same for n slots whose state or generation changed under a lock the
- * caller has released since; indices >= capacity are skipped. Touches the
+/* Wakes the clients waiting on n slots whose state or generation the caller
+ * changed (under the lock, which it may hold or have released since);
+ * indices >= capacity are skipped. Touches the
  * wake word only of slots with waiters: a waiter counts itself in nwait
  * before it reads the wake word and re-checks the state (trq_wait_final),
  * so once a full fence orders our stores before the nwait loads, a count
