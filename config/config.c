@@ -50,6 +50,7 @@ void tr_config_defaults(struct tr_config *c)
 	c->heartbeat_s = 10;
 	c->shutdown_timeout_s = 30;
 	c->log_level = LOG_INFO;
+	c->workers_sched = SCHED_BATCH;
 	strcpy(c->exec_cwd, "/");
 }
 
@@ -136,7 +137,7 @@ bool tr_config_equal(const struct tr_config *a, const struct tr_config *b)
 	       a->restart_window_s == b->restart_window_s &&
 	       a->restart_spare_worker == b->restart_spare_worker &&
 	       a->heartbeat_s == b->heartbeat_s && a->shutdown_timeout_s == b->shutdown_timeout_s &&
-	       a->log_level == b->log_level &&
+	       a->log_level == b->log_level && a->workers_sched == b->workers_sched &&
 	       strv_equal(a->exec_allowed, a->n_exec_allowed, b->exec_allowed, b->n_exec_allowed) &&
 	       strv_equal(a->exec_env, a->n_exec_env, b->exec_env, b->n_exec_env) &&
 	       strcmp(a->exec_cwd, b->exec_cwd) == 0 &&
@@ -186,6 +187,7 @@ enum key_kind {
 	KK_CPUS,     /* "auto", a list string, or a YAML list of CPUs */
 	KK_GROUP,    /* group name or empty */
 	KK_LEVEL,    /* log level name */
+	KK_SCHED,    /* "batch" or "normal": workers_sched */
 	KK_PATHS,    /* list of absolute paths: char ** at off, size_t count at off_n */
 	KK_DIRS,     /* same, and no ".." components */
 	KK_ENV,      /* mapping NAME: value */
@@ -216,6 +218,7 @@ static const struct cfg_key cfg_keys[] = {
     {"instance", KK_INSTANCE, 0, 0, 0, 0},
     {"workers", KK_WORKERS, 0, 0, 1, 1024},
     {"cpus", KK_CPUS, 0, 0, 0, 0},
+    {"workers_sched", KK_SCHED, 0, 0, 0, 0},
     {"group", KK_GROUP, 0, 0, 0, 0},
     {"queue", KK_SECTION, 0, 0, 0, 0},
     KEY_U("queue.capacity", queue_capacity, 1, 16777216),
@@ -757,6 +760,18 @@ static void apply(struct loader *L, const struct cfg_key *k, const struct tr_cfg
 		c->log_level = level;
 		return;
 	}
+	case KK_SCHED:
+		if (!want_string(L, k->name, v, "a scheduling policy"))
+			return;
+		if (is_text(v, "batch")) {
+			c->workers_sched = SCHED_BATCH;
+		} else if (is_text(v, "normal")) {
+			c->workers_sched = SCHED_OTHER;
+		} else {
+			at(L, v, "key '%s': unknown policy '%s' (expected batch or normal)",
+			   k->name, show(sh, sizeof(sh), v));
+		}
+		return;
 	case KK_PATHS:
 	case KK_DIRS:
 		set_paths(L, k, v);

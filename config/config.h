@@ -7,7 +7,7 @@
  * paths absolute); its lists are either NULL with count 0 or heap arrays of
  * heap strings owned by the struct. No global state.
  *
- * YAML keys (nested mappings): instance, workers, cpus, group,
+ * YAML keys (nested mappings): instance, workers, cpus, workers_sched, group,
  * queue.{capacity,payload_max,result_max},
  * tasks.{max_attempts,run_timeout_s,kill_grace_ms,result_ttl_s,coalesce_us},
  * io.{depth,max_kernel_workers,allowed_paths},
@@ -32,19 +32,20 @@
 #define TR_CONFIG_MAX_VALUE 4096       /* bytes of an exec.env value including the NUL */
 
 struct tr_config {
-	char instance[33];              /* default "default"; 1-32 of [A-Za-z0-9_.-] */
-	unsigned workers;               /* 0 = auto (number of usable CPUs); else 1..1024 */
-	char cpus[256];                 /* "auto" or a list like "0-3,8" (validated at load) */
-	char group[64];                 /* "" = none (segment mode 0600), else group name (0660) */
-	unsigned queue_capacity;        /* 4096; range 1..16777216 */
-	unsigned payload_max;           /* 4096 bytes; range 64..1048576 */
-	unsigned result_max;            /* 4096 bytes; range 64..1048576 */
-	unsigned max_attempts;          /* 3; 1..1000 */
-	unsigned run_timeout_s;         /* 0 = none; 0..31536000 */
-	unsigned kill_grace_ms;         /* 2000; 0..3600000 */
-	unsigned result_ttl_s;          /* 300; 1..31536000 */
-	unsigned coalesce_us;           /* 30; 0..10000 (0: never), see trq_nap() */
-	unsigned io_depth;              /* 256; 1..65536 */
+	char instance[33];       /* default "default"; 1-32 of [A-Za-z0-9_.-] */
+	unsigned workers;        /* 0 = auto (number of usable CPUs); else 1..1024 */
+	char cpus[256];          /* "auto" or a list like "0-3,8" (validated at load) */
+	int workers_sched;       /* SCHED_BATCH ("batch", default) or SCHED_OTHER ("normal") */
+	char group[64];          /* "" = none (segment mode 0600), else group name (0660) */
+	unsigned queue_capacity; /* 4096; range 1..16777216 */
+	unsigned payload_max;    /* 4096 bytes; range 64..1048576 */
+	unsigned result_max;     /* 4096 bytes; range 64..1048576 */
+	unsigned max_attempts;   /* 3; 1..1000 */
+	unsigned run_timeout_s;  /* 0 = none; 0..31536000 */
+	unsigned kill_grace_ms;  /* 2000; 0..3600000 */
+	unsigned result_ttl_s;   /* 300; 1..31536000 */
+	unsigned coalesce_us;    /* 30; 0..10000 (0: never), see trq_nap() */
+	unsigned io_depth;       /* 256; 1..65536 */
 	unsigned io_max_kernel_workers; /* 4; 1..1024 */
 	char **allowed_paths;           /* io.allowed_paths: absolute dirs, default [] */
 	size_t n_allowed_paths;

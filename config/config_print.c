@@ -129,6 +129,7 @@ int tr_config_print(FILE *f, const struct tr_config *c)
 		fputs("\nworkers: auto\n", f);
 	fputs("cpus: ", f);
 	rc = rc ? rc : put_quoted(f, c->cpus);
+	fprintf(f, "\nworkers_sched: %s", c->workers_sched == SCHED_BATCH ? "batch" : "normal");
 	fputs("\ngroup: ", f);
 	rc = rc ? rc : put_quoted(f, c->group);
 	fprintf(f,

@@ -225,6 +225,21 @@ static void pool_pin(pid_t pid, int cpu)
 	sched_setaffinity(pid, sizeof(set), &set);
 }
 
+/* Gives worker slot i's main thread (its tid is its pid) the configured
+ * policy after a reload; new workers set it themselves (tr_worker_run). */
+static void pool_sched(struct tr_pool *p, unsigned i)
+{
+	struct sched_param sp = {.sched_priority = 0};
+	int policy = p->cfg->workers_sched;
+	pid_t pid = p->w[i].pid;
+
+	if (pid <= 0 || sched_getscheduler(pid) == policy)
+		return;
+	if (sched_setscheduler(pid, policy, &sp) < 0 && errno != ESRCH)
+		tr_log_errno(LOG_WARNING, errno, "worker %u: sched_setscheduler(pid %d, %s)", i,
+		             (int)pid, policy == SCHED_BATCH ? "SCHED_BATCH" : "SCHED_OTHER");
+}
+
 /* A spare died unused or could not be started: the next one waits. */
 static void pool_spare_failed(struct tr_pool *p, uint64_t now)
 {
@@ -712,6 +727,8 @@ void tr_pool_configure(struct tr_pool *p, const struct tr_config *cfg, const str
 			p->w[i].restart_at = now;
 	} else {
 		p->rolling = 1;
+		for (unsigned i = 0; i < p->nslots; i++)
+			pool_sched(p, i);
 		pool_spare_drop(p); /* it has the old configuration */
 		/* A new configuration gives spares a new chance (after one that
 		 * gave them up, a reload is the way to have them back). */

@@ -267,6 +267,19 @@ static void worker_pin(const struct tr_worker_args *a, pid_t io_tid)
 		             a->index, a->cpu);
 }
 
+/* Gives the calling thread (the cpu loop; the I/O thread keeps its own
+ * policy) the configured scheduling policy, see workers_sched. */
+static void worker_sched(const struct tr_worker_args *a)
+{
+	struct sched_param sp = {.sched_priority = 0};
+	int policy = a->cfg->workers_sched;
+	if (sched_getscheduler(0) == policy)
+		return;
+	if (sched_setscheduler(0, policy, &sp) < 0)
+		tr_log_errno(LOG_WARNING, errno, "worker %d: sched_setscheduler(%s)", a->index,
+		             policy == SCHED_BATCH ? "SCHED_BATCH" : "SCHED_OTHER");
+}
+
 /* Clears what worker record index says its worker runs; before the I/O
  * thread serves it. */
 static void worker_clear(struct trq *q, int index)
@@ -424,6 +437,7 @@ static _Noreturn void worker_start(struct cpuctx *c, const struct tr_worker_args
 		worker_names(a);
 		worker_pin(a, 0); /* pinned by the supervisor already: a no-op, unless it failed */
 	}
+	worker_sched(a); /* after the I/O thread started: it stays normal */
 	log_debug("worker %d: ready (pid %d, cpu %d, io wake-ups by %s)", a->index, (int)getpid(),
 	          a->cpu, tr_iothread_uses_futex_op(c->io) ? "futex op" : "eventfd");
 

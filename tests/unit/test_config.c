@@ -111,6 +111,7 @@ static void test_defaults(void)
 	is_str(c.instance, "default", "default instance");
 	is_int(c.workers, 0, "default workers auto");
 	is_str(c.cpus, "auto", "default cpus");
+	is_int(c.workers_sched, SCHED_BATCH, "default workers_sched batch");
 	is_str(c.group, "", "default group none");
 	is_int(c.queue_capacity, 4096, "default queue.capacity");
 	is_int(c.payload_max, 4096, "default queue.payload_max");
@@ -155,6 +156,7 @@ static void test_full(void)
 	is_str(c.instance, "test-full_1.x", "instance");
 	is_int(c.workers, 3, "workers");
 	is_str(c.cpus, "0-1,3", "cpus");
+	is_int(c.workers_sched, SCHED_OTHER, "workers_sched normal");
 	is_str(c.group, "taskring", "group");
 	is_int(c.queue_capacity, 1000, "queue.capacity");
 	is_int(c.payload_max, 65536, "queue.payload_max");
@@ -468,6 +470,15 @@ static void test_inline_errors(void)
 	expect_error("instance: \"\"\n", "invalid instance name ''");
 	expect_error("instance: [a]\n", "key 'instance': expected an instance name, got a list");
 	expect_error("log:\n  level: 3\n", "unknown level '3'");
+	expect_ok("workers_sched: batch\n", "workers_sched batch");
+	expect_error(
+	    "workers_sched: fifo\n",
+	    ":1:16: key 'workers_sched': unknown policy 'fifo' (expected batch or normal)");
+	expect_error("workers_sched: [batch]\n",
+	             "key 'workers_sched': expected a scheduling policy, got a list");
+	expect_error("workers_sched:\n",
+	             "key 'workers_sched': missing value (expected a scheduling policy)");
+	expect_error("workers_sched: BATCH\n", "unknown policy 'BATCH'");
 	expect_error("restart:\n  spare_worker: yes\n",
 	             ":2:17: key 'restart.spare_worker': expected true or false, got 'yes'");
 	expect_error("restart:\n  spare_worker: 1\n",
