@@ -785,7 +785,13 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 		for (size_t i = i0; i < i1; i++) {
 			uint32_t idx, nx;
 			if (i + 2 < n && trq_id_slot(q, ids[i + 2], &nx) == 0) {
-				__builtin_prefetch(&q->meta[nx]);
+				/* Every line copy_info reads (the record's first
+				 * three: state, times, type, sums) and the output;
+				 * the worker that finished it wrote them all. */
+				const char *r = (const char *)&q->meta[nx];
+				__builtin_prefetch(r);
+				__builtin_prefetch(r + 64);
+				__builtin_prefetch(r + 128);
 				__builtin_prefetch(q->meta[nx].out_in);
 			}
 			int r = trq_id_slot(q, ids[i], &idx);
@@ -1044,6 +1050,13 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 	for (unsigned i = 0; i < n; i++) {
 		struct trq_task *t = &tasks[i];
 		struct trq_slot *s = &q->meta[idxs[i]];
+		if (i + 2 < n) {
+			/* What the submitter wrote: type, sum, inline arguments. */
+			const char *pf = (const char *)&q->meta[idxs[i + 2]];
+			__builtin_prefetch(pf + 64);
+			__builtin_prefetch(pf + 128);
+			__builtin_prefetch(pf + 192);
+		}
 		char **argv = (char **)(void *)p;
 		char *data = p + ((size_t)q->payload_max + 2) * sizeof(char *);
 		p += argbuf_chunk(q);
