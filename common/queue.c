@@ -202,6 +202,74 @@ uint32_t trq_free_slots(struct trq *q, uint64_t now)
 	return n > q->capacity ? q->capacity : n;
 }
 
+/* ---- waking sleeping workers --------------------------------------------
+ *
+ * q_wait[c] counts the workers asleep on q_seq[c], including ones already
+ * woken that have not run yet; q_woke_n[c] counts those, and q_woke_ns[c]
+ * says when the last wake-up was sent. While every sleeper has been woken
+ * by a wake-up less than WOKE_FRESH_NS old, another one would wake nobody
+ * and cost its sender a system call (1-30 us on this VM): a woken worker
+ * on a CPU its client keeps busy (workers_sched batch) may wait a whole
+ * time slice before it runs, and every batch submitted meanwhile paid one.
+ * A woken worker uncounts itself when its wait returns (trq_wait_work_w).
+ * Both are hints: the count may run high only until the stamp is stale (a
+ * worker killed between its wake-up and its run), which delays the next
+ * wake-up by WOKE_FRESH_NS at most; trq_kick, the supervisor's periodic
+ * look, wakes every sleeper while tasks are queued. */
+#define WOKE_FRESH_NS 5000000ull
+
+/* How many workers of class cls were woken moments ago and have not run. */
+static uint32_t woke_pending(struct trq_hdr *h, int cls, uint64_t now)
+{
+	uint64_t t = __atomic_load_n(&h->q_woke_ns[cls], __ATOMIC_SEQ_CST);
+	if (!t || !now || now - t >= WOKE_FRESH_NS)
+		return 0;
+	return __atomic_load_n(&h->q_woke_n[cls], __ATOMIC_SEQ_CST);
+}
+
+/* Whether every worker asleep on class cls has been woken moments ago. */
+static int woke_all(struct trq_hdr *h, int cls, uint64_t now)
+{
+	uint32_t woken = woke_pending(h, cls, now);
+	return woken && __atomic_load_n(&h->q_wait[cls], __ATOMIC_SEQ_CST) <= woken;
+}
+
+/* Subtracts k from *n, stopping at 0. */
+static void sub_sat(uint32_t *n, uint32_t k)
+{
+	uint32_t v = __atomic_load_n(n, __ATOMIC_RELAXED);
+	while (v && !__atomic_compare_exchange_n(n, &v, v > k ? v - k : 0, 0, __ATOMIC_SEQ_CST,
+	                                         __ATOMIC_RELAXED))
+		;
+}
+
+/* Wakes up to n workers of class cls asleep with a bit of mask (0: any)
+ * and counts them as woken (counted first: a woken worker may run and
+ * uncount itself before the system call returns). Returns how many woke. */
+static int wake_workers(struct trq_hdr *h, int cls, int n, uint32_t mask, uint64_t now)
+{
+	uint32_t sleeping = __atomic_load_n(&h->q_wait[cls], __ATOMIC_SEQ_CST);
+	uint32_t want = (uint32_t)n < sleeping ? (uint32_t)n : sleeping;
+	if (!want)
+		return 0;
+	uint64_t t = __atomic_load_n(&h->q_woke_ns[cls], __ATOMIC_RELAXED);
+	if (!t || !now || now - t >= WOKE_FRESH_NS)
+		__atomic_store_n(&h->q_woke_n[cls], 0, __ATOMIC_SEQ_CST); /* stale: start over */
+	__atomic_add_fetch(&h->q_woke_n[cls], want, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&h->q_woke_ns[cls], now ? now : trq_now(), __ATOMIC_SEQ_CST);
+	int k = mask ? trq_futex_wake_mask(&h->q_seq[cls], (int)want, mask)
+	             : trq_futex_wake_n(&h->q_seq[cls], (int)want);
+	if ((uint32_t)k < want)
+		sub_sat(&h->q_woke_n[cls], want - (uint32_t)k);
+	return k;
+}
+
+void trq_work_woke(struct trq *q, int cls)
+{
+	if (cls >= 0 && cls < TRQ_NCLASS)
+		sub_sat(&q->hdr->q_woke_n[cls], 1);
+}
+
 /* ---- clients ------------------------------------------------------------ */
 
 /* Tells workers of class cls that n tasks were queued: wakes sleepers only
@@ -215,7 +283,6 @@ uint32_t trq_free_slots(struct trq *q, uint64_t now)
  * us for a context switch. The caller then sleeps at once (woke_here) and the
  * worker runs in its place. Tasks of a stream (cpu1 0) wake anyone, as
  * before: one system call, and workers that stay awake and spin. */
-#define WOKE_FRESH_NS 200000ull /* a wake-up older than this is presumed lost */
 static void work_bell(struct trq *q, int cls, int n, int32_t cpu1, uint64_t now)
 {
 	struct trq_hdr *h = q->hdr;
@@ -235,31 +302,18 @@ static void work_bell(struct trq *q, int cls, int n, int32_t cpu1, uint64_t now)
 	int m = n == INT_MAX || spin <= 0 ? n : (int)(n - (int64_t)spin * TRQ_TAKE_MAX);
 	/* A worker woken moments ago has not run yet: it takes what is queued
 	 * (and wakes another if it leaves tasks behind, see trq_take), so a
-	 * lone new task needs no second wake-up. Waking costs the waker 15-30
-	 * us here when the sleeper's vCPU is halted; without this, a client
-	 * submitting one task at a time paid it on every submit until the
-	 * woken worker got to run. A woken worker killed before it ran only
-	 * costs WOKE_FRESH_NS: the stamp is a time, not a flag. */
-	uint64_t woke = __atomic_load_n(&h->q_woke_ns[cls], __ATOMIC_RELAXED);
-	if (m == 1 && woke && now - woke < WOKE_FRESH_NS)
+	 * lone new task needs no second wake-up, and more need none while
+	 * every sleeper has been woken. */
+	if ((m == 1 && woke_pending(h, cls, now)) || woke_all(h, cls, now))
 		return;
-	/* Stamped before the wake-up: the woken worker clears it when it runs,
-	 * which may be before our system call returns. */
-	if (now)
-		__atomic_store_n(&h->q_woke_ns[cls], now, __ATOMIC_SEQ_CST);
-	int woken = 0;
 	if (cpu1 > 0 && cls == TASKRING_CPU && m == 1) {
 		/* One lone task: a sleeper on this CPU, else anyone. */
-		int k = trq_futex_wake_mask(&h->q_seq[cls], 1, trq_cpu_mask(cpu1 - 1));
+		int k = wake_workers(h, cls, 1, trq_cpu_mask(cpu1 - 1), now);
 		__atomic_store_n(&q->woke_here, k > 0, __ATOMIC_RELAXED);
-		woken += k;
 		m -= k;
 	}
 	if (m > 0)
-		woken += trq_futex_wake_n(&h->q_seq[cls], m);
-	if (now && !woken) /* nobody was asleep after all: no wake-up in flight */
-		__atomic_compare_exchange_n(&h->q_woke_ns[cls], &now, 0, 0, __ATOMIC_SEQ_CST,
-		                            __ATOMIC_RELAXED);
+		wake_workers(h, cls, m, 0, now);
 }
 
 /* Ends the naps of the workers of class c (trq_nap). */
@@ -999,9 +1053,6 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 		max = TRQ_TAKE_MAX;
 	if (argbuf_len < trq_argbuf_size(q, max))
 		return -EINVAL;
-	/* A consumer looks at the ring: any wake-up in flight has done its job
-	 * (whoever it woke, work_bell need not skip the next one). */
-	__atomic_store_n(&h->q_woke_ns[cls], 0, __ATOMIC_SEQ_CST);
 	if (ld32(&h->draining))
 		return 0;
 	int r = trq_lock(q, 0);
@@ -1042,8 +1093,8 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 	/* Tasks left behind while another worker sleeps: wake it (a submitter
 	 * skips a second wake-up while a woken worker has yet to run). */
 	if (n && left && !__atomic_load_n(&h->q_spin[cls], __ATOMIC_SEQ_CST) &&
-	    __atomic_load_n(&h->q_wait[cls], __ATOMIC_SEQ_CST))
-		trq_futex_wake(&h->q_seq[cls], 1);
+	    __atomic_load_n(&h->q_wait[cls], __ATOMIC_SEQ_CST) && !woke_all(h, cls, now))
+		wake_workers(h, cls, 1, 0, now);
 
 	/* Copy out and validate outside the lock: the slots are ours now. */
 	char *p = argbuf;
@@ -1277,9 +1328,11 @@ int trq_wait_work_w(struct trq *q, int cls, int widx, uint32_t seen, uint64_t de
 	if (counted)
 		spinner_off(q, cls, widx, 0);
 	/* A worker sleeps with its CPU's bit: work_bell wakes one on its own CPU first. */
-	if (!changed && __atomic_load_n(&h->q_seq[cls], __ATOMIC_SEQ_CST) == seen)
+	if (!changed && __atomic_load_n(&h->q_seq[cls], __ATOMIC_SEQ_CST) == seen) {
 		r = trq_futex_wait_mask(&h->q_seq[cls], seen, deadline,
 		                        trq_cpu_mask(counted ? sched_getcpu() : -1));
+		trq_work_woke(q, cls);
+	}
 	__atomic_sub_fetch(&h->q_wait[cls], 1, __ATOMIC_SEQ_CST);
 	return r;
 }

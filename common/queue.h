@@ -45,7 +45,7 @@
 #include "taskring.h"
 
 #define TRQ_MAGIC       0x3151474e49524b54ull /* "TKRINGQ1" */
-#define TRQ_LAYOUT      8
+#define TRQ_LAYOUT      9
 #define TRQ_NAME_MAX    32 /* task type name, including the NUL */
 #define TRQ_TYPES_MAX   128
 #define TRQ_WORKERS_MAX 1024
@@ -198,8 +198,9 @@ struct trq_hdr {
 	alignas(64) uint32_t q_seq[TRQ_NCLASS];   /* bumped when tasks are queued */
 	alignas(64) uint32_t q_wait[TRQ_NCLASS];  /* workers asleep on q_seq */
 	int32_t q_spin[TRQ_NCLASS];               /* workers awake and polling q_seq */
-	uint64_t q_woke_ns[TRQ_NCLASS];           /* a hint: when a submitter last really woke a
-	                                             sleeping worker (0: that worker has run) */
+	uint64_t q_woke_ns[TRQ_NCLASS];           /* a hint: when a sleeping worker was last
+	                                             woken (queue.c, "waking sleeping workers") */
+	uint32_t q_woke_n[TRQ_NCLASS];            /* a hint: workers woken that have not run */
 	alignas(64) uint32_t nap_seq[TRQ_NCLASS]; /* bumped by a client that waits for a queued
 	                                             task while workers nap (trq_nap) */
 	int32_t q_nap[TRQ_NCLASS];                /* workers napping in trq_nap */
@@ -455,6 +456,13 @@ int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct t
  * worker no longer owns are skipped. Returns how many went back, or -EINVAL
  * (n > 64, bad widx) or a lock error. */
 int trq_giveback(struct trq *q, int widx, uint32_t inc, unsigned n, const struct trq_task *t);
+
+/* A waiter for work of class cls (counted in hdr->q_wait) is running again,
+ * woken or not (it cannot tell): uncounts one woken worker, saturating at 0.
+ * Call it before taking oneself out of q_wait: uncounting one too many only
+ * costs someone a spare wake-up, the other order could skip a needed one.
+ * trq_wait_work_w() calls it; the I/O thread's io_uring futex wait too. */
+void trq_work_woke(struct trq *q, int cls);
 
 /* Waits for tasks of class cls: returns at once when q_seq[cls] != seen,
  * else spins briefly, then sleeps until the deadline (0: none).

@@ -613,6 +613,7 @@ static void on_cqe(struct tr_iothread *t, uint64_t ud, int res)
 	switch (ud) {
 	case UD_FUTEX:
 		t->futex_armed = 0;
+		trq_work_woke(t->q, TASKRING_IO);
 		__atomic_sub_fetch(&t->hdr->q_wait[TASKRING_IO], 1, __ATOMIC_SEQ_CST);
 		if (res < 0 && res != -EAGAIN && res != -EINTR && res != -ECANCELED)
 			io_fatal(t, res, "IORING_OP_FUTEX_WAIT");

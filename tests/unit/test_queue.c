@@ -512,7 +512,8 @@ static void test_skipped_wake(void)
 	       "a consumer sleeps for work");
 	is_int(trq_kick(&q), 0, "trq_kick: nothing queued, nothing to do");
 	/* A wake-up claimed moments ago by someone who died before making it. */
-	q.hdr->q_woke_ns[TASKRING_CPU] = trq_now();
+	__atomic_store_n(&q.hdr->q_woke_n[TASKRING_CPU], 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&q.hdr->q_woke_ns[TASKRING_CPU], trq_now(), __ATOMIC_SEQ_CST);
 	int err;
 	ok(submit1("echo", 0, NULL, NULL, &err) != 0, "submit while a wake-up looks in flight");
 	usleep(50000);
@@ -523,7 +524,8 @@ static void test_skipped_wake(void)
 	ok(s.done && s.took < 4.0, "the sleeper woke (after %.3f s, not its 5 s deadline)", s.took);
 	struct trq_task t;
 	is_int(take1(0, inc, &t, TASKRING_CPU), 1, "the task is there to take");
-	is_int(q.hdr->q_woke_ns[TASKRING_CPU], 0, "a take clears the in-flight stamp");
+	is_int(__atomic_load_n(&q.hdr->q_woke_n[TASKRING_CPU], __ATOMIC_SEQ_CST), 0,
+	       "no worker counted as woken and not run");
 	finish1(0, inc, &t, TASKRING_DONE, "");
 	drain(inc);
 }
@@ -894,6 +896,95 @@ static void test_batch_wake(void)
 	check("after batches and wake-ups");
 }
 
+/* Starts a thread sleeping for work (sleep_for_work) and waits until the
+ * queue counts want sleepers. */
+static void start_sleeper(struct sleeper *s, pthread_t *th, uint32_t want)
+{
+	*s = (struct sleeper){.seen =
+	                          __atomic_load_n(&q.hdr->q_seq[TASKRING_CPU], __ATOMIC_SEQ_CST)};
+	pthread_create(th, NULL, sleep_for_work, s);
+	for (int i = 0;
+	     i < 2000 && __atomic_load_n(&q.hdr->q_wait[TASKRING_CPU], __ATOMIC_SEQ_CST) < want;
+	     i++)
+		usleep(1000);
+	usleep(20000); /* counted, then asleep in the kernel */
+}
+
+/* Waits up to 2 s for sleeper s to wake; returns whether it did. */
+static int sleeper_woke(struct sleeper *s)
+{
+	for (int i = 0; i < 2000 && !__atomic_load_n(&s->done, __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
+	return __atomic_load_n(&s->done, __ATOMIC_SEQ_CST);
+}
+
+/* A batch wakes no worker while every sleeper has been woken moments ago
+ * and has not run yet (on a CPU its client keeps busy such a worker may
+ * wait a time slice; every batch paid a system call meanwhile); it does
+ * wake one that went to sleep since, and any once that wake-up is stale. A
+ * woken worker uncounts itself. Same segment as test_batch_wake. */
+static void test_woke_count(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	uint32_t *woke_n = &q.hdr->q_woke_n[TASKRING_CPU];
+	uint64_t *woke_ns = &q.hdr->q_woke_ns[TASKRING_CPU];
+	struct sleeper a, b, c;
+	pthread_t ta, tb, tc;
+	drain(inc);
+
+	start_sleeper(&a, &ta, 1);
+	int sent = submit_n(TRQ_TAKE_MAX);
+	ok(sent == TRQ_TAKE_MAX && sleeper_woke(&a), "a batch wakes the sleeper");
+	pthread_join(ta, NULL);
+	is_int(__atomic_load_n(woke_n, __ATOMIC_SEQ_CST), 0, "which uncounts itself once it runs");
+	drain(inc);
+	/* Moments later (the stamp still fresh) a worker sleeps again: a lone
+	 * task wakes it, as nobody woken is still on the way. */
+	start_sleeper(&a, &ta, 1);
+	ok(__atomic_load_n(woke_ns, __ATOMIC_SEQ_CST) &&
+	       trq_now() - __atomic_load_n(woke_ns, __ATOMIC_SEQ_CST) < 2000000000ull,
+	   "a wake-up was sent moments ago");
+	__atomic_store_n(woke_ns, trq_now(), __ATOMIC_SEQ_CST); /* fresh, by any clock */
+	ok(submit1("echo", 0, NULL, NULL, NULL) && sleeper_woke(&a),
+	   "a lone task wakes a worker that slept again after its wake-up");
+	pthread_join(ta, NULL);
+	drain(inc);
+
+	/* A sleeper b, and a wake-up of one worker sent just now that has not
+	 * run yet: as far as the queue can tell, b is that worker. */
+	start_sleeper(&b, &tb, 1);
+	__atomic_store_n(woke_n, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(woke_ns, trq_now(), __ATOMIC_SEQ_CST);
+	sent = submit_n(TRQ_TAKE_MAX);
+	usleep(50000);
+	ok(sent == TRQ_TAKE_MAX && !__atomic_load_n(&b.done, __ATOMIC_SEQ_CST),
+	   "every sleeper counted as woken: the batch wakes nobody");
+	/* Another worker falls asleep: more sleepers than woken ones. */
+	drain(inc);
+	start_sleeper(&c, &tc, 2);
+	__atomic_store_n(woke_ns, trq_now(), __ATOMIC_SEQ_CST);
+	sent = submit_n(TRQ_TAKE_MAX);
+	for (int i = 0; i < 2000 && !__atomic_load_n(&b.done, __ATOMIC_SEQ_CST) &&
+	                !__atomic_load_n(&c.done, __ATOMIC_SEQ_CST);
+	     i++)
+		usleep(1000);
+	ok(sent == TRQ_TAKE_MAX && (__atomic_load_n(&b.done, __ATOMIC_SEQ_CST) ||
+	                            __atomic_load_n(&c.done, __ATOMIC_SEQ_CST)),
+	   "a sleeper that was never woken is: the next batch wakes one");
+	/* Whoever is still asleep: a count left by a worker killed before it
+	 * ran is ignored once its stamp is stale. */
+	drain(inc);
+	__atomic_store_n(woke_n, 5, __ATOMIC_SEQ_CST);
+	__atomic_store_n(woke_ns, trq_now() - 2 * 200000ull, __ATOMIC_SEQ_CST);
+	sent = submit_n(TRQ_TAKE_MAX);
+	ok(sent == TRQ_TAKE_MAX && sleeper_woke(&b) && sleeper_woke(&c),
+	   "a stale count is ignored: the last sleeper wakes too");
+	pthread_join(tb, NULL);
+	pthread_join(tc, NULL);
+	drain(inc);
+	check("after counted wake-ups");
+}
+
 /* Arguments and results up to TRQ_INLINE bytes live in the slot record,
  * longer ones in the slot's areas; both round-trip, at the edges too, and
  * a short one leaves the areas' pages untouched. */
@@ -996,6 +1087,7 @@ int main(void)
 	test_attach_refusals();
 	test_nap_full();
 	test_batch_wake();
+	test_woke_count();
 	trq_detach(&q);
 	return tap_done();
 }

@@ -344,6 +344,13 @@ static void test_many_sleeps(void)
 	/* one after the other would take 200 s; 2 x io.depth 256: about 1 s */
 	ok(el < 20, "they overlap: %.2f s for 200 s of sleeping", el);
 	diag("1000 x sleep 200 on two workers (io.depth 256 each): %.3f s", el);
+	/* The I/O threads woken for them count as running again (their
+	 * io_uring futex waits ended): none is left counted as woken. */
+	uint32_t *woke_n = &q.hdr->q_woke_n[TASKRING_IO];
+	for (int i = 0; i < 2000 && __atomic_load_n(woke_n, __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
+	is_int(__atomic_load_n(woke_n, __ATOMIC_SEQ_CST), 0,
+	       "no I/O thread left counted as woken and not run");
 }
 
 static void test_cancel_timeout(void)
