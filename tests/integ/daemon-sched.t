@@ -2,7 +2,7 @@
 # daemon-sched.t - workers_sched (worker/worker.c, daemon/pool.c): each
 # worker's main thread, which runs the cpu tasks, gets the configured
 # scheduling policy (default batch, SCHED_BATCH); its I/O thread stays
-# SCHED_OTHER, and so does the supervisor.
+# SCHED_OTHER, and so do the supervisor and the programs of exec tasks.
 # Proves: the key defaults to batch; workers started with it run their main
 # thread as SCHED_BATCH and their io thread as SCHED_OTHER; a spare that takes
 # a dead worker's slot sets it too; a reload switches the running workers
@@ -38,7 +38,8 @@ tap_like "$RUN_STATUS:$RUN_OUT" "^0:.*workers_sched: batch" \
 cfg() {
 	local k=()
 	[ "$2" = - ] || k=("workers_sched: $2")
-	write_config "$1" "workers: 2" "restart:" "  min_uptime_ms: 0" "  backoff_ms: 50" "${k[@]}"
+	write_config "$1" "workers: 2" "restart:" "  min_uptime_ms: 0" "  backoff_ms: 50" \
+		"exec:" "  allowed: [/bin/cat]" "${k[@]}"
 }
 
 inst=$(tr_instance)
@@ -55,6 +56,10 @@ done
 tap_is "$(policy "$(daemon_pid "$inst")")" 0 "the supervisor stays SCHED_OTHER"
 tap_is "$(res echo batch)" "done|batch" "a cpu task runs"
 tap_is "$(res sleep 10)" "done|" "an io task runs"
+# An exec task's program (started by the io thread) reports its own policy.
+out=$(res exec /bin/cat /proc/self/stat)
+tap_is "$(printf '%s\n' "${out#done|}" | sed 's/.*) //' | awk '{ print $39 }')" 0 \
+	"an exec task's program runs SCHED_OTHER ($(printf '%.12s' "$out")...)"
 
 old=$(worker_pid "$inst" 0)
 kill -KILL "$old"
