@@ -348,17 +348,18 @@ int trq_type_find(struct trq *q, const char *name)
 	return -1;
 }
 
-/* The checksum over a task's type name and argument bytes. */
-static uint32_t args_sum(const char *type, const void *args, uint32_t len)
+uint32_t trq_args_sum(const char *type, const void *args, uint32_t len)
 {
-	return trq_sum(trq_sum(2166136261u, type, strnlen(type, TRQ_NAME_MAX)), args, len);
+	/* The whole field, not the name up to its NUL: no strnlen per task,
+	 * and a stray byte after the NUL is caught too. */
+	return trq_sum(trq_sum(2166136261u, type, TRQ_NAME_MAX), args, len);
 }
 
 /* A request checked and measured before the lock is taken. */
 struct prep {
 	char type[TRQ_NAME_MAX];
 	uint32_t cls, argc, len;
-	uint32_t tsum; /* trq_sum() of the type name: args_sum()'s first part */
+	uint32_t tsum; /* trq_sum() of the type field: trq_args_sum()'s first part */
 };
 
 /* Checks and measures r's argument words into p. */
@@ -408,7 +409,7 @@ static int submit_prepare(struct trq *q, const struct taskring_req *r,
 	}
 	memset(p->type, 0, sizeof(p->type));
 	strcpy(p->type, r->type);
-	p->tsum = trq_sum(2166136261u, p->type, strlen(p->type));
+	p->tsum = trq_sum(2166136261u, p->type, TRQ_NAME_MAX);
 	return submit_args(q, r, p);
 }
 
@@ -634,8 +635,9 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 	info->argc = (int)argc;
 	info->id = s->id;
 	memcpy(info->type, s->type, sizeof(info->type));
+	uint32_t asum = trq_args_sum(info->type, a, alen);
 	info->type[sizeof(info->type) - 1] = 0;
-	if (args_sum(info->type, a, alen) != RD(s->args_sum)) {
+	if (asum != RD(s->args_sum)) {
 		/* Type or words overwritten since submit: show none of them. */
 		snprintf(info->type, sizeof(info->type), "?");
 		info->argc = 0;
@@ -1136,7 +1138,7 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 		}
 		memcpy(data, trq_args_at(q, idxs[i], len), len);
 		data[len] = 0;
-		if (args_sum(t->type, data, len) !=
+		if (trq_args_sum(t->type, data, len) !=
 		    __atomic_load_n(&s->args_sum, __ATOMIC_RELAXED)) {
 			t->bad = 1;
 			snprintf(t->err, sizeof(t->err), "task arguments corrupted (checksum)");

@@ -45,7 +45,7 @@
 #include "taskring.h"
 
 #define TRQ_MAGIC       0x3151474e49524b54ull /* "TKRINGQ1" */
-#define TRQ_LAYOUT      9
+#define TRQ_LAYOUT      10
 #define TRQ_NAME_MAX    32 /* task type name, including the NUL */
 #define TRQ_TYPES_MAX   128
 #define TRQ_WORKERS_MAX 1024
@@ -114,7 +114,7 @@ struct trq_slot {
 	uint32_t wake;  /* futex: bumped on every final transition and reuse */
 	uint32_t nwait; /* waiters sleeping on wake (a hint) */
 	char type[TRQ_NAME_MAX];
-	uint32_t args_sum; /* trq_sum() of type and argument bytes, set at submit */
+	uint32_t args_sum; /* trq_args_sum() of type and arguments, set at submit */
 	uint32_t out_sum;  /* trq_sum() of the output bytes, set at finish */
 	int32_t sub_cpu;   /* 1 + the CPU the submitter ran on, 0 unknown: a hint */
 	uint32_t watch;    /* 1 once a client waited for this task (a hint, see trq_nap) */
@@ -456,6 +456,11 @@ int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct t
  * worker no longer owns are skipped. Returns how many went back, or -EINVAL
  * (n > 64, bad widx) or a lock error. */
 int trq_giveback(struct trq *q, int widx, uint32_t inc, unsigned n, const struct trq_task *t);
+
+/* The checksum kept in a slot's args_sum: over the whole type field (the
+ * name, zero-padded to TRQ_NAME_MAX bytes) and then the len argument bytes.
+ * type must point to TRQ_NAME_MAX readable bytes. */
+uint32_t trq_args_sum(const char *type, const void *args, uint32_t len);
 
 /* A waiter for work of class cls (counted in hdr->q_wait) is running again,
  * woken or not (it cannot tell): uncounts one woken worker, saturating at 0.

@@ -310,10 +310,10 @@ static void die_mid_update(int kind)
 			q.meta[i].id = (uint64_t)q.meta[i].gen * q.capacity + i + 1;
 			q.meta[i].cls = 0;
 			q.meta[i].max_attempts = 1;
+			memset(q.meta[i].type, 0, sizeof(q.meta[i].type));
 			strcpy(q.meta[i].type, "echo");
 			q.meta[i].args_len = q.meta[i].argc = 0;
-			q.meta[i].args_sum = trq_sum(
-			    trq_sum(2166136261u, q.meta[i].type, strlen(q.meta[i].type)), "", 0);
+			q.meta[i].args_sum = trq_args_sum(q.meta[i].type, "", 0);
 			q.meta[i].qseq = h->qseq_next++;
 			break;
 		case 5: /* a finished slot half freed: off its list, gen bumped, still DONE */
@@ -985,6 +985,31 @@ static void test_woke_count(void)
 	check("after counted wake-ups");
 }
 
+/* The argument checksum covers the whole type field: a byte written after
+ * the name's NUL makes the task fail as corrupted, at the take and when a
+ * client reads it. */
+static void test_type_padding(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	drain(inc);
+	uint64_t id = submit1("echo", 0, NULL, NULL, NULL);
+	uint32_t idx;
+	ok(id && trq_id_slot(&q, id, &idx) == 0, "an echo task queued");
+	struct taskring_info info;
+	ok(trq_get(&q, id, &info, 0) == 0 && strcmp(info.type, "echo") == 0,
+	   "its type reads back while the field is intact");
+	taskring_info_release(&info);
+	q.meta[idx].type[TRQ_NAME_MAX - 2] = 'x'; /* after the NUL of "echo" */
+	ok(trq_get(&q, id, &info, 0) == 0 && strcmp(info.type, "?") == 0,
+	   "a byte after the name's NUL: the client shows the type as '?'");
+	taskring_info_release(&info);
+	struct trq_task t;
+	ok(take1(0, inc, &t, TASKRING_CPU) == 1 && t.bad && strstr(t.err, "checksum"),
+	   "and the worker refuses the task (%s)", t.err);
+	finish1(0, inc, &t, TASKRING_FAILED, t.err);
+	drain(inc);
+}
+
 /* Arguments and results up to TRQ_INLINE bytes live in the slot record,
  * longer ones in the slot's areas; both round-trip, at the edges too, and
  * a short one leaves the areas' pages untouched. */
@@ -1088,6 +1113,7 @@ int main(void)
 	test_nap_full();
 	test_batch_wake();
 	test_woke_count();
+	test_type_padding();
 	trq_detach(&q);
 	return tap_done();
 }
