@@ -131,7 +131,7 @@ void taskring_info_release(struct taskring_info *info)
 {
 	if (!info)
 		return;
-	free(info->buf_);
+	trq_info_free(info->buf_);
 	memset(info, 0, sizeof(*info));
 }
 

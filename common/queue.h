@@ -457,6 +457,10 @@ int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct t
  * (n > 64, bad widx) or a lock error. */
 int trq_giveback(struct trq *q, int widx, uint32_t inc, unsigned n, const struct trq_task *t);
 
+/* Frees a taskring_info's buffer (its buf_; NULL: nothing): the buffers of
+ * one collect of many may share a block, freed with the last of them. */
+void trq_info_free(void *buf);
+
 /* The checksum kept in a slot's args_sum: over the whole type field (the
  * name, zero-padded to TRQ_NAME_MAX bytes) and then the len argument bytes.
  * type must point to TRQ_NAME_MAX readable bytes. */

@@ -109,7 +109,7 @@ static void fz_populate(struct trq *q)
 	trq_cancel(q, ids[4]); /* a queued io task: cancelled */
 	struct taskring_info info;
 	if (trq_get(q, t[0].id, &info, 1) == 0) /* read: reclaimable */
-		free(info.buf_);
+		taskring_info_release(&info);
 }
 
 static void fz_setup(void)
@@ -218,7 +218,7 @@ static void get_one(struct trq *q, uint64_t id, int mark)
 	int r = trq_get(q, id, &info, mark);
 	if (r == 0) {
 		check_info(q, &info);
-		free(info.buf_);
+		taskring_info_release(&info);
 		return;
 	}
 	fz_check(r == -ENOENT || r == -TASKRING_EEXPIRED || r == -TASKRING_EBADID ||

@@ -985,6 +985,51 @@ static void test_woke_count(void)
 	check("after counted wake-ups");
 }
 
+/* A collect of many hands out infos whose buffers may share one block:
+ * each stays valid until it is released itself, in any order, and ones too
+ * long for the block get their own (ASan checks the memory). Same segment
+ * as test_batch_wake. */
+static void test_info_block(void)
+{
+	enum { N = 64 };
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	drain(inc);
+	static char words[N][201];
+	uint64_t ids[N];
+	int bad = 0;
+	for (int i = 0; i < N; i++) {
+		size_t len = 1 + (size_t)(i * 37) % 200;
+		memset(words[i], 'a' + i % 26, len);
+		words[i][len] = 0;
+		const char *argv[1] = {words[i]};
+		ids[i] = submit1("echo", 1, argv, NULL, NULL);
+		bad += !ids[i];
+	}
+	for (int i = 0; i < N && !bad; i++) {
+		struct trq_task t;
+		if (take1(0, inc, &t, TASKRING_CPU) != 1 || t.argc != 1) {
+			bad++;
+			break;
+		}
+		finish1(0, inc, &t, TASKRING_DONE, t.argv[0]);
+	}
+	ok(!bad, "%d echo tasks of 1-200 bytes ran", N);
+	static struct taskring_info infos[N];
+	is_int(trq_get_many(&q, N, ids, infos, 1), 0, "collected in one call");
+	for (int i = 0; i < N; i++)
+		bad += !infos[i].output || strcmp(infos[i].output, words[i]) != 0 ||
+		       infos[i].argc != 1 || strcmp(infos[i].argv[0], words[i]) != 0;
+	ok(!bad, "every output and argument right");
+	for (int i = N - 1; i >= 0; i--)
+		if (i != 5)
+			taskring_info_release(&infos[i]);
+	ok(strcmp(infos[5].output, words[5]) == 0 && strcmp(infos[5].argv[0], words[5]) == 0,
+	   "one kept after the others were released is intact");
+	taskring_info_release(&infos[5]);
+	ok(infos[5].buf_ == NULL && infos[5].output == NULL, "released: the info is cleared");
+	drain(inc);
+}
+
 /* The argument checksum covers the whole type field: a byte written after
  * the name's NUL makes the task fail as corrupted, at the take and when a
  * client reads it. */
@@ -1114,6 +1159,7 @@ int main(void)
 	test_batch_wake();
 	test_woke_count();
 	test_type_padding();
+	test_info_block();
 	trq_detach(&q);
 	return tap_done();
 }
