@@ -496,18 +496,36 @@ static void *sleep_for_work(void *arg)
 	return NULL;
 }
 
+/* Starts a thread sleeping for work (sleep_for_work) and waits until the
+ * queue counts want sleepers. */
+static void start_sleeper(struct sleeper *s, pthread_t *th, uint32_t want)
+{
+	*s = (struct sleeper){.seen =
+	                          __atomic_load_n(&q.hdr->q_seq[TASKRING_CPU], __ATOMIC_SEQ_CST)};
+	pthread_create(th, NULL, sleep_for_work, s);
+	for (int i = 0;
+	     i < 2000 && __atomic_load_n(&q.hdr->q_wait[TASKRING_CPU], __ATOMIC_SEQ_CST) < want;
+	     i++)
+		usleep(1000);
+	usleep(20000); /* counted, then asleep in the kernel */
+}
+
+/* Waits up to 2 s for sleeper s to wake; returns whether it did. */
+static int sleeper_woke(struct sleeper *s)
+{
+	for (int i = 0; i < 2000 && !__atomic_load_n(&s->done, __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
+	return __atomic_load_n(&s->done, __ATOMIC_SEQ_CST);
+}
+
 /* A submitter skips the wake-up while another one's is in flight; when that
  * one never happened (its maker died), the supervisor's trq_kick wakes. */
 static void test_skipped_wake(void)
 {
 	uint32_t inc = qt_worker_start(&q, 0, getpid());
-	struct sleeper s = {.seen = q.hdr->q_seq[TASKRING_CPU]};
+	struct sleeper s;
 	pthread_t th;
-	pthread_create(&th, NULL, sleep_for_work, &s);
-	for (int i = 0; i < 200 && !__atomic_load_n(&q.hdr->q_wait[TASKRING_CPU], __ATOMIC_SEQ_CST);
-	     i++)
-		usleep(1000);
-	usleep(20000);
+	start_sleeper(&s, &th, 1);
 	is_int(__atomic_load_n(&q.hdr->q_wait[TASKRING_CPU], __ATOMIC_SEQ_CST), 1,
 	       "a consumer sleeps for work");
 	is_int(trq_kick(&q), 0, "trq_kick: nothing queued, nothing to do");
@@ -854,14 +872,9 @@ static void test_batch_wake(void)
 	int32_t *spin = &q.hdr->q_spin[TASKRING_CPU];
 	drain(inc);
 	for (int round = 0; round < 3; round++) {
-		struct sleeper s = {.seen = q.hdr->q_seq[TASKRING_CPU]};
+		struct sleeper s;
 		pthread_t th;
-		pthread_create(&th, NULL, sleep_for_work, &s);
-		for (int i = 0;
-		     i < 2000 && !__atomic_load_n(&q.hdr->q_wait[TASKRING_CPU], __ATOMIC_SEQ_CST);
-		     i++)
-			usleep(1000);
-		usleep(20000);
+		start_sleeper(&s, &th, 1);
 		if (round != 1)
 			__atomic_add_fetch(spin, 1, __ATOMIC_SEQ_CST); /* a worker polls */
 		int sent = submit_n(TRQ_TAKE_MAX);
@@ -894,28 +907,6 @@ static void test_batch_wake(void)
 		drain(inc);
 	}
 	check("after batches and wake-ups");
-}
-
-/* Starts a thread sleeping for work (sleep_for_work) and waits until the
- * queue counts want sleepers. */
-static void start_sleeper(struct sleeper *s, pthread_t *th, uint32_t want)
-{
-	*s = (struct sleeper){.seen =
-	                          __atomic_load_n(&q.hdr->q_seq[TASKRING_CPU], __ATOMIC_SEQ_CST)};
-	pthread_create(th, NULL, sleep_for_work, s);
-	for (int i = 0;
-	     i < 2000 && __atomic_load_n(&q.hdr->q_wait[TASKRING_CPU], __ATOMIC_SEQ_CST) < want;
-	     i++)
-		usleep(1000);
-	usleep(20000); /* counted, then asleep in the kernel */
-}
-
-/* Waits up to 2 s for sleeper s to wake; returns whether it did. */
-static int sleeper_woke(struct sleeper *s)
-{
-	for (int i = 0; i < 2000 && !__atomic_load_n(&s->done, __ATOMIC_SEQ_CST); i++)
-		usleep(1000);
-	return __atomic_load_n(&s->done, __ATOMIC_SEQ_CST);
 }
 
 /* A batch wakes no worker while every sleeper has been woken moments ago
