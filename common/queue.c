@@ -218,11 +218,16 @@ uint32_t trq_free_slots(struct trq *q, uint64_t now)
  * look, wakes every sleeper while tasks are queued. */
 #define WOKE_FRESH_NS 5000000ull
 
+/* Whether a wake-up sent at t (0: none) is still in flight at now. */
+static int woke_fresh(uint64_t t, uint64_t now)
+{
+	return t && now && now - t < WOKE_FRESH_NS;
+}
+
 /* How many workers of class cls were woken moments ago and have not run. */
 static uint32_t woke_pending(struct trq_hdr *h, int cls, uint64_t now)
 {
-	uint64_t t = __atomic_load_n(&h->q_woke_ns[cls], __ATOMIC_SEQ_CST);
-	if (!t || !now || now - t >= WOKE_FRESH_NS)
+	if (!woke_fresh(__atomic_load_n(&h->q_woke_ns[cls], __ATOMIC_SEQ_CST), now))
 		return 0;
 	return __atomic_load_n(&h->q_woke_n[cls], __ATOMIC_SEQ_CST);
 }
@@ -252,8 +257,7 @@ static int wake_workers(struct trq_hdr *h, int cls, int n, uint32_t mask, uint64
 	uint32_t want = (uint32_t)n < sleeping ? (uint32_t)n : sleeping;
 	if (!want)
 		return 0;
-	uint64_t t = __atomic_load_n(&h->q_woke_ns[cls], __ATOMIC_RELAXED);
-	if (!t || !now || now - t >= WOKE_FRESH_NS)
+	if (!woke_fresh(__atomic_load_n(&h->q_woke_ns[cls], __ATOMIC_RELAXED), now))
 		__atomic_store_n(&h->q_woke_n[cls], 0, __ATOMIC_SEQ_CST); /* stale: start over */
 	__atomic_add_fetch(&h->q_woke_n[cls], want, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&h->q_woke_ns[cls], now ? now : trq_now(), __ATOMIC_SEQ_CST);

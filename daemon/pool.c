@@ -229,15 +229,13 @@ static void pool_pin(pid_t pid, int cpu)
  * policy after a reload; new workers set it themselves (tr_worker_run). */
 static void pool_sched(struct tr_pool *p, unsigned i)
 {
-	struct sched_param sp = {.sched_priority = 0};
 	int policy = p->cfg->workers_sched;
 	pid_t pid = p->w[i].pid;
+	int r = pid > 0 ? tr_worker_set_sched(pid, policy) : 0;
 
-	if (pid <= 0 || sched_getscheduler(pid) == policy)
-		return;
-	if (sched_setscheduler(pid, policy, &sp) < 0 && errno != ESRCH)
-		tr_log_errno(LOG_WARNING, errno, "worker %u: sched_setscheduler(pid %d, %s)", i,
-		             (int)pid, policy == SCHED_BATCH ? "SCHED_BATCH" : "SCHED_OTHER");
+	if (r < 0 && r != -ESRCH)
+		tr_log_errno(LOG_WARNING, -r, "worker %u: sched_setscheduler(pid %d, %s)", i,
+		             (int)pid, tr_worker_sched_name(policy));
 }
 
 /* A spare died unused or could not be started: the next one waits. */

@@ -267,17 +267,27 @@ static void worker_pin(const struct tr_worker_args *a, pid_t io_tid)
 		             a->index, a->cpu);
 }
 
+int tr_worker_set_sched(pid_t tid, int policy)
+{
+	struct sched_param sp = {.sched_priority = 0};
+	if (sched_getscheduler(tid) == policy)
+		return 0;
+	return sched_setscheduler(tid, policy, &sp) < 0 ? -errno : 0;
+}
+
+const char *tr_worker_sched_name(int policy)
+{
+	return policy == SCHED_BATCH ? "SCHED_BATCH" : "SCHED_OTHER";
+}
+
 /* Gives the calling thread (the cpu loop; the I/O thread keeps its own
  * policy) the configured scheduling policy, see workers_sched. */
 static void worker_sched(const struct tr_worker_args *a)
 {
-	struct sched_param sp = {.sched_priority = 0};
-	int policy = a->cfg->workers_sched;
-	if (sched_getscheduler(0) == policy)
-		return;
-	if (sched_setscheduler(0, policy, &sp) < 0)
-		tr_log_errno(LOG_WARNING, errno, "worker %d: sched_setscheduler(%s)", a->index,
-		             policy == SCHED_BATCH ? "SCHED_BATCH" : "SCHED_OTHER");
+	int r = tr_worker_set_sched(0, a->cfg->workers_sched);
+	if (r < 0)
+		tr_log_errno(LOG_WARNING, -r, "worker %d: sched_setscheduler(%s)", a->index,
+		             tr_worker_sched_name(a->cfg->workers_sched));
 }
 
 /* Clears what worker record index says its worker runs; before the I/O

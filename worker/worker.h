@@ -32,6 +32,14 @@ struct tr_worker_args {
 	pid_t sup_pid;               /* the supervisor, for the parent check */
 };
 
+/* Gives thread tid (0: the caller; a worker's main thread has its pid as
+ * tid) scheduling policy (workers_sched: SCHED_BATCH or SCHED_OTHER), unless
+ * it has it already. Returns 0 or -errno from sched_setscheduler(). */
+int tr_worker_set_sched(pid_t tid, int policy);
+
+/* "SCHED_BATCH" or "SCHED_OTHER", for log lines. */
+const char *tr_worker_sched_name(int policy);
+
 /* Runs the worker; never returns (calls _exit). Call in the child right
  * after fork(). */
 _Noreturn void tr_worker_run(const struct tr_worker_args *a);
