@@ -660,23 +660,23 @@ static void *ibuf_alloc(struct ibuf_blk *b, size_t need)
 	return h + 1;
 }
 
+/* Drops one reference to block b (NULL: nothing): a buffer's, or the
+ * collect's while it carves; the last one frees it. */
+static void ibuf_done(struct ibuf_blk *b)
+{
+	if (b && __atomic_sub_fetch(&b->live, 1, __ATOMIC_ACQ_REL) == 0)
+		free(b);
+}
+
 void trq_info_free(void *buf)
 {
 	if (!buf)
 		return;
 	struct ibuf_hdr *h = (struct ibuf_hdr *)buf - 1;
-	struct ibuf_blk *b = h->blk;
-	if (!b)
+	if (h->blk)
+		ibuf_done(h->blk);
+	else
 		free(h);
-	else if (__atomic_sub_fetch(&b->live, 1, __ATOMIC_ACQ_REL) == 0)
-		free(b);
-}
-
-/* Drops the carving reference of block b (NULL: nothing). */
-static void ibuf_done(struct ibuf_blk *b)
-{
-	if (b && __atomic_sub_fetch(&b->live, 1, __ATOMIC_ACQ_REL) == 0)
-		free(b);
 }
 
 /* Copies slot idx into info (caller holds the lock), its buffer from
