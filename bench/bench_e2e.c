@@ -27,9 +27,17 @@
  * first. Ratios are medians of the per-round ratios, so a slow round on this
  * shared machine slows both sides of a comparison alike.
  *
+ * --warm N first makes N passes over every instance's whole table (batches,
+ * at least a round's worth of tasks each) and over the shm slots floor, and
+ * over that floor again with a table as large as the largest instance's;
+ * each pass is timed and printed. The first pass over a large table is
+ * cold: every page is new to every process (page faults, and on a virtual
+ * machine the host's own mappings); the floor shows what that costs without
+ * taskring. The rounds then measure the warm tables.
+ *
  * Usage: bench_e2e -i NAME[=LABEL]... [--title T] [--rounds N] [--tasks N]
- *                  [--window N] [--no-ring] [--no-goals] [--only single|batch]
- *                  [--python PY --pyscript FILE] [--smoke]
+ *                  [--window N] [--warm N] [--no-ring] [--no-goals]
+ *                  [--only single|batch] [--python PY --pyscript FILE] [--smoke]
  * (--only measures one taskring mode, e.g. under a profiler.)
  * Exit 0 after printing, 1 when something broke (a task failed or timed out).
  */
@@ -37,13 +45,16 @@
 #include <signal.h>
 #include <stdalign.h>
 #include <sys/mman.h>
+#include <linux/futex.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #include "bench.h"
 
-#define MAX_INST   8
-#define MAX_ROUNDS 50
-#define BATCH      64
+#define MAX_INST    8
+#define MAX_ROUNDS  50
+#define BATCH       64
+#define FRING_SLOTS 1024u /* the floor's table, as a 1k queue's */
 
 /* ---- the floor: a process-shared mutex + condvar ring ------------------- */
 
@@ -140,17 +151,23 @@ static double run_shring(struct shring *s, unsigned long n)
 
 /* ---- the data-movement floor: lock-free batches of slot-sized records ---- */
 
-enum { SLOTS = 1024 };
 struct fslot {
 	uint64_t meta[24]; /* 192 bytes, like struct trq_slot's fields */
 	uint64_t args[8];  /* the first line of the argument area */
 	uint64_t out[8];   /* the first line of the result area */
 };
+/* The producer (this process) fills batches of records in table order and
+ * publishes them through tail; one consumer process, forked once and kept
+ * for every round (so its page tables stay warm, like a worker's), answers
+ * each and advances done. Both count batches since fring_new(). */
 struct fring {
 	alignas(64) uint64_t tail; /* batches published by the producer */
 	alignas(64) uint64_t done; /* batches finished by the consumer */
 	alignas(64) uint64_t stop;
-	alignas(64) struct fslot s[SLOTS];
+	uint32_t run;    /* 1 during run_fring(); the consumer sleeps on it else */
+	uint64_t nslots; /* records in the table, a multiple of BATCH */
+	pid_t kid;
+	alignas(64) struct fslot s[];
 };
 
 static _Noreturn void fring_consumer(struct fring *f)
@@ -161,9 +178,12 @@ static _Noreturn void fring_consumer(struct fring *f)
 		while (__atomic_load_n(&f->tail, __ATOMIC_ACQUIRE) == next) {
 			if (__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE))
 				_exit(0);
-			__builtin_ia32_pause();
+			if (!__atomic_load_n(&f->run, __ATOMIC_ACQUIRE))
+				syscall(SYS_futex, &f->run, FUTEX_WAIT, 0, NULL, NULL, 0);
+			else
+				__builtin_ia32_pause();
 		}
-		struct fslot *b = &f->s[(next * BATCH) % SLOTS];
+		struct fslot *b = &f->s[(next * BATCH) % f->nslots];
 		for (int i = 0; i < BATCH; i++) {
 			/* read the record and the argument, like trq_take */
 			uint64_t x = b[i].meta[0] ^ b[i].meta[8] ^ b[i].meta[16] ^ b[i].args[0];
@@ -177,21 +197,55 @@ static _Noreturn void fring_consumer(struct fring *f)
 	}
 }
 
+/* A table of nslots records (rounded up to a multiple of BATCH) in shared
+ * memory, and its consumer process. */
+static struct fring *fring_new(uint64_t nslots)
+{
+	nslots = (nslots + BATCH - 1) / BATCH * BATCH;
+	size_t len = sizeof(struct fring) + nslots * sizeof(struct fslot);
+	struct fring *f =
+	    mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (f == MAP_FAILED)
+		bench_die("mmap(shm slots, %zu bytes): %s", len, strerror(errno));
+	f->nslots = nslots;
+	fflush(stdout);
+	f->kid = fork();
+	if (f->kid < 0)
+		bench_die("fork: %s", strerror(errno));
+	if (f->kid == 0)
+		fring_consumer(f);
+	return f;
+}
+
+/* Lets the consumer spin (on = 1) or puts it to sleep between runs, so
+ * that it does not take a CPU from what is measured next. */
+static void fring_run(struct fring *f, uint32_t on)
+{
+	__atomic_store_n(&f->run, on, __ATOMIC_RELEASE);
+	if (on)
+		syscall(SYS_futex, &f->run, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+static void fring_free(struct fring *f)
+{
+	int st;
+	__atomic_store_n(&f->stop, 1, __ATOMIC_RELEASE);
+	fring_run(f, 1);
+	if (waitpid(f->kid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+		bench_die("shm slots consumer failed");
+	munmap(f, sizeof(struct fring) + f->nslots * sizeof(struct fslot));
+}
+
 /* n tasks (a multiple of 64) with `window` tasks in flight; returns tasks/s. */
 static double run_fring(struct fring *f, unsigned long n, unsigned window)
 {
-	unsigned long nb = n / BATCH, sent = 0, got = 0, inflight = window / BATCH;
-	f->tail = f->done = f->stop = 0;
-	fflush(stdout);
-	pid_t kid = fork();
-	if (kid < 0)
-		bench_die("fork: %s", strerror(errno));
-	if (kid == 0)
-		fring_consumer(f);
+	uint64_t base = f->tail, nb = base + n / BATCH, sent = base, got = base;
+	unsigned long inflight = window / BATCH;
+	fring_run(f, 1);
 	uint64_t t0 = bench_ns();
 	while (got < nb) {
 		while (sent < nb && sent - got < inflight) {
-			struct fslot *b = &f->s[(sent * BATCH) % SLOTS];
+			struct fslot *b = &f->s[(sent * BATCH) % f->nslots];
 			for (int i = 0; i < BATCH; i++) {
 				b[i].meta[0] = sent * BATCH + (unsigned)i; /* id */
 				b[i].meta[1] = 1;                          /* state: queued */
@@ -204,7 +258,7 @@ static double run_fring(struct fring *f, unsigned long n, unsigned window)
 		}
 		while (__atomic_load_n(&f->done, __ATOMIC_ACQUIRE) <= got)
 			__builtin_ia32_pause();
-		struct fslot *b = &f->s[(got * BATCH) % SLOTS];
+		struct fslot *b = &f->s[(got * BATCH) % f->nslots];
 		for (int i = 0; i < BATCH; i++) {
 			/* copy the result out, like copy_info */
 			uint64_t want = (b[i].meta[0] ^ b[i].meta[8] ^ 7 ^ (unsigned)i) + 1;
@@ -214,10 +268,7 @@ static double run_fring(struct fring *f, unsigned long n, unsigned window)
 		got++;
 	}
 	double rate = (double)n / ((double)(bench_ns() - t0) / 1e9);
-	__atomic_store_n(&f->stop, 1, __ATOMIC_RELEASE);
-	int st;
-	if (waitpid(kid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
-		bench_die("shm slots consumer failed");
+	fring_run(f, 0);
 	return rate;
 }
 
@@ -313,8 +364,68 @@ static double run_batch(taskring_t *h, const char *inst, unsigned long n, unsign
 struct inst {
 	const char *name, *label;
 	taskring_t *h;
+	uint64_t cap;          /* queue.capacity, read with --warm */
+	struct fring *ft;      /* with --warm: the floor with a table of that size */
+	int ft_own;            /* ft is this instance's (the first of its size) */
+	double vt[MAX_ROUNDS]; /* that floor's rounds, when ft_own */
 	double single[MAX_ROUNDS], batch[MAX_ROUNDS];
 };
+
+/* The passes over one table before the rounds (--warm). */
+struct pass {
+	char label[64];
+	double v[MAX_ROUNDS]; /* tasks/s of each pass */
+	int n;
+	unsigned long len; /* tasks per pass: the table's size */
+};
+
+/* "1k", "64k", "1M" for table sizes that are powers of two. */
+static const char *si_count(uint64_t n)
+{
+	static char buf[32];
+	if (n >= (1u << 20) && n % (1u << 20) == 0)
+		snprintf(buf, sizeof(buf), "%lluM", (unsigned long long)(n >> 20));
+	else if (n >= 1024 && n % 1024 == 0)
+		snprintf(buf, sizeof(buf), "%lluk", (unsigned long long)(n >> 10));
+	else
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)n);
+	return buf;
+}
+
+static void warm_fring(struct pass *w, struct fring *f, int n, unsigned long len, unsigned window)
+{
+	snprintf(w->label, sizeof(w->label), "shm slots, table of %s", si_count(f->nslots));
+	for (int p = 0; p < n; p++)
+		w->v[p] = run_fring(f, len, window);
+	w->n = n;
+	w->len = len;
+}
+
+/* One row per table: its first (cold) pass, and every pass in the note. */
+static void print_passes(const struct pass *w)
+{
+	char label[96], note[256], b[16];
+	size_t l = 0;
+	struct bench_stat s = {w->v[0], w->v[0], w->v[0], w->v[0], 1};
+	snprintf(label, sizeof(label), "%.60s: first pass", w->label);
+	for (int p = 0; p < w->n && l < sizeof(note) - 24; p++)
+		l += (size_t)snprintf(note + l, sizeof(note) - l, "%s%s", p ? " " : "",
+		                      bench_si(b, sizeof(b), w->v[p]));
+	bench_row(label, &s, "tasks/s", "passes of %s tasks before the rounds: %s",
+	          si_count(w->len), note);
+}
+
+/* queue.capacity of an attached instance. */
+static uint64_t inst_capacity(taskring_t *h, const char *name)
+{
+	struct taskring_status st;
+	int r = taskring_status_get(h, &st);
+	if (r)
+		bench_die("%s: taskring_status_get: %s", name, taskring_strerror(r));
+	uint64_t cap = st.capacity;
+	taskring_status_release(&st);
+	return cap;
+}
 
 /* Median of a[i] / b[i] over n rounds. */
 static double ratio(const double *a, const double *b, int n)
@@ -329,15 +440,15 @@ static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: bench_e2e -i NAME[=LABEL]... [--title T] [--rounds N] [--tasks N]\n"
-	        "                 [--window N] [--no-ring] [--no-goals] [--only single|batch]\n"
-	        "                 [--python PY --pyscript FILE] [--smoke]\n");
+	        "                 [--window N] [--warm N] [--no-ring] [--no-goals]\n"
+	        "                 [--only single|batch] [--python PY --pyscript FILE] [--smoke]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	struct inst in[MAX_INST];
-	int ninst = 0, rounds = 5, ring = 1, goals = 1, modes = 3;
+	struct inst in[MAX_INST] = {0};
+	int ninst = 0, rounds = 5, ring = 1, goals = 1, modes = 3, warm = 0, smoke = 0;
 	unsigned long tasks = 1000000;
 	unsigned window = 256;
 	const char *python = NULL, *pyscript = NULL, *title = NULL;
@@ -363,6 +474,8 @@ int main(int argc, char **argv)
 			python = argv[++i];
 		} else if (!strcmp(a, "--pyscript") && v) {
 			pyscript = argv[++i];
+		} else if (!strcmp(a, "--warm") && v) {
+			warm = (int)bench_num(a, argv[++i], 1, MAX_ROUNDS);
 		} else if (!strcmp(a, "--no-ring")) {
 			ring = 0;
 		} else if (!strcmp(a, "--no-goals")) {
@@ -376,6 +489,7 @@ int main(int argc, char **argv)
 			else
 				usage();
 		} else if (!strcmp(a, "--smoke")) {
+			smoke = 1;
 			rounds = 1;
 			tasks = 20000;
 		} else {
@@ -394,22 +508,54 @@ int main(int argc, char **argv)
 	for (int k = 0; k < ninst; k++)
 		in[k].h = bench_attach_ready(in[k].name, 2, 30);
 	struct shring *sr = ring ? shring_new() : NULL;
-	struct fring *fr = NULL;
-	if (ring) {
-		fr = mmap(NULL, sizeof(*fr), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
-		          0);
-		if (fr == MAP_FAILED)
-			bench_die("mmap(shm slots): %s", strerror(errno));
-	}
+	struct fring *fr = ring || warm ? fring_new(FRING_SLOTS) : NULL;
 	double vr[MAX_ROUNDS], vf[MAX_ROUNDS], vp[MAX_ROUNDS], vm1[MAX_ROUNDS], vm1k[MAX_ROUNDS],
 	    ve[MAX_ROUNDS];
 	int py = python != NULL;
+
+	/* --warm: passes over every table before the rounds, the first one
+	 * cold; each instance's table size gets a floor table of its own. */
+	struct pass passes[2 * MAX_INST + 1];
+	int npass = 0;
+	if (warm) {
+		/* a pass: the whole table, and at least a round's worth (with
+		 * --smoke a round's worth: it only has to work) */
+		warm_fring(&passes[npass++], fr, warm, tasks, bwindow);
+		for (int k = 0; k < ninst; k++) {
+			in[k].cap = inst_capacity(in[k].h, in[k].name);
+			in[k].ft = fr;
+			for (int j = 0; j < k; j++)
+				if (in[j].cap == in[k].cap)
+					in[k].ft = in[j].ft;
+			if (in[k].ft == fr && in[k].cap > FRING_SLOTS) {
+				in[k].ft = fring_new(in[k].cap);
+				in[k].ft_own = 1;
+				warm_fring(&passes[npass++], in[k].ft, warm,
+				           tasks > in[k].ft->nslots || smoke ? tasks
+				                                             : in[k].ft->nslots,
+				           bwindow);
+			}
+		}
+		for (int k = 0; k < ninst; k++) {
+			struct pass *w = &passes[npass++];
+			snprintf(w->label, sizeof(w->label), "%s", in[k].label);
+			unsigned long n = (in[k].cap + BATCH - 1) / BATCH * BATCH;
+			n = n > tasks && !smoke ? n : tasks;
+			for (int p = 0; p < warm; p++)
+				w->v[p] = run_batch(in[k].h, in[k].name, n, bwindow);
+			w->n = warm;
+			w->len = n;
+		}
+	}
 
 	for (int r = 0; r < rounds; r++) {
 		if (sr)
 			vr[r] = run_shring(sr, tasks);
 		if (fr)
 			vf[r] = run_fring(fr, tasks, bwindow);
+		for (int k = 0; k < ninst; k++)
+			if (in[k].ft_own)
+				in[k].vt[r] = run_fring(in[k].ft, tasks, bwindow);
 		for (int k = 0; k < ninst; k++) {
 			if (modes & 1)
 				in[k].single[r] = run_single(in[k].h, in[k].name, n_single, window);
@@ -440,6 +586,8 @@ int main(int argc, char **argv)
 	bench_head(t);
 	struct bench_stat s;
 	double c[MAX_ROUNDS];
+	for (int i = 0; i < npass; i++)
+		print_passes(&passes[i]);
 	if (sr) {
 		memcpy(c, vr, sizeof(c));
 		s = bench_stats(c, (size_t)rounds);
@@ -450,7 +598,19 @@ int main(int argc, char **argv)
 		memcpy(c, vf, sizeof(c));
 		s = bench_stats(c, (size_t)rounds);
 		bench_row("shm slots (lock-free, batches of 64)", &s, "tasks/s",
-		          "floor: slot-sized records there and back, 1 -> 1 process");
+		          "floor: slot-sized records there and back, 1 -> 1 process, table of %u",
+		          FRING_SLOTS);
+	}
+	for (int k = 0; k < ninst; k++) {
+		if (!in[k].ft_own)
+			continue;
+		char label[64];
+		memcpy(c, in[k].vt, sizeof(c));
+		s = bench_stats(c, (size_t)rounds);
+		snprintf(label, sizeof(label), "shm slots, table of %s",
+		         si_count(in[k].ft->nslots));
+		bench_row(label, &s, "tasks/s", "%.2fx table of %u (the same floor)",
+		          ratio(in[k].vt, vf, rounds), FRING_SLOTS);
 	}
 	if (py) {
 		memcpy(c, vp, sizeof(c));
@@ -475,9 +635,14 @@ int main(int argc, char **argv)
 			if (sr)
 				l += (size_t)snprintf(note + l, sizeof(note) - l, "%.2fx ring",
 				                      ratio(v, vr, rounds));
-			if (fr && b)
-				l += (size_t)snprintf(note + l, sizeof(note) - l, ", %.2fx slots",
-				                      ratio(v, vf, rounds));
+			if (fr && b && in[k].ft_own)
+				l += (size_t)snprintf(note + l, sizeof(note) - l,
+				                      "%s%.2fx slots, %.2fx slots of its size",
+				                      l ? ", " : "", ratio(v, vf, rounds),
+				                      ratio(v, in[k].vt, rounds));
+			else if (fr && b)
+				l += (size_t)snprintf(note + l, sizeof(note) - l, "%s%.2fx slots",
+				                      l ? ", " : "", ratio(v, vf, rounds));
 			if (k > 0)
 				l += (size_t)snprintf(
 				    note + l, sizeof(note) - l, "%s%.2fx %s", l ? ", " : "",
@@ -520,5 +685,10 @@ int main(int argc, char **argv)
 	}
 	for (int k = 0; k < ninst; k++)
 		taskring_detach(in[k].h);
+	for (int k = 0; k < ninst; k++)
+		if (in[k].ft_own)
+			fring_free(in[k].ft);
+	if (fr)
+		fring_free(fr);
 	return 0;
 }
