@@ -1,6 +1,9 @@
 /*
  * queue.c - the task life cycle on the shared segment (see queue.h for the
- * layout and the invariants).
+ * layout and the invariants): the lock, the client's side (submit, collect,
+ * wait, cancel) and the supervisor's (adopt, reap a dead worker). The
+ * worker's side is in take.c, waking and waiting for work in wake.c, the
+ * slot lists in slots.c, rebuild and audit in repair.c.
  *
  * Every transition happens under the robust mutex. Waiters are woken after
  * the unlock through futex counters. Anything read from the segment is
@@ -18,8 +21,10 @@
 #include <unistd.h>
 
 #include "queue.h"
-#include "slots.h"
+#include "ibuf.h"
 #include "procstat.h"
+#include "slots.h"
+#include "wake.h"
 
 #define LOCK_DEFAULT_NS (10ull * 1000000000ull)
 #define SUBMIT_CHUNK    64
@@ -80,263 +85,7 @@ void trq_unlock(struct trq *q)
 	pthread_mutex_unlock(&q->hdr->lock);
 }
 
-/* ---- lists (caller holds the lock) -------------------------------------- */
-
-/* Reclaims finished slot idx from fin list k and frees it. Waiters on the
- * old id learn that it expired once the caller, after unlocking, hands idx
- * to trq_slot_wake_after(). */
-static int slot_reclaim(struct trq *q, int k, uint32_t idx)
-{
-	if (trq_fin_unlink(q, k, idx))
-		return -1;
-	trq_slot_free(q, idx);
-	return 0;
-}
-
-/* Starts loading slot idx's record for writing: the lists are linked
- * through the records, so without this a batch waits for one cache miss
- * after another. */
-static inline void slot_prefetch(struct trq *q, uint32_t idx)
-{
-	if (idx < q->capacity) {
-		__builtin_prefetch(&q->meta[idx], 1);
-		__builtin_prefetch((char *)&q->meta[idx] + 64, 1);
-		__builtin_prefetch((char *)&q->meta[idx] + 128, 1);
-	}
-}
-
-/* Takes a slot off the free list, or reclaims the oldest read result, or the
- * oldest unread one past its TTL (then sets *reclaimed: the caller wakes
- * its waiters after unlocking). Returns TRQ_NIL when the table is full. */
-static uint32_t slot_alloc(struct trq *q, uint64_t now, int *reclaimed)
-{
-	struct trq_hdr *h = q->hdr;
-	if (!trq_heads_sane(q))
-		trq_rebuild(q);
-	for (int tries = 0; tries < 2; tries++) {
-		uint32_t idx = RD(h->free_head);
-		if (idx != TRQ_NIL) {
-			if (idx >= q->capacity || ld32(&q->meta[idx].state) != TASKRING_FREE) {
-				trq_rebuild(q);
-				continue;
-			}
-			h->free_head = RD(q->meta[idx].next);
-			h->free_count--;
-			slot_prefetch(q, h->free_head);
-			return idx;
-		}
-		int broken = 0;
-		for (int k = 1; k >= 0 && !broken; k--) {
-			idx = RD(h->fin_head[k]);
-			if (idx == TRQ_NIL)
-				continue;
-			if (idx >= q->capacity) {
-				trq_rebuild(q);
-				broken = 1;
-				break;
-			}
-			if (k == 0 && now - q->meta[idx].finish_ns < h->result_ttl_ns)
-				continue;
-			slot_prefetch(q, RD(q->meta[idx].next)); /* the next one reclaimed */
-			if (slot_reclaim(q, k, idx)) {
-				trq_rebuild(q);
-				broken = 1;
-				break;
-			}
-			/* trq_slot_free() pushed it on the (empty) free list. */
-			h->free_head = RD(q->meta[idx].next);
-			h->free_count--;
-			*reclaimed = 1;
-			return idx;
-		}
-		if (!broken)
-			return TRQ_NIL;
-	}
-	return TRQ_NIL;
-}
-
-/* Moves a finished slot to its place: freed when detached, else fin list 0. */
-static void slot_finished(struct trq *q, uint32_t idx)
-{
-	struct trq_slot *s = &q->meta[idx];
-	if (s->flags & TRQ_F_DETACHED)
-		trq_slot_free(q, idx);
-	else
-		trq_fin_append(q, 0, idx);
-}
-
-/* Ends task idx in a final state with text as its output. */
-static void slot_end(struct trq *q, uint32_t idx, int state, const char *text, uint64_t now)
-{
-	struct trq_hdr *h = q->hdr;
-	struct trq_slot *s = &q->meta[idx];
-	size_t n = text ? strlen(text) : 0;
-	if (n > q->result_max)
-		n = q->result_max;
-	memcpy(trq_out_at(q, idx, (uint32_t)n), text ? text : "", n);
-	s->out_len = (uint32_t)n;
-	s->out_sum = trq_sum(2166136261u, trq_out_at(q, idx, (uint32_t)n), n);
-	s->finish_ns = now;
-	s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
-	st32(&s->state, (uint32_t)state);
-	if (state == TASKRING_DONE)
-		h->done++;
-	else if (state == TASKRING_FAILED)
-		h->failed++;
-	else
-		h->cancelled++;
-	slot_finished(q, idx);
-}
-
-uint32_t trq_free_slots(struct trq *q, uint64_t now)
-{
-	struct trq_hdr *h = q->hdr;
-	uint32_t n = h->free_count + h->fin_count[1], steps = 0;
-	for (uint32_t i = RD(h->fin_head[0]);
-	     i != TRQ_NIL && i < q->capacity && steps < q->capacity;
-	     i = RD(q->meta[i].next), steps++) {
-		if (now - q->meta[i].finish_ns < h->result_ttl_ns)
-			break;
-		n++;
-	}
-	return n > q->capacity ? q->capacity : n;
-}
-
-/* ---- waking sleeping workers --------------------------------------------
- *
- * q_wait[c] counts the workers asleep on q_seq[c], including ones already
- * woken that have not run yet; q_woke_n[c] counts those, and q_woke_ns[c]
- * says when the last wake-up was sent. While every sleeper has been woken
- * by a wake-up less than WOKE_FRESH_NS old, another one would wake nobody
- * and cost its sender a system call (1-30 us on this VM): a woken worker
- * on a CPU its client keeps busy (workers_sched batch) may wait a whole
- * time slice before it runs, and every batch submitted meanwhile paid one.
- * A woken worker uncounts itself when its wait returns (trq_wait_work_w).
- * Both are hints: the count may run high only until the stamp is stale (a
- * worker killed between its wake-up and its run), which delays the next
- * wake-up by WOKE_FRESH_NS at most; trq_kick, the supervisor's periodic
- * look, wakes every sleeper while tasks are queued. */
-#define WOKE_FRESH_NS 5000000ull
-
-/* Whether a wake-up sent at t (0: none) is still in flight at now. */
-static int woke_fresh(uint64_t t, uint64_t now)
-{
-	return t && now && now - t < WOKE_FRESH_NS;
-}
-
-/* How many workers of class cls were woken moments ago and have not run. */
-static uint32_t woke_pending(struct trq_hdr *h, int cls, uint64_t now)
-{
-	if (!woke_fresh(__atomic_load_n(&h->q_woke_ns[cls], __ATOMIC_SEQ_CST), now))
-		return 0;
-	return __atomic_load_n(&h->q_woke_n[cls], __ATOMIC_SEQ_CST);
-}
-
-/* Whether every worker asleep on class cls has been woken moments ago. */
-static int woke_all(struct trq_hdr *h, int cls, uint64_t now)
-{
-	uint32_t woken = woke_pending(h, cls, now);
-	return woken && __atomic_load_n(&h->q_wait[cls], __ATOMIC_SEQ_CST) <= woken;
-}
-
-/* Subtracts k from *n, stopping at 0. */
-static void sub_sat(uint32_t *n, uint32_t k)
-{
-	uint32_t v = __atomic_load_n(n, __ATOMIC_RELAXED);
-	while (v && !__atomic_compare_exchange_n(n, &v, v > k ? v - k : 0, 0, __ATOMIC_SEQ_CST,
-	                                         __ATOMIC_RELAXED))
-		;
-}
-
-/* Wakes up to n workers of class cls asleep with a bit of mask (0: any)
- * and counts them as woken (counted first: a woken worker may run and
- * uncount itself before the system call returns). Returns how many woke. */
-static int wake_workers(struct trq_hdr *h, int cls, int n, uint32_t mask, uint64_t now)
-{
-	uint32_t sleeping = __atomic_load_n(&h->q_wait[cls], __ATOMIC_SEQ_CST);
-	uint32_t want = (uint32_t)n < sleeping ? (uint32_t)n : sleeping;
-	if (!want)
-		return 0;
-	if (!woke_fresh(__atomic_load_n(&h->q_woke_ns[cls], __ATOMIC_RELAXED), now))
-		__atomic_store_n(&h->q_woke_n[cls], 0, __ATOMIC_SEQ_CST); /* stale: start over */
-	__atomic_add_fetch(&h->q_woke_n[cls], want, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&h->q_woke_ns[cls], now ? now : trq_now(), __ATOMIC_SEQ_CST);
-	int k = mask ? trq_futex_wake_mask(&h->q_seq[cls], (int)want, mask)
-	             : trq_futex_wake_n(&h->q_seq[cls], (int)want);
-	if ((uint32_t)k < want)
-		sub_sat(&h->q_woke_n[cls], want - (uint32_t)k);
-	return k;
-}
-
-void trq_work_woke(struct trq *q, int cls)
-{
-	if (cls >= 0 && cls < TRQ_NCLASS)
-		sub_sat(&q->hdr->q_woke_n[cls], 1);
-}
-
 /* ---- clients ------------------------------------------------------------ */
-
-/* Tells workers of class cls that n tasks were queued: wakes sleepers only
- * for what the workers already polling will not pick up.
- *
- * Which cpu-class sleeper (they sleep with their CPU's bit, io ones with all
- * bits): a lone task (cpu1 = 1 + the caller's CPU, see lone_cpu()) goes to a
- * sleeper on the caller's own CPU. Waking it needs no inter-processor
- * interrupt: on this PVM guest waking a halted vCPU costs the waker ~30 us in
- * the system call and the sleeper ~50 us more before it runs, against a few
- * us for a context switch. The caller then sleeps at once (woke_here) and the
- * worker runs in its place. Tasks of a stream (cpu1 0) wake anyone, as
- * before: one system call, and workers that stay awake and spin. */
-static void work_bell(struct trq *q, int cls, int n, int32_t cpu1, uint64_t now)
-{
-	struct trq_hdr *h = q->hdr;
-	__atomic_store_n(&q->woke_here, 0, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&h->q_seq[cls], 1, __ATOMIC_SEQ_CST);
-	/* A worker polling the ring takes up to TRQ_TAKE_MAX tasks at once, so
-	 * it serves a batch alone: waking a sleeper too costs this caller a
-	 * system call and gives the sleeper nothing to do. Work the pollers
-	 * cannot take at once is not lost either: a taker that leaves tasks
-	 * behind wakes a sleeper (trq_take), and a worker that finds a task
-	 * slow hands the rest of its batch back to idle ones (trq_giveback). */
-	int32_t spin = __atomic_load_n(&h->q_spin[cls], __ATOMIC_SEQ_CST);
-	if (spin > 0 && (int64_t)n <= (int64_t)spin * TRQ_TAKE_MAX)
-		return;
-	if (!__atomic_load_n(&h->q_wait[cls], __ATOMIC_SEQ_CST))
-		return;
-	int m = n == INT_MAX || spin <= 0 ? n : (int)(n - (int64_t)spin * TRQ_TAKE_MAX);
-	/* A worker woken moments ago has not run yet: it takes what is queued
-	 * (and wakes another if it leaves tasks behind, see trq_take), so a
-	 * lone new task needs no second wake-up, and more need none while
-	 * every sleeper has been woken. */
-	if ((m == 1 && woke_pending(h, cls, now)) || woke_all(h, cls, now))
-		return;
-	if (cpu1 > 0 && cls == TASKRING_CPU && m == 1) {
-		/* One lone task: a sleeper on this CPU, else anyone. */
-		int k = wake_workers(h, cls, 1, trq_cpu_mask(cpu1 - 1), now);
-		__atomic_store_n(&q->woke_here, k > 0, __ATOMIC_RELAXED);
-		m -= k;
-	}
-	if (m > 0)
-		wake_workers(h, cls, m, 0, now);
-}
-
-/* Ends the naps of the workers of class c (trq_nap). */
-static void nap_end(struct trq_hdr *h, int c)
-{
-	__atomic_add_fetch(&h->nap_seq[c], 1, __ATOMIC_SEQ_CST);
-	trq_futex_wake(&h->nap_seq[c], INT_MAX);
-}
-
-/* 1 + the caller's CPU when a task submitted at now is a lone one (this
- * handle submitted nothing and saw no result end for spin_ns), else 0. */
-static int32_t lone_cpu(struct trq *q, uint64_t now)
-{
-	uint64_t last = __atomic_load_n(&q->last_ns, __ATOMIC_RELAXED);
-	if (last && now - last < (uint64_t)q->spin_ns)
-		return 0;
-	int cpu = sched_getcpu();
-	return cpu >= 0 ? cpu + 1 : 0;
-}
 
 int trq_type_find(struct trq *q, const char *name)
 {
@@ -505,13 +254,13 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 		 * finish times against an older clock reading. */
 		uint64_t now = t0 ? t0 : trq_now();
 		t0 = 0;
-		int32_t cpu1 = lone_cpu(q, now);
+		int32_t cpu1 = trq_lone_cpu(q, now);
 		size_t put = 0;
 		unsigned pushed[TRQ_NCLASS] = {0}, nrec = 0;
 		uint32_t rec[SUBMIT_CHUNK];
 		while (put < k) {
 			int reclaimed = 0;
-			uint32_t idx = slot_alloc(q, now, &reclaimed);
+			uint32_t idx = trq_slot_alloc(q, now, &reclaimed);
 			if (idx == TRQ_NIL)
 				break;
 			if (reclaimed)
@@ -531,11 +280,11 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 		for (int c = 0; c < TRQ_NCLASS; c++) {
 			if (!pushed[c])
 				continue;
-			work_bell(q, c, (int)pushed[c], cpu1, now);
+			trq_work_bell(q, c, (int)pushed[c], cpu1, now);
 			/* A napping worker has a batch's worth: no need to nap on. */
 			if (queued[c] >= TRQ_NAP_FULL && queued[c] - pushed[c] < TRQ_NAP_FULL &&
 			    __atomic_load_n(&h->q_nap[c], __ATOMIC_SEQ_CST) > 0)
-				nap_end(h, c);
+				trq_nap_end(h, c);
 		}
 		if (put)
 			__atomic_store_n(&q->last_ns, now, __ATOMIC_RELAXED);
@@ -587,100 +336,8 @@ int trq_peek(struct trq *q, uint64_t id)
 	}
 }
 
-/* Splits the argument bytes into words; returns -1 when they are malformed. */
-static int split_args(char *buf, uint32_t len, uint32_t argc, char **argv)
-{
-	uint32_t w = 0, start = 0;
-	if (len && buf[len - 1] != 0)
-		return -1;
-	for (uint32_t i = 0; i < len; i++) {
-		if (buf[i] == 0) {
-			if (w >= argc)
-				return -1;
-			argv[w++] = buf + start;
-			start = i + 1;
-		}
-	}
-	if (w != argc)
-		return -1;
-	argv[w] = NULL;
-	return 0;
-}
-
-/* ---- info buffers -------------------------------------------------------
- *
- * Each taskring_info owns one buffer (argv, the argument bytes, the output),
- * its buf_, which points just past a header. A collect of many carves the
- * buffers out of one block that counts its live buffers and is freed with
- * the last one (a malloc and a free per task were 15 % of a batched
- * client's time); a buffer that does not fit, or a single collect's, is a
- * malloc of its own (no block). */
-struct ibuf_blk {
-	unsigned live; /* buffers carved and not yet freed, + 1 while carving */
-	size_t used, size;
-	alignas(16) char data[];
-};
-struct ibuf_hdr {
-	struct ibuf_blk *blk; /* NULL: a malloc of its own */
-	uint64_t pad_;        /* 16 bytes: what follows stays 16-aligned */
-};
-
-/* Bytes a collect of n reserves for its block: enough for short tasks. */
-#define IBUF_PER_TASK 192
-
-/* A block for n buffers, or NULL (then every buffer is its own malloc). */
-static struct ibuf_blk *ibuf_block(size_t n)
-{
-	size_t size = n * IBUF_PER_TASK;
-	struct ibuf_blk *b = n > 1 ? malloc(sizeof(*b) + size) : NULL;
-	if (b) {
-		b->live = 1;
-		b->used = 0;
-		b->size = size;
-	}
-	return b;
-}
-
-/* need bytes for one info, from block b if they fit. */
-static void *ibuf_alloc(struct ibuf_blk *b, size_t need)
-{
-	size_t sz = (sizeof(struct ibuf_hdr) + need + 15) & ~(size_t)15;
-	struct ibuf_hdr *h;
-	if (b && b->size - b->used >= sz) {
-		h = (struct ibuf_hdr *)(void *)(b->data + b->used);
-		b->used += sz;
-		__atomic_add_fetch(&b->live, 1, __ATOMIC_RELAXED);
-	} else {
-		h = malloc(sz);
-		if (!h)
-			return NULL;
-		b = NULL;
-	}
-	h->blk = b;
-	return h + 1;
-}
-
-/* Drops one reference to block b (NULL: nothing): a buffer's, or the
- * collect's while it carves; the last one frees it. */
-static void ibuf_done(struct ibuf_blk *b)
-{
-	if (b && __atomic_sub_fetch(&b->live, 1, __ATOMIC_ACQ_REL) == 0)
-		free(b);
-}
-
-void trq_info_free(void *buf)
-{
-	if (!buf)
-		return;
-	struct ibuf_hdr *h = (struct ibuf_hdr *)buf - 1;
-	if (h->blk)
-		ibuf_done(h->blk);
-	else
-		free(h);
-}
-
 /* Copies slot idx into info (caller holds the lock), its buffer from
- * block blk when there is room (see ibuf_alloc). */
+ * block blk when there is room (see trq_ibuf_alloc). */
 static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, uint64_t off,
                      struct ibuf_blk *blk)
 {
@@ -692,7 +349,7 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 		olen = q->result_max;
 	/* Room for the output, or for the message that replaces a corrupted one. */
 	size_t need = (argc + 1) * sizeof(char *) + alen + 1 + (olen > 64 ? olen : 64) + 1;
-	char *buf = ibuf_alloc(blk, need);
+	char *buf = trq_ibuf_alloc(blk, need);
 	if (!buf)
 		return -ENOMEM;
 	memset(info, 0, sizeof(*info));
@@ -706,7 +363,7 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 	info->output[olen] = 0;
 	info->output_len = olen;
 	int out_bad = is_final(s->state) && trq_sum(2166136261u, info->output, olen) != s->out_sum;
-	if (split_args(a, alen, argc, info->argv)) {
+	if (trq_split_args(a, alen, argc, info->argv)) {
 		argc = 0;
 		info->argv[0] = NULL;
 	}
@@ -916,7 +573,7 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 		int nslow = 0;
 		struct trq_mark mk[64];
 		unsigned nmk = 0;
-		struct ibuf_blk *blk = infos ? ibuf_block(i1 - i0) : NULL;
+		struct ibuf_blk *blk = infos ? trq_ibuf_block(i1 - i0) : NULL;
 		for (size_t i = i0; i < i1; i++) {
 			uint32_t idx, nx;
 			if (i + 2 < n && trq_id_slot(q, ids[i + 2], &nx) == 0) {
@@ -959,7 +616,7 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 			if (r && !first)
 				first = r;
 		}
-		ibuf_done(blk);
+		trq_ibuf_done(blk);
 	}
 	if (moved)
 		trq_bell(&q->hdr->free_seq, &q->hdr->free_wait, INT_MAX);
@@ -988,7 +645,7 @@ static void wait_started(struct trq *q, struct trq_slot *s, uint32_t st)
 	if (st != TASKRING_QUEUED || c >= TRQ_NCLASS ||
 	    __atomic_load_n(&h->q_nap[c], __ATOMIC_SEQ_CST) <= 0)
 		return;
-	nap_end(h, (int)c);
+	trq_nap_end(h, (int)c);
 }
 
 int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
@@ -1087,7 +744,8 @@ int trq_cancel(struct trq *q, uint64_t id)
 					break;
 				}
 			}
-			slot_end(q, idx, TASKRING_CANCELLED, "cancelled before it ran", trq_now());
+			trq_slot_end(q, idx, TASKRING_CANCELLED, "cancelled before it ran",
+			             trq_now());
 			woke = 1;
 			break;
 		case TASKRING_RUNNING:
@@ -1105,394 +763,12 @@ int trq_cancel(struct trq *q, uint64_t id)
 	}
 	if (ring) {
 		trq_bell(&h->sup_seq, &h->sup_wait, INT_MAX);
-		work_bell(q, TASKRING_IO, INT_MAX, 0, 0);
+		trq_work_bell(q, TASKRING_IO, INT_MAX, 0, 0);
 	}
 	return r;
-}
-
-/* ---- workers ------------------------------------------------------------ */
-
-/* Bytes of argbuf one task uses: its argv array, then its argument bytes. */
-static size_t argbuf_chunk(const struct trq *q)
-{
-	size_t n = ((size_t)q->payload_max + 2) * sizeof(char *) + q->payload_max + 1;
-	return (n + 15) & ~(size_t)15;
-}
-
-size_t trq_argbuf_size(const struct trq *q, unsigned max)
-{
-	return (size_t)max * argbuf_chunk(q);
-}
-
-int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struct trq_task *tasks,
-             void *argbuf, size_t argbuf_len)
-{
-	struct trq_hdr *h = q->hdr;
-	uint32_t idxs[TRQ_TAKE_MAX];
-	unsigned n = 0;
-	if (cls < 0 || cls >= TRQ_NCLASS || widx < 0 || (uint32_t)widx >= q->workers_max)
-		return -EINVAL;
-	if (max > TRQ_TAKE_MAX)
-		max = TRQ_TAKE_MAX;
-	if (argbuf_len < trq_argbuf_size(q, max))
-		return -EINVAL;
-	if (ld32(&h->draining))
-		return 0;
-	int r = trq_lock(q, 0);
-	if (r)
-		return r;
-	uint64_t now = trq_now();
-	int rebuilt = 0;
-	while (n < max && h->ring_count[cls] > 0) {
-		if (!trq_heads_sane(q)) {
-			if (rebuilt++)
-				break;
-			trq_rebuild(q);
-			continue;
-		}
-		uint32_t head = trq_wrap(RD(h->ring_head[cls]), q->capacity);
-		uint32_t idx = RD(q->ring[cls][head]);
-		if (idx >= q->capacity || q->meta[idx].state != TASKRING_QUEUED ||
-		    q->meta[idx].cls != (uint32_t)cls) {
-			if (rebuilt++)
-				break;
-			trq_rebuild(q);
-			continue;
-		}
-		st32r(&h->ring_head[cls], trq_wrap((uint64_t)head + 1, q->capacity));
-		st32r(&h->ring_count[cls], h->ring_count[cls] - 1);
-		struct trq_slot *s = &q->meta[idx];
-		s->owner = widx;
-		s->owner_inc = inc;
-		s->attempts++;
-		s->start_ns = now;
-		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
-		st32(&s->state, TASKRING_RUNNING);
-		h->running[cls]++;
-		idxs[n++] = idx;
-	}
-	uint32_t left = h->ring_count[cls];
-	trq_unlock(q);
-	/* Tasks left behind while another worker sleeps: wake it (a submitter
-	 * skips a second wake-up while a woken worker has yet to run). */
-	if (n && left && !__atomic_load_n(&h->q_spin[cls], __ATOMIC_SEQ_CST) &&
-	    __atomic_load_n(&h->q_wait[cls], __ATOMIC_SEQ_CST) && !woke_all(h, cls, now))
-		wake_workers(h, cls, 1, 0, now);
-
-	/* Copy out and validate outside the lock: the slots are ours now. */
-	char *p = argbuf;
-	for (unsigned i = 0; i < n; i++) {
-		struct trq_task *t = &tasks[i];
-		struct trq_slot *s = &q->meta[idxs[i]];
-		if (i + 2 < n) {
-			/* What the submitter wrote: type, sum, inline arguments. */
-			const char *pf = (const char *)&q->meta[idxs[i + 2]];
-			__builtin_prefetch(pf + 64);
-			__builtin_prefetch(pf + 128);
-			__builtin_prefetch(pf + 192);
-		}
-		char **argv = (char **)(void *)p;
-		char *data = p + ((size_t)q->payload_max + 2) * sizeof(char *);
-		p += argbuf_chunk(q);
-		memset(t, 0, sizeof(*t));
-		t->idx = idxs[i];
-		t->id = s->id;
-		t->cls = cls;
-		t->attempts = s->attempts;
-		t->max_attempts = s->max_attempts;
-		t->run_timeout_s = s->run_timeout_s;
-		memcpy(t->type, s->type, sizeof(t->type));
-		t->argv = argv;
-		argv[0] = NULL;
-		uint32_t len = s->args_len, argc = s->argc;
-		if (t->type[sizeof(t->type) - 1] != 0 || !t->type[0]) {
-			t->type[sizeof(t->type) - 1] = 0;
-			t->bad = 1;
-			snprintf(t->err, sizeof(t->err), "task type name corrupted");
-			continue;
-		}
-		if (len > q->payload_max || argc > len) {
-			t->bad = 1;
-			snprintf(t->err, sizeof(t->err), "task arguments corrupted (length %u)",
-			         len);
-			continue;
-		}
-		memcpy(data, trq_args_at(q, idxs[i], len), len);
-		data[len] = 0;
-		if (trq_args_sum(t->type, data, len) !=
-		    __atomic_load_n(&s->args_sum, __ATOMIC_RELAXED)) {
-			t->bad = 1;
-			snprintf(t->err, sizeof(t->err), "task arguments corrupted (checksum)");
-			continue;
-		}
-		if (split_args(data, len, argc, argv)) {
-			t->bad = 1;
-			argv[0] = NULL;
-			snprintf(t->err, sizeof(t->err), "task arguments corrupted (words)");
-			continue;
-		}
-		t->argc = argc;
-	}
-	return (int)n;
-}
-
-int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct trq_result *res)
-{
-	struct trq_hdr *h = q->hdr;
-	uint32_t sums[64];
-	if (n > 64)
-		return -EINVAL;
-	/* The slots are ours until the lock says otherwise: fill them first. */
-	for (unsigned i = 0; i < n; i++) {
-		uint32_t len = res[i].out_len > q->result_max ? q->result_max : res[i].out_len;
-		if (res[i].idx >= q->capacity)
-			continue;
-		if (!res[i].placed)
-			trq_out_place(q, res[i].idx, res[i].id,
-			              res[i].out ? res[i].out : trq_out(q, res[i].idx), len);
-		/* From private memory when given: a stray write into the slot
-		 * after the copy is then caught when the result is read. */
-		sums[i] = trq_sum(2166136261u,
-		                  res[i].out ? res[i].out : trq_out_at(q, res[i].idx, len), len);
-	}
-	int r = trq_lock(q, 0);
-	if (r)
-		return r;
-	uint64_t now = trq_now();
-	int32_t cpu1 = sched_getcpu() + 1;
-	uint32_t here = 0; /* a task's submitter is on this CPU */
-	for (unsigned i = 0; i < n; i++) {
-		const struct trq_result *x = &res[i];
-		if (x->idx >= q->capacity)
-			continue;
-		struct trq_slot *s = &q->meta[x->idx];
-		uint32_t c = RD(s->cls);
-		if (s->id != x->id || s->state != TASKRING_RUNNING || s->owner != widx ||
-		    s->owner_inc != inc || c >= TRQ_NCLASS)
-			continue;
-		h->running[c]--;
-		if (cpu1 > 0 && s->sub_cpu == cpu1)
-			here = 1;
-		s->out_len = x->out_len > q->result_max ? q->result_max : x->out_len;
-		s->out_sum = sums[i];
-		s->finish_ns = now;
-		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
-		int st = x->state;
-		if (st != TASKRING_DONE && st != TASKRING_CANCELLED)
-			st = TASKRING_FAILED;
-		st32(&s->state, (uint32_t)st);
-		if (st == TASKRING_DONE)
-			h->done++;
-		else if (st == TASKRING_FAILED)
-			h->failed++;
-		else
-			h->cancelled++;
-		slot_finished(q, x->idx);
-	}
-	trq_unlock(q);
-	__atomic_store_n(&q->woke_here, here, __ATOMIC_RELAXED);
-	uint32_t idxs[64];
-	for (unsigned i = 0; i < n; i++)
-		idxs[i] = res[i].idx;
-	trq_slot_wake_after(q, idxs, n);
-	trq_bell(&h->free_seq, &h->free_wait, INT_MAX);
-	return 0;
-}
-
-int trq_giveback(struct trq *q, int widx, uint32_t inc, unsigned n, const struct trq_task *t)
-{
-	struct trq_hdr *h = q->hdr;
-	uint32_t ended[64];
-	unsigned nend = 0, pushed[TRQ_NCLASS] = {0};
-	int back = 0;
-	if (n > 64 || widx < 0 || (uint32_t)widx >= q->workers_max)
-		return -EINVAL;
-	int r = trq_lock(q, 0);
-	if (r)
-		return r;
-	uint64_t now = trq_now();
-	/* Last first: each goes to the front, so they end up in their order. */
-	for (unsigned i = n; i-- > 0;) {
-		uint32_t idx = t[i].idx;
-		if (idx >= q->capacity)
-			continue;
-		struct trq_slot *s = &q->meta[idx];
-		uint32_t c = RD(s->cls);
-		if (s->id != t[i].id || s->state != TASKRING_RUNNING || s->owner != widx ||
-		    s->owner_inc != inc || c >= TRQ_NCLASS)
-			continue;
-		h->running[c]--;
-		if (s->flags & TRQ_F_CANCEL) {
-			/* Cancelled while it waited in the worker: end it here,
-			 * the supervisor only stops a worker for its current task. */
-			slot_end(q, idx, TASKRING_CANCELLED, "cancelled before it ran", now);
-			ended[nend++] = idx;
-			continue;
-		}
-		if (s->attempts > 0)
-			s->attempts--; /* it never started: the take's attempt is undone */
-		s->start_ns = 0;
-		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
-		st32(&s->state, TASKRING_QUEUED);
-		trq_ring_push(q, (int)c, idx, 1);
-		pushed[c]++;
-		back++;
-	}
-	trq_unlock(q);
-	for (unsigned i = 0; i < nend; i++)
-		trq_slot_wake(q, ended[i]);
-	if (nend)
-		trq_bell(&h->free_seq, &h->free_wait, INT_MAX);
-	for (int c = 0; c < TRQ_NCLASS; c++)
-		if (pushed[c])
-			work_bell(q, c, (int)pushed[c], 0, 0);
-	return back;
-}
-
-/* Spins until *seq != seen or spin_ns pass; returns 1 when it changed. The
- * clock is read every 32 rounds: a vDSO call per pause would dominate. */
-static int spin_on(const uint32_t *seq, uint32_t seen, int64_t spin_ns)
-{
-	uint64_t end = trq_now() + (uint64_t)spin_ns;
-	for (unsigned i = 1;; i++) {
-		if (ld32(seq) != seen)
-			return 1;
-		if (!(i & 31)) {
-			if (trq_now() >= end)
-				return 0;
-			/* With more busy processes than cores, a spinner must
-			 * not keep the submitter it waits for off the CPU. */
-			sched_yield();
-		}
-		__builtin_ia32_pause();
-	}
-}
-
-/* Counts worker widx as awake for class cls (hdr->q_spin; with nap, also
- * as napping, hdr->q_nap) until spinner_off(). Its record's flag says so,
- * for trq_worker_lost() to uncount it if it dies meanwhile. Order (flag,
- * counts ... counts, flag) means a death at any point can only under-count,
- * which costs a spare wake-up or a full nap, never a missed wake-up. */
-static void spinner_on(struct trq *q, int cls, int widx, int nap)
-{
-	struct trq_hdr *h = q->hdr;
-	__atomic_store_n(&q->workers[widx].spinning,
-	                 (1u + (uint32_t)cls) | (nap ? TRQ_SPIN_NAP : 0), __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&h->q_spin[cls], 1, __ATOMIC_SEQ_CST);
-	if (nap)
-		__atomic_add_fetch(&h->q_nap[cls], 1, __ATOMIC_SEQ_CST);
-}
-
-static void spinner_off(struct trq *q, int cls, int widx, int nap)
-{
-	struct trq_hdr *h = q->hdr;
-	if (nap)
-		__atomic_sub_fetch(&h->q_nap[cls], 1, __ATOMIC_SEQ_CST);
-	__atomic_sub_fetch(&h->q_spin[cls], 1, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&q->workers[widx].spinning, 0, __ATOMIC_SEQ_CST);
-}
-
-int trq_wait_work_w(struct trq *q, int cls, int widx, uint32_t seen, uint64_t deadline)
-{
-	struct trq_hdr *h = q->hdr;
-	if (cls < 0 || cls >= TRQ_NCLASS || widx >= (int)q->workers_max)
-		return -EINVAL;
-	/* Counted as a spinner only with a worker record the supervisor can
-	 * clean up. */
-	int counted = widx >= 0;
-	if (counted)
-		spinner_on(q, cls, widx, 0);
-	/* Right after serving a client on this CPU, spinning only keeps it off. */
-	int changed = __atomic_exchange_n(&q->woke_here, 0, __ATOMIC_RELAXED)
-	                  ? ld32(&h->q_seq[cls]) != seen
-	                  : spin_on(&h->q_seq[cls], seen, q->spin_ns);
-	int r = 0;
-	__atomic_add_fetch(&h->q_wait[cls], 1, __ATOMIC_SEQ_CST);
-	if (counted)
-		spinner_off(q, cls, widx, 0);
-	/* A worker sleeps with its CPU's bit: work_bell wakes one on its own CPU first. */
-	if (!changed && __atomic_load_n(&h->q_seq[cls], __ATOMIC_SEQ_CST) == seen) {
-		r = trq_futex_wait_mask(&h->q_seq[cls], seen, deadline,
-		                        trq_cpu_mask(counted ? sched_getcpu() : -1));
-		trq_work_woke(q, cls);
-	}
-	__atomic_sub_fetch(&h->q_wait[cls], 1, __ATOMIC_SEQ_CST);
-	return r;
-}
-
-int trq_wait_work(struct trq *q, int cls, uint32_t seen, uint64_t deadline)
-{
-	return trq_wait_work_w(q, cls, -1, seen, deadline);
-}
-
-/* Whether ring cls holds TRQ_NAP_BELOW tasks or more, or one a client waits
- * for (read without the lock: at most TRQ_NAP_BELOW entries). */
-static int nap_pointless(struct trq *q, int cls)
-{
-	struct trq_hdr *h = q->hdr;
-	uint32_t n = RD(h->ring_count[cls]), head = RD(h->ring_head[cls]);
-	if (n >= TRQ_NAP_BELOW || head >= q->capacity)
-		return 1;
-	for (uint32_t k = 0; k < n; k++) {
-		uint32_t idx = RD(q->ring[cls][(head + k) % q->capacity]);
-		if (idx < q->capacity && __atomic_load_n(&q->meta[idx].watch, __ATOMIC_SEQ_CST))
-			return 1;
-	}
-	return 0;
-}
-
-int trq_nap(struct trq *q, int cls, int widx, const struct trq_task *t, unsigned n)
-{
-	struct trq_hdr *h = q->hdr;
-	if (cls < 0 || cls >= TRQ_NCLASS || widx < 0 || (uint32_t)widx >= q->workers_max)
-		return -EINVAL;
-	if (!n || n >= TRQ_NAP_BELOW || q->nap_ns <= 0)
-		return 0;
-	if (q->nap_skip > 0) {
-		q->nap_skip--;
-		return 0;
-	}
-	for (unsigned i = 0; i < n; i++)
-		if (t[i].idx < q->capacity &&
-		    __atomic_load_n(&q->meta[t[i].idx].watch, __ATOMIC_RELAXED))
-			return 0; /* someone waits for results: serve them, do not batch */
-	uint32_t seen = __atomic_load_n(&h->nap_seq[cls], __ATOMIC_SEQ_CST);
-	spinner_on(q, cls, widx, 1);
-	/* After counting ourselves: a client that starts waiting for a queued
-	 * task either sees us counted and ends the nap, or had marked its task
-	 * watched, after queueing it, before we look (see wait_started). */
-	int napped = !nap_pointless(q, cls) && !__atomic_load_n(&h->draining, __ATOMIC_ACQUIRE);
-	if (napped) {
-		trq_futex_wait(&h->nap_seq[cls], seen, trq_now() + (uint64_t)q->nap_ns);
-		/* Too few tasks queued up meanwhile: the submitter has too few in
-		 * flight for naps to pay, they only delay it. Back off, longer
-		 * while naps keep failing. */
-		if (RD(h->ring_count[cls]) < TRQ_NAP_GAIN) {
-			q->nap_fails = q->nap_fails < 6 ? q->nap_fails + 1 : 6;
-			q->nap_skip = TRQ_NAP_SKIP << q->nap_fails;
-		} else {
-			q->nap_fails = 0;
-		}
-	}
-	spinner_off(q, cls, widx, 1);
-	return napped;
 }
 
 /* ---- the supervisor ----------------------------------------------------- */
-
-int trq_kick(struct trq *q)
-{
-	struct trq_hdr *h = q->hdr;
-	int kicked = 0;
-	for (int c = 0; c < TRQ_NCLASS; c++) {
-		if (!ld32(&h->ring_count[c]) || !__atomic_load_n(&h->q_wait[c], __ATOMIC_SEQ_CST))
-			continue;
-		__atomic_add_fetch(&h->q_seq[c], 1, __ATOMIC_SEQ_CST);
-		trq_futex_wake(&h->q_seq[c], INT_MAX);
-		kicked++;
-	}
-	return kicked;
-}
 
 int trq_set_types(struct trq *q, const struct trq_type *types, unsigned n)
 {
@@ -1556,7 +832,7 @@ int trq_adopt(struct trq *q)
 	h->sup_start_real_ns = trq_realtime();
 	trq_unlock(q);
 	for (int c = 0; c < TRQ_NCLASS; c++)
-		work_bell(q, c, INT_MAX, 0, 0);
+		trq_work_bell(q, c, INT_MAX, 0, 0);
 	return n;
 }
 
@@ -1636,7 +912,7 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 		if (c >= TRQ_NCLASS)
 			s->cls = 0;
 		if (s->flags & TRQ_F_CANCEL) {
-			slot_end(q, i, TASKRING_CANCELLED, "cancelled while running", now);
+			trq_slot_end(q, i, TASKRING_CANCELLED, "cancelled while running", now);
 			back[nb - 1 - nend++] = i;
 			continue;
 		}
@@ -1652,7 +928,7 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 			size_t l = strlen(text);
 			snprintf(text + l, sizeof(text) - l, " on attempt %u of %u", s->attempts,
 			         s->max_attempts);
-			slot_end(q, i, TASKRING_FAILED, text, now);
+			trq_slot_end(q, i, TASKRING_FAILED, text, now);
 			back[nb - 1 - nend++] = i;
 			continue;
 		}
@@ -1685,7 +961,7 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 		trq_slot_wake(q, back[nb - 1 - j]);
 	for (int c = 0; c < TRQ_NCLASS; c++)
 		if (pushed[c])
-			work_bell(q, c, (int)pushed[c], 0, 0);
+			trq_work_bell(q, c, (int)pushed[c], 0, 0);
 	if (nend)
 		trq_bell(&h->free_seq, &h->free_wait, INT_MAX);
 	free(back);

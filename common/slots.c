@@ -1,7 +1,8 @@
 /*
- * slots.c - the derived lists of the slot table (see slots.h). Links and
- * heads read from the segment are range-checked before use; a check that
- * fails is reported to the caller, which rebuilds from the table.
+ * slots.c - the derived lists of the slot table (see slots.h), taking a slot
+ * for a new task and ending one. Links and heads read from the segment are
+ * range-checked before use; a check that fails is reported to the caller,
+ * which rebuilds from the table.
  */
 #include <limits.h>
 #include <string.h>
@@ -156,4 +157,146 @@ int trq_sort_cmp(const void *a, const void *b)
 	if (x->key != y->key)
 		return x->key < y->key ? -1 : 1;
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* ---- taking and ending slots (caller holds the lock) -------------------- */
+
+/* Reclaims finished slot idx from fin list k and frees it. Waiters on the
+ * old id learn that it expired once the caller, after unlocking, hands idx
+ * to trq_slot_wake_after(). */
+static int slot_reclaim(struct trq *q, int k, uint32_t idx)
+{
+	if (trq_fin_unlink(q, k, idx))
+		return -1;
+	trq_slot_free(q, idx);
+	return 0;
+}
+
+/* Starts loading slot idx's record for writing: the lists are linked
+ * through the records, so without this a batch waits for one cache miss
+ * after another. */
+static inline void slot_prefetch(struct trq *q, uint32_t idx)
+{
+	if (idx < q->capacity) {
+		__builtin_prefetch(&q->meta[idx], 1);
+		__builtin_prefetch((char *)&q->meta[idx] + 64, 1);
+		__builtin_prefetch((char *)&q->meta[idx] + 128, 1);
+	}
+}
+
+/* Takes a slot off the free list, or reclaims the oldest read result, or the
+ * oldest unread one past its TTL (then sets *reclaimed: the caller wakes
+ * its waiters after unlocking). Returns TRQ_NIL when the table is full. */
+uint32_t trq_slot_alloc(struct trq *q, uint64_t now, int *reclaimed)
+{
+	struct trq_hdr *h = q->hdr;
+	if (!trq_heads_sane(q))
+		trq_rebuild(q);
+	for (int tries = 0; tries < 2; tries++) {
+		uint32_t idx = RD(h->free_head);
+		if (idx != TRQ_NIL) {
+			if (idx >= q->capacity || ld32(&q->meta[idx].state) != TASKRING_FREE) {
+				trq_rebuild(q);
+				continue;
+			}
+			h->free_head = RD(q->meta[idx].next);
+			h->free_count--;
+			slot_prefetch(q, h->free_head);
+			return idx;
+		}
+		int broken = 0;
+		for (int k = 1; k >= 0 && !broken; k--) {
+			idx = RD(h->fin_head[k]);
+			if (idx == TRQ_NIL)
+				continue;
+			if (idx >= q->capacity) {
+				trq_rebuild(q);
+				broken = 1;
+				break;
+			}
+			if (k == 0 && now - q->meta[idx].finish_ns < h->result_ttl_ns)
+				continue;
+			slot_prefetch(q, RD(q->meta[idx].next)); /* the next one reclaimed */
+			if (slot_reclaim(q, k, idx)) {
+				trq_rebuild(q);
+				broken = 1;
+				break;
+			}
+			/* trq_slot_free() pushed it on the (empty) free list. */
+			h->free_head = RD(q->meta[idx].next);
+			h->free_count--;
+			*reclaimed = 1;
+			return idx;
+		}
+		if (!broken)
+			return TRQ_NIL;
+	}
+	return TRQ_NIL;
+}
+
+/* Moves a finished slot to its place: freed when detached, else fin list 0. */
+void trq_slot_finished(struct trq *q, uint32_t idx)
+{
+	struct trq_slot *s = &q->meta[idx];
+	if (s->flags & TRQ_F_DETACHED)
+		trq_slot_free(q, idx);
+	else
+		trq_fin_append(q, 0, idx);
+}
+
+/* Ends task idx in a final state with text as its output. */
+void trq_slot_end(struct trq *q, uint32_t idx, int state, const char *text, uint64_t now)
+{
+	struct trq_hdr *h = q->hdr;
+	struct trq_slot *s = &q->meta[idx];
+	size_t n = text ? strlen(text) : 0;
+	if (n > q->result_max)
+		n = q->result_max;
+	memcpy(trq_out_at(q, idx, (uint32_t)n), text ? text : "", n);
+	s->out_len = (uint32_t)n;
+	s->out_sum = trq_sum(2166136261u, trq_out_at(q, idx, (uint32_t)n), n);
+	s->finish_ns = now;
+	s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
+	st32(&s->state, (uint32_t)state);
+	if (state == TASKRING_DONE)
+		h->done++;
+	else if (state == TASKRING_FAILED)
+		h->failed++;
+	else
+		h->cancelled++;
+	trq_slot_finished(q, idx);
+}
+
+uint32_t trq_free_slots(struct trq *q, uint64_t now)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t n = h->free_count + h->fin_count[1], steps = 0;
+	for (uint32_t i = RD(h->fin_head[0]);
+	     i != TRQ_NIL && i < q->capacity && steps < q->capacity;
+	     i = RD(q->meta[i].next), steps++) {
+		if (now - q->meta[i].finish_ns < h->result_ttl_ns)
+			break;
+		n++;
+	}
+	return n > q->capacity ? q->capacity : n;
+}
+
+/* Splits the argument bytes into words; returns -1 when they are malformed. */
+int trq_split_args(char *buf, uint32_t len, uint32_t argc, char **argv)
+{
+	uint32_t w = 0, start = 0;
+	if (len && buf[len - 1] != 0)
+		return -1;
+	for (uint32_t i = 0; i < len; i++) {
+		if (buf[i] == 0) {
+			if (w >= argc)
+				return -1;
+			argv[w++] = buf + start;
+			start = i + 1;
+		}
+	}
+	if (w != argc)
+		return -1;
+	argv[w] = NULL;
+	return 0;
 }

@@ -1,11 +1,12 @@
 /*
  * slots.h - internal to the queue: reading the slot table safely and keeping
  * its derived lists (rings, free list, finished lists). Shared by queue.c
- * (the task life cycle) and repair.c (rebuild and audit).
+ * (the task life cycle), take.c, wake.c and repair.c (rebuild and audit).
  *
  * Every function here expects the caller to hold the queue lock, except
- * the inline readers and the trq_slot_wake*() calls. Values read from the segment go
- * through RD()/ld32() once into a local and are checked before use.
+ * the inline readers, the trq_slot_wake*() calls and trq_split_args().
+ * Values read from the segment go through RD()/ld32() once into a local
+ * and are checked before use.
  */
 #ifndef TR_SLOTS_H
 #define TR_SLOTS_H
@@ -114,5 +115,22 @@ struct trq_sort_ent {
 
 /* qsort comparator: by key, then index. */
 int trq_sort_cmp(const void *a, const void *b);
+
+/* Takes a slot off the free list, or reclaims the oldest read result, or
+ * the oldest unread one past its TTL (then sets *reclaimed: the caller
+ * wakes its waiters after unlocking). Returns TRQ_NIL when the table is
+ * full. */
+uint32_t trq_slot_alloc(struct trq *q, uint64_t now, int *reclaimed);
+
+/* Moves a finished slot to its place: freed when detached, else fin list 0. */
+void trq_slot_finished(struct trq *q, uint32_t idx);
+
+/* Ends task idx in a final state with text as its output (counted in the
+ * header, moved to its list). */
+void trq_slot_end(struct trq *q, uint32_t idx, int state, const char *text, uint64_t now);
+
+/* Splits the argument bytes buf[0..len) into argc words in argv (NULL
+ * after the last); returns -1 when they are malformed. No lock needed. */
+int trq_split_args(char *buf, uint32_t len, uint32_t argc, char **argv);
 
 #endif

@@ -1,0 +1,82 @@
+/*
+ * ibuf.c - the buffers behind struct taskring_info (see ibuf.h).
+ *
+ * Each taskring_info owns one buffer (argv, the argument bytes, the output),
+ * its buf_, which points just past a header. A collect of many carves the
+ * buffers out of one block that counts its live buffers and is freed with
+ * the last one (a malloc and a free per task were 15 % of a batched
+ * client's time); a buffer that does not fit, or a single collect's, is a
+ * malloc of its own (no block).
+ *
+ * Invariant: a block is freed exactly once, when its live count reaches 0;
+ * the carving collect holds one reference until it is done.
+ */
+#include <stdalign.h>
+#include <stdlib.h>
+
+#include "ibuf.h"
+#include "queue.h"
+
+struct ibuf_blk {
+	unsigned live; /* buffers carved and not yet freed, + 1 while carving */
+	size_t used, size;
+	alignas(16) char data[];
+};
+struct ibuf_hdr {
+	struct ibuf_blk *blk; /* NULL: a malloc of its own */
+	uint64_t pad_;        /* 16 bytes: what follows stays 16-aligned */
+};
+
+/* Bytes a collect of n reserves for its block: enough for short tasks. */
+#define IBUF_PER_TASK 192
+
+/* A block for n buffers, or NULL (then every buffer is its own malloc). */
+struct ibuf_blk *trq_ibuf_block(size_t n)
+{
+	size_t size = n * IBUF_PER_TASK;
+	struct ibuf_blk *b = n > 1 ? malloc(sizeof(*b) + size) : NULL;
+	if (b) {
+		b->live = 1;
+		b->used = 0;
+		b->size = size;
+	}
+	return b;
+}
+
+/* need bytes for one info, from block b if they fit. */
+void *trq_ibuf_alloc(struct ibuf_blk *b, size_t need)
+{
+	size_t sz = (sizeof(struct ibuf_hdr) + need + 15) & ~(size_t)15;
+	struct ibuf_hdr *h;
+	if (b && b->size - b->used >= sz) {
+		h = (struct ibuf_hdr *)(void *)(b->data + b->used);
+		b->used += sz;
+		__atomic_add_fetch(&b->live, 1, __ATOMIC_RELAXED);
+	} else {
+		h = malloc(sz);
+		if (!h)
+			return NULL;
+		b = NULL;
+	}
+	h->blk = b;
+	return h + 1;
+}
+
+/* Drops one reference to block b (NULL: nothing): a buffer's, or the
+ * collect's while it carves; the last one frees it. */
+void trq_ibuf_done(struct ibuf_blk *b)
+{
+	if (b && __atomic_sub_fetch(&b->live, 1, __ATOMIC_ACQ_REL) == 0)
+		free(b);
+}
+
+void trq_info_free(void *buf)
+{
+	if (!buf)
+		return;
+	struct ibuf_hdr *h = (struct ibuf_hdr *)buf - 1;
+	if (h->blk)
+		trq_ibuf_done(h->blk);
+	else
+		free(h);
+}
