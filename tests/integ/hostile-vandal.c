@@ -10,6 +10,10 @@
  *
  * usage: hostile-vandal INSTANCE SECONDS PAUSE_US
  * Prints how many writes of each kind it made. Exit 0, or 1 with a message.
+ *
+ * usage: hostile-vandal INSTANCE --running N
+ * Adds N to the cpu class's running count and prints the count before and
+ * after: damage that no queue operation reads, only the supervisor's audit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,7 +63,8 @@ int main(int argc, char **argv)
 	struct stat st;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: hostile-vandal INSTANCE SECONDS PAUSE_US\n");
+		fprintf(stderr, "usage: hostile-vandal INSTANCE SECONDS PAUSE_US\n"
+		                "       hostile-vandal INSTANCE --running N\n");
 		return 2;
 	}
 	double secs = atof(argv[2]);
@@ -83,6 +88,12 @@ int main(int argc, char **argv)
 	    h->ring_off[1] + cap * 4 > size) {
 		fprintf(stderr, "hostile-vandal: %s does not look like a taskring segment\n", name);
 		return 1;
+	}
+	if (!strcmp(argv[2], "--running")) {
+		uint32_t was = h->running[TASKRING_CPU];
+		h->running[TASKRING_CPU] = was + (uint32_t)atoi(argv[3]);
+		printf("running cpu %u -> %u\n", was, h->running[TASKRING_CPU]);
+		return 0;
 	}
 	unsigned char *meta = base + h->meta_off;
 	unsigned char *counters = (unsigned char *)&h->ring_head;

@@ -11,6 +11,8 @@
 #    one clear message (it cannot go on without its memory) instead of dying silently
 #    of SIGBUS, leaves no worker behind, and clients and a new daemon refuse the
 #    shrunken segment with a clear error, never a crash.
+# 3. Damage that no queue operation reads (a class's running count) is found and
+#    repaired by the supervisor's periodic audit, with one line in its log.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 . "$(dirname "$0")/chaos-lib.sh"
@@ -86,4 +88,24 @@ tap_is "$RUN_STATUS" 3 "submit refuses it too (exit 3)"
 run timeout 30 "$TRD" -i "$inst" -c "$TR_TMP/t.yaml"
 tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ taskring.$inst ]]; echo $?)" \
 	"a new daemon refuses it with a message naming it (exit $RUN_STATUS): $(printf '%s' "$RUN_ERR" | tail -n 1 | cut -c1-160)"
+
+# ---- 3. the periodic audit finds what no operation reads ----------------------------
+inst=$(tr_instance)
+write_config "$TR_TMP/a.yaml" "workers: 2" "workers_heartbeat_s: 1"
+start_daemon "$inst" -c "$TR_TMP/a.yaml"
+tap_ok $? "taskringd started (health checks every second)"
+wait_until 60 'test "$(nready "$inst")" = 2'
+for i in 1 2 3; do T submit --wait echo "a$i" >/dev/null; done
+tap_is "$(status_json "$inst" | jq -r .queues.cpu.running)" 0 "3 tasks ran, none is running"
+"$vandal" "$inst" --running 7 >"$TR_TMP/vandal2.out"
+tap_ok $? "a hostile process added 7 to the cpu running count: $(cat "$TR_TMP/vandal2.out")"
+tap_is "$(status_json "$inst" | jq -r .queues.cpu.running)" 7 "status shows the damage"
+log=$(daemon_log "$inst")
+wait_until 40 'grep -q "queue audit: cpu running count 7, 0 tasks running: repaired" "$log"'
+tap_ok $? "the audit found it and said so in one line" || tap_diag_file "$log"
+tap_is "$(status_json "$inst" | jq -r .queues.cpu.running)" 0 "and repaired it: none running"
+run T submit --wait echo after
+tap_is "$RUN_STATUS:$RUN_OUT" "0:after" "the queue works on"
+stop_daemon "$inst" TERM
+tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
 done_testing
