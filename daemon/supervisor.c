@@ -191,7 +191,7 @@ static uint64_t sup_audit_sig(const struct trq_hdr *h)
 
 /* The periodic invariant check of the whole segment (trq_audit, repairing
  * what it finds), at a health check. It holds the queue lock while it walks
- * the table (about 20 ms at 1 M slots on the development VM), so it runs
+ * the table (20-100 ms at 1 M slots on the development VM), so it runs
  * only after the queue changed, waits for a quiet look (no task submitted
  * or ended since the previous health check) as long as the queue stays
  * busy for less than AUDIT_BUSY_NS past the time it was due, and takes at
