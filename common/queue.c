@@ -189,7 +189,8 @@ static void submit_fill(struct trq *q, uint32_t idx, const struct taskring_req *
 	s->argc = p->argc;
 	s->args_len = p->len;
 	s->out_len = 0;
-	s->next = s->prev = TRQ_NIL;
+	st32r(&s->next, TRQ_NIL);
+	s->prev = TRQ_NIL;
 	s->submit_ns = now;
 	s->start_ns = s->finish_ns = 0;
 	s->qseq = h->qseq_next++;
@@ -219,6 +220,32 @@ static uint64_t full_wait_until(struct trq *q, uint64_t deadline)
 	return until;
 }
 
+/* Reads ahead, without the lock, the records of the k slots the next
+ * trq_slot_alloc() calls are likely to take: the free list, then the read
+ * results oldest first. In a large table they are cold (read a million
+ * tasks ago), and a miss under the lock stalls every process waiting for
+ * it; here it stalls only this caller. The walk follows the links (atomic
+ * stores under the lock), bounds-checked and at most k steps: a stale link
+ * costs a wasted read. */
+static void submit_touch(struct trq *q, size_t k)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t cap = q->capacity, idx = RD(h->free_head);
+	int fin = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (idx == TRQ_NIL && !fin) {
+			idx = RD(h->fin_head[1]);
+			fin = 1;
+		}
+		if (idx >= cap)
+			return;
+		const char *r = (const char *)&q->meta[idx];
+		__builtin_prefetch(r + 64, 1);
+		__builtin_prefetch(r + 128, 1);
+		idx = RD(q->meta[idx].next);
+	}
+}
+
 int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
                const struct taskring_opts *opts, uint64_t *ids)
 {
@@ -243,6 +270,7 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 				return done ? (int)done : r;
 		}
 		uint32_t fseq = ld32(&h->free_seq);
+		submit_touch(q, k);
 		/* A non-blocking submit still waits for the lock (default
 		 * deadline): "no block" is about a full table, not a busy lock. */
 		int r = trq_lock(q, tmo == 0 ? 0 : deadline);

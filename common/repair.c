@@ -58,7 +58,7 @@ void trq_rebuild(struct trq *q)
 	struct trq_sort_ent *ents = malloc(sizeof(*ents) * cap);
 	char why[96];
 
-	h->free_head = TRQ_NIL;
+	st32r(&h->free_head, TRQ_NIL);
 	h->free_count = 0;
 	for (int c = 0; c < TRQ_NCLASS; c++) {
 		st32r(&h->ring_head[c], 0);
@@ -66,7 +66,8 @@ void trq_rebuild(struct trq *q)
 		h->running[c] = 0;
 	}
 	for (int k = 0; k < 2; k++) {
-		h->fin_head[k] = h->fin_tail[k] = TRQ_NIL;
+		st32r(&h->fin_head[k], TRQ_NIL);
+		h->fin_tail[k] = TRQ_NIL;
 		h->fin_count[k] = 0;
 	}
 	/* Pass 1: validate every slot; repair what cannot be trusted. */

@@ -56,12 +56,12 @@ void trq_fin_append(struct trq *q, int k, uint32_t idx)
 	struct trq_hdr *h = q->hdr;
 	struct trq_slot *s = &q->meta[idx];
 	uint32_t tail = RD(h->fin_tail[k]);
-	s->next = TRQ_NIL;
+	st32r(&s->next, TRQ_NIL);
 	s->prev = tail;
 	if (tail != TRQ_NIL && tail < q->capacity)
-		q->meta[tail].next = idx;
+		st32r(&q->meta[tail].next, idx);
 	else
-		h->fin_head[k] = idx;
+		st32r(&h->fin_head[k], idx);
 	h->fin_tail[k] = idx;
 	h->fin_count[k]++;
 }
@@ -79,14 +79,15 @@ int trq_fin_unlink(struct trq *q, int k, uint32_t idx)
 	if (n == TRQ_NIL ? RD(h->fin_tail[k]) != idx : RD(q->meta[n].prev) != idx)
 		return -1;
 	if (p == TRQ_NIL)
-		h->fin_head[k] = n;
+		st32r(&h->fin_head[k], n);
 	else
-		q->meta[p].next = n;
+		st32r(&q->meta[p].next, n);
 	if (n == TRQ_NIL)
 		h->fin_tail[k] = p;
 	else
 		q->meta[n].prev = p;
-	s->next = s->prev = TRQ_NIL;
+	st32r(&s->next, TRQ_NIL);
+	s->prev = TRQ_NIL;
 	h->fin_count[k]--;
 	return 0;
 }
@@ -111,9 +112,9 @@ void trq_slot_push_free(struct trq *q, uint32_t idx)
 	st32(&s->state, TASKRING_FREE);
 	s->id = 0;
 	s->flags = 0;
-	s->next = h->free_head;
+	st32r(&s->next, h->free_head);
 	s->prev = TRQ_NIL;
-	h->free_head = idx;
+	st32r(&h->free_head, idx);
 	h->free_count++;
 }
 
@@ -199,7 +200,7 @@ uint32_t trq_slot_alloc(struct trq *q, uint64_t now, int *reclaimed)
 				trq_rebuild(q);
 				continue;
 			}
-			h->free_head = RD(q->meta[idx].next);
+			st32r(&h->free_head, RD(q->meta[idx].next));
 			h->free_count--;
 			slot_prefetch(q, h->free_head);
 			return idx;
@@ -223,7 +224,7 @@ uint32_t trq_slot_alloc(struct trq *q, uint64_t now, int *reclaimed)
 				break;
 			}
 			/* trq_slot_free() pushed it on the (empty) free list. */
-			h->free_head = RD(q->meta[idx].next);
+			st32r(&h->free_head, RD(q->meta[idx].next));
 			h->free_count--;
 			*reclaimed = 1;
 			return idx;

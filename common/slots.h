@@ -28,9 +28,10 @@ static inline void st32(uint32_t *p, uint32_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
-/* A store of a locked field that trq_nap() and trq_kick() read without the
- * lock (ring heads, counts and entries): atomic, so that ThreadSanitizer
- * sees no race; a plain mov on x86. */
+/* A store of a locked field that trq_nap(), trq_kick() and the read-aheads
+ * of a take or a submit read without the lock (ring heads, counts and
+ * entries, the free and read lists' heads and next links): atomic, so that
+ * ThreadSanitizer sees no race; a plain mov on x86. */
 static inline void st32r(uint32_t *p, uint32_t v)
 {
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);
