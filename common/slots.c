@@ -215,7 +215,8 @@ uint32_t trq_slot_alloc(struct trq *q, uint64_t now, int *reclaimed)
 				broken = 1;
 				break;
 			}
-			if (k == 0 && now - q->meta[idx].finish_ns < h->result_ttl_ns)
+			if (k == 0 &&
+			    !trq_ttl_passed(now, RD(q->meta[idx].finish_ns), h->result_ttl_ns))
 				continue;
 			slot_prefetch(q, RD(q->meta[idx].next)); /* the next one reclaimed */
 			if (slot_reclaim(q, k, idx)) {
@@ -275,7 +276,7 @@ uint32_t trq_free_slots(struct trq *q, uint64_t now)
 	for (uint32_t i = RD(h->fin_head[0]);
 	     i != TRQ_NIL && i < q->capacity && steps < q->capacity;
 	     i = RD(q->meta[i].next), steps++) {
-		if (now - q->meta[i].finish_ns < h->result_ttl_ns)
+		if (!trq_ttl_passed(now, RD(q->meta[i].finish_ns), h->result_ttl_ns))
 			break;
 		n++;
 	}

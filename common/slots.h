@@ -64,6 +64,14 @@ static inline uint32_t trq_wrap(uint64_t x, uint32_t cap)
  * checked, so the value checked is the value used. */
 #define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
+/* Whether a result that finished at f is past its TTL at now. A clock
+ * reading older than the finish (a submitter reads the clock before it
+ * takes the lock) is not: the age must not wrap around to a huge one. */
+static inline int trq_ttl_passed(uint64_t now, uint64_t f, uint64_t ttl)
+{
+	return now >= f && now - f >= ttl;
+}
+
 static inline int is_final(uint32_t st)
 {
 	return st == TASKRING_DONE || st == TASKRING_FAILED || st == TASKRING_CANCELLED;

@@ -230,6 +230,20 @@ static void test_full_and_reclaim(void)
 	}
 	submit1("echo", 0, NULL, &nb, &err);
 	is_int(err, -TASKRING_EFULL, "unread results keep the table full");
+	/* A submitter reads its clock before it takes the lock, so the oldest
+	 * unread result may have finished after that reading: its age must not
+	 * wrap around to "past its TTL". */
+	uint32_t oldest = q.hdr->fin_head[0];
+	uint64_t fin = q.meta[oldest].finish_ns;
+	q.meta[oldest].finish_ns = trq_now() + 50000000ull; /* 50 ms after now */
+	submit1("echo", 0, NULL, &nb, &err);
+	is_int(err, -TASKRING_EFULL,
+	       "an unread result that finished after the submitter's clock reading is kept");
+	trq_lock(&q, 0);
+	nfree = trq_free_slots(&q, trq_now());
+	trq_unlock(&q);
+	is_int(nfree, 0, "and not counted as reclaimable");
+	q.meta[oldest].finish_ns = fin;
 
 	/* A blocked submitter gets the slot once a result is read. */
 	pthread_t th;
