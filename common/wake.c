@@ -34,10 +34,14 @@
  * look, wakes every sleeper while tasks are queued. */
 #define WOKE_FRESH_NS 5000000ull
 
-/* Whether a wake-up sent at t (0: none) is still in flight at now. */
+/* Whether a wake-up sent at t (0: none) is still in flight at now. Another
+ * process may have sent it after this one read its clock (t > now): that
+ * one is fresh too, not one from long ago. */
 static int woke_fresh(uint64_t t, uint64_t now)
 {
-	return t && now && now - t < WOKE_FRESH_NS;
+	if (!t || !now)
+		return 0;
+	return t > now ? t - now < WOKE_FRESH_NS : now - t < WOKE_FRESH_NS;
 }
 
 /* How many workers of class cls were woken moments ago and have not run. */

@@ -964,6 +964,13 @@ static void test_woke_count(void)
 	usleep(50000);
 	ok(sent == TRQ_TAKE_MAX && !__atomic_load_n(&b.done, __ATOMIC_SEQ_CST),
 	   "every sleeper counted as woken: the batch wakes nobody");
+	/* The same with the wake-up stamped by a process that read its clock
+	 * after this one did: still fresh, not one from long ago. */
+	__atomic_store_n(woke_ns, trq_now() + 1000000ull, __ATOMIC_SEQ_CST);
+	sent = submit_n(1);
+	usleep(50000);
+	ok(sent == 1 && !__atomic_load_n(&b.done, __ATOMIC_SEQ_CST),
+	   "a wake-up stamped just after the submitter's clock reading is fresh too");
 	/* Another worker falls asleep: more sleepers than woken ones. */
 	drain(inc);
 	start_sleeper(&c, &tc, 2);
