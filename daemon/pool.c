@@ -552,9 +552,12 @@ static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64
 	tr_cause_format(si, how, sizeof(how));
 	switch (s->kill) {
 	case TR_KILL_NONE:
-		/* Its own death (or someone else's kill): charge what it was executing. */
+		/* Its own death (or someone else's kill): charge what it was
+		 * executing. A death charged to a task is that task's doing (it
+		 * ends failed at its max_attempts), not an early exit: a few
+		 * crashing tasks must not make the daemon give up. */
 		charge = cur_cpu ? cur_cpu : cur_io;
-		early = uptime < (uint64_t)c->restart_min_uptime_ms * NS_PER_MS;
+		early = !charge && uptime < (uint64_t)c->restart_min_uptime_ms * NS_PER_MS;
 		break;
 	case TR_KILL_HUNG:
 		/* A hung io handler is the likely culprit. */

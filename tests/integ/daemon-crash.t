@@ -4,7 +4,7 @@
 # same CPU and the task completes on its next attempt; a `crash` task ends `failed`
 # after max_attempts with a cause naming the signal while the tasks around it
 # complete; a stopped worker is replaced; too many early deaths make the daemon give up with exit 1, while
-# killing healthy workers by hand never does.
+# killing healthy workers by hand never does, and neither do deaths charged to crashing tasks.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 
@@ -113,14 +113,45 @@ tap_ok $alive "the daemon still runs (max_early_exits 0, yet no early death)"
 tap_is "$(status_json "$inst" | jq -r '.workers[0].restarts')" 5 "the worker was restarted 5 times"
 stop_daemon "$inst" TERM
 
+# ---- deaths charged to crashing tasks are the tasks' doing, not early exits ----------
+inst=$(tr_instance)
+write_config "$TR_TMP/poison.yaml" "workers: 1" "restart:" "  min_uptime_ms: 60000" \
+	"  max_early_exits: 2" "  backoff_ms: 10" "  backoff_max_ms: 50"
+start_daemon "$inst" -c "$TR_TMP/poison.yaml"
+wait_until 30 'test "$(nready "$inst")" = 1'
+pid=$(daemon_pid "$inst")
+ids=""
+for i in 1 2 3 4; do ids="$ids $(T submit --attempts 3 crash)"; done
+ok_id=$(T submit echo survived)
+run T wait --timeout 120 $ids
+tap_is "$RUN_STATUS" 1 "4 crash tasks of 3 attempts each (12 worker deaths, most within min_uptime_ms) fail"
+failed=0
+for id in $ids; do
+	[[ $(task_json "$inst" "$id" error) =~ killed\ by\ signal\ 11\ \(SIGSEGV\).*on\ attempt\ 3\ of\ 3 ]] &&
+		failed=$((failed + 1))
+done
+tap_is "$failed" 4 "each with the cause of its last attempt"
+_tr_alive "$pid"
+alive=$?
+tap_ok $alive "the daemon still runs (max_early_exits 2): the tasks were blamed, not the workers"
+[ $alive = 0 ] || tap_diag_file "$(daemon_log "$inst")"
+run T wait --timeout 60 "$ok_id"
+tap_is "$RUN_STATUS:$RUN_OUT" "0:survived" "the task queued behind them completes"
+stop_daemon "$inst" TERM
+tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
+
 # ---- early deaths beyond restart.max_early_exits stop the daemon --------------------
 inst=$(tr_instance)
 write_config "$TR_TMP/giveup.yaml" "workers: 1" "restart:" "  min_uptime_ms: 60000" \
 	"  max_early_exits: 2" "  backoff_ms: 10" "  backoff_max_ms: 50"
 start_daemon "$inst" -c "$TR_TMP/giveup.yaml"
 wait_until 30 'test "$(nready "$inst")" = 1'
-for i in 1 2 3 4; do T submit --attempts 10 crash >/dev/null 2>&1; done # the last may find it gone
 pid=$(daemon_pid "$inst")
+for i in 1 2 3; do # killed well within min_uptime_ms of its start: early deaths
+	p=$(worker_pid "$inst" 0)
+	kill -KILL "$p"
+	[ $i = 3 ] || wait_until 30 'test "$(worker_pid "$inst" 0)" != "$p" -a "$(nready "$inst")" = 1'
+done
 wait_until 60 '! _tr_alive $pid'
 tap_ok $? "the daemon stops by itself after the third early death"
 stop_daemon "$inst" TERM 5
