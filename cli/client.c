@@ -9,12 +9,14 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "parse.h"
 #include "text.h"
@@ -320,6 +322,32 @@ int cli_submit_error(struct cli *c, int err, const char *type, int argc, const c
 		cli_err(c, "submitting a '%.40s' task: %s", type, taskring_strerror(err));
 	}
 	return cli_status_of(err);
+}
+
+int cli_is_supervisor(int pid)
+{
+	char path[64], buf[PATH_MAX];
+	ssize_t n;
+
+	if (pid <= 1)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	const char *base = strrchr(buf, '/');
+	base = base ? base + 1 : buf;
+	if (strncmp(base, "taskringd", 9) != 0) /* also "taskringd (deleted)" */
+		return 0;
+	/* Workers and the spare run the same program under their own names. */
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	int ok = fgets(buf, sizeof(buf), f) && strcmp(buf, "taskringd\n") == 0;
+	fclose(f);
+	return ok;
 }
 
 int64_t cli_now_ms(void)

@@ -155,6 +155,13 @@ static int reload_run(struct cli *c, int argc, char **argv)
 		cli_err(c, "instance '%s': the daemon is not running", c->instance);
 		return CLI_NODAEMON;
 	}
+	if (!cli_is_supervisor(pid)) {
+		cli_err(c,
+		        "instance '%s': the segment names pid %d as its daemon, which is not a "
+		        "taskringd supervisor: not signalled (the segment may be damaged)",
+		        c->instance, pid);
+		return CLI_NODAEMON;
+	}
 	deadline = cli_now_ms() + timeout_ms;
 	if (kill(pid, SIGHUP) < 0) {
 		int e = errno;

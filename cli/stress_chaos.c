@@ -280,28 +280,11 @@ static void kill_client(struct stress_run *R)
 			return;
 }
 
-/* Whether pid runs the taskringd program (a pid read from shared memory is
- * never signalled on trust alone). */
-static int is_taskringd(int pid)
-{
-	char path[64], exe[PATH_MAX];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-	n = readlink(path, exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return 0;
-	exe[n] = 0;
-	const char *base = strrchr(exe, '/');
-	base = base ? base + 1 : exe;
-	return strncmp(base, "taskringd", 9) == 0;
-}
-
 static void kill_supervisor(struct stress_run *R, uint64_t now)
 {
 	int pid = __atomic_load_n(&R->q.hdr->sup_pid, __ATOMIC_RELAXED);
 
-	if (pid <= 0 || !sup_alive(R) || !is_taskringd(pid)) {
+	if (pid <= 0 || !sup_alive(R) || !cli_is_supervisor(pid)) {
 		stress_note(R->x.sh,
 		            "the supervisor pid %d in the segment is not a live taskringd: "
 		            "not signalled",

@@ -14,6 +14,9 @@
  * usage: hostile-vandal INSTANCE --running N
  * Adds N to the cpu class's running count and prints the count before and
  * after: damage that no queue operation reads, only the supervisor's audit.
+ *
+ * usage: hostile-vandal INSTANCE --sup-pid PID
+ * Writes PID as the supervisor's pid and prints the one it replaced.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,7 +67,8 @@ int main(int argc, char **argv)
 
 	if (argc != 4) {
 		fprintf(stderr, "usage: hostile-vandal INSTANCE SECONDS PAUSE_US\n"
-		                "       hostile-vandal INSTANCE --running N\n");
+		                "       hostile-vandal INSTANCE --running N\n"
+		                "       hostile-vandal INSTANCE --sup-pid PID\n");
 		return 2;
 	}
 	double secs = atof(argv[2]);
@@ -88,6 +92,12 @@ int main(int argc, char **argv)
 	    h->ring_off[1] + cap * 4 > size) {
 		fprintf(stderr, "hostile-vandal: %s does not look like a taskring segment\n", name);
 		return 1;
+	}
+	if (!strcmp(argv[2], "--sup-pid")) {
+		int was = h->sup_pid;
+		h->sup_pid = atoi(argv[3]);
+		printf("%d\n", was);
+		return 0;
 	}
 	if (!strcmp(argv[2], "--running")) {
 		uint32_t was = h->running[TASKRING_CPU];

@@ -12,7 +12,8 @@
 #    of SIGBUS, leaves no worker behind, and clients and a new daemon refuse the
 #    shrunken segment with a clear error, never a crash.
 # 3. Damage that no queue operation reads (a class's running count) is found and
-#    repaired by the supervisor's periodic audit, with one line in its log.
+#    repaired by the supervisor's periodic audit, with one line in its log; and a
+#    forged supervisor pid in the segment is not signalled by `taskring reload`.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 . "$(dirname "$0")/chaos-lib.sh"
@@ -106,6 +107,21 @@ tap_ok $? "the audit found it and said so in one line" || tap_diag_file "$log"
 tap_is "$(status_json "$inst" | jq -r .queues.cpu.running)" 0 "and repaired it: none running"
 run T submit --wait echo after
 tap_is "$RUN_STATUS:$RUN_OUT" "0:after" "the queue works on"
+
+# A pid written into the segment is never signalled on trust: `reload` checks
+# that it is a taskringd supervisor first.
+setsid sleep 300 </dev/null >/dev/null 2>&1 &
+victim=$!
+real=$("$vandal" "$inst" --sup-pid "$victim")
+run timeout 30 "$TR" -i "$inst" reload --timeout 5
+tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "names pid $victim as its daemon, which is not a taskringd supervisor: not signalled" ]]; echo $?)" \
+	"reload refuses a forged daemon pid (exit $RUN_STATUS): ${RUN_ERR:0:140}"
+_tr_alive "$victim"
+tap_ok $? "and the process at that pid was not signalled"
+kill -KILL "$victim" 2>/dev/null
+"$vandal" "$inst" --sup-pid "$real" >/dev/null
+run timeout 30 "$TR" -i "$inst" reload --timeout 20
+tap_is "$RUN_STATUS" 0 "with the real pid back, reload works"
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
 done_testing
