@@ -915,7 +915,11 @@ int tr_config_load_mem(const char *name, const void *buf, size_t len, struct tr_
 	return 0;
 }
 
-/* Reads the whole file into a new buffer. Returns 0 or -errno. */
+/* Reads the whole file into a new buffer. Returns 0 or -errno: -EISDIR for
+ * a directory, -EINVAL for a FIFO, socket or block device. Never blocks:
+ * opening a FIFO would wait for a writer (a reload would freeze the
+ * supervisor), so the open and the reads are non-blocking, and a character
+ * device with nothing to read (a terminal) fails with EAGAIN. */
 static int read_file(const char *path, char **out, size_t *outlen)
 {
 	struct stat st;
@@ -923,12 +927,17 @@ static int read_file(const char *path, char **out, size_t *outlen)
 	char *buf;
 	int fd, e;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
+		e = -errno;
 		close(fd);
-		return -EISDIR;
+		return e;
+	}
+	if (S_ISDIR(st.st_mode) || (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))) {
+		close(fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	}
 	buf = malloc(cap);
 	if (!buf) {
@@ -985,6 +994,9 @@ int tr_config_load(const char *path, struct tr_config *c, char *err, size_t errl
 		tr_cfgdiag_init(&d, path);
 		if (rc == -EFBIG)
 			tr_cfgdiag_file(&d, "file too large (max %u bytes)", TR_CONFIG_MAX_FILE);
+		else if (rc == -EINVAL)
+			tr_cfgdiag_file(&d, "cannot read: not a regular file (a FIFO, socket or "
+			                    "block device)");
 		else
 			tr_cfgdiag_file(&d, "cannot %s: %s", rc == -EISDIR ? "read" : "open",
 			                strerror(-rc));

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -643,6 +644,30 @@ static void test_file_errors(void)
 	rc = tr_config_load("/", &c, err, sizeof(err));
 	is_int(rc, -EISDIR, "directory: -EISDIR");
 	is_str(err, "/: cannot read: Is a directory", "directory message");
+
+	/* A FIFO: opening one for reading waits for a writer, which froze a
+	 * supervisor reloading its configuration. A child tries, so that a
+	 * regression fails here after 10 s instead of hanging the suite. */
+	char fifo[64];
+	snprintf(fifo, sizeof(fifo), "/tmp/test_config.fifo.%d", (int)getpid());
+	ok(mkfifo(fifo, 0600) == 0, "mkfifo");
+	pid_t kid = fork();
+	if (kid == 0) {
+		alarm(10);
+		int r = tr_config_load(fifo, &c, err, sizeof(err));
+		char want[192];
+		snprintf(want, sizeof(want),
+		         "%s: cannot read: not a regular file (a FIFO, socket or block device)",
+		         fifo);
+		_exit(r == -EINVAL && strcmp(err, want) == 0 ? 0 : 1);
+	}
+	int kst = -1;
+	waitpid(kid, &kst, 0);
+	ok(WIFEXITED(kst) && WEXITSTATUS(kst) == 0,
+	   "FIFO: refused at once as not a regular file (status %d)", kst);
+	unlink(fifo);
+	rc = tr_config_load("/dev/null", &c, err, sizeof(err));
+	is_int(rc, 0, "/dev/null (a character device) reads as an empty file: defaults");
 
 	int fd = mkstemp(tmpl);
 	ok(fd >= 0, "mkstemp");
