@@ -485,8 +485,10 @@ _Noreturn void tr_worker_spare(const struct tr_worker_args *a, int fd)
 	ssize_t n;
 	while ((n = recv(fd, &job, sizeof(job), 0)) < 0 && errno == EINTR)
 		;
-	if (n == 0)
-		_exit(0); /* dropped: a reload or a shutdown */
+	/* Dropped: a reload or a shutdown. A supervisor that closes its end
+	 * before reading our hello (or dies) resets the connection. */
+	if (n == 0 || (n < 0 && errno == ECONNRESET))
+		_exit(0);
 	if (n != (ssize_t)sizeof(job) || job.index < 0 ||
 	    (uint32_t)job.index >= a->q->workers_max) {
 		log_err("spare worker: a bad assignment from the supervisor (%zd bytes)", n);

@@ -96,6 +96,18 @@ wait_until 30 'new_spare "$spare"'
 tap_ok $? "and a new one is forked"
 ! grep -q "spare worker (pid $spare)" "$(daemon_log "$inst")"
 tap_ok $? "dropping it is not logged as a death"
+# Reloads in quick succession drop spares that have not said hello yet: the
+# supervisor's end is closed before it reads it (the spare sees a reset).
+dpid=$(daemon_pid "$inst")
+for i in $(seq 1 15); do
+	kill -HUP "$dpid"
+	sleep 0.02
+done
+wait_until 30 'test -n "$(spare_pid)" -a "$(nready "$inst")" = 2'
+tap_ok $? "15 reloads 20 ms apart: the workers and a spare are there"
+! grep -q "bad assignment" "$(daemon_log "$inst")"
+tap_ok $? "no spare dropped on the way logged an error" ||
+	tap_diag "$(grep "bad assignment" "$(daemon_log "$inst")" | head -3)"
 
 # A reload to spare_worker: false drops the spare and forks none; one back to
 # true forks a new one.
