@@ -30,7 +30,8 @@
 #define CHECK_MAX_S     5               /* health checks at least this often */
 #define AUDIT_EVERY_NS  (5 * NS_PER_S)  /* at most this often */
 #define AUDIT_SHARE_MAX 1000u           /* audits: at most 1/1000 of the time */
-#define AUDIT_BUSY_NS   (60 * NS_PER_S) /* a busy queue's audit waits this long at most */
+#define AUDIT_QUIET_NS  1000000ull      /* audits longer than this wait for a quiet look */
+#define AUDIT_BUSY_NS   (60 * NS_PER_S) /* for up to this long past due */
 #define STATUS_EVERY_NS NS_PER_S        /* STATUS= on queue changes at most this often */
 
 static void sup_notify(struct tr_sup *s, const char *msg)
@@ -191,12 +192,14 @@ static uint64_t sup_audit_sig(const struct trq_hdr *h)
 
 /* The periodic invariant check of the whole segment (trq_audit, repairing
  * what it finds), at a health check. It holds the queue lock while it walks
- * the table (20-100 ms at 1 M slots on the development VM), so it runs
- * only after the queue changed, waits for a quiet look (no task submitted
- * or ended since the previous health check) as long as the queue stays
- * busy for less than AUDIT_BUSY_NS past the time it was due, and takes at
- * most 1/AUDIT_SHARE_MAX of the time. The hot paths check what they use
- * on their own; the audit finds what none of them reads. */
+ * the table (well under 1 ms at the default 4096 slots, 20-100 ms at 1 M
+ * slots on the development VM), so it runs only after the queue changed,
+ * at most every AUDIT_EVERY_NS and 1/AUDIT_SHARE_MAX of the time; and once
+ * an audit has held the lock longer than AUDIT_QUIET_NS (a large table),
+ * the next waits for a quiet look (no task submitted or ended since the
+ * previous health check) for up to AUDIT_BUSY_NS past the time it was due.
+ * The hot paths check what they use on their own; the audit finds what
+ * none of them reads. */
 static void sup_audit(struct tr_sup *s, uint64_t now)
 {
 	char msg[256];
@@ -206,11 +209,12 @@ static void sup_audit(struct tr_sup *s, uint64_t now)
 	s->look_sig = sig;
 	if (now < s->audit_at || sig == s->audit_sig)
 		return;
-	if (!quiet && now - s->audit_at < AUDIT_BUSY_NS)
+	if (!quiet && s->audit_ns > AUDIT_QUIET_NS && now - s->audit_at < AUDIT_BUSY_NS)
 		return;
 	uint64_t t0 = trq_now();
 	int r = trq_audit(&s->q, 1, msg, sizeof(msg));
 	uint64_t t1 = trq_now(), pace = (t1 - t0) * AUDIT_SHARE_MAX;
+	s->audit_ns = t1 - t0;
 	s->audit_at = t1 + (pace > AUDIT_EVERY_NS ? pace : AUDIT_EVERY_NS);
 	if (r == -TASKRING_ECORRUPT)
 		log_warn("queue audit: %s: repaired", msg);
