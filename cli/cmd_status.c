@@ -120,7 +120,8 @@ static void status_json(FILE *f, const struct taskring_status *st)
 	fputs("}\n", f);
 }
 
-/* A fixed-size text field of the snapshot, NUL-terminated. */
+/* A fixed-size text field of the snapshot, NUL-terminated, with control
+ * characters shown as '?'. */
 static const char *status_field(char *buf, size_t buflen, const char *field, size_t size)
 {
 	size_t n = strnlen(field, size);
@@ -129,6 +130,10 @@ static const char *status_field(char *buf, size_t buflen, const char *field, siz
 		n = buflen - 1;
 	memcpy(buf, field, n);
 	buf[n] = '\0';
+	/* Bytes from shared memory must not drive the terminal (ESC ...). */
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = '?';
 	return buf;
 }
 

@@ -17,6 +17,9 @@
  *
  * usage: hostile-vandal INSTANCE --sup-pid PID
  * Writes PID as the supervisor's pid and prints the one it replaced.
+ *
+ * usage: hostile-vandal INSTANCE --last-exit TEXT
+ * Writes TEXT as worker 0's last exit, each ~ in it as an ESC byte.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -68,7 +71,8 @@ int main(int argc, char **argv)
 	if (argc != 4) {
 		fprintf(stderr, "usage: hostile-vandal INSTANCE SECONDS PAUSE_US\n"
 		                "       hostile-vandal INSTANCE --running N\n"
-		                "       hostile-vandal INSTANCE --sup-pid PID\n");
+		                "       hostile-vandal INSTANCE --sup-pid PID\n"
+		                "       hostile-vandal INSTANCE --last-exit TEXT\n");
 		return 2;
 	}
 	double secs = atof(argv[2]);
@@ -92,6 +96,14 @@ int main(int argc, char **argv)
 	    h->ring_off[1] + cap * 4 > size) {
 		fprintf(stderr, "hostile-vandal: %s does not look like a taskring segment\n", name);
 		return 1;
+	}
+	if (!strcmp(argv[2], "--last-exit")) {
+		struct trq_worker *w = (struct trq_worker *)(base + h->workers_off);
+		size_t n = 0;
+		for (const char *p = argv[3]; *p && n < sizeof(w->last_exit) - 1; p++)
+			w->last_exit[n++] = *p == '~' ? '\033' : *p; /* ~ stands for ESC */
+		w->last_exit[n] = 0;
+		return 0;
 	}
 	if (!strcmp(argv[2], "--sup-pid")) {
 		int was = h->sup_pid;

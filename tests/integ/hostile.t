@@ -122,6 +122,11 @@ kill -KILL "$victim" 2>/dev/null
 "$vandal" "$inst" --sup-pid "$real" >/dev/null
 run timeout 30 "$TR" -i "$inst" reload --timeout 20
 tap_is "$RUN_STATUS" 0 "with the real pid back, reload works"
+# Text from the segment does not reach the terminal raw.
+"$vandal" "$inst" --last-exit '~[2Jcleared'
+run T status
+tap_ok "$([ "$RUN_STATUS" = 0 ] && [[ $RUN_OUT == *"?[2Jcleared"* ]] && [[ $RUN_OUT != *$'\033'* ]]; echo $?)" \
+	"status shows an ESC in a worker's last exit as '?', never the byte"
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
 done_testing
