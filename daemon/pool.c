@@ -113,14 +113,16 @@ static int pool_lock(struct tr_pool *p)
 	return 0;
 }
 
-/* hdr->nworkers: the configured count, or more while surplus workers run. */
-static void pool_publish_count(struct tr_pool *p)
+int tr_pool_publish_count(struct tr_pool *p)
 {
 	unsigned n = p->nwant;
 	for (unsigned i = n; i < p->nslots; i++)
 		if (p->w[i].pid)
 			n = i + 1;
+	if (ld32(&p->q->hdr->nworkers) == n)
+		return 0;
 	st32(&p->q->hdr->nworkers, n);
+	return 1;
 }
 
 int tr_pool_init(struct tr_pool *p, struct trq *q, int epfd, uint64_t ev_base)
@@ -444,7 +446,7 @@ static void pool_spawn(struct tr_pool *p, unsigned i, uint64_t now)
 		s->pid = pid;
 		s->pidfd = pidfd;
 		__atomic_store_n(&rec->pid, (int32_t)pid, __ATOMIC_RELEASE);
-		pool_publish_count(p);
+		tr_pool_publish_count(p);
 		log_debug("worker %u (pid %d, the spare) starting on cpu %d, incarnation %u", i,
 		          (int)pid, cpu, inc);
 		return;
@@ -492,7 +494,7 @@ static void pool_spawn(struct tr_pool *p, unsigned i, uint64_t now)
 	s->pid = pid;
 	s->pidfd = pidfd;
 	__atomic_store_n(&rec->pid, (int32_t)pid, __ATOMIC_RELEASE);
-	pool_publish_count(p);
+	tr_pool_publish_count(p);
 	log_debug("worker %u (pid %d) starting on cpu %d, incarnation %u", i, (int)pid, cpu, inc);
 }
 
@@ -610,7 +612,7 @@ static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64
 	if (p->draining || i >= p->nwant) {
 		if (i >= p->nwant)
 			st32(&rec->state, TRQ_W_EMPTY);
-		pool_publish_count(p);
+		tr_pool_publish_count(p);
 		return;
 	}
 	if (!was_ready && si->si_code == CLD_EXITED && si->si_status == TR_WORKER_EXIT_FATAL) {
@@ -736,7 +738,7 @@ void tr_pool_configure(struct tr_pool *p, const struct tr_config *cfg, const str
 		p->spare.fails = 0;
 		p->spare.next_at = 0;
 	}
-	pool_publish_count(p);
+	tr_pool_publish_count(p);
 }
 
 /* Whether slot i's process is settling (starting, or being stopped). */

@@ -149,6 +149,10 @@ void tr_pool_tick(struct tr_pool *p, uint64_t now);
  * and replaced. */
 void tr_pool_check(struct tr_pool *p, uint64_t now);
 
+/* Writes hdr->nworkers: the configured count, or more while surplus
+ * workers run. Returns 1 when the segment said otherwise, else 0. */
+int tr_pool_publish_count(struct tr_pool *p);
+
 /* The earliest time tr_pool_tick() or tr_pool_step() has work (0: none). */
 uint64_t tr_pool_next_deadline(struct tr_pool *p);
 

@@ -77,7 +77,6 @@ static uint64_t check_interval(const struct tr_config *c)
 int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
                  const char *instance_arg)
 {
-	struct trq_type types[TRQ_TYPES_MAX];
 	struct tr_cpus cpus;
 	char err[1024], list[256];
 	sigset_t set;
@@ -121,8 +120,11 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 	}
 	tr_sigbus_install(s->q.base, s->q.size, s->cfg.instance); /* shrunk by others: say so */
 	r = tr_instance_settings(&s->q, &s->cfg, nworkers, check_interval(&s->cfg));
-	if (r == 0)
-		r = trq_set_types(&s->q, types, tr_tasks_fill_types(types, TRQ_TYPES_MAX));
+	if (r == 0) {
+		memset(s->types, 0, sizeof(s->types));
+		s->ntypes = tr_tasks_fill_types(s->types, TRQ_TYPES_MAX);
+		r = trq_set_types(&s->q, s->types, s->ntypes);
+	}
 	if (r) {
 		tr_log_errno(LOG_ERR, r, "writing the settings into /dev/shm/taskring.%s",
 		             s->cfg.instance);
@@ -221,6 +223,34 @@ static void sup_audit(struct tr_sup *s, uint64_t now)
 	else if (r)
 		tr_log_errno(LOG_WARNING, r, "queue audit");
 	s->audit_sig = sup_audit_sig(s->q.hdr);
+}
+
+/* Puts back the header fields only the supervisor writes when another
+ * process changed them (the segment is writable by the owner and the
+ * configured group): the draining flag (set, it makes every worker exit),
+ * the task type registry (damaged, submits fail with "unknown task type")
+ * and the worker count. One line each in the log. */
+static void sup_guard(struct tr_sup *s)
+{
+	struct trq_hdr *h = s->q.hdr;
+
+	if (s->phase == TR_SUP_RUN && __atomic_load_n(&h->draining, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&h->draining, 0, __ATOMIC_RELEASE);
+		log_warn("the segment said the daemon is draining while it runs (another "
+		         "process wrote it): set back");
+	}
+	if (__atomic_load_n(&h->ntypes, __ATOMIC_ACQUIRE) != s->ntypes ||
+	    memcmp(h->types, s->types, s->ntypes * sizeof(s->types[0])) != 0) {
+		int r = trq_set_types(&s->q, s->types, s->ntypes);
+		if (r)
+			tr_log_errno(LOG_WARNING, r, "rewriting the task type registry");
+		else
+			log_warn("the task type registry in the segment was changed (by another "
+			         "process): rewritten");
+	}
+	if (tr_pool_publish_count(&s->pool))
+		log_warn("the worker count in the segment was changed (by another process): "
+		         "rewritten");
 }
 
 /* Ends a reload: publishes the outcome and tells systemd. */
@@ -443,6 +473,7 @@ static void sup_deadlines(struct tr_sup *s, uint64_t now)
 		if (trq_kick(&s->q))
 			log_debug("queued tasks with every worker asleep: woke them");
 		tr_orphans_sweep(&s->pool);
+		sup_guard(s);
 		sup_audit(s, now);
 	}
 	if (s->next_wd && now >= s->next_wd) {

@@ -57,10 +57,12 @@ struct tr_sup {
 	uint64_t audit_ns;       /* how long the last audit held the queue lock */
 	uint64_t wd_interval;    /* WATCHDOG=1 period (ns), 0: off */
 	uint64_t next_wd;
-	uint64_t armed;      /* deadline the timerfd is armed for */
-	char status[128];    /* last STATUS= sent */
-	uint64_t status_at;  /* when it was sent */
-	uint64_t status_key; /* phase, ready and wanted workers it showed */
+	uint64_t armed;                       /* deadline the timerfd is armed for */
+	char status[128];                     /* last STATUS= sent */
+	uint64_t status_at;                   /* when it was sent */
+	uint64_t status_key;                  /* phase, ready and wanted workers it showed */
+	struct trq_type types[TRQ_TYPES_MAX]; /* the type registry it published */
+	unsigned ntypes;
 };
 
 /* Starts the daemon on cfg (moved into s: the caller must not free it):

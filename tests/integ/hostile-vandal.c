@@ -18,6 +18,10 @@
  * usage: hostile-vandal INSTANCE --sup-pid PID
  * Writes PID as the supervisor's pid and prints the one it replaced.
  *
+ * usage: hostile-vandal INSTANCE --draining N | --nworkers N | --type0 NAME
+ * Writes the header's draining flag, its worker count, or the name of the
+ * first entry of the task type registry.
+ *
  * usage: hostile-vandal INSTANCE --last-exit TEXT
  * Writes TEXT as worker 0's last exit, each ~ in it as an ESC byte.
  */
@@ -69,10 +73,12 @@ int main(int argc, char **argv)
 	struct stat st;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: hostile-vandal INSTANCE SECONDS PAUSE_US\n"
-		                "       hostile-vandal INSTANCE --running N\n"
-		                "       hostile-vandal INSTANCE --sup-pid PID\n"
-		                "       hostile-vandal INSTANCE --last-exit TEXT\n");
+		fprintf(stderr,
+		        "usage: hostile-vandal INSTANCE SECONDS PAUSE_US\n"
+		        "       hostile-vandal INSTANCE --running N\n"
+		        "       hostile-vandal INSTANCE --sup-pid PID\n"
+		        "       hostile-vandal INSTANCE --last-exit TEXT\n"
+		        "       hostile-vandal INSTANCE --draining N|--nworkers N|--type0 NAME\n");
 		return 2;
 	}
 	double secs = atof(argv[2]);
@@ -96,6 +102,18 @@ int main(int argc, char **argv)
 	    h->ring_off[1] + cap * 4 > size) {
 		fprintf(stderr, "hostile-vandal: %s does not look like a taskring segment\n", name);
 		return 1;
+	}
+	if (!strcmp(argv[2], "--draining")) {
+		h->draining = (uint32_t)atoi(argv[3]);
+		return 0;
+	}
+	if (!strcmp(argv[2], "--nworkers")) {
+		h->nworkers = (uint32_t)atoi(argv[3]);
+		return 0;
+	}
+	if (!strcmp(argv[2], "--type0")) {
+		snprintf(h->types[0].name, sizeof(h->types[0].name), "%s", argv[3]);
+		return 0;
 	}
 	if (!strcmp(argv[2], "--last-exit")) {
 		struct trq_worker *w = (struct trq_worker *)(base + h->workers_off);

@@ -13,7 +13,9 @@
 #    shrunken segment with a clear error, never a crash.
 # 3. Damage that no queue operation reads (a class's running count) is found and
 #    repaired by the supervisor's periodic audit, with one line in its log; and a
-#    forged supervisor pid in the segment is not signalled by `taskring reload`.
+#    forged supervisor pid in the segment is not signalled by `taskring reload`;
+#    header fields only the supervisor writes (draining, type registry, worker
+#    count) are put back; text from the segment is not shown raw.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 . "$(dirname "$0")/chaos-lib.sh"
@@ -122,6 +124,26 @@ kill -KILL "$victim" 2>/dev/null
 "$vandal" "$inst" --sup-pid "$real" >/dev/null
 run timeout 30 "$TR" -i "$inst" reload --timeout 20
 tap_is "$RUN_STATUS" 0 "with the real pid back, reload works"
+# Header fields only the supervisor writes are put back at its next health
+# check (every second here), one line each in the log.
+"$vandal" "$inst" --type0 garbled
+"$vandal" "$inst" --nworkers 1000
+wait_until 20 'grep -q "the task type registry in the segment was changed (by another process): rewritten" "$log" &&
+	grep -q "the worker count in the segment was changed (by another process): rewritten" "$log"'
+tap_ok $? "a garbled type registry and worker count are rewritten and logged" || tap_diag_file "$log"
+tap_is "$(status_json "$inst" | jq -r '.workers | length')" 2 "status shows 2 workers again"
+run T submit --wait noop
+tap_is "$RUN_STATUS:$RUN_OUT" "0:" "and 'noop', the registry's first type, works again"
+wpids=$(status_json "$inst" | jq -r '.workers[].pid' | tr '\n' ' ')
+"$vandal" "$inst" --draining 1
+wait_until 20 'grep -q "the segment said the daemon is draining while it runs (another process wrote it): set back" "$log"'
+tap_ok $? "a draining flag set by another process is cleared and logged"
+wait_until 30 'test "$(nready "$inst")" = 2'
+run T submit --wait echo still
+tap_is "$RUN_STATUS:$RUN_OUT" "0:still" "the daemon serves on"
+_tr_alive "$(daemon_pid "$inst")"
+tap_ok $? "and did not give up"
+
 # Text from the segment does not reach the terminal raw.
 "$vandal" "$inst" --last-exit '~[2Jcleared'
 run T status
