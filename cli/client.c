@@ -236,6 +236,7 @@ int cli_status_of(int err)
 	case ENOTRECOVERABLE:
 		return CLI_NODAEMON;
 	case ETIMEDOUT:
+	case TASKRING_ELOCKED:
 		return CLI_TIMEOUT;
 	case TASKRING_EFULL:
 		return CLI_FULL;
@@ -317,6 +318,10 @@ int cli_submit_error(struct cli *c, int err, const char *type, int argc, const c
 		break;
 	case TASKRING_ENODAEMON:
 		cli_err(c, "instance '%s': the daemon is not running", c->instance);
+		break;
+	case TASKRING_ELOCKED:
+		cli_err(c, "instance '%s': %s (see 'taskring status' for stopped clients)",
+		        c->instance, taskring_strerror(err));
 		break;
 	default:
 		cli_err(c, "submitting a '%.40s' task: %s", type, taskring_strerror(err));

@@ -146,7 +146,7 @@ static void submit_batch(struct client *c)
 		__atomic_store_n(&c->cs->next, n, __ATOMIC_RELEASE);
 	if (r == -TASKRING_EFULL || (r >= 0 && noblock)) {
 		c->cs->full++;
-	} else if (r == -ETIMEDOUT || r >= 0) {
+	} else if (r == -ETIMEDOUT || r == -TASKRING_ELOCKED || r >= 0) {
 		/* A no-block submit also times out on a busy lock. */
 		if (noblock)
 			c->cs->busy++;

@@ -56,6 +56,9 @@ const char *taskring_strerror(int err)
 		return "not a valid task id";
 	case TASKRING_ENOTSUP_CLS:
 		return "this task type cannot run in the requested class";
+	case TASKRING_ELOCKED:
+		return "the queue lock was not released in time: a process holding it is stopped "
+		       "or hung";
 	case 2: /* ENOENT */
 		return "no such instance or task";
 	case 11: /* EAGAIN */

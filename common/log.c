@@ -3,6 +3,7 @@
  * single write(2) so lines from several processes never interleave.
  */
 #include "log.h"
+#include "taskring.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -72,8 +73,11 @@ static void log_emit(int level, int err, const char *fmt, va_list ap)
 			n += (size_t)k;
 	}
 	if (err && n < sizeof(line)) {
-		int k =
-		    snprintf(line + n, sizeof(line) - n, ": %s", strerror(err < 0 ? -err : err));
+		int e = err < 0 ? -err : err;
+		/* errno values by strerror (taskring_strerror words a few for
+		 * clients), the project's own codes by taskring_strerror */
+		int k = snprintf(line + n, sizeof(line) - n, ": %s",
+		                 e > TASKRING_EBASE ? taskring_strerror(e) : strerror(e));
 		if (k > 0)
 			n += (size_t)k;
 	}

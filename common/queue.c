@@ -66,6 +66,8 @@ int trq_lock(struct trq *q, uint64_t deadline)
 		pthread_mutex_consistent(m);
 		r = 0;
 	}
+	if (r == ETIMEDOUT)
+		return -TASKRING_ELOCKED; /* not "the table is full", not "not finished" */
 	if (r)
 		return -r;
 	/* Results this process read without the lock are marked read now. */

@@ -137,6 +137,14 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
 		goto fail;
 	}
 	r = trq_adopt(q);
+	if (r == -TASKRING_ELOCKED) {
+		snprintf(err, errlen,
+		         "adopting /dev/shm/taskring.%s: %s; if no process using it is "
+		         "stopped, its lock word is damaged: stop its clients and remove it "
+		         "(rm /dev/shm/taskring.%s; the queued tasks are lost)",
+		         inst, taskring_strerror(r), inst);
+		goto fail;
+	}
 	if (r < 0) {
 		snprintf(err, errlen, "adopting /dev/shm/taskring.%s: %s", inst,
 		         taskring_strerror(r));

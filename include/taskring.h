@@ -28,15 +28,18 @@ extern "C" {
 /* The project's own error codes, returned negated. */
 enum {
 	TASKRING_EBASE = 10000,
-	TASKRING_EFULL,      /* the task table is full (non-blocking submit) */
-	TASKRING_EEXPIRED,   /* the task id's slot was reused: result gone */
-	TASKRING_ELAYOUT,    /* segment has another magic/layout version/size */
-	TASKRING_ENODAEMON,  /* no live supervisor owns the segment */
-	TASKRING_ECORRUPT,   /* the segment holds inconsistent data */
-	TASKRING_EBADTYPE,   /* unknown task type */
-	TASKRING_EFINAL,     /* the task already reached a final state */
-	TASKRING_EBADID,     /* the id is not a valid task id for this segment */
-	TASKRING_ENOTSUP_CLS /* the task type does not allow the requested class */
+	TASKRING_EFULL,       /* the task table is full (non-blocking submit) */
+	TASKRING_EEXPIRED,    /* the task id's slot was reused: result gone */
+	TASKRING_ELAYOUT,     /* segment has another magic/layout version/size */
+	TASKRING_ENODAEMON,   /* no live supervisor owns the segment */
+	TASKRING_ECORRUPT,    /* the segment holds inconsistent data */
+	TASKRING_EBADTYPE,    /* unknown task type */
+	TASKRING_EFINAL,      /* the task already reached a final state */
+	TASKRING_EBADID,      /* the id is not a valid task id for this segment */
+	TASKRING_ENOTSUP_CLS, /* the task type does not allow the requested class */
+	TASKRING_ELOCKED      /* the queue lock was not released before the deadline:
+	                         a process holding it is stopped or hung (any call
+	                         that takes the lock may return it) */
 };
 
 /* Task classes: cpu tasks run one at a time on a worker's main thread; io

@@ -77,6 +77,7 @@ __all__ = [
     "EFINAL",
     "EBADID",
     "ENOTSUP_CLS",
+    "ELOCKED",
     "strerror",
     "library_path",
 ]
@@ -96,6 +97,7 @@ EBADTYPE = EBASE + 6  #: unknown task type
 EFINAL = EBASE + 7  #: the task already reached a final state
 EBADID = EBASE + 8  #: not a valid task id for this segment
 ENOTSUP_CLS = EBASE + 9  #: the task type does not allow the requested class
+ELOCKED = EBASE + 10  #: the queue lock was not released in time (a holder is stopped or hung)
 
 #: Task classes: ``CPU`` tasks run one at a time on a worker's main thread,
 #: ``IO`` tasks many at once on its io_uring thread.

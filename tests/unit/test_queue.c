@@ -283,6 +283,45 @@ static void test_full_and_reclaim(void)
 	check("after full-table and reclamation");
 }
 
+/* A process that holds the queue lock and is stopped (Ctrl-Z on a client)
+ * stalls every caller until it lets go: their calls end at their deadline
+ * with -TASKRING_ELOCKED, which says so, rather than a plain timeout that
+ * reads as "the table is full". Killed, it costs only the repair. */
+static void test_lock_stopped(void)
+{
+#ifdef __SANITIZE_THREAD__
+	/* TSan builds lock without a deadline (see trq_lock). */
+	ok(1, "# SKIP TSan builds wait for the lock without a deadline");
+#else
+	int pfd[2], err;
+	char x;
+	ok(pipe(pfd) == 0, "pipe");
+	pid_t kid = fork();
+	if (kid == 0) {
+		trq_lock(&q, 0);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(1);
+		raise(SIGSTOP);
+		_exit(0);
+	}
+	ok(read(pfd[0], &x, 1) == 1, "a child holds the queue lock, then stops");
+	struct taskring_opts o = {.timeout_ms = 300};
+	uint64_t t0 = trq_now();
+	submit1("echo", 0, NULL, &o, &err);
+	is_int(err, -TASKRING_ELOCKED, "a submit behind it fails with -TASKRING_ELOCKED");
+	ok(trq_now() - t0 >= 250000000ull, "at its deadline");
+	ok(strstr(taskring_strerror(err), "lock") != NULL, "which says why: %s",
+	   taskring_strerror(err));
+	kill(kid, SIGKILL);
+	waitpid(kid, NULL, 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	uint64_t id = submit1("echo", 0, NULL, &o, &err);
+	ok(id != 0, "killed, it leaves a lock the next caller repairs (err %d)", err);
+	check("after a stopped lock holder was killed");
+#endif
+}
+
 /* A child locks the queue, leaves it half-updated the way `kind` says, and
  * dies holding the lock. The next locker must repair it. */
 static void die_mid_update(int kind)
@@ -1166,6 +1205,7 @@ int main(void)
 	test_nap();
 	test_giveback();
 	test_owner_dead();
+	test_lock_stopped();
 	test_attach_refusals();
 	test_nap_full();
 	test_batch_wake();
