@@ -466,6 +466,17 @@ static int stress_setup(struct stress_run *R)
 		        (long long)(R->o.settle_ms / 1000));
 		return CLI_FAILED;
 	}
+	/* The workload's longest argument words, with --files a copy-file
+	 * task's two paths: said up front, not as one E2BIG per submit. */
+	size_t need = R->o.files ? 2 * (strlen(R->o.files) + 64) : 64;
+	if (R->q.payload_max < need) {
+		cli_err(R->c,
+		        "instance '%s': queue.payload_max is %u bytes; this workload%s needs %zu "
+		        "bytes of task arguments",
+		        R->c->instance, (unsigned)R->q.payload_max,
+		        R->o.files ? " (with --files)" : "", need);
+		return CLI_USAGE;
+	}
 	if (R->o.files) {
 		st = try_files(R);
 		if (st != CLI_OK)

@@ -100,4 +100,14 @@ wait_until 60 'test "$(T list --state queued,running --json | jq length)" = 0'
 tap_ok $? "nothing is left queued or running"
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
+
+# A payload_max too small for the workload's paths is said up front.
+inst=$(tr_instance)
+chaos_config "$TR_TMP/small.yaml" "queue:" "  payload_max: 64" "io:" "  allowed_paths: [\"$dir\"]"
+start_daemon "$inst" -c "$TR_TMP/small.yaml"
+wait_until 30 'test "$(nready "$inst")" -ge 1'
+run timeout 120 "$TR" -i "$inst" stress --duration 2 --kill-every 0 --mix io --files "$dir"
+tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "queue.payload_max is 64 bytes; this workload (with --files) needs" ]]; echo $?)" \
+	"stress with --files against payload_max 64: exit $RUN_STATUS, ${RUN_ERR:0:120}"
+stop_daemon "$inst" TERM
 done_testing
