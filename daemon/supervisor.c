@@ -22,17 +22,17 @@
 #include "sigbus.h"
 #include "tasks.h"
 
-#define NS_PER_S        1000000000ull
-#define EV_SIGNAL       1ull
-#define EV_TIMER        2ull
-#define EV_BELL         3ull
-#define EV_POOL         (1ull << 32)    /* + worker index */
-#define CHECK_MAX_S     5               /* health checks at least this often */
-#define AUDIT_EVERY_NS  (5 * NS_PER_S)  /* at most this often */
-#define AUDIT_SHARE_MAX 1000u           /* audits: at most 1/1000 of the time */
-#define AUDIT_QUIET_NS  1000000ull      /* audits longer than this wait for a quiet look */
-#define AUDIT_BUSY_NS   (60 * NS_PER_S) /* for up to this long past due */
-#define STATUS_EVERY_NS NS_PER_S        /* STATUS= on queue changes at most this often */
+#define NS_PER_S          1000000000ull
+#define EV_SIGNAL         1ull
+#define EV_TIMER          2ull
+#define EV_BELL           3ull
+#define EV_POOL           (1ull << 32)    /* + worker index */
+#define CHECK_MAX_S       5               /* health checks at least this often */
+#define AUDIT_EVERY_NS    (5 * NS_PER_S)  /* at most this often */
+#define AUDIT_SHARE_MAX   1000u           /* audits: at most 1/1000 of the time */
+#define AUDIT_QUIET_SLOTS 65536u          /* larger tables' audits wait for a quiet look */
+#define AUDIT_BUSY_NS     (60 * NS_PER_S) /* for up to this long past due */
+#define STATUS_EVERY_NS   NS_PER_S        /* STATUS= on queue changes at most this often */
 
 static void sup_notify(struct tr_sup *s, const char *msg)
 {
@@ -196,12 +196,13 @@ static uint64_t sup_audit_sig(const struct trq_hdr *h)
  * what it finds), at a health check. It holds the queue lock while it walks
  * the table (well under 1 ms at the default 4096 slots, 20-100 ms at 1 M
  * slots on the development VM), so it runs only after the queue changed,
- * at most every AUDIT_EVERY_NS and 1/AUDIT_SHARE_MAX of the time; and once
- * an audit has held the lock longer than AUDIT_QUIET_NS (a large table),
- * the next waits for a quiet look (no task submitted or ended since the
- * previous health check) for up to AUDIT_BUSY_NS past the time it was due.
- * The hot paths check what they use on their own; the audit finds what
- * none of them reads. */
+ * at most every AUDIT_EVERY_NS and 1/AUDIT_SHARE_MAX of the time; and in a
+ * table of more than AUDIT_QUIET_SLOTS it waits for a quiet look (no task
+ * submitted or ended since the previous health check) for up to
+ * AUDIT_BUSY_NS past the time it was due. (By size, not by a measured
+ * time: a loaded machine must not turn a small table's audit lazy.) The
+ * hot paths check what they use on their own; the audit finds what none of
+ * them reads. */
 static void sup_audit(struct tr_sup *s, uint64_t now)
 {
 	char msg[256];
@@ -211,12 +212,11 @@ static void sup_audit(struct tr_sup *s, uint64_t now)
 	s->look_sig = sig;
 	if (now < s->audit_at || sig == s->audit_sig)
 		return;
-	if (!quiet && s->audit_ns > AUDIT_QUIET_NS && now - s->audit_at < AUDIT_BUSY_NS)
+	if (!quiet && s->q.capacity > AUDIT_QUIET_SLOTS && now - s->audit_at < AUDIT_BUSY_NS)
 		return;
 	uint64_t t0 = trq_now();
 	int r = trq_audit(&s->q, 1, msg, sizeof(msg));
 	uint64_t t1 = trq_now(), pace = (t1 - t0) * AUDIT_SHARE_MAX;
-	s->audit_ns = t1 - t0;
 	s->audit_at = t1 + (pace > AUDIT_EVERY_NS ? pace : AUDIT_EVERY_NS);
 	if (r == -TASKRING_ECORRUPT)
 		log_warn("queue audit: %s: repaired", msg);

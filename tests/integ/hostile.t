@@ -120,7 +120,7 @@ tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "names pid $victim as its daem
 	"reload refuses a forged daemon pid (exit $RUN_STATUS): ${RUN_ERR:0:140}"
 _tr_alive "$victim"
 tap_ok $? "and the process at that pid was not signalled"
-kill -KILL "$victim" 2>/dev/null
+{ kill -KILL "$victim" && wait "$victim"; } 2>/dev/null # no "Killed" line from bash
 "$vandal" "$inst" --sup-pid "$real" >/dev/null
 run timeout 30 "$TR" -i "$inst" reload --timeout 20
 tap_is "$RUN_STATUS" 0 "with the real pid back, reload works"
