@@ -104,9 +104,10 @@ int cli_task_error(struct cli *c, uint64_t id, int err);
  * the exit status. type, argc and argv describe the (first) task. */
 int cli_submit_error(struct cli *c, int err, const char *type, int argc, const char *const *argv);
 
-/* Whether pid is a taskringd supervisor: its program is taskringd and its
- * name is too (workers and the spare run under their own). A pid read from
- * the shared segment is never signalled on trust alone. */
+/* Whether pid is a taskringd supervisor: its program is taskringd (when
+ * this user may read /proc/PID/exe) and its name is too (workers and the
+ * spare run under their own). A pid read from the shared segment is never
+ * signalled on trust alone. */
 int cli_is_supervisor(int pid);
 
 /* Current CLOCK_MONOTONIC time in ms. */

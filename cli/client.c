@@ -338,13 +338,15 @@ int cli_is_supervisor(int pid)
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
 	n = readlink(path, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	const char *base = strrchr(buf, '/');
-	base = base ? base + 1 : buf;
-	if (strncmp(base, "taskringd", 9) != 0) /* also "taskringd (deleted)" */
-		return 0;
+	if (n > 0) {
+		buf[n] = 0;
+		const char *base = strrchr(buf, '/');
+		base = base ? base + 1 : buf;
+		if (strncmp(base, "taskringd", 9) != 0) /* also "taskringd (deleted)" */
+			return 0;
+	} else if (errno != EACCES && errno != EPERM) {
+		return 0; /* gone; another user's process leaves only its name to check */
+	}
 	/* Workers and the spare run the same program under their own names. */
 	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
 	FILE *f = fopen(path, "re");
