@@ -249,7 +249,6 @@ void trq_slot_finished(struct trq *q, uint32_t idx)
 /* Ends task idx in a final state with text as its output. */
 void trq_slot_end(struct trq *q, uint32_t idx, int state, const char *text, uint64_t now)
 {
-	struct trq_hdr *h = q->hdr;
 	struct trq_slot *s = &q->meta[idx];
 	size_t n = text ? strlen(text) : 0;
 	if (n > q->result_max)
@@ -257,16 +256,7 @@ void trq_slot_end(struct trq *q, uint32_t idx, int state, const char *text, uint
 	memcpy(trq_out_at(q, idx, (uint32_t)n), text ? text : "", n);
 	s->out_len = (uint32_t)n;
 	s->out_sum = trq_sum(2166136261u, trq_out_at(q, idx, (uint32_t)n), n);
-	s->finish_ns = now;
-	s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
-	st32(&s->state, (uint32_t)state);
-	if (state == TASKRING_DONE)
-		h->done++;
-	else if (state == TASKRING_FAILED)
-		h->failed++;
-	else
-		h->cancelled++;
-	trq_slot_finished(q, idx);
+	trq_slot_final(q, idx, (uint32_t)state, now);
 }
 
 uint32_t trq_free_slots(struct trq *q, uint64_t now)

@@ -134,6 +134,25 @@ uint32_t trq_slot_alloc(struct trq *q, uint64_t now, int *reclaimed);
 /* Moves a finished slot to its place: freed when detached, else fin list 0. */
 void trq_slot_finished(struct trq *q, uint32_t idx);
 
+/* Puts task idx, its output already in place, in final state `state` at
+ * now: clears the run flags, counts it in the header and moves it to its
+ * list (trq_slot_finished). Shared by a worker's finish and trq_slot_end. */
+static inline void trq_slot_final(struct trq *q, uint32_t idx, uint32_t state, uint64_t now)
+{
+	struct trq_hdr *h = q->hdr;
+	struct trq_slot *s = &q->meta[idx];
+	s->finish_ns = now;
+	s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
+	st32(&s->state, state);
+	if (state == TASKRING_DONE)
+		h->done++;
+	else if (state == TASKRING_FAILED)
+		h->failed++;
+	else
+		h->cancelled++;
+	trq_slot_finished(q, idx);
+}
+
 /* Ends task idx in a final state with text as its output (counted in the
  * header, moved to its list). */
 void trq_slot_end(struct trq *q, uint32_t idx, int state, const char *text, uint64_t now);

@@ -204,19 +204,10 @@ int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct t
 			here = 1;
 		s->out_len = x->out_len > q->result_max ? q->result_max : x->out_len;
 		s->out_sum = sums[i];
-		s->finish_ns = now;
-		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
 		int st = x->state;
 		if (st != TASKRING_DONE && st != TASKRING_CANCELLED)
 			st = TASKRING_FAILED;
-		st32(&s->state, (uint32_t)st);
-		if (st == TASKRING_DONE)
-			h->done++;
-		else if (st == TASKRING_FAILED)
-			h->failed++;
-		else
-			h->cancelled++;
-		trq_slot_finished(q, x->idx);
+		trq_slot_final(q, x->idx, (uint32_t)st, now);
 	}
 	trq_unlock(q);
 	__atomic_store_n(&q->woke_here, here, __ATOMIC_RELAXED);
