@@ -114,10 +114,11 @@ tap_is "$(status_json "$inst" | jq -r '.workers[0].restarts')" 5 "the worker was
 stop_daemon "$inst" TERM
 
 # ---- deaths charged to crashing tasks are the tasks' doing, not early exits ----------
+# (the same strict configuration as the give-up test below)
 inst=$(tr_instance)
-write_config "$TR_TMP/poison.yaml" "workers: 1" "restart:" "  min_uptime_ms: 60000" \
+write_config "$TR_TMP/giveup.yaml" "workers: 1" "restart:" "  min_uptime_ms: 60000" \
 	"  max_early_exits: 2" "  backoff_ms: 10" "  backoff_max_ms: 50"
-start_daemon "$inst" -c "$TR_TMP/poison.yaml"
+start_daemon "$inst" -c "$TR_TMP/giveup.yaml"
 wait_until 30 'test "$(nready "$inst")" = 1'
 pid=$(daemon_pid "$inst")
 ids=""
@@ -142,8 +143,6 @@ tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
 
 # ---- early deaths beyond restart.max_early_exits stop the daemon --------------------
 inst=$(tr_instance)
-write_config "$TR_TMP/giveup.yaml" "workers: 1" "restart:" "  min_uptime_ms: 60000" \
-	"  max_early_exits: 2" "  backoff_ms: 10" "  backoff_max_ms: 50"
 start_daemon "$inst" -c "$TR_TMP/giveup.yaml"
 wait_until 30 'test "$(nready "$inst")" = 1'
 pid=$(daemon_pid "$inst")
