@@ -935,7 +935,7 @@ static int read_file(const char *path, char **out, size_t *outlen)
 		close(fd);
 		return e;
 	}
-	if (S_ISDIR(st.st_mode) || (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))) {
+	if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
 		close(fd);
 		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	}
