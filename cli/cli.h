@@ -33,6 +33,7 @@ struct cli {
 	const char *instance; /* -i, else $TASKRING_INSTANCE, else "default" */
 	int instance_opt;     /* 1 when -i/--instance was given */
 	taskring_t *h;        /* attached handle, NULL until cli_attach() */
+	int lock_warned;      /* cli_lock_stalled() has said so */
 };
 
 /* One command. */
@@ -120,10 +121,16 @@ int64_t cli_remaining_ms(int64_t deadline);
 /* Waits until task id is final or deadline (cli_now_ms() based; < 0: none),
  * copying it into *info and marking it read. Waits in slices so it notices
  * an interrupt (cli_interrupted()) and a supervisor that stays dead for
- * CLI_DEAD_GRACE_MS (then -TASKRING_ENODAEMON). Returns 0, -ETIMEDOUT,
- * -EINTR, or a libtaskring error. */
+ * CLI_DEAD_GRACE_MS (then -TASKRING_ENODAEMON). A queue lock held by a
+ * stopped process is waited out too, said once (cli_lock_stalled()).
+ * Returns 0, -ETIMEDOUT, -TASKRING_ELOCKED (the deadline came while the lock
+ * was stuck), -EINTR, or a libtaskring error. */
 #define CLI_DEAD_GRACE_MS 10000
 int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_info *info);
+
+/* Says once per command, on stderr, that a call is waiting for a queue lock
+ * some process holds without letting go (-TASKRING_ELOCKED). */
+void cli_lock_stalled(struct cli *c);
 
 /* Reports a final task: DONE writes its result line on stdout and returns
  * CLI_OK; FAILED/CANCELLED write a blank line on stdout (when blank_line, so

@@ -378,7 +378,7 @@ int64_t cli_remaining_ms(int64_t deadline)
 int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_info *info)
 {
 	int64_t dead_since = -1;
-	int r;
+	int r, locked;
 
 	if (!taskring_daemon_alive(c->h)) {
 		/* Finished tasks can still be collected; others would wait forever. */
@@ -393,10 +393,13 @@ int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_
 		if (left >= 0 && left < slice)
 			slice = left;
 		r = taskring_wait(c->h, id, slice, info);
-		if (r != -ETIMEDOUT && r != -EINTR)
+		locked = r == -TASKRING_ELOCKED;
+		if (locked)
+			cli_lock_stalled(c);
+		else if (r != -ETIMEDOUT && r != -EINTR)
 			return r;
 		if (deadline >= 0 && cli_remaining_ms(deadline) == 0)
-			return -ETIMEDOUT;
+			return locked ? r : -ETIMEDOUT;
 		if (taskring_daemon_alive(c->h)) {
 			dead_since = -1;
 		} else if (dead_since < 0) {
@@ -405,6 +408,15 @@ int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_
 			return -TASKRING_ENODAEMON;
 		}
 	}
+}
+
+void cli_lock_stalled(struct cli *c)
+{
+	if (c->lock_warned)
+		return;
+	c->lock_warned = 1;
+	cli_err(c, "instance '%s': still waiting: %s (see 'taskring status' for stopped clients)",
+	        c->instance, taskring_strerror(-TASKRING_ELOCKED));
 }
 
 /* Length of s without trailing newlines, for one-line messages. */

@@ -175,14 +175,20 @@ static int map_from_stdin(struct map_job *m, const char *type, int npfx, char **
 }
 
 /* Cancels our tasks that are not finished and collects the finished ones,
- * so their slots come free. Returns how many were cancelled. */
+ * so their slots come free. Returns how many were cancelled. Stops at a
+ * queue lock that stays held (each call would wait its 10 s for it): the
+ * tasks left then run and their results expire after result_ttl. */
 static size_t map_abandon(struct cli *c, const uint64_t *ids, size_t n)
 {
 	size_t cancelled = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (taskring_cancel(c->h, ids[i]) == 0)
-			cancelled++;
+		int r = taskring_cancel(c->h, ids[i]);
+		if (r == -TASKRING_ELOCKED) {
+			cli_err(c, "could not cancel %zu tasks: %s", n - i, taskring_strerror(r));
+			break;
+		}
+		cancelled += r == 0;
 		taskring_wait(c->h, ids[i], 0, NULL);
 	}
 	return cancelled;
@@ -229,10 +235,16 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 			}
 			if (r == -TASKRING_EFULL && sub > got) {
 				owed = sub - got < MAP_COLLECT ? sub - got : MAP_COLLECT;
-			} else if ((r == -TASKRING_EFULL || r == -ETIMEDOUT) && sub == got) {
+			} else if ((r == -TASKRING_EFULL || r == -ETIMEDOUT ||
+			            r == -TASKRING_ELOCKED) &&
+			           sub == got) {
+				/* A full table, or a lock a stopped process holds: wait on,
+				 * in slices, to the deadline. */
 				wait_slot = 1;
+				if (r == -TASKRING_ELOCKED)
+					cli_lock_stalled(c);
 				if (deadline >= 0 && cli_remaining_ms(deadline) == 0) {
-					fail = -ETIMEDOUT;
+					fail = r == -TASKRING_ELOCKED ? r : -ETIMEDOUT;
 					break;
 				}
 				if (taskring_daemon_alive(c->h)) {
@@ -259,7 +271,8 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 
 		struct taskring_info info = {0};
 		r = cli_wait_task(c, m->ids[got], deadline, &info);
-		if (r == -ETIMEDOUT || r == -EINTR || r == -TASKRING_ENODAEMON) {
+		if (r == -ETIMEDOUT || r == -EINTR || r == -TASKRING_ENODAEMON ||
+		    r == -TASKRING_ELOCKED) {
 			fail = r;
 			break;
 		}
@@ -287,8 +300,11 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 		int sig = cli_interrupted();
 		switch (fail) {
 		case -ETIMEDOUT:
-			cli_err(c, "timed out with %zu of %zu tasks done; cancelled %zu unfinished",
-			        got, m->n, cancelled);
+		case -TASKRING_ELOCKED:
+			cli_err(c,
+			        "timed out%s with %zu of %zu tasks done; cancelled %zu unfinished",
+			        fail == -ETIMEDOUT ? "" : " waiting for the queue lock", got, m->n,
+			        cancelled);
 			worst = CLI_TIMEOUT;
 			break;
 		case -TASKRING_ENODAEMON:

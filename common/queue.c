@@ -25,7 +25,11 @@
 #include "wake.h"
 
 #define LOCK_DEFAULT_NS (10ull * 1000000000ull)
-#define SUBMIT_CHUNK    64
+/* A lock wait this long is a stuck holder, not a busy queue: the timeout
+ * says -TASKRING_ELOCKED. A shorter one ended by the caller's deadline (say,
+ * a submit woken by a free slot just before it) is a plain -ETIMEDOUT. */
+#define LOCK_STALL_NS (200ull * 1000000ull)
+#define SUBMIT_CHUNK  64
 
 /* ---- locking ------------------------------------------------------------ */
 
@@ -43,8 +47,10 @@ int trq_lock(struct trq *q, uint64_t deadline)
 		if (__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 0)
 			r = pthread_mutex_trylock(m);
 	}
+	uint64_t t0 = 0;
 	if (r == EBUSY) {
 		struct timespec ts;
+		t0 = trq_now();
 		if (!deadline)
 			deadline = trq_now() + LOCK_DEFAULT_NS;
 #ifdef __SANITIZE_THREAD__
@@ -66,8 +72,8 @@ int trq_lock(struct trq *q, uint64_t deadline)
 		pthread_mutex_consistent(m);
 		r = 0;
 	}
-	if (r == ETIMEDOUT)
-		return -TASKRING_ELOCKED; /* not "the table is full", not "not finished" */
+	if (r == ETIMEDOUT) /* a stuck holder is not "the table is full" */
+		return trq_now() - t0 >= LOCK_STALL_NS ? -TASKRING_ELOCKED : -ETIMEDOUT;
 	if (r)
 		return -r;
 	/* Results this process read without the lock are marked read now. */

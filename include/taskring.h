@@ -37,9 +37,11 @@ enum {
 	TASKRING_EFINAL,      /* the task already reached a final state */
 	TASKRING_EBADID,      /* the id is not a valid task id for this segment */
 	TASKRING_ENOTSUP_CLS, /* the task type does not allow the requested class */
-	TASKRING_ELOCKED      /* the queue lock was not released before the deadline:
-	                         a process holding it is stopped or hung (any call
-	                         that takes the lock may return it) */
+	TASKRING_ELOCKED      /* the queue lock was not released before the deadline,
+	                         after a wait of 200 ms or more for it: a process
+	                         holding it is stopped or hung (any call that takes
+	                         the lock may return it; a shorter lock wait cut by
+	                         the deadline is -ETIMEDOUT) */
 };
 
 /* Task classes: cpu tasks run one at a time on a worker's main thread; io

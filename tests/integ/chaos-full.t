@@ -51,7 +51,13 @@ wait_until 240 'test -s "$TR_TMP/mp1.st" -a -s "$TR_TMP/mp2.st" -a "$(cat "$TR_T
 tap_ok $? "the CLI submitters finished"
 for i in 1 2; do
 	got="$(cat "$TR_TMP/mp$i.st"):$(md5sum <"$TR_TMP/mp$i.out")"
-	tap_is "$got" "0:$(md5sum <"$TR_TMP/mp$i.want")" "blocking map $i: all 300 results, in order"
+	tap_is "$got" "0:$(md5sum <"$TR_TMP/mp$i.want")" "blocking map $i: all 300 results, in order" ||
+		{
+			tap_diag "map $i exited $(cat "$TR_TMP/mp$i.st"); its stderr:"
+			tap_diag_file "$TR_TMP/mp$i.err"
+			tap_diag "results that differ (< want, > got):"
+			diff "$TR_TMP/mp$i.want" "$TR_TMP/mp$i.out" | head -20 | while read -r l; do tap_diag "$l"; done
+		}
 done
 codes=$(cut -d' ' -f1 "$TR_TMP"/nb*.out | sort -u | tr '\n' ' ')
 n0=$(cat "$TR_TMP"/nb*.out | grep -c '^0 ')

@@ -2,8 +2,8 @@
  * hostile-vandal.c - the hostile client of hostile.t: maps a live instance's
  * segment read-write, as any process with write access may, and writes
  * random bytes into task slots, the queue counters and list heads, and the
- * ring entries, for a while. It never touches the robust mutex (a writer can
- * always wedge a lock; callers then time out: documented, not tested here).
+ * ring entries, for a while. It never scribbles on the robust mutex (a writer
+ * can always wedge a lock; callers then time out: documented, not tested).
  *
  * hostile.t compiles it with the system compiler against the real queue.h,
  * so the offsets are the daemon's own; it links nothing of libtaskring.
@@ -24,9 +24,15 @@
  *
  * usage: hostile-vandal INSTANCE --last-exit TEXT
  * Writes TEXT as worker 0's last exit, each ~ in it as an ESC byte.
+ *
+ * usage: hostile-vandal INSTANCE --hold-lock 1
+ * Takes the queue lock, prints "locked", stops itself (SIGSTOP) and, once
+ * continued, exits holding it: a client suspended with Ctrl-Z inside a call.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -78,7 +84,8 @@ int main(int argc, char **argv)
 		        "       hostile-vandal INSTANCE --running N\n"
 		        "       hostile-vandal INSTANCE --sup-pid PID\n"
 		        "       hostile-vandal INSTANCE --last-exit TEXT\n"
-		        "       hostile-vandal INSTANCE --draining N|--nworkers N|--type0 NAME\n");
+		        "       hostile-vandal INSTANCE --draining N|--nworkers N|--type0 NAME\n"
+		        "       hostile-vandal INSTANCE --hold-lock 1\n");
 		return 2;
 	}
 	double secs = atof(argv[2]);
@@ -102,6 +109,17 @@ int main(int argc, char **argv)
 	    h->ring_off[1] + cap * 4 > size) {
 		fprintf(stderr, "hostile-vandal: %s does not look like a taskring segment\n", name);
 		return 1;
+	}
+	if (!strcmp(argv[2], "--hold-lock")) {
+		int r = pthread_mutex_lock(&h->lock);
+		if (r) { /* EOWNERDEAD: exiting leaves the repair to the next locker */
+			fprintf(stderr, "hostile-vandal: pthread_mutex_lock: %s\n", strerror(r));
+			return 1;
+		}
+		printf("locked\n");
+		fflush(stdout);
+		raise(SIGSTOP);
+		_exit(0); /* holding it: the next locker repairs */
 	}
 	if (!strcmp(argv[2], "--draining")) {
 		h->draining = (uint32_t)atoi(argv[3]);

@@ -149,6 +149,23 @@ tap_ok $? "and did not give up"
 run T status
 tap_ok "$([ "$RUN_STATUS" = 0 ] && [[ $RUN_OUT == *"?[2Jcleared"* ]] && [[ $RUN_OUT != *$'\033'* ]]; echo $?)" \
 	"status shows an ESC in a worker's last exit as '?', never the byte"
+# A client stopped while it holds the queue lock (Ctrl-Z): a map waits it out,
+# says so once, and finishes when the holder is continued (and dies holding it).
+tr_bg "$vandal" "$inst" --hold-lock 1 >"$TR_TMP/hold.out"
+holder=$TR_BG_PID
+wait_until 20 'grep -q locked "$TR_TMP/hold.out" && test "$(sed -n "s/^[0-9]* (.*) \(.\) .*/\1/p" /proc/$holder/stat)" = T'
+tap_ok $? "a client holds the queue lock and is stopped"
+tr_bg bash -c "'$TR' -i '$inst' map --timeout 120 echo a b c >'$TR_TMP/lm.out' 2>'$TR_TMP/lm.err'; echo \$? >'$TR_TMP/lm.st'"
+wait_until 60 'grep -qs "still waiting" "$TR_TMP/lm.err"'
+tap_ok $? "map says it is waiting for the lock" || tap_diag_file "$TR_TMP/lm.err"
+tap_ok "$(test ! -s "$TR_TMP/lm.st"; echo $?)" "and waits on"
+kill -CONT "$holder"
+wait_until 60 'test -s "$TR_TMP/lm.st"'
+tap_is "$(cat "$TR_TMP/lm.st"):$(cat "$TR_TMP/lm.out" | tr '\n' ' ')" "0:a b c " \
+	"continued, the holder dies holding the lock and the map finishes" || tap_diag_file "$TR_TMP/lm.err"
+tap_is "$(grep -c . "$TR_TMP/lm.err")" 1 "with one line on stderr" || tap_diag_file "$TR_TMP/lm.err"
+wait_until 30 'test "$(nready "$inst")" = 2'
+tap_ok $? "2 workers ready after the lock came back"
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
 done_testing

@@ -7,7 +7,7 @@
 #
 #   TR, TRD                       the CLI and the daemon under test ($TASKRING_BUILD)
 #   TR_TMP                        private temp dir, removed at exit
-#   tap_ok STATUS MSG             "ok N - MSG" when STATUS is 0, else "not ok N - MSG"
+#   tap_ok STATUS MSG             "ok N - MSG" when STATUS is 0, else "not ok N - MSG" (returns 1)
 #   tap_skip MSG                  "ok N # SKIP MSG"
 #   tap_is GOT WANT MSG           ok when the strings are equal (diag shows both if not)
 #   tap_like GOT REGEX MSG        ok when GOT matches the extended regex
@@ -61,6 +61,7 @@ tap_ok() {
 	else
 		echo "not ok $_tap_n - $2"
 		_tap_failed=$((_tap_failed + 1))
+		return 1
 	fi
 }
 
@@ -75,6 +76,7 @@ tap_is() {
 	else
 		tap_ok 1 "$3"
 		tap_diag "  got:  '$1'" "  want: '$2'"
+		return 1
 	fi
 }
 

@@ -322,6 +322,40 @@ static void test_lock_stopped(void)
 #endif
 }
 
+/* A lock that a live process holds past a caller's short deadline (a busy
+ * queue: a submit woken by a free slot just before its deadline meets the
+ * lock taken) ends the call with a plain -ETIMEDOUT. -TASKRING_ELOCKED,
+ * "a holder is stuck", needs a wait of LOCK_STALL_NS; a blocking map read it
+ * as a fatal error in CI. */
+static void test_lock_busy(void)
+{
+#ifdef __SANITIZE_THREAD__
+	ok(1, "# SKIP TSan builds wait for the lock without a deadline");
+#else
+	int pfd[2], err, st = -1;
+	char x;
+	ok(pipe(pfd) == 0, "pipe");
+	pid_t kid = fork();
+	if (kid == 0) {
+		trq_lock(&q, 0);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(1);
+		usleep(150000);
+		trq_unlock(&q);
+		_exit(0);
+	}
+	ok(read(pfd[0], &x, 1) == 1, "a child holds the queue lock for 150 ms");
+	struct taskring_opts o = {.timeout_ms = 30};
+	submit1("echo", 0, NULL, &o, &err);
+	is_int(err, -ETIMEDOUT, "a submit with a 30 ms deadline behind it ends with -ETIMEDOUT");
+	ok(waitpid(kid, &st, 0) == kid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "the holder let go and exited");
+	close(pfd[0]);
+	close(pfd[1]);
+	check("after a busy lock");
+#endif
+}
+
 /* A child locks the queue, leaves it half-updated the way `kind` says, and
  * dies holding the lock. The next locker must repair it. */
 static void die_mid_update(int kind)
@@ -1206,6 +1240,7 @@ int main(void)
 	test_giveback();
 	test_owner_dead();
 	test_lock_stopped();
+	test_lock_busy();
 	test_attach_refusals();
 	test_nap_full();
 	test_batch_wake();
