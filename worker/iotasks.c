@@ -56,20 +56,23 @@ static int open_file(struct tr_iot *t, struct tr_paths *paths, const char *path,
 		finish(t, TASKRING_FAILED);
 		return -1;
 	}
-	if (fd < 0) {
+	/* ENXIO: a FIFO with no reader, opened to write without blocking, or a
+	 * device file with no device; neither is a regular file. */
+	if (fd < 0 && fd != -ENXIO) {
 		fail_errno(t, "open", path, fd);
 		return -1;
 	}
-	if (fstat(fd, st) < 0) {
+	if (fd >= 0 && fstat(fd, st) < 0) {
 		fail_errno(t, "fstat", path, errno);
 		close(fd);
 		return -1;
 	}
-	if (!S_ISREG(st->st_mode)) {
+	if (fd < 0 || !S_ISREG(st->st_mode)) {
 		tr_out_error(&t->out, "%s: %s: not a regular file", t->def->name,
 		             tr_task_show(shown, sizeof(shown), path));
 		finish(t, TASKRING_FAILED);
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
 	int fl = fcntl(fd, F_GETFL);

@@ -713,6 +713,10 @@ static void test_io_tasks(void)
 	r = io_task(&ps, 0, "read-file", 1, fifo);
 	snprintf(q, sizeof(q), "read-file: %s: not a regular file", p);
 	is_str(r.out, q, "read-file of a FIFO: refused without blocking");
+	char *wfifo[] = {p, "x", NULL};
+	r = io_task(&ps, 0, "write-file", 2, wfifo);
+	snprintf(q, sizeof(q), "write-file: %s: not a regular file", p);
+	is_str(r.out, q, "write-file to a FIFO with no reader: the same words, not ENXIO's");
 
 	/* write-file */
 	for (int mode = 0; mode < 2; mode++) {
