@@ -254,6 +254,13 @@ static int parse_opts(struct cli *c, int argc, char **argv, struct stress_opts *
 		                 "--target %s kills the supervisor: --daemon-cmd CMD must say "
 		                 "how to start it again",
 		                 o->targets == STRESS_T_SUPERVISOR ? "supervisor" : "all");
+	if (o->duration_ms <= 0)
+		return cli_usage(c, "--duration: must be more than 0");
+	if (o->kill_max_ms && (uint64_t)o->duration_ms < o->kill_min_ms)
+		return cli_usage(c,
+		                 "--duration %lld ms is shorter than the first kill (--kill-every "
+		                 "%u ms): nothing would be killed",
+		                 (long long)o->duration_ms, o->kill_min_ms);
 	if (o->daemon_cmd && !*o->daemon_cmd)
 		return cli_usage(c, "--daemon-cmd: empty command");
 	if (is_stop_signal(o->sig) && o->targets != STRESS_T_WORKERS)

@@ -134,6 +134,9 @@ expect_usage "kill-worker unknown signal" "--signal: 'NOPE' is not a signal name
 expect_usage "kill-worker signal out of range" "--signal: '99' is not a signal number" kill-worker -s 99 0
 expect_usage "list unknown state" "--state: unknown state 'sleeping'" list --state queued,sleeping
 expect_usage "reload bad timeout" "--timeout: 'soon' is not a number" reload --timeout soon
+expect_usage "stress --duration 0" "--duration: must be more than 0" stress --duration 0
+expect_usage "stress shorter than its first kill" \
+	"--duration 100 ms is shorter than the first kill \(--kill-every 250 ms\)" stress --duration 0.1
 
 run_stdin "$(printf 'ok line\nbad\001')" "$TR" -i "$inst" map echo -
 tap_ok "$([ "$RUN_STATUS" = 3 ]; echo $?)" "map -: control bytes are fine, then the instance is unreachable"
