@@ -124,7 +124,19 @@ int main(void)
 			uint64_t dl = trq_now() + 10000000000ull;
 			if (final_dl && dl > final_dl)
 				dl = final_dl;
-			r = trq_wait_final(&q, ids[checked], dl);
+			/* In slices, auditing between them as the supervisor does
+			 * every few seconds: a task the damage took out of its ring
+			 * waits for the audit's rebuild, which a plain 10 s wait here
+			 * would hold off (seen once under TSan). */
+			for (;;) {
+				uint64_t now = trq_now(), sl = now + 50000000ull;
+				r = trq_wait_final(&q, ids[checked], sl < dl ? sl : dl);
+				if (r != -ETIMEDOUT || trq_now() >= dl)
+					break;
+				char msg[200];
+				if (trq_audit(&q, 1, msg, sizeof(msg)))
+					audits_bad++;
+			}
 			if (r == -ETIMEDOUT) {
 				hung++;
 				continue;
