@@ -30,6 +30,22 @@ uint64_t trq_realtime(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t trq_rt_offset(void)
+{
+	/* The realtime reading bracketed by two monotonic ones; the tightest
+	 * of a few tries, so a preemption between the reads (ms on a loaded
+	 * machine) does not skew it. */
+	uint64_t best = 0, span = UINT64_MAX;
+	for (int i = 0; i < 4 && span > 20000; i++) {
+		uint64_t m0 = trq_now(), r = trq_realtime(), m1 = trq_now();
+		if (m1 - m0 < span) {
+			span = m1 - m0;
+			best = r - (m0 + span / 2);
+		}
+	}
+	return best;
+}
+
 uint64_t trq_deadline_ms(int64_t timeout_ms)
 {
 	if (timeout_ms < 0)

@@ -547,14 +547,34 @@ static int copy_final(struct trq *q, uint64_t id, uint32_t idx, struct taskring_
 	return 0;
 }
 
+static uint64_t off_dist(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : b - a;
+}
+
+int trq_clock_publish(struct trq *q)
+{
+	uint64_t mine = trq_rt_offset();
+	uint64_t shared = __atomic_load_n(&q->hdr->rt_off_ns, __ATOMIC_RELAXED);
+	if (shared && off_dist(mine, shared) <= TRQ_RT_SLACK_NS)
+		return 0;
+	__atomic_store_n(&q->hdr->rt_off_ns, mine, __ATOMIC_RELAXED);
+	return 1;
+}
+
 /* The monotonic -> realtime offset for the times in taskring_info, read
- * afresh every 64 calls (it moves only when the wall clock is set). */
+ * afresh every 64 calls (it moves only when the wall clock is set): the
+ * segment's (trq_clock_publish), so all processes agree, unless it is
+ * unset, stale or damaged, then this process's own reading. */
 static uint64_t realtime_off(struct trq *q)
 {
 	unsigned n = __atomic_fetch_add(&q->rt_calls, 1, __ATOMIC_RELAXED);
 	uint64_t off = __atomic_load_n(&q->rt_off, __ATOMIC_RELAXED);
 	if (!off || !(n & 63)) {
-		off = trq_realtime() - trq_now();
+		off = trq_rt_offset();
+		uint64_t shared = __atomic_load_n(&q->hdr->rt_off_ns, __ATOMIC_RELAXED);
+		if (shared && off_dist(off, shared) <= TRQ_RT_SLACK_NS)
+			off = shared;
 		__atomic_store_n(&q->rt_off, off, __ATOMIC_RELAXED);
 	}
 	return off;

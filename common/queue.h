@@ -45,7 +45,7 @@
 #include "taskring.h"
 
 #define TRQ_MAGIC       0x3151474e49524b54ull /* "TKRINGQ1" */
-#define TRQ_LAYOUT      10
+#define TRQ_LAYOUT      11
 #define TRQ_NAME_MAX    32 /* task type name, including the NUL */
 #define TRQ_TYPES_MAX   128
 #define TRQ_WORKERS_MAX 1024
@@ -179,6 +179,9 @@ struct trq_hdr {
 	uint32_t epoch;
 	uint64_t sup_starttime;     /* /proc/PID/stat start time, ticks */
 	uint64_t sup_start_real_ns; /* CLOCK_REALTIME */
+	uint64_t rt_off_ns;         /* CLOCK_REALTIME - CLOCK_MONOTONIC, for every
+	                               process's times in taskring_info (see
+	                               trq_clock_publish); 0: not set */
 	uint32_t draining;          /* 1: workers take no new tasks */
 	uint32_t reload_seq;        /* bumped when a reload finished */
 	int32_t reload_ok;
@@ -292,6 +295,19 @@ struct trq_result {
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in ns. */
 uint64_t trq_now(void);
 uint64_t trq_realtime(void);
+/* CLOCK_REALTIME - CLOCK_MONOTONIC, read so a preemption between the clock
+ * reads does not skew it. */
+uint64_t trq_rt_offset(void);
+
+/* Stores CLOCK_REALTIME - CLOCK_MONOTONIC in the header when it is unset or
+ * its own reading differs by more than TRQ_RT_SLACK_NS (the wall clock was
+ * set). Every process converts task times with the stored value while it
+ * agrees with its own reading to within that slack, so `show` in two
+ * processes prints the same submit time, not times tens of ns apart. The
+ * creator and the supervisor (at adoption and each health check) call it.
+ * Returns 1 when it wrote, else 0. */
+#define TRQ_RT_SLACK_NS 1000000ull
+int trq_clock_publish(struct trq *q);
 
 /* Turns a relative timeout in ms (<0: none) into a monotonic deadline (0: none). */
 uint64_t trq_deadline_ms(int64_t timeout_ms);

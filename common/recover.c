@@ -80,6 +80,7 @@ int trq_adopt(struct trq *q)
 	h->sup_pid = getpid();
 	h->sup_starttime = proc_starttime(getpid());
 	h->sup_start_real_ns = trq_realtime();
+	trq_clock_publish(q);
 	trq_unlock(q);
 	for (int c = 0; c < TRQ_NCLASS; c++)
 		trq_work_bell(q, c, INT_MAX, 0, 0);

@@ -169,6 +169,7 @@ int trq_create(struct trq *q, const char *instance, const struct trq_geom *g, in
 		h->fin_head[k] = h->fin_tail[k] = TRQ_NIL;
 	for (int w = 0; w < TRQ_WORKERS_MAX; w++)
 		q->workers[w].cpu = -1;
+	trq_clock_publish(q);
 	/* The magic goes in last: attachers refuse a half-made segment. */
 	__atomic_store_n(&h->magic, TRQ_MAGIC, __ATOMIC_RELEASE);
 	return 0;

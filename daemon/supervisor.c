@@ -229,7 +229,8 @@ static void sup_audit(struct tr_sup *s, uint64_t now)
  * process changed them (the segment is writable by the owner and the
  * configured group): the draining flag (set, it makes every worker exit),
  * the task type registry (damaged, submits fail with "unknown task type")
- * and the worker count. One line each in the log. */
+ * and the worker count. One line each in the log. Also keeps the shared
+ * clock offset current (trq_clock_publish). */
 static void sup_guard(struct tr_sup *s)
 {
 	struct trq_hdr *h = s->q.hdr;
@@ -251,6 +252,7 @@ static void sup_guard(struct tr_sup *s)
 	if (tr_pool_publish_count(&s->pool))
 		log_warn("the worker count in the segment was changed (by another process): "
 		         "rewritten");
+	trq_clock_publish(&s->q); /* the wall clock was set, or the field damaged */
 }
 
 /* Ends a reload: publishes the outcome and tells systemd. */
