@@ -1074,6 +1074,30 @@ static void test_woke_count(void)
  * each stays valid until it is released itself, in any order, and ones too
  * long for the block get their own (ASan checks the memory). Same segment
  * as test_batch_wake. */
+/* The submit time of task id as a freshly attached process reads it (0 on
+ * any failure). */
+static uint64_t submitted_elsewhere(uint64_t id)
+{
+	int pfd[2];
+	uint64_t t = 0;
+	if (pipe(pfd) != 0)
+		return 0;
+	pid_t kid = fork();
+	if (kid == 0) {
+		struct trq a;
+		struct taskring_info in = {0};
+		if (trq_attach(&a, qt_instance) == 0 && trq_get_many(&a, 1, &id, &in, 0) == 0)
+			t = in.submitted_ns;
+		_exit(write(pfd[1], &t, sizeof(t)) == sizeof(t) ? 0 : 1);
+	}
+	if (read(pfd[0], &t, sizeof(t)) != sizeof(t))
+		t = 0;
+	waitpid(kid, NULL, 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	return t;
+}
+
 /* Times in taskring_info are the same in every process: each converts the
  * monotonic stamps with the offset in the header, not its own reading of
  * the two clocks (which differ by tens of ns between readings). A damaged
@@ -1081,52 +1105,25 @@ static void test_woke_count(void)
 static void test_info_clock(void)
 {
 	uint64_t id = submit1("echo", 0, NULL, NULL, NULL);
-	uint64_t mine = 0, theirs[3] = {0};
-	int pfd[2], bad = 0;
-	ok(id != 0 && pipe(pfd) == 0, "a task to look at, and a pipe");
-	for (int k = 0; k < 3; k++) {
-		pid_t kid = fork();
-		if (kid == 0) {
-			struct trq a;
-			struct taskring_info in = {0};
-			uint64_t t = 0;
-			if (trq_attach(&a, qt_instance) == 0 &&
-			    trq_get_many(&a, 1, &id, &in, 0) == 0)
-				t = in.submitted_ns;
-			_exit(write(pfd[1], &t, sizeof(t)) == sizeof(t) ? 0 : 1);
-		}
-		bad += read(pfd[0], &theirs[k], sizeof(theirs[k])) != sizeof(theirs[k]);
-		waitpid(kid, NULL, 0);
-	}
+	uint64_t theirs[3];
 	struct taskring_info in = {0};
-	ok(trq_get_many(&q, 1, &id, &in, 0) == 0, "read here");
-	mine = in.submitted_ns;
+	ok(id != 0 && trq_get_many(&q, 1, &id, &in, 0) == 0, "a task, read here");
+	uint64_t mine = in.submitted_ns;
 	taskring_info_release(&in);
-	ok(!bad && mine && theirs[0] == mine && theirs[1] == mine && theirs[2] == mine,
+	for (int k = 0; k < 3; k++)
+		theirs[k] = submitted_elsewhere(id);
+	ok(mine && theirs[0] == mine && theirs[1] == mine && theirs[2] == mine,
 	   "three other processes read the same submit time to the ns (%llu: %llu %llu %llu)",
 	   (unsigned long long)mine, (unsigned long long)theirs[0], (unsigned long long)theirs[1],
 	   (unsigned long long)theirs[2]);
-	uint64_t saved = q.hdr->rt_off_ns;
-	q.hdr->rt_off_ns = saved + 3600ull * 1000000000ull; /* an hour off */
-	pid_t kid = fork();
-	if (kid == 0) {
-		struct trq a;
-		struct taskring_info i2 = {0};
-		uint64_t t = 0;
-		if (trq_attach(&a, qt_instance) == 0 && trq_get_many(&a, 1, &id, &i2, 0) == 0)
-			t = i2.submitted_ns;
-		_exit(write(pfd[1], &t, sizeof(t)) == sizeof(t) ? 0 : 1);
-	}
-	uint64_t t = 0;
-	bad = read(pfd[0], &t, sizeof(t)) != sizeof(t);
-	waitpid(kid, NULL, 0);
-	ok(!bad && t && (t > mine ? t - mine : mine - t) < 1000000000ull,
+	uint64_t bad = q.hdr->rt_off_ns + 3600ull * 1000000000ull; /* an hour off */
+	q.hdr->rt_off_ns = bad;
+	uint64_t t = submitted_elsewhere(id);
+	ok(t && (t > mine ? t - mine : mine - t) < 1000000000ull,
 	   "an offset an hour off in the header is not believed (%llu)", (unsigned long long)t);
-	ok(trq_clock_publish(&q) == 1 && q.hdr->rt_off_ns != saved + 3600ull * 1000000000ull,
+	ok(trq_clock_publish(&q) == 1 && q.hdr->rt_off_ns != bad,
 	   "and the next publish puts a true one back");
 	ok(trq_clock_publish(&q) == 0, "which stays put while the clocks agree");
-	close(pfd[0]);
-	close(pfd[1]);
 	drain(qt_worker_start(&q, 0, getpid()));
 }
 
