@@ -132,6 +132,11 @@ int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_
  * some process holds without letting go (-TASKRING_ELOCKED). */
 void cli_lock_stalled(struct cli *c);
 
+/* Prints "instance 'NAME': WHAT<error text>" for err (-TASKRING_ELOCKED),
+ * naming the process that holds the lock when it can be told
+ * (taskring_lock_holder): "; it is held by pid 4242 (taskring), stopped". */
+void cli_lock_error(struct cli *c, const char *what, int err);
+
 /* Reports a final task: DONE writes its result line on stdout and returns
  * CLI_OK; FAILED/CANCELLED write a blank line on stdout (when blank_line, so
  * lines stay aligned with tasks), the error on stderr, and return

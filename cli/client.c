@@ -272,6 +272,9 @@ int cli_task_error(struct cli *c, uint64_t id, int err)
 	case EINTR:
 		cli_err(c, "task %llu: interrupted while waiting", n);
 		break;
+	case TASKRING_ELOCKED:
+		cli_lock_error(c, "", err);
+		break;
 	default:
 		cli_err(c, "task %llu: %s", n, taskring_strerror(err));
 	}
@@ -320,8 +323,7 @@ int cli_submit_error(struct cli *c, int err, const char *type, int argc, const c
 		cli_err(c, "instance '%s': the daemon is not running", c->instance);
 		break;
 	case TASKRING_ELOCKED:
-		cli_err(c, "instance '%s': %s (see 'taskring status' for stopped clients)",
-		        c->instance, taskring_strerror(err));
+		cli_lock_error(c, "", err);
 		break;
 	default:
 		cli_err(c, "submitting a '%.40s' task: %s", type, taskring_strerror(err));
@@ -415,8 +417,17 @@ void cli_lock_stalled(struct cli *c)
 	if (c->lock_warned)
 		return;
 	c->lock_warned = 1;
-	cli_err(c, "instance '%s': still waiting: %s (see 'taskring status' for stopped clients)",
-	        c->instance, taskring_strerror(-TASKRING_ELOCKED));
+	cli_lock_error(c, "still waiting: ", -TASKRING_ELOCKED);
+}
+
+void cli_lock_error(struct cli *c, const char *what, int err)
+{
+	char who[128];
+	if (c->h && taskring_lock_holder(c->h, who, sizeof(who)) > 0)
+		cli_err(c, "instance '%s': %s%s; it is held by %s", c->instance, what,
+		        taskring_strerror(err), who);
+	else
+		cli_err(c, "instance '%s': %s%s", c->instance, what, taskring_strerror(err));
 }
 
 /* Length of s without trailing newlines, for one-line messages. */

@@ -215,6 +215,10 @@ static int status_run(struct cli *c, int argc, char **argv)
 		return s;
 	memset(&st, 0, sizeof(st));
 	r = taskring_status_get(c->h, &st);
+	if (r == -TASKRING_ELOCKED) {
+		cli_lock_error(c, "reading the status: ", r);
+		return cli_status_of(r);
+	}
 	if (r < 0) {
 		cli_err(c, "reading the status of instance '%s': %s", c->instance,
 		        taskring_strerror(r));

@@ -23,7 +23,7 @@ int tr_procstat_read(pid_t pid, struct tr_procstat *st)
 	if (n <= 0)
 		return n < 0 ? -e : -EIO;
 	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
+	char *p = strrchr(buf, ')'), *c = strchr(buf, '(');
 	int ppid, pgrp;
 	unsigned long long ut, stt, start;
 	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
@@ -38,5 +38,9 @@ int tr_procstat_read(pid_t pid, struct tr_procstat *st)
 	st->utime = ut;
 	st->stime = stt;
 	st->starttime = start;
+	size_t k = 0;
+	for (c = c ? c + 1 : p; c < p && k < sizeof(st->comm) - 1; c++)
+		st->comm[k++] = *c >= ' ' && *c <= '~' ? *c : '?';
+	st->comm[k] = '\0';
 	return 0;
 }

@@ -18,6 +18,7 @@ struct tr_procstat {
 	uint64_t utime;     /* user CPU time, clock ticks */
 	uint64_t stime;     /* system CPU time, clock ticks */
 	uint64_t starttime; /* start time after boot, clock ticks */
+	char comm[16];      /* command name, bytes outside ' '..'~' as '?' */
 };
 
 /* Reads /proc/PID/stat into *st. Returns 0, -errno (-ENOENT: no such process)

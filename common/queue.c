@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "wake.h"
 
 #define LOCK_DEFAULT_NS (10ull * 1000000000ull)
+#define TRQ_TID_MAX     4194304 /* the kernel's PID_MAX_LIMIT on 64-bit */
 /* A lock wait this long is a stuck holder, not a busy queue: the timeout
  * says -TASKRING_ELOCKED. A shorter one ended by the caller's deadline (say,
  * a submit woken by a free slot just before it) is a plain -ETIMEDOUT. */
@@ -52,7 +54,7 @@ int trq_lock(struct trq *q, uint64_t deadline)
 		struct timespec ts;
 		t0 = trq_now();
 		if (!deadline)
-			deadline = trq_now() + LOCK_DEFAULT_NS;
+			deadline = t0 + (q->lock_wait_ns ? q->lock_wait_ns : LOCK_DEFAULT_NS);
 #ifdef __SANITIZE_THREAD__
 		/* TSan's timedlock/clocklock interceptors do not record an
 		 * EOWNERDEAD acquisition; its lock interceptor does. TSan
@@ -89,6 +91,13 @@ int trq_lock(struct trq *q, uint64_t deadline)
 void trq_unlock(struct trq *q)
 {
 	pthread_mutex_unlock(&q->hdr->lock);
+}
+
+pid_t trq_lock_holder(const struct trq *q)
+{
+	int w = __atomic_load_n(&q->hdr->lock.__data.__lock, __ATOMIC_RELAXED);
+	pid_t tid = (pid_t)((unsigned)w & FUTEX_TID_MASK);
+	return tid > 0 && tid <= TRQ_TID_MAX ? tid : 0;
 }
 
 /* ---- clients ------------------------------------------------------------ */

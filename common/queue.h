@@ -245,8 +245,10 @@ struct trq {
 	pthread_mutex_t mk_lock;
 	unsigned mk_n;
 	struct trq_mark mk[TRQ_MARKS];
-	uint64_t rt_off;   /* cached CLOCK_REALTIME - CLOCK_MONOTONIC */
-	unsigned rt_calls; /* calls since; refreshed every 64 */
+	uint64_t lock_wait_ns; /* how long a call with no deadline of its own
+	                          waits for the lock (0: 10 s) */
+	uint64_t rt_off;       /* cached CLOCK_REALTIME - CLOCK_MONOTONIC */
+	unsigned rt_calls;     /* calls since; refreshed every 64 */
 	/* A hint, not state: the last work_bell through this handle woke a
 	 * worker on the caller's own CPU, or the last trq_finish finished a task
 	 * submitted from it. That worker or client needs this CPU, so the
@@ -291,6 +293,11 @@ struct trq_result {
 };
 
 /* ---- time and futexes -------------------------------------------------- */
+
+/* The thread holding the queue lock, read from the lock word without the
+ * lock (glibc keeps the owner's tid there for robust mutexes): a hint for
+ * messages, 0 when free or when the word holds no plausible tid. */
+pid_t trq_lock_holder(const struct trq *q);
 
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in ns. */
 uint64_t trq_now(void);

@@ -19,6 +19,7 @@
 #include "instance.h"
 #include "log.h"
 #include "orphans.h"
+#include "procstat.h"
 #include "sigbus.h"
 #include "tasks.h"
 
@@ -32,6 +33,9 @@
 #define AUDIT_SHARE_MAX   1000u           /* audits: at most 1/1000 of the time */
 #define AUDIT_QUIET_SLOTS 65536u          /* larger tables' audits wait for a quiet look */
 #define AUDIT_BUSY_NS     (60 * NS_PER_S) /* for up to this long past due */
+#define LOCK_STOPPED_NS   (5 * NS_PER_S)  /* a stopped holder this long is logged */
+#define SUP_LOCK_WAIT_NS  (2 * NS_PER_S)  /* the supervisor's lock waits, once running */
+#define LOCK_HUNG_NS      (60 * NS_PER_S) /* any holder this long is logged */
 #define STATUS_EVERY_NS   NS_PER_S        /* STATUS= on queue changes at most this often */
 
 static void sup_notify(struct tr_sup *s, const char *msg)
@@ -173,6 +177,9 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 		return r;
 	}
 	tr_pool_configure(&s->pool, &s->cfg, &cpus, nworkers, now);
+	/* Adopted: from now on a lock that stays held costs the event loop
+	 * seconds, not tens of them (workers reset it: worker.c). */
+	s->q.lock_wait_ns = SUP_LOCK_WAIT_NS;
 	s->next_check = now + check_interval(&s->cfg);
 	s->audit_at = now + AUDIT_EVERY_NS;
 
@@ -253,6 +260,38 @@ static void sup_guard(struct tr_sup *s)
 		log_warn("the worker count in the segment was changed (by another process): "
 		         "rewritten");
 	trq_clock_publish(&s->q); /* the wall clock was set, or the field damaged */
+}
+
+/* Logs, once per holder, a queue lock that one thread keeps: stopped (a
+ * client suspended with Ctrl-Z inside a call) for LOCK_STOPPED_NS, or in any
+ * state for LOCK_HUNG_NS. Every client and worker waits until it lets go.
+ * Sampled at health checks: a busy client seen holding it at a few checks
+ * in a row is not stopped, and not seen at every check for a minute.
+ * Returns 1 when the same stopped process held it at the last check and
+ * holds it now: the health check's locked steps would only wait. */
+static int sup_lock_watch(struct tr_sup *s, uint64_t now)
+{
+	struct tr_procstat ps;
+	pid_t who = trq_lock_holder(&s->q);
+
+	if (who != s->lock_who) {
+		s->lock_who = who;
+		s->lock_since = now;
+		s->lock_told = 0;
+		return 0;
+	}
+	if (!who || tr_procstat_read(who, &ps) != 0)
+		return 0;
+	int stopped = ps.state == 'T' || ps.state == 't';
+	uint64_t held = now - s->lock_since;
+	if (s->lock_told || held < (stopped ? LOCK_STOPPED_NS : LOCK_HUNG_NS))
+		return stopped;
+	s->lock_told = 1;
+	log_warn("the queue lock has been held for %llu s by pid %d (%s), %s: every client and "
+	         "worker waits for it until that process is continued or killed",
+	         (unsigned long long)(held / NS_PER_S), (int)who, ps.comm,
+	         stopped ? "stopped" : "not stopped");
+	return stopped;
 }
 
 /* Ends a reload: publishes the outcome and tells systemd. */
@@ -471,12 +510,17 @@ static void sup_deadlines(struct tr_sup *s, uint64_t now)
 {
 	if (now >= s->next_check) {
 		s->next_check = now + check_interval(&s->cfg);
-		tr_pool_check(&s->pool, now);
-		if (trq_kick(&s->q))
-			log_debug("queued tasks with every worker asleep: woke them");
-		tr_orphans_sweep(&s->pool);
-		sup_guard(s);
-		sup_audit(s, now);
+		/* First, and lock-free: the steps below take the lock, and while a
+		 * stopped process holds it they would only wait (SUP_LOCK_WAIT_NS
+		 * each), keeping the loop from the watchdog and worker deaths. */
+		if (!sup_lock_watch(s, now)) {
+			tr_pool_check(&s->pool, now);
+			if (trq_kick(&s->q))
+				log_debug("queued tasks with every worker asleep: woke them");
+			tr_orphans_sweep(&s->pool);
+			sup_guard(s);
+			sup_audit(s, now);
+		}
 	}
 	if (s->next_wd && now >= s->next_wd) {
 		sup_notify(s, "WATCHDOG=1");

@@ -54,6 +54,9 @@ struct tr_sup {
 	uint64_t audit_at;       /* no audit before this */
 	uint64_t audit_sig;      /* counters seen at the last audit */
 	uint64_t look_sig;       /* counters seen at the last health check */
+	pid_t lock_who;          /* queue lock holder at the last health check */
+	uint64_t lock_since;     /* first seen holding it */
+	int lock_told;           /* sup_lock_watch() logged this holder */
 	uint64_t wd_interval;    /* WATCHDOG=1 period (ns), 0: off */
 	uint64_t next_wd;
 	uint64_t armed;                       /* deadline the timerfd is armed for */

@@ -154,6 +154,13 @@ void taskring_detach(taskring_t *h);
 /* Returns 1 if the segment's supervisor is alive, else 0. */
 int taskring_daemon_alive(taskring_t *h);
 
+/* Who holds the queue lock now, for a message about -TASKRING_ELOCKED.
+ * Returns the pid (a thread id, for a thread) of the holder and writes, when
+ * buf is not NULL, text such as "pid 4242 (taskring), stopped" into buf (len
+ * bytes, always terminated); returns 0, buf "", when nobody holds it. Read
+ * from the lock word without taking the lock: a hint, not a guarantee. */
+int taskring_lock_holder(taskring_t *h, char *buf, size_t len);
+
 /* Submits one task. argv holds argc words. On success stores its id in *id.
  * Errors: -TASKRING_EBADTYPE, -E2BIG (arguments over payload_max),
  * -EINVAL (bad words or options), -TASKRING_EFULL (table full and

@@ -156,8 +156,16 @@ holder=$TR_BG_PID
 wait_until 20 'grep -q locked "$TR_TMP/hold.out" && test "$(sed -n "s/^[0-9]* (.*) \(.\) .*/\1/p" /proc/$holder/stat)" = T'
 tap_ok $? "a client holds the queue lock and is stopped"
 tr_bg bash -c "'$TR' -i '$inst' map --timeout 120 echo a b c >'$TR_TMP/lm.out' 2>'$TR_TMP/lm.err'; echo \$? >'$TR_TMP/lm.st'"
+tr_bg bash -c "'$TR' -i '$inst' status >/dev/null 2>'$TR_TMP/ls.err'; echo \$? >'$TR_TMP/ls.st'"
 wait_until 60 'grep -qs "still waiting" "$TR_TMP/lm.err"'
 tap_ok $? "map says it is waiting for the lock" || tap_diag_file "$TR_TMP/lm.err"
+grep -q "held by pid $holder (hostile-vandal), stopped" "$TR_TMP/lm.err"
+tap_ok $? "and names the process holding it" || tap_diag_file "$TR_TMP/lm.err"
+wait_until 60 'test -s "$TR_TMP/ls.st"'
+tap_ok "$([ "$(cat "$TR_TMP/ls.st")" = 4 ] && grep -q "reading the status: .*held by pid $holder (hostile-vandal), stopped" "$TR_TMP/ls.err"; echo $?)" \
+	"status cannot read a consistent snapshot, exits 4 and names the holder" || tap_diag_file "$TR_TMP/ls.err"
+wait_until 60 'grep -q "the queue lock has been held for [0-9]* s by pid $holder (hostile-vandal), stopped" "$log"'
+tap_ok $? "the daemon logged the stopped holder" || tap_diag_file "$log"
 tap_ok "$(test ! -s "$TR_TMP/lm.st"; echo $?)" "and waits on"
 kill -CONT "$holder"
 wait_until 60 'test -s "$TR_TMP/lm.st"'

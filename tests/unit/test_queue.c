@@ -305,6 +305,7 @@ static void test_lock_stopped(void)
 		_exit(0);
 	}
 	ok(read(pfd[0], &x, 1) == 1, "a child holds the queue lock, then stops");
+	is_int(trq_lock_holder(&q), kid, "the lock word names it as the holder");
 	struct taskring_opts o = {.timeout_ms = 300};
 	uint64_t t0 = trq_now();
 	submit1("echo", 0, NULL, &o, &err);
@@ -318,6 +319,7 @@ static void test_lock_stopped(void)
 	close(pfd[1]);
 	uint64_t id = submit1("echo", 0, NULL, &o, &err);
 	ok(id != 0, "killed, it leaves a lock the next caller repairs (err %d)", err);
+	is_int(trq_lock_holder(&q), 0, "and nobody holds it after");
 	check("after a stopped lock holder was killed");
 #endif
 }
