@@ -302,6 +302,7 @@ _PROTOTYPES = {
     "taskring_attach": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]),
     "taskring_detach": (None, [_P]),
     "taskring_daemon_alive": (ctypes.c_int, [_P]),
+    "taskring_lock_holder": (ctypes.c_int, [_P, ctypes.c_char_p, ctypes.c_size_t]),
     "taskring_submit": (
         ctypes.c_int,
         [
@@ -653,6 +654,16 @@ class Client:
     def __repr__(self):
         return "<taskring.Client instance=%r%s>" % (self.instance, " closed" if self.closed else "")
 
+    def _error(self, r, context=None):
+        """Like the module's _error(), but an ELOCKED error names the process
+        holding the queue lock ("it is held by pid 4242 (taskring), stopped")."""
+        if -r == ELOCKED and self._h is not None:
+            buf = ctypes.create_string_buffer(128)
+            if self._lib.taskring_lock_holder(self._h, buf, len(buf)) > 0:
+                who = buf.value.decode("utf-8", "replace")
+                return TaskringError(-r, "%s; it is held by %s" % (strerror(-r), who), context)
+        return _error(r, context)
+
     def _handle(self):
         h = self._h
         if h is None:
@@ -771,7 +782,7 @@ class Client:
                     )
                 self._check_daemon(dead)
                 continue
-            raise _error(r, "submit %r" % type)
+            raise self._error(r, "submit %r" % type)
 
     def task(self, task_id):
         """A :class:`Task` for an id submitted elsewhere (for example by
@@ -806,7 +817,7 @@ class Client:
             if detached and r in (-_errno.ENOENT, -EEXPIRED):
                 return None, None
             if r not in (-_errno.ETIMEDOUT, -_errno.EINTR):
-                raise _error(r, "task %d" % task_id)
+                raise self._error(r, "task %d" % task_id)
             if _expired(deadline):
                 raise TimeoutError("task %d: not finished before the timeout" % task_id)
             self._check_daemon(dead)
@@ -817,7 +828,7 @@ class Client:
         info = _Info()
         r = self._lib.taskring_get(self._handle(), task_id, ctypes.byref(info))
         if r < 0:
-            raise _error(r, "task %d" % task_id)
+            raise self._error(r, "task %d" % task_id)
         try:
             return _info_dict(info)
         finally:
@@ -955,7 +966,7 @@ class Client:
                             raise TimeoutError("map %r: the task table stayed full" % type)
                         self._check_daemon(dead)
                         continue
-                    raise _error(r, "map %r, element %d" % (type, ready[0][0]))
+                    raise self._error(r, "map %r, element %d" % (type, ready[0][0]))
                 if not pending:
                     if exhausted and not ready:
                         return
@@ -987,7 +998,7 @@ class Client:
         st = _Status()
         r = self._lib.taskring_status_get(self._handle(), ctypes.byref(st))
         if r < 0:
-            raise _error(r, "status of instance %r" % self.instance)
+            raise self._error(r, "status of instance %r" % self.instance)
         try:
             alive = bool(st.alive)
             workers = []
@@ -1054,7 +1065,7 @@ class Client:
         pid = ctypes.c_int()
         r = self._lib.taskring_kill_worker(self._handle(), int(index), int(sig), ctypes.byref(pid))
         if r < 0:
-            raise _error(r, "kill worker %d" % index)
+            raise self._error(r, "kill worker %d" % index)
         return pid.value
 
 
@@ -1189,7 +1200,7 @@ class Task:
             return True
         if r in (-EFINAL, -EEXPIRED) or (self._detached and r == -_errno.ENOENT):
             return False
-        raise _error(r, "cancel task %d" % self._id)
+        raise self._client._error(r, "cancel task %d" % self._id)
 
     def info(self):
         """A dict like ``taskring show --json``: ``id``, ``type``, ``args``

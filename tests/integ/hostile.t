@@ -166,6 +166,21 @@ tap_ok "$([ "$(cat "$TR_TMP/ls.st")" = 4 ] && grep -q "reading the status: .*hel
 	"status cannot read a consistent snapshot, exits 4 and names the holder" || tap_diag_file "$TR_TMP/ls.err"
 wait_until 60 'grep -q "the queue lock has been held for [0-9]* s by pid $holder (hostile-vandal), stopped" "$log"'
 tap_ok $? "the daemon logged the stopped holder" || tap_diag_file "$log"
+if command -v python3 >/dev/null 2>&1 && [ -f "$TASKRING_BUILD/libtaskring.so" ]; then
+	py_setup
+	py 60 - "$inst" >"$TR_TMP/py.out" 2>&1 <<'PY'
+import sys, taskring
+try:
+    taskring.Client(sys.argv[1]).submit("echo", "x", timeout=1)
+    print("submitted")
+except taskring.TaskringError as e:
+    print(e.code == taskring.ELOCKED, e)
+PY
+	grep -q "^True .*; it is held by pid $holder (hostile-vandal), stopped" "$TR_TMP/py.out"
+	tap_ok $? "Python: ELOCKED names the holder" || tap_diag_file "$TR_TMP/py.out"
+else
+	tap_skip "python3 or libtaskring.so missing: the Python binding's ELOCKED"
+fi
 tap_ok "$(test ! -s "$TR_TMP/lm.st"; echo $?)" "and waits on"
 kill -CONT "$holder"
 wait_until 60 'test -s "$TR_TMP/lm.st"'

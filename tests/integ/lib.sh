@@ -31,6 +31,8 @@
 #                                 group (killed at exit); sets TR_BG_PID
 #   tr_on_exit CMD...             adds a command to run at exit (before the cleanup);
 #                                 do not set your own EXIT trap
+#   py_setup; py SECS ARGS...     the Python binding's environment; python3 with a
+#                                 time limit (and a sanitizer runtime when needed)
 #   done_testing                  prints the plan "1..N" and exits 1 if a test failed
 #
 # start_daemon, stop_daemon, tr_bg, run and tr_on_exit record state in this shell:
@@ -195,6 +197,25 @@ tr_bg() {
 	TR_BG_PID=$!
 	_TR_BG+=("$TR_BG_PID")
 }
+
+# py_setup: the environment for the Python binding against $TASKRING_BUILD's
+# library; then `py SECONDS ARGS...` runs python3 with a time limit. A sanitizer
+# build of the library (make check-asan) needs its runtime loaded first into the
+# interpreter, and python3 itself is not leak-clean.
+py_setup() {
+	export TASKRING_BUILD
+	export TASKRING_LIB=$TASKRING_BUILD/libtaskring.so
+	export PYTHONPATH=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/bindings/python
+	export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
+	unset TASKRING_INSTANCE
+	py_env=()
+	if ldd "$TASKRING_LIB" 2>/dev/null | grep -q 'libasan'; then
+		py_env=(env "LD_PRELOAD=$(ldd "$TASKRING_LIB" | awk '/libasan|libubsan/ { printf "%s ", $3 }')"
+			"ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}")
+	fi
+}
+
+py() { "${py_env[@]}" timeout -s KILL "$1" python3 "${@:2}"; }
 
 tr_on_exit() {
 	_TR_EXIT_HOOKS+=("$*")

@@ -15,20 +15,7 @@ command -v python3 >/dev/null 2>&1 || tap_skip_all "python3 not installed"
 [ -f "$TASKRING_BUILD/libtaskring.so" ] || tap_skip_all "libtaskring.so not built in $TASKRING_BUILD"
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-export TASKRING_BUILD
-export TASKRING_LIB=$TASKRING_BUILD/libtaskring.so
-export PYTHONPATH=$root/bindings/python
-export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
-unset TASKRING_INSTANCE
-
-# python3 with a time limit; a sanitizer build of the library (make check-asan) needs
-# its runtime loaded first into the interpreter, and python3 itself is not leak-clean.
-py_env=()
-if ldd "$TASKRING_LIB" 2>/dev/null | grep -q 'libasan'; then
-	py_env=(env "LD_PRELOAD=$(ldd "$TASKRING_LIB" | awk '/libasan|libubsan/ { printf "%s ", $3 }')"
-		"ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}")
-fi
-py() { "${py_env[@]}" timeout -s KILL "$1" python3 "${@:2}"; }
+py_setup
 
 # Relays the test program's unnumbered TAP lines through lib.sh's numbering.
 relay() {
