@@ -132,6 +132,11 @@ int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_
  * some process holds without letting go (-TASKRING_ELOCKED). */
 void cli_lock_stalled(struct cli *c);
 
+/* taskring_status_get() into *st (release it with taskring_status_release);
+ * on failure prints why (naming a stuck lock's holder) and returns the exit
+ * status, else CLI_OK. */
+int cli_status_read(struct cli *c, struct taskring_status *st);
+
 /* Prints "instance 'NAME': WHAT<error text>" for err (-TASKRING_ELOCKED),
  * naming the process that holds the lock when it can be told
  * (taskring_lock_holder): "; it is held by pid 4242 (taskring), stopped". */

@@ -420,6 +420,18 @@ void cli_lock_stalled(struct cli *c)
 	cli_lock_error(c, "still waiting: ", -TASKRING_ELOCKED);
 }
 
+int cli_status_read(struct cli *c, struct taskring_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	int r = taskring_status_get(c->h, st);
+	if (r == -TASKRING_ELOCKED)
+		cli_lock_error(c, "reading the status: ", r);
+	else if (r < 0)
+		cli_err(c, "reading the status of instance '%s': %s", c->instance,
+		        taskring_strerror(r));
+	return r < 0 ? cli_status_of(r) : CLI_OK;
+}
+
 void cli_lock_error(struct cli *c, const char *what, int err)
 {
 	char who[128];

@@ -64,13 +64,9 @@ static int kill_worker_run(struct cli *c, int argc, char **argv)
 	s = cli_attach(c, 1);
 	if (s != CLI_OK)
 		return s;
-	memset(&st, 0, sizeof(st));
-	r = taskring_status_get(c->h, &st);
-	if (r < 0) {
-		cli_err(c, "reading the status of instance '%s': %s", c->instance,
-		        taskring_strerror(r));
-		return cli_status_of(r);
-	}
+	s = cli_status_read(c, &st);
+	if (s != CLI_OK)
+		return s;
 	nworkers = st.nworkers;
 	taskring_status_release(&st);
 	if ((int)index >= nworkers)

@@ -136,7 +136,11 @@ static int list_run(struct cli *c, int argc, char **argv)
 	fclose(l.m);
 	if (r < 0) {
 		free(text);
-		cli_err(c, "listing tasks of instance '%s': %s", c->instance, taskring_strerror(r));
+		if (r == -TASKRING_ELOCKED)
+			cli_lock_error(c, "listing tasks: ", r);
+		else
+			cli_err(c, "listing tasks of instance '%s': %s", c->instance,
+			        taskring_strerror(r));
 		return cli_status_of(r);
 	}
 	if (l.json)

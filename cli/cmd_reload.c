@@ -42,20 +42,6 @@ static const char reload_help[] =
     "Exit status: 0 applied; 1 refused (the error on stderr); 2 bad arguments;\n"
     "3 daemon not reachable or stopped; 4 no answer in time.\n";
 
-static int reload_status(struct cli *c, struct taskring_status *st)
-{
-	int r;
-
-	memset(st, 0, sizeof(*st));
-	r = taskring_status_get(c->h, st);
-	if (r < 0) {
-		cli_err(c, "reading the status of instance '%s': %s", c->instance,
-		        taskring_strerror(r));
-		return cli_status_of(r);
-	}
-	return CLI_OK;
-}
-
 /* Attaches to the instance whose live supervisor is pid; name receives its
  * name. Returns CLI_OK or prints why not and returns CLI_NODAEMON. */
 static int reload_find(struct cli *c, int pid, char *name, size_t namelen)
@@ -138,7 +124,7 @@ static int reload_run(struct cli *c, int argc, char **argv)
 		s = cli_attach(c, 1);
 	if (s != CLI_OK)
 		return s;
-	s = reload_status(c, &st);
+	s = cli_status_read(c, &st);
 	if (s != CLI_OK)
 		return s;
 	pid = st.pid;
@@ -173,7 +159,7 @@ static int reload_run(struct cli *c, int argc, char **argv)
 		nanosleep(&ts, NULL);
 		if (pause_ms < 100)
 			pause_ms *= 2;
-		s = reload_status(c, &st);
+		s = cli_status_read(c, &st);
 		if (s != CLI_OK)
 			return s;
 		if (!st.alive || st.pid != pid) {

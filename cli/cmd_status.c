@@ -193,7 +193,7 @@ static int status_run(struct cli *c, int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct taskring_status st;
-	int json = 0, s, r;
+	int json = 0, s;
 
 	for (;;) {
 		const char *tok = cli_opt_token(argc, argv);
@@ -213,17 +213,9 @@ static int status_run(struct cli *c, int argc, char **argv)
 	s = cli_attach(c, 0);
 	if (s != CLI_OK)
 		return s;
-	memset(&st, 0, sizeof(st));
-	r = taskring_status_get(c->h, &st);
-	if (r == -TASKRING_ELOCKED) {
-		cli_lock_error(c, "reading the status: ", r);
-		return cli_status_of(r);
-	}
-	if (r < 0) {
-		cli_err(c, "reading the status of instance '%s': %s", c->instance,
-		        taskring_strerror(r));
-		return cli_status_of(r);
-	}
+	s = cli_status_read(c, &st);
+	if (s != CLI_OK)
+		return s;
 	if (json)
 		status_json(stdout, &st);
 	else
