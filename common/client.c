@@ -69,44 +69,13 @@ int taskring_daemon_alive(taskring_t *h)
 	return trq_sup_alive(&h->q);
 }
 
-static const char *proc_state_name(char c)
-{
-	switch (c) {
-	case 'R':
-		return "running";
-	case 'S':
-		return "sleeping";
-	case 'D':
-		return "in an uninterruptible wait";
-	case 'T':
-		return "stopped";
-	case 't':
-		return "stopped by a debugger";
-	case 'Z':
-		return "a zombie";
-	default:
-		return NULL;
-	}
-}
-
 int taskring_lock_holder(taskring_t *h, char *buf, size_t len)
 {
-	struct tr_procstat ps;
 	pid_t pid = trq_lock_holder(&h->q);
 	if (buf && len)
 		buf[0] = '\0';
-	if (!pid || !buf || !len)
-		return pid;
-	if (tr_procstat_read(pid, &ps) != 0) {
-		snprintf(buf, len, "pid %d (gone)", (int)pid);
-		return pid;
-	}
-	const char *st = proc_state_name(ps.state);
-	if (st)
-		snprintf(buf, len, "pid %d (%s), %s", (int)pid, ps.comm, st);
-	else
-		snprintf(buf, len, "pid %d (%s), state %c", (int)pid, ps.comm,
-		         ps.state >= ' ' && ps.state <= '~' ? ps.state : '?');
+	if (pid && buf && len)
+		tr_proc_describe(pid, buf, len);
 	return pid;
 }
 

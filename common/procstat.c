@@ -44,3 +44,39 @@ int tr_procstat_read(pid_t pid, struct tr_procstat *st)
 	st->comm[k] = '\0';
 	return 0;
 }
+
+static const char *state_name(char c)
+{
+	switch (c) {
+	case 'R':
+		return "running";
+	case 'S':
+		return "sleeping";
+	case 'D':
+		return "in an uninterruptible wait";
+	case 'T':
+		return "stopped";
+	case 't':
+		return "stopped by a debugger";
+	case 'Z':
+		return "a zombie";
+	default:
+		return NULL;
+	}
+}
+
+int tr_proc_describe(pid_t pid, char *buf, size_t len)
+{
+	struct tr_procstat ps;
+	if (tr_procstat_read(pid, &ps) != 0) {
+		snprintf(buf, len, "pid %d (gone)", (int)pid);
+		return -ENOENT;
+	}
+	const char *st = state_name(ps.state);
+	if (st)
+		snprintf(buf, len, "pid %d (%s), %s", (int)pid, ps.comm, st);
+	else
+		snprintf(buf, len, "pid %d (%s), state %c", (int)pid, ps.comm,
+		         ps.state >= ' ' && ps.state <= '~' ? ps.state : '?');
+	return 0;
+}

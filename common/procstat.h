@@ -25,4 +25,9 @@ struct tr_procstat {
  * or -EIO when the line cannot be parsed. */
 int tr_procstat_read(pid_t pid, struct tr_procstat *st);
 
+/* Writes "pid 4242 (taskring), stopped" (the state in words) into buf, or
+ * "pid 4242 (gone)" when /proc has no such process. Returns 0 or -ENOENT
+ * (and the "gone" text). */
+int tr_proc_describe(pid_t pid, char *buf, size_t len);
+
 #endif

@@ -286,11 +286,12 @@ static int sup_lock_watch(struct tr_sup *s, uint64_t now)
 	uint64_t held = now - s->lock_since;
 	if (s->lock_told || held < (stopped ? LOCK_STOPPED_NS : LOCK_HUNG_NS))
 		return stopped;
+	char desc[128];
 	s->lock_told = 1;
-	log_warn("the queue lock has been held for %llu s by pid %d (%s), %s: every client and "
-	         "worker waits for it until that process is continued or killed",
-	         (unsigned long long)(held / NS_PER_S), (int)who, ps.comm,
-	         stopped ? "stopped" : "not stopped");
+	tr_proc_describe(who, desc, sizeof(desc));
+	log_warn("the queue lock has been held for %llu s by %s: every client and worker waits "
+	         "for it until that process is continued or killed",
+	         (unsigned long long)(held / NS_PER_S), desc);
 	return stopped;
 }
 

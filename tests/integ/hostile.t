@@ -191,4 +191,21 @@ wait_until 30 'test "$(nready "$inst")" = 2'
 tap_ok $? "2 workers ready after the lock came back"
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
+
+# A daemon starting on a segment whose lock a stopped client holds says who.
+tr_bg "$vandal" "$inst" --hold-lock 1 >"$TR_TMP/hold2.out"
+holder=$TR_BG_PID
+wait_until 20 'grep -q locked "$TR_TMP/hold2.out"'
+run timeout -s KILL 60 "$TRD" -i "$inst" -c "$TR_TMP/h.yaml"
+tap_ok "$([ "$RUN_STATUS" != 0 ] && [ "$RUN_STATUS" != 137 ] &&
+	[[ $RUN_ERR == *"it is held by pid $holder (hostile-vandal), stopped: continue that process (kill -CONT $holder) or kill it"* ]]
+	echo $?)" "taskringd refuses to adopt a segment whose lock a stopped process holds, naming it" ||
+	tap_diag "status $RUN_STATUS: $RUN_ERR"
+kill -KILL "$holder"
+start_daemon "$inst" -c "$TR_TMP/h.yaml"
+tap_ok $? "with that process killed, the next one adopts it (the repair)"
+run T submit --wait echo back
+tap_is "$RUN_STATUS:$RUN_OUT" "0:back" "and serves"
+stop_daemon "$inst" TERM
+tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
 done_testing
