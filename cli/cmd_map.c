@@ -185,7 +185,9 @@ static size_t map_abandon(struct cli *c, const uint64_t *ids, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		int r = taskring_cancel(c->h, ids[i]);
 		if (r == -TASKRING_ELOCKED) {
-			cli_err(c, "could not cancel %zu tasks: %s", n - i, taskring_strerror(r));
+			char what[64];
+			snprintf(what, sizeof(what), "could not cancel %zu tasks: ", n - i);
+			cli_lock_error(c, what, r);
 			break;
 		}
 		cancelled += r == 0;

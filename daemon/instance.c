@@ -138,21 +138,22 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
 		goto fail;
 	}
 	r = trq_adopt(q);
-	pid_t who = r == -TASKRING_ELOCKED ? trq_lock_holder(q) : 0;
-	char desc[128];
-	if (who && tr_proc_describe(who, desc, sizeof(desc)) == 0) {
-		snprintf(err, errlen,
-		         "adopting /dev/shm/taskring.%s: %s; it is held by %s: continue that "
-		         "process (kill -CONT %d) or kill it, then start taskringd again",
-		         inst, taskring_strerror(r), desc, (int)who);
-		goto fail;
-	}
 	if (r == -TASKRING_ELOCKED) {
-		snprintf(err, errlen,
-		         "adopting /dev/shm/taskring.%s: %s; if no process using it is "
-		         "stopped, its lock word is damaged: stop its clients and remove it "
-		         "(rm /dev/shm/taskring.%s; the queued tasks are lost)",
-		         inst, taskring_strerror(r), inst);
+		pid_t who = trq_lock_holder(q);
+		char desc[128];
+		if (who && tr_proc_describe(who, desc, sizeof(desc)) == 0)
+			snprintf(
+			    err, errlen,
+			    "adopting /dev/shm/taskring.%s: %s; it is held by %s: continue that "
+			    "process (kill -CONT %d) or kill it, then start taskringd again",
+			    inst, taskring_strerror(r), desc, (int)who);
+		else
+			snprintf(
+			    err, errlen,
+			    "adopting /dev/shm/taskring.%s: %s; if no process using it is "
+			    "stopped, its lock word is damaged: stop its clients and remove it "
+			    "(rm /dev/shm/taskring.%s; the queued tasks are lost)",
+			    inst, taskring_strerror(r), inst);
 		goto fail;
 	}
 	if (r < 0) {

@@ -34,8 +34,8 @@
 #define AUDIT_QUIET_SLOTS 65536u          /* larger tables' audits wait for a quiet look */
 #define AUDIT_BUSY_NS     (60 * NS_PER_S) /* for up to this long past due */
 #define LOCK_STOPPED_NS   (5 * NS_PER_S)  /* a stopped holder this long is logged */
-#define SUP_LOCK_WAIT_NS  (2 * NS_PER_S)  /* the supervisor's lock waits, once running */
 #define LOCK_HUNG_NS      (60 * NS_PER_S) /* any holder this long is logged */
+#define SUP_LOCK_WAIT_NS  (2 * NS_PER_S)  /* the supervisor's lock waits, once running */
 #define STATUS_EVERY_NS   NS_PER_S        /* STATUS= on queue changes at most this often */
 
 static void sup_notify(struct tr_sup *s, const char *msg)
