@@ -983,14 +983,18 @@ class Client:
 
     def _abandon(self, ids):
         """Cancels tasks map() no longer wants and collects those that reach
-        a final state within _REAP seconds, so their slots come free."""
+        a final state within _REAP seconds, so their slots come free. Stops
+        at a queue lock that stays held (ELOCKED): every call would wait for
+        it; the tasks left run and their results expire after result_ttl."""
         lib, h = self._lib, self._h
         for tid in ids:
-            lib.taskring_cancel(h, tid)
+            if lib.taskring_cancel(h, tid) == -ELOCKED:
+                return
         end = time.monotonic() + self._REAP
         for tid in ids:
             ms = max(0, int((end - time.monotonic()) * 1000))
-            lib.taskring_wait(h, tid, ms, None)
+            if lib.taskring_wait(h, tid, ms, None) == -ELOCKED:
+                return
 
     # -- status and administration
 

@@ -189,6 +189,42 @@ tap_is "$(cat "$TR_TMP/lm.st"):$(cat "$TR_TMP/lm.out" | tr '\n' ' ')" "0:a b c "
 tap_is "$(grep -c . "$TR_TMP/lm.err")" 1 "with one line on stderr" || tap_diag_file "$TR_TMP/lm.err"
 wait_until 30 'test "$(nready "$inst")" = 2'
 tap_ok $? "2 workers ready after the lock came back"
+
+# Python: an imap closed while the lock is stuck abandons its 63 outstanding tasks
+# without waiting 10 s for the lock per task.
+if command -v python3 >/dev/null 2>&1 && [ -f "$TASKRING_BUILD/libtaskring.so" ]; then
+	cat >"$TR_TMP/pya.py" <<'PY'
+import os, sys, time, taskring
+c = taskring.Client(sys.argv[1])
+it = c.imap("echo", [str(i) for i in range(64)], chunksize=64)
+print("first", next(it), flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.05)
+t0 = time.monotonic()
+it.close()
+print("closed after %.0f s" % (time.monotonic() - t0), flush=True)
+PY
+	tr_bg "${py_env[@]}" timeout -s KILL 200 python3 "$TR_TMP/pya.py" "$inst" "$TR_TMP/go" \
+		>"$TR_TMP/pya.out" 2>&1
+	wait_until 60 'grep -q "^first 0" "$TR_TMP/pya.out"'
+	tap_ok $? "Python: an imap has its first result, 63 tasks outstanding" || tap_diag_file "$TR_TMP/pya.out"
+	tr_bg "$vandal" "$inst" --hold-lock 1 >"$TR_TMP/hold3.out"
+	holder=$TR_BG_PID
+	wait_until 20 'grep -q locked "$TR_TMP/hold3.out"'
+	touch "$TR_TMP/go"
+	wait_until 150 'grep -q "^closed after" "$TR_TMP/pya.out"'
+	closed=$?
+	kill -KILL "$holder"
+	tap_like "$closed:$(grep "^closed after" "$TR_TMP/pya.out")" "^0:closed after [0-9] s|^0:closed after 1[0-9] s" \
+		"and closing it behind a stuck lock returns after one lock wait, not one per task" ||
+		tap_diag_file "$TR_TMP/pya.out"
+	wait_until 30 'test "$(nready "$inst")" = 2'
+	tap_ok $? "2 workers ready again"
+else
+	tap_skip "python3 or libtaskring.so missing: Python imap behind a stuck lock"
+	tap_skip "python3 or libtaskring.so missing"
+	tap_skip "python3 or libtaskring.so missing"
+fi
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
 

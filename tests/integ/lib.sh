@@ -88,6 +88,7 @@ tap_like() {
 	else
 		tap_ok 1 "$3"
 		tap_diag "  got:  '$1'" "  want match: $2"
+		return 1
 	fi
 }
 
