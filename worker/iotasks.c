@@ -234,10 +234,12 @@ int tr_iot_begin(struct tr_iot *t, const struct tr_task_def *d, const struct tr_
 	return finish(t, TASKRING_FAILED);
 }
 
-/* A read returned res > 0 bytes: is this the end of the file? */
+/* A read returned res > 0 bytes: is this the end of the file? A short read
+ * that reached the size fstat gave saves the read that would return 0. Not
+ * when that size was 0: files in /proc say 0 and hand out a page per read. */
 static int read_at_eof(struct tr_iot *t, int res)
 {
-	return (unsigned)res < t->cur.len && t->in_off >= t->size_hint;
+	return t->size_hint && (unsigned)res < t->cur.len && t->in_off >= t->size_hint;
 }
 
 int tr_iot_step(struct tr_iot *t, int res, struct tr_iop *op)

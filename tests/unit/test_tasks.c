@@ -650,6 +650,58 @@ static struct run io_task(struct tr_paths *ps, size_t maxio, const char *type, i
 	return r;
 }
 
+/* A file whose size was 0 at open but that has data (as /proc files say 0
+ * and hand out a page per read): read-file and copy-file read to the read
+ * that returns 0, not to the first short one. The file gets its data after
+ * the task opened it; every read is capped at 1000 bytes. */
+static void test_io_size_zero(struct tr_paths *ps)
+{
+	static unsigned char data[10000];
+	char p[600], dst[600], want[64];
+	const char *types[] = {"read-file", "copy-file"};
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 7 + 3);
+	snprintf(want, sizeof(want), "%zu %08x", sizeof(data), crc_ref(data, sizeof(data)));
+	for (int k = 0; k < 2; k++) {
+		snprintf(p, sizeof(p), "%s/grows-%d", allowed, k);
+		snprintf(dst, sizeof(dst), "%s/grows-%d.copy", allowed, k);
+		write_file(p, data, 0);
+		char *argv[] = {p, dst, NULL};
+		struct tr_targs ta = {0};
+		struct tr_iot t;
+		struct tr_iop op;
+		char out[128] = "", err[256];
+		const struct tr_task_def *d = tr_task_find(types[k]);
+		int more =
+		    tr_task_check(d, (unsigned)k + 1, argv, &ta, err, sizeof(err)) == 0 &&
+		    tr_iot_begin(&t, d, &ta, (unsigned)k + 1, argv, ps, out, sizeof(out) - 1, &op);
+		write_file(p, data, sizeof(data)); /* after the fstat, through the same inode */
+		for (int steps = 0; more && steps < 100000; steps++) {
+			unsigned len = op.len > 1000 ? 1000 : op.len;
+			ssize_t res =
+			    op.kind == TR_IOP_READ    ? pread(op.fd, op.buf, len, (off_t)op.off)
+			    : op.kind == TR_IOP_WRITE ? pwrite(op.fd, op.buf, len, (off_t)op.off)
+			                              : (errno = EINVAL, -1);
+			more = tr_iot_step(&t, res < 0 ? -errno : (int)res, &op);
+		}
+		out[t.out.len] = '\0';
+		int state = t.state;
+		tr_iot_release(&t);
+		if (k == 0) {
+			ok(state == TASKRING_DONE && strcmp(out, want) == 0,
+			   "read-file of a file that said size 0: all of it (%s, want %s)", out,
+			   want);
+		} else {
+			size_t n = 0;
+			char *got = slurp(dst, &n);
+			ok(state == TASKRING_DONE && got && n == sizeof(data) &&
+			       memcmp(got, data, n) == 0,
+			   "copy-file of a file that said size 0: all of it (%s, %zu bytes)", out,
+			   n);
+		}
+	}
+}
+
 static void test_io_tasks(void)
 {
 	char p[600], q[1200], want[64];
@@ -795,6 +847,7 @@ static void test_io_tasks(void)
 	   "a late completion does not change an ended task");
 	tr_iot_release(&t);
 
+	test_io_size_zero(&ps);
 	tr_paths_free(&ps);
 }
 
