@@ -279,12 +279,18 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 		return -EINVAL;
 	while (done < n) {
 		size_t k = n - done < SUBMIT_CHUNK ? n - done : SUBMIT_CHUNK;
+		int bad = 0; /* request done + k is bad: submit those before it, then stop */
 		for (size_t i = 0; i < k; i++) {
 			int r = submit_prepare(q, &reqs[done + i], opts, &preps[i],
 			                       i ? &reqs[done + i - 1] : NULL,
 			                       i ? &preps[i - 1] : NULL);
-			if (r)
+			if (r && i == 0)
 				return done ? (int)done : r;
+			if (r) {
+				k = i;
+				bad = 1;
+				break;
+			}
 		}
 		uint32_t fseq = ld32(&h->free_seq);
 		submit_touch(q, k);
@@ -332,6 +338,8 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 		if (put)
 			__atomic_store_n(&q->last_ns, now, __ATOMIC_RELAXED);
 		done += put;
+		if (put == k && bad)
+			return (int)done; /* the caller learns of the bad one by submitting it */
 		if (put == k)
 			continue;
 		/* The table is full. */

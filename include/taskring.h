@@ -170,7 +170,9 @@ int taskring_submit(taskring_t *h, const char *type, int argc, const char *const
 
 /* Submits n tasks with one lock acquisition per group that fits. Stores the
  * ids in ids[0..]. Returns the number submitted (all n, unless an error
- * stopped it part way: then the count so far if > 0, else the error). */
+ * stopped it part way: then the count so far if > 0, else the error). A bad
+ * request stops the batch before it: the ones before it are submitted, and
+ * submitting from the bad one returns its error. */
 int taskring_submit_batch(taskring_t *h, size_t n, const struct taskring_req *reqs,
                           const struct taskring_opts *opts, uint64_t *ids);
 

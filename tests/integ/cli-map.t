@@ -75,6 +75,14 @@ tap_is "$RUN_STATUS:$RUN_OUT" "1:19.306001
 
 57.193842" "a failed task gets a blank line, the others their results, exit 1"
 tap_like "$RUN_ERR" "task [0-9]+ failed: .*'x'" "and its error on stderr names the bad argument"
+# An argument over payload_max: the error names that task and its size; the ones
+# before it ran.
+big=$(head -c 5000 /dev/zero | tr '\0' x)
+run T map echo a b "$big" c
+tap_is "$RUN_STATUS:$RUN_OUT" "2:a
+b" "an over-long third argument: the first two ran, exit 2"
+tap_like "$RUN_ERR" "too long: 5001 bytes.*task 3 of 4 could not be submitted" \
+	"and the error names task 3 and its 5001 bytes"
 
 # ---- timeout and interrupt cancel what is left ---------------------------------------------
 run T map --timeout 1 spin 50 20000 20000 50

@@ -387,6 +387,17 @@ def mapping(c):
     raises(ValueError, lambda: c.map("echo", ["ok", "a\0b"]), "an element with a NUL: ValueError")
     e = raises(
         taskring.TaskringError,
+        lambda: c.map("echo", ["ok", "x" * 5000]),
+        "an element over payload_max: TaskringError",
+    )
+    if e is not None:
+        ok(
+            e.code == errno.E2BIG and "element 1" in str(e),
+            "  naming element 1, with E2BIG",
+            "got %r (code %r)" % (str(e), e.code),
+        )
+    e = raises(
+        taskring.TaskringError,
         lambda: c.map("no-such-type", ["a"]),
         "map of an unknown type: TaskringError",
     )

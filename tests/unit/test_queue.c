@@ -164,6 +164,15 @@ static void test_transitions(void)
 	const char *bargv[] = {big};
 	submit1("echo", 1, bargv, NULL, &err);
 	is_int(err, -E2BIG, "arguments over payload_max refused");
+	/* In a batch, a bad request stops it just before itself. */
+	const char *a1[] = {"a"}, *a3[] = {"c"};
+	struct taskring_req br[] = {{"echo", 1, a1}, {"echo", 1, bargv}, {"echo", 1, a3}};
+	uint64_t bids[3] = {0};
+	is_int(trq_submit(&q, 3, br, NULL, bids), 1,
+	       "a batch with a bad 2nd request submits the 1st");
+	is_int(trq_submit(&q, 2, br + 1, NULL, bids + 1), -E2BIG,
+	       "and from the bad one: its error");
+	ok(bids[0] && !bids[1] && trq_peek(&q, bids[0]) == TASKRING_QUEUED, "the 1st is queued");
 	o = (struct taskring_opts){.flags = 0x80, .timeout_ms = -1};
 	submit1("echo", 0, NULL, &o, &err);
 	is_int(err, -EINVAL, "unknown flags refused");
