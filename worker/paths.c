@@ -199,12 +199,26 @@ int tr_paths_open(struct tr_paths *p, const char *path, int flags, mode_t mode)
 		const char *rest = below(r, path);
 		if (!rest)
 			continue;
+		struct stat st;
+		if (stat(r->dir, &st) < 0) {
+			err = -errno; /* missing now; maybe another root matches */
+			continue;
+		}
+		if (r->fd >= 0 && (st.st_dev != r->dev || st.st_ino != r->ino)) {
+			close(r->fd); /* renamed away or replaced: not the allowed one now */
+			r->fd = -1;
+		}
 		if (r->fd < 0) {
 			r->fd = open(r->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-			if (r->fd < 0) {
-				err = -errno; /* missing now; maybe another root matches */
+			if (r->fd < 0 || fstat(r->fd, &st) < 0) {
+				err = -errno;
+				if (r->fd >= 0)
+					close(r->fd);
+				r->fd = -1;
 				continue;
 			}
+			r->dev = st.st_dev;
+			r->ino = st.st_ino;
 		}
 		mode_t m = ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? mode : 0;
 		if (!p->no_openat2) {

@@ -11,7 +11,11 @@
  *
  * State: a copy of the directory list and one O_PATH descriptor per directory,
  * opened on first use (a directory created after start-up is picked up then;
- * one that cannot be opened is retried next time). Owned by one thread.
+ * one that cannot be opened is retried next time) and checked against the
+ * path at every open (one stat): a directory renamed away or replaced is
+ * dropped and the one now at the path opened, so a task never reads or
+ * writes through a directory that is no longer the allowed one. Owned by
+ * one thread.
  */
 #ifndef TR_PATHS_H
 #define TR_PATHS_H
@@ -22,7 +26,9 @@
 struct tr_paths_root {
 	char *dir; /* normalised: no trailing '/', except "/" itself */
 	size_t len;
-	int fd; /* O_PATH | O_DIRECTORY, -1 until opened */
+	int fd;    /* O_PATH | O_DIRECTORY, -1 until opened */
+	dev_t dev; /* ... and what it is: the path must still name it */
+	ino_t ino;
 };
 
 struct tr_paths {

@@ -592,6 +592,27 @@ checks:;
 	ok(fd >= 0, "allowed dir created later is picked up");
 	if (fd >= 0)
 		close(fd);
+
+	/* Renamed away and replaced: the directory now at the path is used. */
+	char old[340], buf[8] = "";
+	snprintf(old, sizeof(old), "%s.old", gone);
+	rename(gone, old);
+	mkdir(gone, 0755);
+	write_file(p, "y", 1);
+	fd = tr_paths_open(&ps, p, O_RDONLY, 0);
+	ok(fd >= 0 && read(fd, buf, 1) == 1 && buf[0] == 'y',
+	   "allowed dir replaced: the new one is read, not the renamed one (%s)%s", buf, how);
+	if (fd >= 0)
+		close(fd);
+	unlink(p);
+	rmdir(gone);
+	mkpath(p, sizeof(p), gone, "g");
+	fd = tr_paths_open(&ps, p, O_WRONLY | O_CREAT, 0600);
+	is_int(fd, -ENOENT, "allowed dir removed: nothing is created in the renamed one%s", how);
+	if (fd >= 0)
+		close(fd);
+	mkpath(q, sizeof(q), old, "g");
+	ok(access(q, F_OK) != 0, "... which stays without it");
 	tr_paths_free(&ps);
 }
 
