@@ -144,6 +144,29 @@ bool tr_config_equal(const struct tr_config *a, const struct tr_config *b)
 	       strv_equal(a->plugins, a->n_plugins, b->plugins, b->n_plugins);
 }
 
+const char *tr_config_worker_change(const struct tr_config *a, const struct tr_config *b)
+{
+	if (!strv_equal(a->allowed_paths, a->n_allowed_paths, b->allowed_paths, b->n_allowed_paths))
+		return "io.allowed_paths";
+	if (!strv_equal(a->exec_allowed, a->n_exec_allowed, b->exec_allowed, b->n_exec_allowed))
+		return "exec.allowed";
+	if (!strv_equal(a->exec_env, a->n_exec_env, b->exec_env, b->n_exec_env))
+		return "exec.env";
+	if (strcmp(a->exec_cwd, b->exec_cwd) != 0)
+		return "exec.cwd";
+	if (a->io_depth != b->io_depth)
+		return "io.depth";
+	if (a->io_max_kernel_workers != b->io_max_kernel_workers)
+		return "io.max_kernel_workers";
+	if (a->coalesce_us != b->coalesce_us)
+		return "tasks.coalesce_us";
+	if (a->heartbeat_s != b->heartbeat_s)
+		return "workers_heartbeat_s";
+	if (a->kill_grace_ms != b->kill_grace_ms)
+		return "tasks.kill_grace_ms";
+	return NULL;
+}
+
 static bool instance_char(char ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||

@@ -102,6 +102,11 @@ int tr_config_copy(struct tr_config *dst, const struct tr_config *src);
 /* True when a and b hold the same settings (every field except path). */
 bool tr_config_equal(const struct tr_config *a, const struct tr_config *b);
 
+/* The YAML key of the first setting that a worker reads only when it starts
+ * and that differs between a and b (io.allowed_paths, exec.*, io.depth, ...),
+ * or NULL when none does: running workers then need replacing to apply b. */
+const char *tr_config_worker_change(const struct tr_config *a, const struct tr_config *b);
+
 /* Checks an instance name (1-32 of [A-Za-z0-9_.-]), e.g. from `-i`. Returns 0
    or -EINVAL. */
 int tr_config_instance_valid(const char *name);

@@ -437,6 +437,7 @@ static void pool_spawn(struct tr_pool *p, unsigned i, uint64_t now)
 	s->restart_at = 0;
 	s->spawned = 1;
 	s->started_ns = now;
+	s->gen = p->gen;
 	if (i >= p->nslots)
 		p->nslots = i + 1;
 
@@ -741,6 +742,12 @@ void tr_pool_configure(struct tr_pool *p, const struct tr_config *cfg, const str
 	tr_pool_publish_count(p);
 }
 
+void tr_pool_renew(struct tr_pool *p)
+{
+	p->gen++;
+	p->rolling = 1;
+}
+
 /* Whether slot i's process is settling (starting, or being stopped). */
 static int pool_settling(const struct tr_wslot *s)
 {
@@ -783,6 +790,15 @@ int tr_pool_step(struct tr_pool *p, uint64_t now)
 			if (s->pid && s->cpu != tr_cpus_pick(&p->cpus, i)) {
 				log_info("moving worker %u from cpu %d to cpu %d", i, s->cpu,
 				         tr_cpus_pick(&p->cpus, i));
+				pool_kill(p, i, TR_KILL_STOP, 0, SIGTERM, now);
+				return 0;
+			}
+		}
+		for (unsigned i = 0; i < p->nwant; i++) {
+			struct tr_wslot *s = &p->w[i];
+			if (s->pid && s->gen != p->gen) {
+				log_info("restarting worker %u (pid %d) with the new configuration",
+				         i, (int)s->pid);
 				pool_kill(p, i, TR_KILL_STOP, 0, SIGTERM, now);
 				return 0;
 			}

@@ -70,6 +70,7 @@ struct tr_wslot {
 	uint64_t kill_task;    /* the task the kill is about (timeout, cancel) */
 	uint64_t sigkill_at;   /* SIGKILL follows at this time; 0: not pending */
 	unsigned stopped_seen; /* consecutive checks that saw state T */
+	unsigned gen;          /* the pool's gen when started (see tr_pool_renew) */
 };
 
 /* The spare: a worker process forked ahead of need and set up but for its
@@ -93,6 +94,7 @@ struct tr_pool {
 	uint64_t ev_base;            /* epoll data of slot i's pidfd: ev_base + i */
 	int draining;                /* the daemon stops: no more (re)starts */
 	int rolling;                 /* converge one worker at a time (reload) */
+	unsigned gen;                /* workers started before tr_pool_renew() are older */
 	pid_t self;                  /* the supervisor's pid */
 	struct tr_restart early;     /* early deaths, for the give-up rule */
 	struct tr_wslot *w;          /* TRQ_WORKERS_MAX slots */
@@ -119,6 +121,12 @@ void tr_pool_fini(struct tr_pool *p);
  * converges one worker at a time, and drop the spare (a new one, if still
  * wanted, follows once the pool converged) and forget earlier spares' deaths.
  * cfg must stay valid until the next call. */
+/* Replaces every running worker, one at a time as for a CPU change (SIGTERM:
+ * it finishes its running tasks, or after kill_grace_ms they go back to the
+ * queue uncharged): after a reload changed settings a worker reads only at
+ * start (allowed paths, exec settings, ...). Call after tr_pool_configure. */
+void tr_pool_renew(struct tr_pool *p);
+
 void tr_pool_configure(struct tr_pool *p, const struct tr_config *cfg, const struct tr_cpus *cpus,
                        unsigned nworkers, uint64_t now);
 

@@ -359,6 +359,7 @@ void tr_sup_reload(struct tr_sup *s, uint64_t now)
 		sup_reload_done(s, 0, err);
 		return;
 	}
+	const char *renew = tr_config_worker_change(&s->cfg, &nc); /* a literal: outlives both */
 	tr_config_free(&s->cfg);
 	s->cfg = nc; /* moved: the pool's pointer to s->cfg stays valid */
 	tr_log_set_level(s->cfg.log_level);
@@ -367,6 +368,12 @@ void tr_sup_reload(struct tr_sup *s, uint64_t now)
 	if (r)
 		tr_log_errno(LOG_WARNING, r, "writing the new settings into the segment");
 	tr_pool_configure(&s->pool, &s->cfg, &cpus, n, now);
+	if (renew) {
+		tr_pool_renew(&s->pool);
+		log_notice("reload: %s changed, which workers read when they start: restarting "
+		           "them one at a time",
+		           renew);
+	}
 	s->next_check = now + check_interval(&s->cfg);
 	s->reloading = 1; /* done once the pool converged */
 	log_notice("reload: applying %s (%u workers on cpus %s)", s->path, n,

@@ -100,6 +100,28 @@ else
 	tap_ok 0 "# SKIP one CPU only: no CPU list to change"
 fi
 
+# ---- settings workers read at start: a reload replaces the workers ------------------------
+mkdir -p "$TR_TMP/a" "$TR_TMP/b"
+echo a >"$TR_TMP/a/f"
+echo b >"$TR_TMP/b/f"
+reads() { # how many of 6 read-file tasks of $1 succeed
+	for _ in 1 2 3 4 5 6; do T submit --wait read-file "$1" >/dev/null 2>&1 && echo y; done | wc -l
+}
+write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/a\"]"
+run T reload
+tap_is "$RUN_STATUS:$(reads "$TR_TMP/a/f"):$(reads "$TR_TMP/b/f")" "0:6:0" \
+	"reload to io.allowed_paths [a]: a/f is read, b/f refused"
+p0=$(worker_pid "$inst" 0)
+p1=$(worker_pid "$inst" 1)
+write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/b\"]"
+run T reload
+tap_is "$RUN_STATUS" 0 "reload to io.allowed_paths [b] succeeds"
+tap_ok "$([ "$(worker_pid "$inst" 0)" != "$p0" ] && [ "$(worker_pid "$inst" 1)" != "$p1" ]; echo $?)" \
+	"when it returns, both workers were replaced"
+tap_is "$(reads "$TR_TMP/b/f"):$(reads "$TR_TMP/a/f")" "6:0" "b/f is read now, a/f refused, by every worker"
+tap_like "$(cat "$log")" "reload: io.allowed_paths changed, which workers read when they start: restarting them one at a time" \
+	"the log says why the workers were restarted"
+
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
 done_testing
