@@ -214,6 +214,15 @@ struct trq_hdr {
 	alignas(64) char end_[];
 };
 
+/* Whether a worker should take no more tasks, finish those it runs and
+ * exit 0: the daemon is draining, or the supervisor retires this one worker
+ * (its record says STOPPING: fewer workers, another CPU, new settings). */
+static inline int trq_worker_leaving(const struct trq_hdr *h, const struct trq_worker *w)
+{
+	return __atomic_load_n(&h->draining, __ATOMIC_ACQUIRE) ||
+	       __atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == TRQ_W_STOPPING;
+}
+
 /* A result this process read whose slot is not yet marked read in the
  * segment (see trq_flush_reads). */
 struct trq_mark {

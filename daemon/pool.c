@@ -21,6 +21,7 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -523,6 +524,28 @@ static void pool_kill(struct tr_pool *p, unsigned i, enum tr_kill why, uint64_t 
 	s->sigkill_at = sig == SIGTERM ? now + p->cfg->kill_grace_ms * NS_PER_MS : 0;
 }
 
+/* Retires worker i: its record says STOPPING, and woken, it takes no more
+ * tasks, finishes those it runs and exits 0 (trq_worker_leaving); what is
+ * still running after kill_grace_ms gets SIGKILL and goes back to the
+ * queue uncharged. For fewer workers, another CPU or new settings. */
+static void pool_retire(struct tr_pool *p, unsigned i, uint64_t now)
+{
+	struct tr_wslot *s = &p->w[i];
+	struct trq_hdr *h = p->q->hdr;
+
+	if (!s->pid || s->kill != TR_KILL_NONE)
+		return;
+	if (p->cfg->kill_grace_ms == 0) {
+		pool_kill(p, i, TR_KILL_STOP, 0, SIGKILL, now);
+		return;
+	}
+	s->kill = TR_KILL_STOP;
+	st32(&p->q->workers[i].state, TRQ_W_STOPPING);
+	for (int c = 0; c < TRQ_NCLASS; c++)
+		trq_bell(&h->q_seq[c], &h->q_wait[c], INT_MAX);
+	s->sigkill_at = now + p->cfg->kill_grace_ms * NS_PER_MS;
+}
+
 static void fmt_uptime(char *buf, size_t len, uint64_t ns)
 {
 	if (ns < 10 * NS_PER_S)
@@ -781,7 +804,7 @@ int tr_pool_step(struct tr_pool *p, uint64_t now)
 			if (p->w[i].pid) {
 				log_info("stopping worker %u (pid %d): %u workers configured", i,
 				         (int)p->w[i].pid, p->nwant);
-				pool_kill(p, i, TR_KILL_STOP, 0, SIGTERM, now);
+				pool_retire(p, i, now);
 				return 0;
 			}
 		}
@@ -790,7 +813,7 @@ int tr_pool_step(struct tr_pool *p, uint64_t now)
 			if (s->pid && s->cpu != tr_cpus_pick(&p->cpus, i)) {
 				log_info("moving worker %u from cpu %d to cpu %d", i, s->cpu,
 				         tr_cpus_pick(&p->cpus, i));
-				pool_kill(p, i, TR_KILL_STOP, 0, SIGTERM, now);
+				pool_retire(p, i, now);
 				return 0;
 			}
 		}
@@ -799,7 +822,7 @@ int tr_pool_step(struct tr_pool *p, uint64_t now)
 			if (s->pid && s->gen != p->gen) {
 				log_info("restarting worker %u (pid %d) with the new configuration",
 				         i, (int)s->pid);
-				pool_kill(p, i, TR_KILL_STOP, 0, SIGTERM, now);
+				pool_retire(p, i, now);
 				return 0;
 			}
 		}
@@ -935,8 +958,10 @@ void tr_pool_tick(struct tr_pool *p, uint64_t now)
 	for (unsigned i = 0; i < p->nslots; i++) {
 		struct tr_wslot *s = &p->w[i];
 		if (s->pid && s->sigkill_at && now >= s->sigkill_at) {
-			log_notice("worker %u (pid %d) still running %u ms after SIGTERM: SIGKILL",
-			           i, (int)s->pid, p->cfg->kill_grace_ms);
+			log_notice(
+			    "worker %u (pid %d) still running %u ms after it was asked to stop: "
+			    "SIGKILL",
+			    i, (int)s->pid, p->cfg->kill_grace_ms);
 			pool_kill(p, i, s->kill, s->kill_task, SIGKILL, now);
 		}
 	}

@@ -44,7 +44,7 @@ enum tr_kill {
 	TR_KILL_NONE = 0,
 	TR_KILL_TIMEOUT,  /* its cpu task ran past its run timeout */
 	TR_KILL_CANCEL,   /* its cpu task was cancelled */
-	TR_KILL_STOP,     /* fewer workers or another CPU after a reload */
+	TR_KILL_STOP,     /* retired after a reload: fewer workers, another CPU, new settings */
 	TR_KILL_STOPPED,  /* stopped (state T) on two checks */
 	TR_KILL_HUNG,     /* no heartbeat for workers_heartbeat_s */
 	TR_KILL_SHUTDOWN, /* the daemon is stopping */
@@ -121,7 +121,7 @@ void tr_pool_fini(struct tr_pool *p);
  * converges one worker at a time, and drop the spare (a new one, if still
  * wanted, follows once the pool converged) and forget earlier spares' deaths.
  * cfg must stay valid until the next call. */
-/* Replaces every running worker, one at a time as for a CPU change (SIGTERM:
+/* Replaces every running worker, one at a time as for a CPU change (retired:
  * it finishes its running tasks, or after kill_grace_ms they go back to the
  * queue uncharged): after a reload changed settings a worker reads only at
  * start (allowed paths, exec settings, ...). Call after tr_pool_configure. */

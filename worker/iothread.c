@@ -845,7 +845,7 @@ static void *io_main(void *arg)
 	t->woke = 1;
 	for (;;) {
 		beat(t);
-		int draining = (int)__atomic_load_n(&t->hdr->draining, __ATOMIC_ACQUIRE);
+		int draining = trq_worker_leaving(t->hdr, t->w);
 		uint32_t seen = __atomic_load_n(&t->hdr->q_seq[TASKRING_IO], __ATOMIC_ACQUIRE);
 		if (t->woke) {
 			t->woke = 0;

@@ -186,7 +186,7 @@ static _Noreturn void cpu_loop(struct cpuctx *c, struct tr_iothread *io)
 	for (;;) {
 		/* the counter first, then the checks: a bump in between wakes us */
 		uint32_t seen = __atomic_load_n(&c->hdr->q_seq[TASKRING_CPU], __ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&c->hdr->draining, __ATOMIC_ACQUIRE)) {
+		if (trq_worker_leaving(c->hdr, c->w)) {
 			cpu_flush(c);
 			tr_iothread_join(io); /* it ends once its own tasks are done */
 			_exit(0);
@@ -210,7 +210,7 @@ static _Noreturn void cpu_loop(struct cpuctx *c, struct tr_iothread *io)
 		for (int i = 0; i < n; i++) {
 			/* Stopping: what has not started stays queued for the next
 			 * daemon, as tasks still in the ring do. */
-			if (i > 0 && __atomic_load_n(&c->hdr->draining, __ATOMIC_ACQUIRE) &&
+			if (i > 0 && trq_worker_leaving(c->hdr, c->w) &&
 			    cpu_give_back(c, &c->tasks[i], (unsigned)(n - i)) == 0) {
 				n = i;
 				break;

@@ -113,9 +113,17 @@ tap_is "$RUN_STATUS:$(reads "$TR_TMP/a/f"):$(reads "$TR_TMP/b/f")" "0:6:0" \
 	"reload to io.allowed_paths [a]: a/f is read, b/f refused"
 p0=$(worker_pid "$inst" 0)
 p1=$(worker_pid "$inst" 1)
+# A task running on each worker: retired, a worker finishes it first (within
+# tasks.kill_grace_ms, 2 s by default), so nothing goes back to the queue.
+s1=$(T submit spin 700)
+s2=$(T submit spin 700)
+wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
+rq=$(status_json "$inst" | jq .totals.requeued)
 write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/b\"]"
 run T reload
 tap_is "$RUN_STATUS" 0 "reload to io.allowed_paths [b] succeeds"
+tap_is "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state):$(status_json "$inst" | jq ".totals.requeued - $rq")" \
+	"done:done:0" "the workers finished their running tasks before they were replaced: none requeued"
 tap_ok "$([ "$(worker_pid "$inst" 0)" != "$p0" ] && [ "$(worker_pid "$inst" 1)" != "$p1" ]; echo $?)" \
 	"when it returns, both workers were replaced"
 tap_is "$(reads "$TR_TMP/b/f"):$(reads "$TR_TMP/a/f")" "6:0" "b/f is read now, a/f refused, by every worker"
