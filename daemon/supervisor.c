@@ -45,7 +45,7 @@ static void sup_notify(struct tr_sup *s, const char *msg)
 		tr_log_errno(LOG_WARNING, r, "sendto(NOTIFY_SOCKET, \"%.20s\")", msg);
 }
 
-static void sup_block_signals(sigset_t *set)
+void tr_sup_block_signals(sigset_t *set)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGCHLD);
@@ -135,7 +135,7 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 		return r;
 	}
 
-	sup_block_signals(&set);
+	tr_sup_block_signals(&set);
 	s->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (s->sfd < 0) {
 		tr_log_errno(LOG_ERR, errno, "signalfd");

@@ -71,6 +71,13 @@ struct tr_sup {
  * loads the plugins, takes the instance's segment, writes the settings and
  * type registry, sets up the loop and schedules the workers. path and instance_arg must
  * outlive s. Returns 0, or a negative error after logging why. */
+/* Blocks the signals the supervisor reads through its signalfd (SIGHUP,
+ * SIGTERM, SIGINT, SIGQUIT, SIGCHLD), fills set with them, and ignores
+ * SIGPIPE. Called first thing in main too: a SIGHUP (reload) or SIGTERM
+ * that comes while the daemon starts waits for the event loop instead of
+ * killing it half way (a segment half made stays behind). */
+void tr_sup_block_signals(sigset_t *set);
+
 int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
                  const char *instance_arg);
 

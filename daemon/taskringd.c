@@ -55,6 +55,8 @@ int tr_taskringd_main(int argc, char **argv)
 	struct tr_config cfg;
 	char err[8192];
 
+	sigset_t sigs;
+	tr_sup_block_signals(&sigs); /* before anything it could interrupt */
 	tr_log_init("taskringd", LOG_INFO);
 	opterr = 0;
 	optind = 1;
