@@ -378,6 +378,14 @@ void trq_detach(struct trq *q);
 /* Removes the shared-memory name of instance. */
 int trq_unlink(const char *instance);
 
+/* Removes instance's segment when it is half made (empty, or its magic not
+ * yet written) and the process that created it is gone: trq_create holds an
+ * OFD lock on byte 1 of the object while its descriptor is open, and a
+ * creator killed mid-way leaves a segment no attach will ever accept.
+ * Returns 1 when it removed it, 0 when there is nothing to remove (no such
+ * segment, not half made, or its creator still at work), or -errno. */
+int trq_reap_half_made(const char *instance);
+
 /* Takes the supervisor lock (an OFD write lock on the object) for this open
  * file. Returns 0, or -EBUSY when another live supervisor holds it. */
 int trq_sup_lock(struct trq *q);

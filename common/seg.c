@@ -108,6 +108,10 @@ int trq_create(struct trq *q, const char *instance, const struct trq_geom *g, in
 	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
+	/* The creator's mark, held while fd is open: a half-made segment whose
+	 * mark nobody holds was left by a creator that died (trq_reap_half_made). */
+	struct flock mark = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1};
+	(void)fcntl(fd, F_OFD_SETLK, &mark);
 	if ((gid >= 0 && fchown(fd, (uid_t)-1, (gid_t)gid) < 0) ||
 	    fchmod(fd, (mode_t)(gid >= 0 ? (mode & 0660) : (mode & 0600))) < 0 ||
 	    ftruncate(fd, (off_t)l.size) < 0)
@@ -281,6 +285,32 @@ int trq_unlink(const char *instance)
 	if (r)
 		return r;
 	return shm_unlink(name) < 0 ? -errno : 0;
+}
+
+int trq_reap_half_made(const char *instance)
+{
+	char name[64], path[80];
+	int r = seg_name(name, sizeof(name), instance);
+	if (r)
+		return r;
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	struct flock mark = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1};
+	if (fcntl(fd, F_OFD_SETLK, &mark) == 0) { /* no creator: ours now */
+		uint64_t magic = 0;
+		struct stat st, now;
+		ssize_t n = pread(fd, &magic, sizeof(magic), 0);
+		if (fstat(fd, &st) == 0 && seg_trusted(&st) == 0 &&
+		    (n == 0 || (n == (ssize_t)sizeof(magic) && magic == 0)) &&
+		    stat(path, &now) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev)
+			r = shm_unlink(name) < 0 ? -errno : 1;
+	} else if (errno != EAGAIN && errno != EACCES) {
+		r = -errno;
+	}
+	close(fd);
+	return r;
 }
 
 int trq_sup_lock(struct trq *q)

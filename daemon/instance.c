@@ -87,10 +87,19 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
 	gid = tr_instance_gid(c, err, errlen);
 	if (gid < -1)
 		return (int)gid;
-	for (int tries = 0;; tries++) {
+	for (int tries = 0, reaped = 0;; tries++) {
+		if (tries == OPEN_TRIES && !reaped && trq_reap_half_made(inst) == 1) {
+			log_warn("removed /dev/shm/taskring.%s: half made by a process that died "
+			         "while creating it",
+			         inst);
+			reaped = 1;
+			tries = 0;
+			continue;
+		}
 		if (tries == OPEN_TRIES) {
 			snprintf(err, errlen,
-			         "/dev/shm/taskring.%s: still being created by another process",
+			         "/dev/shm/taskring.%s: still being created by another process "
+			         "(remove it with rm if none is running)",
 			         inst);
 			return -EAGAIN;
 		}

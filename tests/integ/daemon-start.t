@@ -152,4 +152,19 @@ if [ "$ncpu" -ge 2 ]; then
 	stop_daemon "$inst4" TERM
 fi
 
+# A segment left half made by a creator that died (empty, or no magic yet) is
+# removed and made again, not waited on for ever.
+for size in 0 65536; do
+	inst5=$(tr_instance)
+	truncate -s "$size" "/dev/shm/taskring.$inst5"
+	chmod 600 "/dev/shm/taskring.$inst5"
+	start_daemon "$inst5"
+	tap_ok $? "a half-made segment of $size bytes with no creator: the daemon starts"
+	tap_like "$(cat "$(daemon_log "$inst5")")" "removed /dev/shm/taskring.$inst5: half made by a process that died" \
+		"and says it removed it"
+	run "$TR" -i "$inst5" submit --wait echo made
+	tap_is "$RUN_STATUS:$RUN_OUT" "0:made" "and serves"
+	stop_daemon "$inst5" TERM
+done
+
 done_testing
