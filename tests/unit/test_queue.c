@@ -292,6 +292,30 @@ static void test_full_and_reclaim(void)
 	check("after full-table and reclamation");
 }
 
+#ifndef __SANITIZE_THREAD__ /* TSan builds lock without a deadline: no use */
+/* Forks a child that takes the queue lock and says so through the pipe
+ * pfd, then stops itself (hold_us 0) or lets go after hold_us and exits 0.
+ * Returns its pid once it holds the lock, or -1. */
+static pid_t lock_holder_child(int pfd[2], unsigned hold_us)
+{
+	char x;
+	if (pipe(pfd) != 0)
+		return -1;
+	pid_t kid = fork();
+	if (kid == 0) {
+		trq_lock(&q, 0);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(1);
+		if (!hold_us)
+			raise(SIGSTOP);
+		usleep(hold_us);
+		trq_unlock(&q);
+		_exit(0);
+	}
+	return kid > 0 && read(pfd[0], &x, 1) == 1 ? kid : -1;
+}
+#endif
+
 /* A process that holds the queue lock and is stopped (Ctrl-Z on a client)
  * stalls every caller until it lets go: their calls end at their deadline
  * with -TASKRING_ELOCKED, which says so, rather than a plain timeout that
@@ -303,17 +327,8 @@ static void test_lock_stopped(void)
 	ok(1, "# SKIP TSan builds wait for the lock without a deadline");
 #else
 	int pfd[2], err;
-	char x;
-	ok(pipe(pfd) == 0, "pipe");
-	pid_t kid = fork();
-	if (kid == 0) {
-		trq_lock(&q, 0);
-		if (write(pfd[1], "x", 1) != 1)
-			_exit(1);
-		raise(SIGSTOP);
-		_exit(0);
-	}
-	ok(read(pfd[0], &x, 1) == 1, "a child holds the queue lock, then stops");
+	pid_t kid = lock_holder_child(pfd, 0);
+	ok(kid > 0, "a child holds the queue lock, then stops");
 	is_int(trq_lock_holder(&q), kid, "the lock word names it as the holder");
 	struct taskring_opts o = {.timeout_ms = 300};
 	uint64_t t0 = trq_now();
@@ -344,18 +359,8 @@ static void test_lock_busy(void)
 	ok(1, "# SKIP TSan builds wait for the lock without a deadline");
 #else
 	int pfd[2], err, st = -1;
-	char x;
-	ok(pipe(pfd) == 0, "pipe");
-	pid_t kid = fork();
-	if (kid == 0) {
-		trq_lock(&q, 0);
-		if (write(pfd[1], "x", 1) != 1)
-			_exit(1);
-		usleep(150000);
-		trq_unlock(&q);
-		_exit(0);
-	}
-	ok(read(pfd[0], &x, 1) == 1, "a child holds the queue lock for 150 ms");
+	pid_t kid = lock_holder_child(pfd, 150000);
+	ok(kid > 0, "a child holds the queue lock for 150 ms");
 	struct taskring_opts o = {.timeout_ms = 30};
 	submit1("echo", 0, NULL, &o, &err);
 	is_int(err, -ETIMEDOUT, "a submit with a 30 ms deadline behind it ends with -ETIMEDOUT");
