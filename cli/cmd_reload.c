@@ -3,10 +3,11 @@
  * configuration file (SIGHUP) and wait until it reports the reload applied
  * or refused - what systemd's ExecReload needs.
  *
- * Protocol: the supervisor bumps reload_seq in its status each time it has
- * finished handling a SIGHUP, after setting reload_ok and reload_error. The
- * command reads reload_seq, signals the supervisor, and polls the status
- * until reload_seq moves, the supervisor dies, or the timeout passes.
+ * Protocol (taskring_reload_ticket(3)): the command takes a ticket, signals
+ * the supervisor, and polls until the answer covering its ticket appears,
+ * the supervisor dies, or the timeout passes. Each request gets its own
+ * answer: a file refused while an earlier reload still replaces workers is
+ * not that reload's answer.
  *
  * With --pid (systemd's ExecReload=taskring reload --pid $MAINPID, where the
  * instance named in the configuration file is not known), the instance is
@@ -98,9 +99,9 @@ static int reload_run(struct cli *c, int argc, char **argv)
 	struct taskring_status st;
 	int64_t timeout_ms = RELOAD_DEFAULT_TIMEOUT_MS, deadline, pause_ms = 5;
 	uint64_t want_pid = 0;
-	char name[64];
-	uint32_t seq0;
-	int pid, s;
+	char name[64], why[256];
+	uint32_t ticket;
+	int pid, s, ok;
 
 	for (;;) {
 		const char *tok = cli_opt_token(argc, argv);
@@ -134,7 +135,6 @@ static int reload_run(struct cli *c, int argc, char **argv)
 		        (int)want_pid);
 		return CLI_NODAEMON;
 	}
-	seq0 = st.reload_seq;
 	s = st.alive && pid > 1;
 	taskring_status_release(&st);
 	if (!s) {
@@ -149,6 +149,7 @@ static int reload_run(struct cli *c, int argc, char **argv)
 		return CLI_NODAEMON;
 	}
 	deadline = cli_now_ms() + timeout_ms;
+	taskring_reload_ticket(c->h, &ticket);
 	if (kill(pid, SIGHUP) < 0) {
 		int e = errno;
 		cli_err(c, "kill(%d, SIGHUP): %s", pid, strerror(e));
@@ -167,21 +168,18 @@ static int reload_run(struct cli *c, int argc, char **argv)
 			cli_err(c, "the daemon (pid %d) stopped before reporting the reload", pid);
 			return CLI_NODAEMON;
 		}
-		if (st.reload_seq != seq0) {
-			if (st.reload_ok) {
-				taskring_status_release(&st);
+		taskring_status_release(&st);
+		if (taskring_reload_outcome(c->h, ticket, &ok, why, sizeof(why)) == 0) {
+			if (ok) {
 				printf("reload applied\n");
 				return CLI_OK;
 			}
-			int n = (int)strnlen(st.reload_error, sizeof(st.reload_error));
-			if (n)
-				cli_err(c, "reload refused: %.*s", n, st.reload_error);
+			if (why[0])
+				cli_err(c, "reload refused: %s", why);
 			else
 				cli_err(c, "reload refused (no reason given)");
-			taskring_status_release(&st);
 			return CLI_FAILED;
 		}
-		taskring_status_release(&st);
 		if (cli_remaining_ms(deadline) == 0) {
 			cli_err(c, "no answer from the daemon (pid %d) within the timeout", pid);
 			return CLI_TIMEOUT;

@@ -13,6 +13,7 @@
 #include "queue.h"
 #include "taskring.h"
 #include "procstat.h"
+#include "reload.h"
 
 struct taskring {
 	struct trq q;
@@ -250,10 +251,8 @@ int taskring_status_get(taskring_t *h, struct taskring_status *st)
 	st->cancelled = hd->cancelled;
 	st->requeued = hd->requeued;
 	st->worker_restarts = hd->worker_restarts;
-	st->reload_seq = hd->reload_seq;
-	st->reload_ok = hd->reload_ok;
-	memcpy(st->reload_error, hd->reload_error, sizeof(st->reload_error));
-	st->reload_error[sizeof(st->reload_error) - 1] = 0;
+	st->reload_seq =
+	    trq_reload_last(q, &st->reload_ok, st->reload_error, sizeof(st->reload_error));
 	int n = (int)(hd->nworkers <= TRQ_WORKERS_MAX ? hd->nworkers : TRQ_WORKERS_MAX);
 	for (int i = n; i < TRQ_WORKERS_MAX; i++)
 		if (q->workers[i].state != TRQ_W_EMPTY && q->workers[i].pid)
@@ -318,4 +317,19 @@ int taskring_kill_worker(taskring_t *h, int index, int sig, int *pid)
 	if (pid)
 		*pid = wpid;
 	return 0;
+}
+
+int taskring_reload_ticket(taskring_t *h, uint32_t *ticket)
+{
+	if (!h || !ticket)
+		return -EINVAL;
+	*ticket = trq_reload_ticket(&h->q);
+	return 0;
+}
+
+int taskring_reload_outcome(taskring_t *h, uint32_t ticket, int *ok, char *why, size_t len)
+{
+	if (!h || !ok || (!why && len))
+		return -EINVAL;
+	return trq_reload_find(&h->q, ticket, ok, why, len);
 }

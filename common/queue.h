@@ -45,7 +45,7 @@
 #include "taskring.h"
 
 #define TRQ_MAGIC       0x3151474e49524b54ull /* "TKRINGQ1" */
-#define TRQ_LAYOUT      11
+#define TRQ_LAYOUT      12
 #define TRQ_NAME_MAX    32 /* task type name, including the NUL */
 #define TRQ_TYPES_MAX   128
 #define TRQ_WORKERS_MAX 1024
@@ -155,6 +155,16 @@ struct trq_worker {
 };
 _Static_assert(sizeof(struct trq_worker) == 256, "worker record size");
 
+/* The answer to one reload (SIGHUP): tickets from..from+n-1 (modulo 2^32)
+ * asked for it. The supervisor keeps the last TRQ_RELOAD_ANS; see reload.h. */
+#define TRQ_RELOAD_ANS 8
+struct trq_reload_ans {
+	uint32_t from, n;
+	int32_t ok; /* 1 applied, 0 refused */
+	uint32_t pad_;
+	char error[240]; /* why refused, NUL-terminated (untrusted) */
+};
+
 struct trq_hdr {
 	uint64_t magic;
 	uint32_t layout;
@@ -183,9 +193,9 @@ struct trq_hdr {
 	                               process's times in taskring_info (see
 	                               trq_clock_publish); 0: not set */
 	uint32_t draining;          /* 1: workers take no new tasks */
-	uint32_t reload_seq;        /* bumped when a reload finished */
-	int32_t reload_ok;
-	char reload_error[256];
+	uint32_t reload_asked;      /* reload tickets handed out (clients bump it) */
+	uint32_t reload_seq;        /* reload answers published (see reload.h) */
+	struct trq_reload_ans reload_ans[TRQ_RELOAD_ANS];
 
 	alignas(64) pthread_mutex_t lock;
 	/* protected by lock; on a line of their own, apart from the lock word,

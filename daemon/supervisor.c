@@ -20,6 +20,7 @@
 #include "log.h"
 #include "orphans.h"
 #include "procstat.h"
+#include "reload.h"
 #include "sigbus.h"
 #include "tasks.h"
 
@@ -295,18 +296,15 @@ static int sup_lock_watch(struct tr_sup *s, uint64_t now)
 	return stopped;
 }
 
-/* Ends a reload: publishes the outcome and tells systemd. */
-static void sup_reload_done(struct tr_sup *s, int ok, const char *why)
+/* Ends a reload: answers the n tickets from `from` on, and tells systemd
+ * that the daemon is ready again unless an earlier reload still converges. */
+static void sup_reload_answer(struct tr_sup *s, uint32_t from, uint32_t n, int ok, const char *why)
 {
-	struct trq_hdr *h = s->q.hdr;
-
-	s->reloading = 0;
-	__atomic_store_n(&h->reload_ok, ok, __ATOMIC_RELAXED);
-	snprintf(h->reload_error, sizeof(h->reload_error), "%s", ok ? "" : why);
-	__atomic_add_fetch(&h->reload_seq, 1, __ATOMIC_RELEASE);
-	trq_futex_wake(&h->reload_seq, INT_MAX);
+	trq_reload_publish(&s->q, from, n, ok, why);
 	if (ok)
 		log_notice("reload complete: %u workers", s->pool.nwant);
+	if (s->reloading)
+		return;
 	/* Back to ready; a refusal while still starting leaves the first READY=1
 	 * to the moment every worker is ready. */
 	if (ok || s->ready_sent) {
@@ -315,24 +313,55 @@ static void sup_reload_done(struct tr_sup *s, int ok, const char *why)
 	}
 }
 
+/* Ends the reload that waits for the pool to converge. */
+static void sup_reload_done(struct tr_sup *s, int ok, const char *why)
+{
+	s->reloading = 0;
+	for (unsigned i = 0; i + 1 < s->npend; i++)
+		trq_reload_publish(&s->q, s->pend[i].from, s->pend[i].n, ok, why);
+	sup_reload_answer(s, s->pend[s->npend - 1].from, s->pend[s->npend - 1].n, ok, why);
+	s->npend = 0;
+}
+
+/* Adds tickets to those the converging reload answers. They follow the
+ * last range, or come after tickets a refusal answered; past SUP_PEND_MAX
+ * ranges the last one grows over those (their clients had their answer). */
+static void sup_reload_pend(struct tr_sup *s, uint32_t from, uint32_t n)
+{
+	if (s->npend > 0) {
+		uint32_t *last_n = &s->pend[s->npend - 1].n;
+		uint32_t gap = from - (s->pend[s->npend - 1].from + *last_n);
+		if (gap == 0 || s->npend == SUP_PEND_MAX) {
+			*last_n += gap + n;
+			return;
+		}
+	}
+	s->pend[s->npend].from = from;
+	s->pend[s->npend].n = n;
+	s->npend++;
+}
+
 void tr_sup_reload(struct tr_sup *s, uint64_t now)
 {
 	struct tr_config nc;
 	struct tr_cpus cpus;
 	char err[4096], msg[256];
+	uint32_t from, nt;
 	int r;
 
+	/* The file read below was written before these tickets were taken. */
+	nt = trq_reload_claim(&s->q, &s->reload_upto, &from);
 	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
 	         (unsigned long long)(now / 1000));
 	sup_notify(s, msg);
 	if (s->phase != TR_SUP_RUN) {
 		log_notice("SIGHUP ignored: the daemon is stopping");
-		sup_reload_done(s, 0, "the daemon is stopping");
+		sup_reload_answer(s, from, nt, 0, "the daemon is stopping");
 		return;
 	}
 	if (!s->path) {
 		log_notice("SIGHUP: started without -c, nothing to reload");
-		sup_reload_done(s, 1, "");
+		sup_reload_answer(s, from, nt, 1, "");
 		return;
 	}
 	log_notice("SIGHUP: reloading %s", s->path);
@@ -356,7 +385,8 @@ void tr_sup_reload(struct tr_sup *s, uint64_t now)
 				next[-1] = '\n';
 		}
 		tr_config_free(&nc);
-		sup_reload_done(s, 0, err);
+		/* An earlier reload still converging goes on; it answers its own. */
+		sup_reload_answer(s, from, nt, 0, err);
 		return;
 	}
 	const char *renew = tr_config_worker_change(&s->cfg, &nc); /* a literal: outlives both */
@@ -375,7 +405,12 @@ void tr_sup_reload(struct tr_sup *s, uint64_t now)
 		           renew);
 	}
 	s->next_check = now + check_interval(&s->cfg);
-	s->reloading = 1; /* done once the pool converged */
+	/* Answered once the pool converged, with the tickets of an earlier
+	 * reload still converging: this file replaced theirs. */
+	if (!s->reloading)
+		s->npend = 0;
+	sup_reload_pend(s, from, nt);
+	s->reloading = 1;
 	log_notice("reload: applying %s (%u workers on cpus %s)", s->path, n,
 	           tr_cpus_format(&cpus, msg, sizeof(msg)));
 }

@@ -33,6 +33,10 @@
 #include "pool.h"
 #include "queue.h"
 
+/* Ranges of reload tickets one converging reload answers: one per accepted
+ * file since it began, apart where a refused file's tickets came between. */
+#define SUP_PEND_MAX 8
+
 enum tr_sup_phase { TR_SUP_RUN = 0, TR_SUP_DRAIN, TR_SUP_QUIT };
 
 struct tr_sup {
@@ -47,8 +51,13 @@ struct tr_sup {
 	int epfd, sfd, tfd;
 	enum tr_sup_phase phase;
 	int exit_code;
-	int ready_sent;          /* READY=1 sent since start or the last reload */
-	int reloading;           /* a reload waits for the pool to converge */
+	int ready_sent;       /* READY=1 sent since start or the last reload */
+	int reloading;        /* a reload waits for the pool to converge */
+	uint32_t reload_upto; /* the last reload ticket claimed (reload.h) */
+	struct {
+		uint32_t from, n;
+	} pend[SUP_PEND_MAX];    /* the tickets the converging reload answers, */
+	unsigned npend;          /* in npend ranges */
 	uint64_t drain_deadline; /* when draining workers get SIGKILL */
 	uint64_t next_check;     /* next health check */
 	uint64_t audit_at;       /* no audit before this */
@@ -87,10 +96,12 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 int tr_sup_run(struct tr_sup *s);
 
 /* SIGHUP: reloads s->path. An invalid file, or one that needs a new
- * segment, changes nothing (logged; reload_ok 0 and reload_error in the
- * header); otherwise the settings apply and the workers converge to the new
- * count and CPU list one at a time. hdr->reload_seq is bumped when the
- * reload was refused or once it is complete. */
+ * segment, changes nothing (logged, and answered "refused" with the error
+ * to the tickets taken since the last reload began: reload.h); otherwise
+ * the settings apply and the workers converge to the new count and CPU list
+ * one at a time, and the answer "applied" waits until they have. A refusal
+ * while an earlier reload converges answers only its own tickets; an
+ * accepted file then takes over the earlier reload's tickets too. */
 void tr_sup_reload(struct tr_sup *s, uint64_t now);
 
 /* Begins stopping: graceful (drain) or at once. */

@@ -135,7 +135,7 @@ struct taskring_status {
 	uint64_t submitted, done, failed, cancelled, requeued, worker_restarts;
 	uint32_t reload_seq;    /* bumped by the daemon after each reload */
 	int reload_ok;          /* outcome of the last reload: 1 applied, 0 refused */
-	char reload_error[256]; /* why the last reload was refused */
+	char reload_error[256]; /* why the last reload was refused (240 bytes at most) */
 	int nworkers;
 	struct taskring_worker_info *workers;
 };
@@ -215,6 +215,21 @@ void taskring_status_release(struct taskring_status *st);
 /* Sends sig to worker `index` after checking that the pid is a child of the
  * live supervisor. Stores the pid hit in *pid. -ESRCH when not running. */
 int taskring_kill_worker(taskring_t *h, int index, int sig, int *pid);
+
+/* Reloading the daemon's configuration file, as `taskring reload` does:
+ * take a ticket, send SIGHUP to the supervisor (the status's pid), then
+ * poll taskring_reload_outcome() until it answers. The answer to the first
+ * reload the supervisor begins after the ticket was taken covers it: a
+ * refused file at once, an applied one once the workers have converged.
+ * Two clients that reload at once each get the answer to their own request.
+ * Returns 0 and sets *ticket, or -EINVAL. */
+int taskring_reload_ticket(taskring_t *h, uint32_t *ticket);
+
+/* The answer for ticket: returns 0 and sets *ok (1 applied, 0 refused) and
+ * why (len bytes, always terminated: the reason of a refusal, "" when
+ * applied); -EAGAIN when it has not come yet. The daemon keeps its last 7
+ * answers: look at least once per 7 reloads. -EINVAL for NULL arguments. */
+int taskring_reload_outcome(taskring_t *h, uint32_t ticket, int *ok, char *why, size_t len);
 
 /* Names of states and classes ("queued", "cpu", ...); "?" when out of range. */
 const char *taskring_state_name(int state);

@@ -1,0 +1,113 @@
+/*
+ * reload.c - reload tickets and answers (see reload.h).
+ *
+ * Answer number k (1-based, hdr->reload_seq counts them) lives in
+ * reload_ans[(k - 1) % TRQ_RELOAD_ANS]. The writer fills the entry of
+ * answer seq + 1, then stores seq + 1 with release order; an entry is
+ * rewritten only TRQ_RELOAD_ANS answers later. A reader that saw seq1
+ * before copying and seq2 after trusts the answers k with
+ * seq2 - (TRQ_RELOAD_ANS - 1) < k <= seq1: the writer, busy at most with
+ * answer seq2 + 1, cannot have touched those.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "reload.h"
+#include "slots.h"
+
+uint32_t trq_reload_ticket(struct trq *q)
+{
+	return __atomic_add_fetch(&q->hdr->reload_asked, 1, __ATOMIC_SEQ_CST);
+}
+
+uint32_t trq_reload_claim(struct trq *q, uint32_t *upto, uint32_t *from)
+{
+	uint32_t asked = __atomic_load_n(&q->hdr->reload_asked, __ATOMIC_ACQUIRE);
+	uint32_t n = asked - *upto;
+
+	*from = *upto + 1;
+	*upto = asked;
+	return n;
+}
+
+void trq_reload_publish(struct trq *q, uint32_t from, uint32_t n, int ok, const char *why)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t seq = __atomic_load_n(&h->reload_seq, __ATOMIC_RELAXED);
+	struct trq_reload_ans *a = &h->reload_ans[seq % TRQ_RELOAD_ANS];
+
+	__atomic_store_n(&a->from, from, __ATOMIC_RELAXED);
+	__atomic_store_n(&a->n, n, __ATOMIC_RELAXED);
+	__atomic_store_n(&a->ok, ok ? 1 : 0, __ATOMIC_RELAXED);
+	snprintf(a->error, sizeof(a->error), "%s", ok || !why ? "" : why);
+	__atomic_store_n(&h->reload_seq, seq + 1, __ATOMIC_RELEASE);
+	trq_futex_wake(&h->reload_seq, INT_MAX);
+}
+
+/* Copies answer k out of a, already copied from the segment. */
+static void reload_copy(const struct trq_reload_ans *a, int *ok, char *why, size_t len)
+{
+	/* Anything but 1 is a refusal; a damaged entry says so. */
+	*ok = a->ok == 1;
+	if (!len)
+		return;
+	size_t n = strnlen(a->error, sizeof(a->error));
+	if (a->ok != 0 && a->ok != 1)
+		snprintf(why, len, "the answer in the segment is damaged");
+	else if (*ok)
+		why[0] = 0;
+	else
+		snprintf(why, len, "%.*s", (int)n, a->error);
+}
+
+/* Copies the answers trusted now into ans (indexed like the segment's) and
+ * returns how many; *newest receives the newest one's number. */
+static unsigned reload_snapshot(struct trq *q, struct trq_reload_ans ans[TRQ_RELOAD_ANS],
+                                uint32_t *newest)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t seq1 = __atomic_load_n(&h->reload_seq, __ATOMIC_ACQUIRE);
+
+	memcpy(ans, (const void *)h->reload_ans, sizeof(h->reload_ans));
+	trq_order(); /* the copy before the second look at the count */
+	uint32_t seq2 = __atomic_load_n(&h->reload_seq, __ATOMIC_RELAXED);
+	uint32_t moved = seq2 - seq1;
+	*newest = seq1;
+	if (moved >= TRQ_RELOAD_ANS - 1)
+		return 0;
+	unsigned n = TRQ_RELOAD_ANS - 1 - moved; /* answers seq1, seq1 - 1, ... */
+	return n < seq1 ? n : seq1;
+}
+
+int trq_reload_find(struct trq *q, uint32_t ticket, int *ok, char *why, size_t len)
+{
+	struct trq_reload_ans ans[TRQ_RELOAD_ANS];
+	uint32_t k;
+	unsigned n = reload_snapshot(q, ans, &k);
+
+	/* Newest first: a ticket is claimed once, but a damaged range could
+	 * cover it twice. */
+	for (unsigned i = 0; i < n; i++, k--) {
+		const struct trq_reload_ans *a = &ans[(k - 1) % TRQ_RELOAD_ANS];
+		if (ticket - a->from < a->n) {
+			reload_copy(a, ok, why, len);
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
+uint32_t trq_reload_last(struct trq *q, int *ok, char *why, size_t len)
+{
+	struct trq_reload_ans ans[TRQ_RELOAD_ANS];
+	uint32_t k;
+
+	*ok = 0;
+	if (len)
+		why[0] = 0;
+	if (reload_snapshot(q, ans, &k) > 0)
+		reload_copy(&ans[(k - 1) % TRQ_RELOAD_ANS], ok, why, len);
+	return k;
+}

@@ -1,0 +1,48 @@
+/*
+ * reload.h - who asked for a reload, and the answer each one gets.
+ *
+ * `taskring reload` takes a ticket (bumps hdr->reload_asked), then sends
+ * SIGHUP. When the supervisor begins a reload it claims every ticket asked
+ * since its last claim: the file it reads next was written before those
+ * tickets were taken. When that reload ends (refused at once, or applied
+ * once the workers converged) it publishes one answer for the claimed
+ * tickets in a ring of TRQ_RELOAD_ANS answers (hdr->reload_ans, counted by
+ * hdr->reload_seq). Answers need not come in ticket order: a reload that
+ * replaces workers can be answered after a later one that was refused.
+ *
+ * The supervisor is the only writer of answers; readers copy them without a
+ * lock, trust only those the writer cannot be overwriting (the last
+ * TRQ_RELOAD_ANS - 1), and treat every byte as untrusted.
+ */
+#ifndef TR_RELOAD_H
+#define TR_RELOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue.h"
+
+/* Client: takes a ticket. The answer to the first reload the supervisor
+ * begins after this call covers it. */
+uint32_t trq_reload_ticket(struct trq *q);
+
+/* Supervisor: claims the tickets taken since *upto (the last ticket it
+ * claimed): sets *from to the first and *upto to the last, and returns how
+ * many (0 for a SIGHUP sent by hand). */
+uint32_t trq_reload_claim(struct trq *q, uint32_t *upto, uint32_t *from);
+
+/* Supervisor: publishes the answer for the n tickets from `from` on
+ * (n may be 0): ok 1 applied, 0 refused because of why (truncated to fit). */
+void trq_reload_publish(struct trq *q, uint32_t from, uint32_t n, int ok, const char *why);
+
+/* Client: the answer covering ticket. Returns 0 and sets *ok (1 applied,
+ * 0 refused) and why (len bytes, always terminated; "" when applied), or
+ * -EAGAIN when no kept answer covers it (not answered yet, or answered and
+ * then followed by TRQ_RELOAD_ANS - 1 or more other answers). */
+int trq_reload_find(struct trq *q, uint32_t ticket, int *ok, char *why, size_t len);
+
+/* The newest answer, for the status: returns hdr->reload_seq (0: none yet)
+ * and sets *ok and why as trq_reload_find does. */
+uint32_t trq_reload_last(struct trq *q, int *ok, char *why, size_t len);
+
+#endif

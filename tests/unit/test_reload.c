@@ -1,0 +1,138 @@
+/*
+ * test_reload.c - reload tickets and answers (common/reload.c): each ticket
+ * gets the answer of the reload that claimed it, also when answers come out
+ * of ticket order; the last TRQ_RELOAD_ANS - 1 answers are kept; damaged
+ * answers read as refusals; tickets wrap around.
+ */
+#include "qtest.h"
+#include "reload.h"
+#include "tap.h"
+
+/* The answer for ticket t: "ok", "refused: WHY" or "none". */
+static const char *answer(struct trq *q, uint32_t t)
+{
+	static char buf[300];
+	char why[256];
+	int okv = -1;
+	int r = trq_reload_find(q, t, &okv, why, sizeof(why));
+	if (r == -EAGAIN)
+		return "none";
+	if (r)
+		snprintf(buf, sizeof(buf), "error %d", r);
+	else if (okv)
+		snprintf(buf, sizeof(buf), "ok%s", why[0] ? " (why not empty)" : "");
+	else
+		snprintf(buf, sizeof(buf), "refused: %s", why);
+	return buf;
+}
+
+static void test_tickets(struct trq *q)
+{
+	uint32_t upto = 0, from, n;
+	char why[256];
+	int okv = -1;
+
+	is_int(trq_reload_last(q, &okv, why, sizeof(why)), 0, "a new segment has no answer");
+	is_int(okv, 0, "and its status says not applied");
+
+	uint32_t t1 = trq_reload_ticket(q), t2 = trq_reload_ticket(q);
+	is_int(t2, t1 + 1, "tickets count up");
+	n = trq_reload_claim(q, &upto, &from);
+	ok(from == t1 && n == 2 && upto == t2, "a claim takes both tickets (from %u, n %u)", from,
+	   n);
+	is_str(answer(q, t1), "none", "no answer before the reload ends");
+	trq_reload_publish(q, from, n, 1, "ignored");
+	is_str(answer(q, t1), "ok", "first ticket: applied");
+	is_str(answer(q, t2), "ok", "second ticket: applied");
+	is_str(answer(q, t2 + 1), "none", "a later ticket has no answer yet");
+	n = trq_reload_claim(q, &upto, &from);
+	is_int(n, 0, "a SIGHUP sent by hand claims no ticket");
+	trq_reload_publish(q, from, n, 1, "");
+	is_str(answer(q, t2 + 1), "none", "and its answer covers none");
+
+	/* A reload that converges slowly, a refused one while it does. */
+	uint32_t ta = trq_reload_ticket(q);
+	uint32_t fa, na = trq_reload_claim(q, &upto, &fa);
+	uint32_t tb = trq_reload_ticket(q);
+	uint32_t fb, nb = trq_reload_claim(q, &upto, &fb);
+	trq_reload_publish(q, fb, nb, 0, "taskring.yaml:3:3: unknown key");
+	is_str(answer(q, tb), "refused: taskring.yaml:3:3: unknown key",
+	       "the later request: refused");
+	is_str(answer(q, ta), "none", "the earlier one: still waiting for its workers");
+	trq_reload_publish(q, fa, na, 1, "");
+	is_str(answer(q, ta), "ok", "the earlier one: applied, answered after the later one");
+	is_str(answer(q, tb), "refused: taskring.yaml:3:3: unknown key", "the later one unchanged");
+	is_int(trq_reload_last(q, &okv, why, sizeof(why)), 4, "four answers published");
+	ok(okv == 1 && why[0] == 0, "the status shows the newest: applied");
+
+	/* Kept: the last TRQ_RELOAD_ANS - 1 answers. */
+	for (int i = 0; i < TRQ_RELOAD_ANS - 2; i++)
+		trq_reload_publish(q, upto + 1, 0, 0, "x");
+	is_str(answer(q, ta), "ok", "an answer followed by %d others is kept", TRQ_RELOAD_ANS - 2);
+	trq_reload_publish(q, upto + 1, 0, 0, "x");
+	is_str(answer(q, ta), "none", "followed by %d others, it is gone", TRQ_RELOAD_ANS - 1);
+	is_int(trq_reload_last(q, &okv, why, sizeof(why)), 4 + TRQ_RELOAD_ANS - 1,
+	       "the status counts them all");
+	is_str(why, "x", "and shows the newest reason");
+}
+
+static void test_damage_and_wrap(struct trq *q)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t upto, from, n, t;
+
+	/* Tickets wrap around 2^32. */
+	h->reload_asked = 0xfffffffeu;
+	upto = 0xfffffffeu;
+	uint32_t t1 = trq_reload_ticket(q), t2 = trq_reload_ticket(q);
+	ok(t1 == 0xffffffffu && t2 == 0, "tickets wrap (%u, %u)", t1, t2);
+	n = trq_reload_claim(q, &upto, &from);
+	ok(from == t1 && n == 2, "a claim across the wrap takes both");
+	trq_reload_publish(q, from, n, 0, "no");
+	ok(!strcmp(answer(q, t1), "refused: no") && !strcmp(answer(q, t2), "refused: no"),
+	   "both are answered");
+	is_str(answer(q, 1), "none", "the next ticket is not");
+	is_str(answer(q, 0xfffffffeu), "none", "nor the one before");
+
+	/* Hostile bytes: an answer whose ok is neither 0 nor 1, an error with
+	 * no NUL. */
+	t = trq_reload_ticket(q);
+	n = trq_reload_claim(q, &upto, &from);
+	trq_reload_publish(q, from, n, 1, "");
+	struct trq_reload_ans *a = &h->reload_ans[(h->reload_seq - 1) % TRQ_RELOAD_ANS];
+	a->ok = 7;
+	is_str(answer(q, t), "refused: the answer in the segment is damaged",
+	       "an answer with ok 7 reads as a damaged refusal");
+	a->ok = 0;
+	memset(a->error, 'e', sizeof(a->error));
+	const char *s = answer(q, t);
+	ok(!strncmp(s, "refused: eee", 12) && strlen(s) == strlen("refused: ") + sizeof(a->error),
+	   "an error with no NUL is cut at its field (%zu bytes)", strlen(s));
+	h->reload_seq = 3; /* rewound */
+	s = answer(q, t);
+	ok(!strcmp(s, "none") || !strncmp(s, "refused", 7), "a rewound count: no crash (%s)", s);
+	h->reload_seq = 0xffffffffu; /* garbage count */
+	int okv;
+	char why[8];
+	trq_reload_last(q, &okv, why, sizeof(why));
+	ok(strlen(why) < sizeof(why), "a garbage count: the status reason stays in its buffer");
+	is_int(taskring_reload_ticket(NULL, &t), -EINVAL, "taskring_reload_ticket(NULL): -EINVAL");
+	is_int(taskring_reload_outcome(NULL, t, &okv, why, sizeof(why)), -EINVAL,
+	       "taskring_reload_outcome(NULL): -EINVAL");
+}
+
+int main(void)
+{
+	struct trq q;
+
+	qt_setup("reload", 30);
+	int r = qt_create(&q, 16, 256, 256);
+	if (r) {
+		printf("Bail out! trq_create: %s\n", strerror(-r));
+		return 1;
+	}
+	test_tickets(&q);
+	test_damage_and_wrap(&q);
+	trq_detach(&q);
+	return tap_done();
+}
