@@ -166,6 +166,8 @@ static int list_cmp(const void *a, const void *b)
 int taskring_list(taskring_t *h, unsigned state_mask,
                   int (*fn)(const struct taskring_info *info, void *ctx), void *ctx)
 {
+	if (!h || !fn)
+		return -EINVAL;
 	struct trq *q = &h->q;
 	struct list_ent *ents = malloc(sizeof(*ents) * q->capacity);
 	size_t n = 0;

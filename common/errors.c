@@ -2,6 +2,7 @@
  * errors.c - names and messages: taskring_strerror() and the state and
  * class names shared by the library, the CLI and the daemon.
  */
+#include <limits.h>
 #include <string.h>
 
 #include "taskring.h"
@@ -31,8 +32,23 @@ const char *taskring_class_name(int cls)
 	return cls == TASKRING_CPU ? "cpu" : cls == TASKRING_IO ? "io" : "?";
 }
 
+/* Text for an errno value the library does not name itself. glibc's
+ * strerror() formats unknown values into one buffer that its next call
+ * frees; strerror_r() (GNU) returns a static text or fills ours. Each
+ * thread has a few buffers, used in turn, so that several results of one
+ * expression (two in one printf) stay valid. */
+static const char *errno_text(int err)
+{
+	static __thread char bufs[4][64];
+	static __thread unsigned next;
+	char *b = bufs[next++ % 4];
+	return strerror_r(err, b, sizeof(bufs[0]));
+}
+
 const char *taskring_strerror(int err)
 {
+	if (err == INT_MIN)
+		return "unknown error";
 	if (err < 0)
 		err = -err;
 	switch (err) {
@@ -64,6 +80,6 @@ const char *taskring_strerror(int err)
 	case 11: /* EAGAIN */
 		return "the instance is starting; try again";
 	default:
-		return strerror(err);
+		return errno_text(err);
 	}
 }

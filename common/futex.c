@@ -46,11 +46,16 @@ uint64_t trq_rt_offset(void)
 	return best;
 }
 
+uint64_t trq_deadline_at(uint64_t now, int64_t timeout_ms)
+{
+	if (timeout_ms < 0 || (uint64_t)timeout_ms > (UINT64_MAX - now) / 1000000ull)
+		return 0;
+	return now + (uint64_t)timeout_ms * 1000000ull;
+}
+
 uint64_t trq_deadline_ms(int64_t timeout_ms)
 {
-	if (timeout_ms < 0)
-		return 0;
-	return trq_now() + (uint64_t)timeout_ms * 1000000ull;
+	return timeout_ms < 0 ? 0 : trq_deadline_at(trq_now(), timeout_ms);
 }
 
 int trq_futex_wait_mask(uint32_t *addr, uint32_t val, uint64_t deadline, uint32_t mask)

@@ -270,7 +270,7 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 	struct prep preps[SUBMIT_CHUNK];
 	int64_t tmo = opts ? opts->timeout_ms : -1;
 	uint64_t t0 = trq_now(); /* one clock read serves the deadline and the first chunk */
-	uint64_t deadline = tmo < 0 ? 0 : t0 + (uint64_t)tmo * 1000000ull;
+	uint64_t deadline = trq_deadline_at(t0, tmo);
 	size_t done = 0;
 
 	if (n > INT_MAX)
@@ -342,11 +342,16 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 			return (int)done; /* the caller learns of the bad one by submitting it */
 		if (put == k)
 			continue;
-		/* The table is full. */
+		/* The table is full. A call that queued some returns their
+		 * count, blocking or not: the room it would wait for may be
+		 * its own results, which nobody reads before it returns (they
+		 * would be reclaimed at their TTL, read by no one). */
+		if (done)
+			return (int)done;
 		if (tmo == 0)
-			return done ? (int)done : -TASKRING_EFULL;
+			return -TASKRING_EFULL;
 		if (deadline && trq_now() >= deadline)
-			return done ? (int)done : -ETIMEDOUT;
+			return -ETIMEDOUT;
 		__atomic_add_fetch(&h->free_wait, 1, __ATOMIC_SEQ_CST);
 		if (ld32(&h->free_seq) == fseq)
 			trq_futex_wait(&h->free_seq, fseq, until);

@@ -335,8 +335,12 @@ uint64_t trq_rt_offset(void);
 #define TRQ_RT_SLACK_NS 1000000ull
 int trq_clock_publish(struct trq *q);
 
-/* Turns a relative timeout in ms (<0: none) into a monotonic deadline (0: none). */
+/* Turns a relative timeout in ms (<0: none) into a monotonic deadline (0: none).
+ * A timeout too long for the clock (past about 580 years) is none too: it
+ * must not wrap around to a deadline already past. trq_deadline_at() does
+ * the same from a clock reading the caller already has. */
 uint64_t trq_deadline_ms(int64_t timeout_ms);
+uint64_t trq_deadline_at(uint64_t now, int64_t timeout_ms);
 
 /* Sleeps while *addr == val, until woken or the monotonic deadline (0: none).
  * Returns 0 (woken or value changed), -ETIMEDOUT, -EINTR. */

@@ -169,10 +169,14 @@ int taskring_submit(taskring_t *h, const char *type, int argc, const char *const
                     const struct taskring_opts *opts, uint64_t *id);
 
 /* Submits n tasks with one lock acquisition per group that fits. Stores the
- * ids in ids[0..]. Returns the number submitted (all n, unless an error
- * stopped it part way: then the count so far if > 0, else the error). A bad
- * request stops the batch before it: the ones before it are submitted, and
- * submitting from the bad one returns its error. */
+ * ids in ids[0..]. Returns the number submitted: all n, or fewer when the
+ * table filled up or an error stopped the batch part way; the error itself
+ * only when none was submitted. A bad request stops the batch before it:
+ * the ones before it are submitted, and submitting from the bad one returns
+ * its error. A full table blocks (up to opts->timeout_ms) only a call that
+ * has submitted nothing yet; one that has returns its count at once, since
+ * the room it would wait for may be its own results, which only its caller
+ * can read: collect some, then submit the rest. */
 int taskring_submit_batch(taskring_t *h, size_t n, const struct taskring_req *reqs,
                           const struct taskring_opts *opts, uint64_t *ids);
 
@@ -204,7 +208,7 @@ int taskring_cancel(taskring_t *h, uint64_t id);
 
 /* Calls fn for every task whose state bit (1u << state) is in state_mask,
  * newest first. Stops early when fn returns non-zero. Returns the number of
- * tasks visited or a negative error. */
+ * tasks visited or a negative error (-EINVAL: no h or no fn). */
 int taskring_list(taskring_t *h, unsigned state_mask,
                   int (*fn)(const struct taskring_info *info, void *ctx), void *ctx);
 
@@ -237,7 +241,9 @@ const char *taskring_class_name(int cls);
 /* Parses a state name; returns the state or -EINVAL. */
 int taskring_state_parse(const char *name);
 
-/* Explains an error code (negative or positive). Never returns NULL. */
+/* Explains an error code (negative or positive). Never returns NULL. The
+ * text of a code it does not know stays valid for 3 more such calls in the
+ * same thread. */
 const char *taskring_strerror(int err);
 
 #ifdef __cplusplus

@@ -292,6 +292,93 @@ static void test_full_and_reclaim(void)
 	check("after full-table and reclamation");
 }
 
+/* A blocking batch that fills the table returns its count at once: the
+ * room it would wait for is its own unread results, which would otherwise
+ * be reclaimed at their TTL with nobody having read them. */
+static void test_batch_full(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	struct trq_task t;
+	uint64_t ids[64];
+	struct taskring_req reqs[64];
+	int err;
+	drain(inc);
+	for (int i = 0; i < 64; i++)
+		reqs[i] = (struct taskring_req){"echo", 0, NULL};
+	struct taskring_opts bl = {.timeout_ms = 5000};
+	uint64_t t0 = trq_now();
+	int n = trq_submit(&q, q.capacity + 4, reqs, &bl, ids);
+	is_int(n, (int)q.capacity, "a blocking batch larger than the table submits what fits");
+	ok(trq_now() - t0 < 2000000000ull, "and returns at once, not at its deadline (%.2f s)",
+	   (double)(trq_now() - t0) / 1e9);
+	/* They run; nobody reads them: the table stays full of them. */
+	while (take1(0, inc, &t, TASKRING_CPU) == 1)
+		finish1(0, inc, &t, TASKRING_DONE, "mine");
+	q.hdr->result_ttl_ns = 300000000ull; /* would be reclaimed after 0.3 s */
+	t0 = trq_now();
+	n = trq_submit(&q, 4, reqs, &bl, ids + q.capacity);
+	ok(n == -ETIMEDOUT || n == -TASKRING_EFULL || n > 0, "a second batch: %d", n);
+	q.hdr->result_ttl_ns = 300ull * 1000000000ull;
+	/* Whatever the second call did, the first one's results were either
+	 * still readable or the second waited for them to expire: never
+	 * submitted-then-lost inside one call. */
+	int lost = 0;
+	for (uint32_t i = 0; i < q.capacity; i++) {
+		struct taskring_info info;
+		int r = trq_get(&q, ids[i], &info, 1);
+		if (r == 0)
+			taskring_info_release(&info);
+		else
+			lost++;
+	}
+	ok(n <= 0 || lost == n, "results lost only to a later call, as many as it took (%d)", lost);
+	drain(inc);
+
+	/* With room for some: those are submitted, the call returns at once. */
+	for (uint32_t i = 0; i < q.capacity - 3; i++)
+		submit1("echo", 0, NULL, &bl, &err);
+	t0 = trq_now();
+	n = trq_submit(&q, 10, reqs, &bl, ids);
+	ok(n == 3 && trq_now() - t0 < 2000000000ull, "room for 3 of 10: 3 submitted at once (%d)",
+	   n);
+	n = trq_submit(&q, 1, reqs, &(struct taskring_opts){.timeout_ms = 200}, ids);
+	is_int(n, -ETIMEDOUT, "a call that submitted none still waits to its deadline");
+	drain(inc);
+	check("after full batches");
+}
+
+/* Timeouts too long for the clock mean "no limit", not a deadline that
+ * wrapped around into the past. */
+static void test_huge_timeouts(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	uint64_t now = trq_now();
+	drain(inc);
+	ok(trq_deadline_at(now, INT64_MAX) == 0, "trq_deadline_at(INT64_MAX): no limit");
+	ok(trq_deadline_at(now, 18446744073710ll) == 0,
+	   "a timeout that would wrap the clock: no limit");
+	ok(trq_deadline_at(now, 3153600000000ll) == now + 3153600000000ull * 1000000ull,
+	   "100 years: a deadline");
+	ok(trq_deadline_ms(-1) == 0, "a negative timeout: no limit");
+	/* A wait with such a timeout waits for the task instead of timing out. */
+	int err;
+	uint64_t id =
+	    submit1("echo", 0, NULL, &(struct taskring_opts){.timeout_ms = INT64_MAX}, &err);
+	ok(id != 0, "submit with timeout_ms INT64_MAX works (%s)", taskring_strerror(err));
+	pid_t kid = fork();
+	if (kid == 0) {
+		struct trq_task t;
+		usleep(200000);
+		if (take1(0, inc, &t, TASKRING_CPU) == 1)
+			finish1(0, inc, &t, TASKRING_DONE, "late");
+		_exit(0);
+	}
+	is_int(trq_wait_final(&q, id, trq_deadline_ms(INT64_MAX)), 0,
+	       "wait with timeout_ms INT64_MAX waits for the task");
+	waitpid(kid, NULL, 0);
+	drain(inc);
+}
+
 #ifndef __SANITIZE_THREAD__ /* TSan builds lock without a deadline: no use */
 /* Forks a child that takes the queue lock and says so through the pipe
  * pfd, then stops itself (hold_us 0) or lets go after hold_us and exits 0.
@@ -1301,6 +1388,8 @@ int main(void)
 	test_sum();
 	test_transitions();
 	test_full_and_reclaim();
+	test_batch_full();
+	test_huge_timeouts();
 	test_read_marks();
 	test_inline();
 	test_skipped_wake();
