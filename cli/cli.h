@@ -148,9 +148,12 @@ void cli_lock_error(struct cli *c, const char *what, int err);
  * CLI_FAILED. */
 int cli_report_final(struct cli *c, const struct taskring_info *info, int blank_line);
 
-/* SIGINT/SIGTERM handling for long waits: install sets a flag instead of
- * dying; cli_interrupted() returns the signal caught (0: none);
- * cli_interrupt_reset() restores the defaults and clears the flag. */
+/* SIGINT/SIGTERM/SIGPIPE handling for long waits: install sets a flag
+ * instead of dying (a signal ignored at install stays ignored);
+ * cli_interrupted() returns the signal caught (0: none);
+ * cli_interrupt_reset() restores the actions from before and clears the
+ * flag. SIGPIPE caught, a write to a closed pipe fails with EPIPE and the
+ * command cleans up before it dies of the signal. */
 void cli_interrupt_install(void);
 int cli_interrupted(void);
 void cli_interrupt_reset(void);

@@ -482,6 +482,11 @@ static void cli_on_signal(int sig)
 	cli_sig = sig;
 }
 
+/* The signals a long wait turns into a flag, and their actions before. */
+static const int cli_sigs[] = {SIGINT, SIGTERM, SIGPIPE};
+static struct sigaction cli_sig_old[3];
+static int cli_sig_caught[3];
+
 void cli_interrupt_install(void)
 {
 	struct sigaction sa;
@@ -489,8 +494,13 @@ void cli_interrupt_install(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = cli_on_signal;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	for (size_t i = 0; i < sizeof(cli_sigs) / sizeof(cli_sigs[0]); i++) {
+		/* A signal ignored when we started (a background job of a
+		 * script, nohup) stays ignored. */
+		cli_sig_caught[i] = sigaction(cli_sigs[i], NULL, &cli_sig_old[i]) == 0 &&
+		                    cli_sig_old[i].sa_handler != SIG_IGN &&
+		                    sigaction(cli_sigs[i], &sa, NULL) == 0;
+	}
 }
 
 int cli_interrupted(void)
@@ -500,8 +510,11 @@ int cli_interrupted(void)
 
 void cli_interrupt_reset(void)
 {
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
+	for (size_t i = 0; i < sizeof(cli_sigs) / sizeof(cli_sigs[0]); i++) {
+		if (cli_sig_caught[i])
+			sigaction(cli_sigs[i], &cli_sig_old[i], NULL);
+		cli_sig_caught[i] = 0;
+	}
 	cli_sig = 0;
 }
 

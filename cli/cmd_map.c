@@ -11,8 +11,10 @@
  * for one slot at a time. Results are collected oldest first, which is also output order,
  * so each line is printed as soon as it is known.
  *
- * On timeout, interrupt (SIGINT/SIGTERM) or a submit error, the tasks not
- * yet finished are cancelled, so a map that gives up leaves nothing behind.
+ * On timeout, interrupt (SIGINT/SIGTERM), a closed output pipe (SIGPIPE,
+ * or EPIPE when it is ignored) or a submit error, the tasks not yet
+ * finished are cancelled and collected, so a map that gives up leaves
+ * nothing behind.
  */
 #include <errno.h>
 #include <signal.h>
@@ -26,9 +28,10 @@
 #include "progress.h"
 #include "taskopts.h"
 
-#define MAP_BATCH   256 /* tasks per submit call */
-#define MAP_COLLECT 64  /* results collected after a full table before retrying */
-#define MAP_SLICE   500 /* ms a blocking submit waits before looking around */
+#define MAP_BATCH      256  /* tasks per submit call */
+#define MAP_COLLECT    64   /* results collected after a full table before retrying */
+#define MAP_SLICE      500  /* ms a blocking submit waits before looking around */
+#define MAP_ABANDON_MS 1000 /* ms a map that gives up waits for its cancelled tasks */
 
 static const char map_help[] =
     "usage: taskring map [OPTIONS] TYPE ARG...\n"
@@ -182,17 +185,25 @@ static size_t map_abandon(struct cli *c, const uint64_t *ids, size_t n)
 {
 	size_t cancelled = 0;
 
-	for (size_t i = 0; i < n; i++) {
+	/* Newest first: a queued task is cancelled before a worker that just
+	 * dropped an older one can start it (a running one is cancelled only
+	 * once its worker stops it, later). */
+	for (size_t i = n; i-- > 0;) {
 		int r = taskring_cancel(c->h, ids[i]);
 		if (r == -TASKRING_ELOCKED) {
 			char what[64];
-			snprintf(what, sizeof(what), "could not cancel %zu tasks: ", n - i);
+			snprintf(what, sizeof(what), "could not cancel %zu tasks: ", i + 1);
 			cli_lock_error(c, what, r);
-			break;
+			return cancelled;
 		}
 		cancelled += r == 0;
-		taskring_wait(c->h, ids[i], 0, NULL);
 	}
+	/* Collect them, so their slots come free now rather than after
+	 * result_ttl: a running task needs its worker to notice the cancel. */
+	int64_t end = cli_now_ms() + MAP_ABANDON_MS;
+	for (size_t i = 0; i < n; i++)
+		if (taskring_wait(c->h, ids[i], cli_remaining_ms(end), NULL) == -TASKRING_ELOCKED)
+			break;
 	return cancelled;
 }
 
@@ -212,6 +223,10 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 	while (got < m->n) {
 		if (cli_interrupted()) {
 			fail = -EINTR;
+			break;
+		}
+		if (ferror(stdout)) { /* a closed pipe with SIGPIPE ignored, a full disk */
+			fail = -EPIPE;
 			break;
 		}
 		if (sub < m->n && owed == 0) {
@@ -272,7 +287,14 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 		}
 
 		struct taskring_info info = {0};
-		r = cli_wait_task(c, m->ids[got], deadline, &info);
+		/* Lines go out as soon as the next one is not ready: a reader
+		 * at the other end of a pipe sees results as they come, and a
+		 * closed pipe is noticed (SIGPIPE, or EPIPE) while tasks run. */
+		r = taskring_wait(c->h, m->ids[got], 0, &info);
+		if (r == -ETIMEDOUT || r == -TASKRING_ELOCKED || r == -EINTR) {
+			fflush(stdout);
+			r = cli_wait_task(c, m->ids[got], deadline, &info);
+		}
 		if (r == -ETIMEDOUT || r == -EINTR || r == -TASKRING_ENODAEMON ||
 		    r == -TASKRING_ELOCKED) {
 			fail = r;
@@ -317,12 +339,23 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 			worst = CLI_NODAEMON;
 			break;
 		case -EINTR:
-			cli_err(c,
-			        "interrupted with %zu of %zu tasks done; cancelled %zu unfinished",
-			        got, m->n, cancelled);
+			/* Nobody reads a closed pipe's reader's complaint: die of
+			 * SIGPIPE silently, as other tools do. */
+			if (sig != SIGPIPE)
+				cli_err(c,
+				        "interrupted with %zu of %zu tasks done; cancelled %zu "
+				        "unfinished",
+				        got, m->n, cancelled);
 			cli_interrupt_reset();
 			fflush(stderr);
 			raise(sig);
+			worst = CLI_FAILED;
+			break;
+		case -EPIPE:
+			cli_err(c,
+			        "writing the results: standard output failed with %zu of %zu tasks "
+			        "done; cancelled %zu unfinished",
+			        got, m->n, cancelled);
 			worst = CLI_FAILED;
 			break;
 		default:

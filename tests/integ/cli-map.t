@@ -92,7 +92,11 @@ tap_like "$RUN_ERR" "cancelled [1-9]" "and that it cancelled the unfinished ones
 wait_idle
 tap_ok $? "nothing is left queued or running after the timeout"
 
-tr_bg "$TR" -i "$inst" map spin 20000 20000 20000 20000 >/dev/null 2>"$TR_TMP/int.err"
+# A background job of a script starts with SIGINT ignored (and map leaves an
+# ignored SIGINT alone, tested below): set it back to the default first, as an
+# interactive shell's job would have it.
+tr_bg perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die' \
+	"$TR" -i "$inst" map spin 20000 20000 20000 20000 >/dev/null 2>"$TR_TMP/int.err"
 mp=$TR_BG_PID
 for ((i = 0; i < 600; i++)); do
 	[ "$(T list --state running --json | jq length)" -ge 1 ] && break
@@ -106,6 +110,58 @@ tap_ok "$(grep -q 'interrupted with 0 of 4 tasks done; cancelled 4 unfinished' "
 	"it says it cancelled the 4 unfinished tasks"
 wait_idle
 tap_ok $? "nothing is left queued or running after the interrupt"
+
+# ---- a closed output pipe: map cleans up, then dies of SIGPIPE (or says so) -------------------
+# Polls (up to 5 s) until no task is queued or running and every slot is free:
+# the spins left behind by a map that died without cleaning up run 20 s.
+clean_soon() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ "$(T list --state queued,running --json | jq length):$(T status --json | jq .free)" = 0:16 ] &&
+			return 0
+		sleep 0.05
+	done
+	return 1
+}
+T map spin 10 10 20000 20000 20000 20000 2>"$TR_TMP/pipe.err" | head -n 1 >/dev/null
+st=${PIPESTATUS[0]}
+tap_is "$st" 141 "map | head -1: map dies of SIGPIPE once head is gone"
+clean_soon
+tap_ok $? "and leaves no task queued or running, and every slot free"
+tap_is "$(cat "$TR_TMP/pipe.err")" "" "silently, as other tools do"
+(
+	trap '' PIPE
+	T map spin 10 10 20000 20000 20000 20000 2>"$TR_TMP/pipe.err" | head -n 1 >/dev/null
+	exit "${PIPESTATUS[0]}"
+)
+tap_is "$?" 1 "with SIGPIPE ignored, map exits 1 when its output fails"
+tap_like "$(cat "$TR_TMP/pipe.err")" "standard output failed with [0-9]+ of 6 tasks done; cancelled [1-9]" \
+	"saying so"
+clean_soon
+tap_ok $? "and leaves nothing behind either"
+(
+	trap '' INT
+	"$TR" -i "$inst" map spin 10 20000 >/dev/null 2>"$TR_TMP/ign.err" &
+	mp=$!
+	sleep 0.5
+	kill -INT "$mp"
+	sleep 0.3
+	kill -0 "$mp" 2>/dev/null
+	r=$?
+	kill -TERM "$mp" 2>/dev/null
+	wait "$mp"
+	exit $r
+)
+tap_is "$?" 0 "a map started with SIGINT ignored (a script's background job) keeps ignoring it"
+clean_soon
+tap_ok $? "and SIGTERM still cancels its tasks"
+
+# ---- giving up on many io tasks frees their slots at once ---------------------------------
+seq 1 200 | sed 's/.*/3000/' | T map --timeout 0.3 sleep - >/dev/null 2>"$TR_TMP/io.err"
+tap_is "$?" 4 "map --timeout over 200 sleeps: exit 4"
+clean_soon
+tap_ok $? "every slot is free again at once, none left to result_ttl"
+tap_diag_file "$TR_TMP/io.err"
 
 # ---- progress bar on a terminal ---------------------------------------------------------
 if command -v script >/dev/null 2>&1; then
