@@ -917,6 +917,7 @@ class Client:
         owed = False  # the table was full: collect one of ours before retrying
         wait_slot = False  # full of others' tasks: block for one slot
         dead = [None]
+        inflight = None  # ids of the submit call whose ids are not in pending yet
         try:
             while True:
                 # Submit while there is room in the window for a whole chunk.
@@ -944,8 +945,12 @@ class Client:
                         reqs[j].type = tname
                         reqs[j].argc = len(ready[j][1])
                         reqs[j].argv = a
-                    ids = (ctypes.c_uint64 * k)()
+                    ids = (ctypes.c_uint64 * k)()  # zeros: an id is never 0
                     opts.timeout_ms = _slice_ms(deadline, self._SLICE) if wait_slot else 0
+                    # An interrupt (KeyboardInterrupt) may come between the
+                    # call and the end of the loop that moves its ids into
+                    # pending: the finally clause abandons them from here.
+                    inflight = ids
                     r = lib.taskring_submit_batch(
                         self._handle(), k, reqs, ctypes.byref(opts), ids
                     )
@@ -954,9 +959,11 @@ class Client:
                         for j in range(r):
                             ready.popleft()
                             pending.append(ids[j])
+                        inflight = None
                         if r < k:  # full, or a bad request next: collect first
                             owed = bool(pending)
                         continue
+                    inflight = None
                     if r in (-EFULL, -_errno.ETIMEDOUT) and pending:
                         owed = True
                         break
@@ -978,8 +985,12 @@ class Client:
                     raise _outcome_error(d, d["id"])
                 yield d["result"]
         finally:
-            if pending and self._h is not None:
-                self._abandon(list(pending))
+            left = list(pending)
+            if inflight is not None:
+                seen = set(left)
+                left += [x for x in inflight if x and x not in seen]
+            if left and self._h is not None:
+                self._abandon(left)
 
     def _abandon(self, ids):
         """Cancels tasks map() no longer wants and collects those that reach
@@ -987,7 +998,9 @@ class Client:
         at a queue lock that stays held (ELOCKED): every call would wait for
         it; the tasks left run and their results expire after result_ttl."""
         lib, h = self._lib, self._h
-        for tid in ids:
+        # Newest first: a queued task is cancelled before a worker that just
+        # dropped an older one can start it.
+        for tid in reversed(ids):
             if lib.taskring_cancel(h, tid) == -ELOCKED:
                 return
         end = time.monotonic() + self._REAP
@@ -1066,8 +1079,14 @@ class Client:
         the pid it hit, like ``taskring kill-worker`` - to try isolation by
         hand. Raises TaskringError (``errno.ESRCH``) when that worker is not
         running."""
+        index, sig = int(index), int(sig)
+        # ctypes would wrap 2**32 around to worker 0.
+        if not 0 <= index < 2**31:
+            raise ValueError("no worker %d: an index is 0 or more" % index)
+        if not 0 < sig < 2**31:
+            raise ValueError("not a signal: %d" % sig)
         pid = ctypes.c_int()
-        r = self._lib.taskring_kill_worker(self._handle(), int(index), int(sig), ctypes.byref(pid))
+        r = self._lib.taskring_kill_worker(self._handle(), index, sig, ctypes.byref(pid))
         if r < 0:
             raise self._error(r, "kill worker %d" % index)
         return pid.value

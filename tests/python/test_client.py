@@ -543,6 +543,36 @@ def cancelling():
             "nothing left queued or running",
         )
 
+        # An interrupt that comes right after a submit call returned, before
+        # map() noted the ids it got: those are cancelled too.
+        real = c._lib
+
+        class Interrupting:
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+            def taskring_submit_batch(self, *args):
+                real.taskring_submit_batch(*args)
+                c._lib = real
+                raise KeyboardInterrupt
+
+        before = c.status()["totals"]["cancelled"]
+        c._lib = Interrupting()
+        try:
+            raises(
+                KeyboardInterrupt,
+                lambda: list(c.map("sleep", ["20000"] * 8)),
+                "KeyboardInterrupt just after map()'s submit call",
+            )
+        finally:
+            c._lib = real
+        ok(until(lambda: c.status()["totals"]["cancelled"] >= before + 8),
+           "all 8 tasks of that call were cancelled", c.status()["totals"])
+        ok(until(lambda: all_free(c)), "and every slot is free", c.status())
+        raises(ValueError, lambda: c.kill_worker(2**32),
+               "kill_worker(2**32): ValueError, not worker 0")
+        raises(ValueError, lambda: c.kill_worker(-1), "kill_worker(-1): ValueError")
+
 
 @section
 def daemon_gone():
