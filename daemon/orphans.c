@@ -134,6 +134,16 @@ static int is_worker(const struct tr_pool *p, pid_t pid)
 	return 0;
 }
 
+/* Whether process group pg is that of an exec program still running: its
+ * leader is alive (not a zombie) and a child of a live worker. */
+static int program_running(const struct tr_pool *p, pid_t pg)
+{
+	char st;
+	pid_t ppid;
+	return pg > 1 && proc_stat(pg, &st, &ppid) == 0 && st != 'Z' && ppid > 1 &&
+	       is_worker(p, ppid);
+}
+
 int tr_orphans_init(void)
 {
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
@@ -163,6 +173,13 @@ static int sweep(const struct tr_pool *p, int *left)
 			continue;
 		if (proc_stat(pid, &st, &ppid) == 0 && st != 'Z') {
 			pid_t pg = getpgid(pid);
+			if (program_running(p, pg)) {
+				/* Left in the group of an exec program that still
+				 * runs ((cmd &) in a shell): its worker kills the
+				 * group when the program ends. */
+				(*left)++;
+				continue;
+			}
 			int dying = kill_pending(pid);
 			if (pg > 1 && pg != own_pg && !is_worker(p, pg))
 				kill(-pg, SIGKILL);

@@ -14,7 +14,10 @@
  * missing), sends SIGKILL to the process group of every child that is not a
  * worker and to the child itself, and reaps those that ended. Their own
  * children come back to the supervisor when they die, and the next sweep
- * gets them.
+ * gets them. One exception: a child in the process group of an exec program
+ * that still runs (the group's leader is alive and a child of a worker: a
+ * shell's `(cmd &)`) is left alone; the worker kills that group when the
+ * program ends, and a later sweep reaps it.
  *
  * The supervisor sweeps on every SIGCHLD (a worker or an orphan ended), at
  * every health check, and when it stops. Signals only ever go to a child

@@ -164,6 +164,18 @@ done
 tap_is "$(worker_pid "$inst" 0) $(worker_pid "$inst" 1) $(restarts)" "$w0 $w1 $r0" \
 	"no worker was stopped or restarted for those timeouts and cancels"
 
+# ---- a program that leaves a process behind while it runs --------------------------------------
+# `(cmd &)` reparents cmd to the supervisor (the subreaper) while the program
+# still runs; that must not kill the program's group before the program ends.
+for cls in cpu io; do
+	mark="$RANDOM$RANDOM"
+	exec_task exec --class "$cls" -- "$SH" -c "($SLEEP 1000.$mark &); $SLEEP 1.5; echo finished"
+	tap_is "$STATE:$RESULT" "done:finished" \
+		"$cls class: a program whose background child was reparented runs to its end"
+	wait_until 10 'test -z "$(marked "1000.$mark")"'
+	tap_ok $? "$cls class: and that child is gone once the program ended"
+done
+
 # ---- many io-class programs at once ------------------------------------------------------------
 args=()
 for ((i = 0; i < 200; i++)); do args+=(0.2); done
