@@ -839,7 +839,9 @@ int trq_cancel(struct trq *q, uint64_t id)
 	}
 	if (ring) {
 		trq_bell(&h->sup_seq, &h->sup_wait, INT_MAX);
-		trq_work_bell(q, TASKRING_IO, INT_MAX, 0, 0);
+		/* Every io thread looks at its running tasks' flags, also those
+		 * that cannot take tasks (they wait on TRQ_IO_FULL alone). */
+		trq_bell(&h->q_seq[TASKRING_IO], &h->q_wait[TASKRING_IO], INT_MAX);
 	}
 	return r;
 }

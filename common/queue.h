@@ -72,6 +72,11 @@
 /* type registry flags */
 #define TRQ_T_ANYCLASS 0x1u /* submitter may choose the class (exec) */
 
+/* The futex bit an io thread that cannot take tasks (all records busy, or
+ * leaving) waits on alone; wake-ups for new io tasks leave it out, cancels
+ * and the supervisor's kick include it (worker/iothread.c). */
+#define TRQ_IO_FULL 0x80000000u
+
 /* worker record `spinning` flag: napping (trq_nap), not polling */
 #define TRQ_SPIN_NAP 0x100u
 

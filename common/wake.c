@@ -68,11 +68,14 @@ static void sub_sat(uint32_t *n, uint32_t k)
 		;
 }
 
-/* Wakes up to n workers of class cls asleep with a bit of mask (0: any)
+/* Wakes up to n workers of class cls asleep with a bit of mask (0: any
+ * that can take tasks: io threads that cannot wait on TRQ_IO_FULL alone)
  * and counts them as woken (counted first: a woken worker may run and
  * uncount itself before the system call returns). Returns how many woke. */
 int trq_wake_workers(struct trq_hdr *h, int cls, int n, uint32_t mask, uint64_t now)
 {
+	if (!mask && cls == TASKRING_IO)
+		mask = ~TRQ_IO_FULL;
 	uint32_t sleeping = __atomic_load_n(&h->q_wait[cls], __ATOMIC_SEQ_CST);
 	uint32_t want = (uint32_t)n < sleeping ? (uint32_t)n : sleeping;
 	if (!want)

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "paths.h"
 #include "tasks.h"
+#include "wake.h"
 
 #ifndef IORING_OP_FUTEX_WAIT
 #define IORING_OP_FUTEX_WAIT 51
@@ -46,7 +47,7 @@
 
 #define TAKE_MAX 16
 
-enum { UD_FUTEX = 1, UD_HEARTBEAT, UD_EVENTFD, UD_MBOX };
+enum { UD_FUTEX = 1, UD_HEARTBEAT, UD_EVENTFD, UD_MBOX, UD_FUTEX_CANCEL };
 /* Per-record operations: the io task's one operation, the run timeout, a
  * cancel, and an exec's pipe reads, pidfd poll, kill grace and drain. */
 enum {
@@ -123,6 +124,8 @@ struct tr_iothread {
 
 	int use_futex;
 	int futex_armed;
+	uint32_t futex_mask;  /* the bits its wait is armed with (see arm_futex) */
+	int futex_cancelling; /* a cancel of that wait is in flight */
 	int efd;
 	int efd_armed;
 	uint64_t efd_val;
@@ -174,16 +177,32 @@ static void ns_to_ts(struct __kernel_timespec *ts, uint64_t ns)
 	ts->tv_nsec = (long long)(ns % 1000000000ull);
 }
 
-static void arm_futex(struct tr_iothread *t, uint32_t seen)
+/* Waits on the work counter with mask: every bit while the thread can
+ * take tasks, TRQ_IO_FULL only while it cannot (all records busy, or
+ * leaving). Wake-ups for new tasks leave that bit out (trq_wake_workers),
+ * so they reach threads that can take them; cancels and the supervisor's
+ * kick wake every bit. */
+static void arm_futex(struct tr_iothread *t, uint32_t seen, uint32_t mask)
 {
 	struct io_uring_sqe *sqe = get_sqe(t);
 	/* shared (not FUTEX2_PRIVATE): the word lives in a shared mapping */
 	io_uring_prep_rw(IORING_OP_FUTEX_WAIT, sqe, FUTEX2_SIZE_U32, &t->hdr->q_seq[TASKRING_IO], 0,
 	                 seen);
-	sqe->addr3 = FUTEX_BITSET_ANY;
+	sqe->addr3 = mask;
 	io_uring_sqe_set_data64(sqe, UD_FUTEX);
 	__atomic_add_fetch(&t->hdr->q_wait[TASKRING_IO], 1, __ATOMIC_SEQ_CST);
 	t->futex_armed = 1;
+	t->futex_mask = mask;
+}
+
+/* Ends an armed wait whose mask no longer fits (its CQE comes back with
+ * -ECANCELED, and the next turn arms it again). */
+static void rearm_futex(struct tr_iothread *t)
+{
+	struct io_uring_sqe *sqe = get_sqe(t);
+	io_uring_prep_cancel64(sqe, UD_FUTEX, 0);
+	io_uring_sqe_set_data64(sqe, UD_FUTEX_CANCEL);
+	t->futex_cancelling = 1;
 }
 
 static void arm_eventfd(struct tr_iothread *t)
@@ -468,6 +487,8 @@ static void start_task(struct tr_iothread *t, const struct trq_task *task)
 		rec_timer(t, ri, TAG_TIMER, (uint64_t)r->run_timeout_s * 1000000000ull);
 }
 
+static void check_cancel(struct tr_iothread *t, int i);
+
 /* The main thread handed over a cpu exec (or only woke us to leave). */
 static void take_cpu_exec(struct tr_iothread *t)
 {
@@ -479,6 +500,10 @@ static void take_cpu_exec(struct tr_iothread *t)
 	struct iorec *r = rec_take(t, ri, t->mb.task);
 	r->cpu = 1;
 	exec_begin(t, ri, t->mb.task);
+	/* A cancel whose bell came after the main thread's look at the flag
+	 * but before this hand-over found no record to cancel: look now. */
+	if (r->busy && !r->decided)
+		check_cancel(t, ri);
 }
 
 static void take_tasks(struct tr_iothread *t)
@@ -608,16 +633,40 @@ static void on_rec_cqe(struct tr_iothread *t, uint64_t ud, int res)
 		rec_decided(t, ri);
 }
 
+/* Whether this thread takes tasks now: it has a free record and is not
+ * leaving. */
+static int can_take(struct tr_iothread *t)
+{
+	return t->nbusy < t->o.depth && !trq_worker_leaving(t->hdr, t->w);
+}
+
+/* A wake-up for queued tasks reached this thread while it cannot take any
+ * (its wait was armed while it could, and it filled up since). Submitters
+ * wake one sleeper per task: swallowed here, the tasks would wait for a
+ * record to free or for the supervisor's periodic kick, seconds, while
+ * another worker's io thread sleeps idle. So it goes on to a thread that
+ * can take; this one waits on TRQ_IO_FULL from now on, which such
+ * wake-ups leave out, so two full threads cannot pass it back and forth. */
+static void pass_wakeup(struct tr_iothread *t)
+{
+	if (!can_take(t) && __atomic_load_n(&t->hdr->ring_count[TASKRING_IO], __ATOMIC_ACQUIRE))
+		trq_wake_workers(t->hdr, TASKRING_IO, 1, 0, 0);
+}
+
 static void on_cqe(struct tr_iothread *t, uint64_t ud, int res)
 {
 	switch (ud) {
+	case UD_FUTEX_CANCEL:
+		return; /* the wait it ended reports on its own */
 	case UD_FUTEX:
 		t->futex_armed = 0;
+		t->futex_cancelling = 0;
 		trq_work_woke(t->q, TASKRING_IO);
 		__atomic_sub_fetch(&t->hdr->q_wait[TASKRING_IO], 1, __ATOMIC_SEQ_CST);
 		if (res < 0 && res != -EAGAIN && res != -EINTR && res != -ECANCELED)
 			io_fatal(t, res, "IORING_OP_FUTEX_WAIT");
 		t->woke = 1;
+		pass_wakeup(t);
 		return;
 	case UD_EVENTFD:
 		t->efd_armed = 0;
@@ -858,8 +907,13 @@ static void *io_main(void *arg)
 		/* the main thread asks to end only while it waits for no exec */
 		if (draining && t->nactive == 0 && __atomic_load_n(&t->mb.quit, __ATOMIC_ACQUIRE))
 			break;
-		if (t->use_futex && !t->futex_armed)
-			arm_futex(t, seen);
+		if (t->use_futex) {
+			uint32_t mask = can_take(t) ? FUTEX_BITSET_ANY : TRQ_IO_FULL;
+			if (!t->futex_armed)
+				arm_futex(t, seen, mask);
+			else if (t->futex_mask != mask && !t->futex_cancelling)
+				rearm_futex(t);
+		}
 		if (!t->use_futex && !t->efd_armed)
 			arm_eventfd(t);
 		if (!t->mb.armed)

@@ -31,4 +31,29 @@ tap_ok $? "all finished in ${ms} ms (under $limit ms: they overlap)"
 tap_is "$(status_json "$inst" | jq '.totals.done')" 1000 "the daemon counts 1000 done"
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
+
+# ---- a full io thread passes its wake-up on ------------------------------------------------
+# io.depth 1: a long sleep fills one worker's io thread. Each lone task after it
+# must go to the other, idle, worker at once; the full thread used to swallow the
+# wake-up and leave the task queued until the supervisor's next look (5 s).
+inst2=$(tr_instance)
+write_config "$TR_TMP/d2.yaml" "workers: 2" "io:" "  depth: 1"
+start_daemon "$inst2" -c "$TR_TMP/d2.yaml"
+wait_until 30 'test "$(nready "$inst2")" = 2'
+tap_ok $? "a second daemon with io.depth 1 is ready"
+long=$("$TR" -i "$inst2" submit sleep 60000)
+wait_until 30 'test "$(task_json "$inst2" "$long" state)" = running'
+t0=$(date +%s%N)
+for i in 1 2 3 4 5 6; do
+	"$TR" -i "$inst2" submit --wait --timeout 60 sleep 100 >/dev/null || break
+done
+ms=$((($(date +%s%N) - t0) / 1000000))
+tap_is "$i" 6 "six sleep 100 tasks, one after another, all done"
+[ "$ms" -lt 8000 ]
+tap_ok $? "in ${ms} ms (under 8000 ms; 0.6 s of sleeping: none waited for the supervisor's look)"
+"$TR" -i "$inst2" cancel "$long" >/dev/null
+wait_until 10 'test "$(task_json "$inst2" "$long" state)" = cancelled'
+tap_ok $? "the long sleep on the full io thread is cancelled at once (cancels reach full threads)"
+stop_daemon "$inst2" TERM
+tap_is "$TR_DAEMON_STATUS" 0 "second daemon stopped, exit 0"
 done_testing
