@@ -909,6 +909,10 @@ static void pool_watch_tasks(struct tr_pool *p, uint64_t now)
 		if (!t)
 			continue;
 		int exec = pool_task_is_exec(p, i, id);
+		/* The worker may have moved on between the loads of cur_cpu and
+		 * cur_exec; then exec describes another task: look next time. */
+		if (ld64(&p->q->workers[i].cur_cpu) != id)
+			continue;
 		if (!exec && (ld32(&t->flags) & TRQ_F_CANCEL)) {
 			log_info("task %llu cancelled while running: stopping worker %u (pid %d)",
 			         (unsigned long long)id, i, (int)s->pid);

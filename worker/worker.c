@@ -20,9 +20,12 @@
  * A cpu-class exec task is handed to the I/O thread, which runs and watches
  * the program, while the main thread waits (still "executing" it: cur_cpu
  * names it). worker->cur_exec then holds the same id, set before cur_cpu and
- * cleared after it, so whoever sees cur_cpu == cur_exec knows the worker
- * itself enforces that task's run timeout and cancel (the supervisor must
- * not stop the worker for them).
+ * left there after it (ids never repeat: a stale one matches no later
+ * task), so whoever sees cur_cpu == cur_exec knows the worker itself
+ * enforces that task's run timeout and cancel (the supervisor must not stop
+ * the worker for them). Clearing it after cur_cpu let a supervisor that
+ * read cur_cpu just before and cur_exec just after take the exec task for a
+ * plain one and stop the worker for its cancel.
  *
  * Plugins (plugins.h) are inherited from the supervisor, which loaded them
  * before fork; their init functions run here before the worker reports
@@ -116,6 +119,22 @@ static void cpu_hand_back(struct cpuctx *c, const struct trq_task *t, unsigned *
 		*rest = 0;
 }
 
+/* Before a task that may run long: names it in cur_cpu, then looks at its
+ * cancel flag once more. A cancel that came after the first look, while
+ * cur_cpu was still 0, found nothing for the supervisor to stop; it would
+ * be noticed only at the supervisor's next periodic look. The store and
+ * the load are ordered (seq_cst): either this load sees the flag or the
+ * supervisor, which reads cur_cpu after the flag was set, sees the task.
+ * Returns 1 (and clears cur_cpu) when it was cancelled. */
+static int cpu_cancelled_late(struct cpuctx *c, const struct trq_task *t)
+{
+	__atomic_store_n(&c->w->cur_cpu, t->id, __ATOMIC_SEQ_CST);
+	if (!(__atomic_load_n(&c->q->meta[t->idx].flags, __ATOMIC_SEQ_CST) & TRQ_F_CANCEL))
+		return 0;
+	__atomic_store_n(&c->w->cur_cpu, 0, __ATOMIC_RELEASE);
+	return 1;
+}
+
 /* Runs one taken task, followed by *rest more in c->tasks (see
  * cpu_hand_back); returns 1 when it was known to be quick. late: a slow
  * task ran before it in its batch, so its start time (set when it was
@@ -155,8 +174,10 @@ static int cpu_run_one(struct cpuctx *c, const struct trq_task *t, unsigned *res
 			__atomic_store_n(&c->w->cur_cpu, t->id, __ATOMIC_RELEASE);
 			st = tr_iothread_exec(c->io, t, &len);
 			__atomic_store_n(&c->w->cur_cpu, 0, __ATOMIC_RELEASE);
-			__atomic_store_n(&c->w->cur_exec, 0, __ATOMIC_RELEASE);
 			o.len = len;
+		} else if (!quick && cpu_cancelled_late(c, t)) {
+			tr_out_error(&o, "cancelled before it ran");
+			st = TASKRING_CANCELLED;
 		} else {
 			__atomic_store_n(&c->w->cur_cpu, t->id, __ATOMIC_RELEASE);
 			/* The supervisor enforces cpu run timeouts: tell it one started
