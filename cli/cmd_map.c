@@ -50,7 +50,7 @@ static const char map_help[] =
     "Options:\n"
     "  -t, --timeout S        give up after S seconds in all (exit 4); the tasks\n"
     "                         not finished by then are cancelled\n"
-    "  -a, --attempts N       run each task at most N times if its worker dies\n"
+    "  -a, --attempts N       run each task at most N times if its worker dies (1-1000)\n"
     "  -r, --run-timeout S    stop a task after S seconds of running\n"
     "  -c, --class cpu|io     the class of every task, where the type allows it\n"
     "  -i, --instance NAME    the daemon instance\n"

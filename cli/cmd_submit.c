@@ -22,7 +22,7 @@ static const char submit_help[] =
     "  -t, --timeout S        give up after S seconds (decimals allowed): waiting\n"
     "                         for a free slot, and with --wait for the result\n"
     "                         (exit 4); the task itself is not cancelled\n"
-    "  -a, --attempts N       run it at most N times if its worker dies\n"
+    "  -a, --attempts N       run it at most N times if its worker dies (1-1000)\n"
     "                         (default: the daemon's tasks.max_attempts)\n"
     "  -r, --run-timeout S    stop it after S seconds of running, rounded up to\n"
     "                         whole seconds (default: tasks.run_timeout_s)\n"

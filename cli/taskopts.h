@@ -30,7 +30,7 @@ struct taskopts {
 };
 
 /* The largest --attempts accepted. */
-#define TASKOPTS_ATTEMPTS_MAX 1000000
+#define TASKOPTS_ATTEMPTS_MAX 1000 /* TRQ_ATTEMPTS_MAX: the queue refuses more */
 
 /* Parses the options and TYPE of argv (argv[0] is the command name). With
  * submit, --wait, --no-block and --detach are allowed. Sets *type and *first

@@ -275,7 +275,7 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 
 	if (n > INT_MAX)
 		return -EINVAL;
-	if (opts && (opts->flags & ~TASKRING_DETACHED))
+	if (opts && ((opts->flags & ~TASKRING_DETACHED) || opts->max_attempts > TRQ_ATTEMPTS_MAX))
 		return -EINVAL;
 	while (done < n) {
 		size_t k = n - done < SUBMIT_CHUNK ? n - done : SUBMIT_CHUNK;

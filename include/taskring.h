@@ -68,7 +68,8 @@ typedef struct taskring taskring_t;
 struct taskring_opts {
 	int cls;                /* TASKRING_CPU, TASKRING_IO or 0 with use_cls=0 */
 	int use_cls;            /* 1: use cls instead of the type's own class */
-	unsigned max_attempts;  /* 0: the daemon's tasks.max_attempts */
+	unsigned max_attempts;  /* 0: the daemon's tasks.max_attempts, else
+	                           1-1000 (more: -EINVAL) */
 	unsigned run_timeout_s; /* 0: the daemon's tasks.run_timeout_s */
 	unsigned flags;         /* TASKRING_DETACHED */
 	int64_t timeout_ms;     /* how long to wait for a free slot: <0 forever,

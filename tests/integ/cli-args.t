@@ -120,6 +120,7 @@ expect_usage "--attempts zero" "--attempts: '0' is too small" submit --attempts 
 expect_usage "--attempts negative" "--attempts: '-2' is negative" map --attempts -2 echo 1
 expect_usage "--attempts decimal" "--attempts: '2.5' is not a number" submit --attempts 2.5 echo
 expect_usage "--attempts overflow" "--attempts: .* is too large" submit --attempts 184467440737095516160 echo
+expect_usage "--attempts past the queue's limit" "--attempts: '1001' is too large" submit --attempts 1001 echo
 expect_usage "--run-timeout zero" "--run-timeout: must be more than 0" submit --run-timeout 0 echo
 expect_usage "--run-timeout junk" "--run-timeout: 'x' is not a number" submit --run-timeout x echo
 expect_usage "id not a number" "'abc' is not a task id" wait abc

@@ -360,6 +360,10 @@ static void test_huge_timeouts(void)
 	ok(trq_deadline_at(now, 3153600000000ll) == now + 3153600000000ull * 1000000ull,
 	   "100 years: a deadline");
 	ok(trq_deadline_ms(-1) == 0, "a negative timeout: no limit");
+	uint64_t none;
+	struct taskring_req rq = {"echo", 0, NULL};
+	is_int(trq_submit(&q, 1, &rq, &(struct taskring_opts){.max_attempts = 1001}, &none),
+	       -EINVAL, "max_attempts past the queue's limit of 1000: -EINVAL, not a silent 1000");
 	/* A wait with such a timeout waits for the task instead of timing out. */
 	int err;
 	uint64_t id =
