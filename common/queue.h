@@ -537,6 +537,13 @@ void trq_work_woke(struct trq *q, int cls);
  * Returns 0 or -ETIMEDOUT / -EINTR. */
 int trq_wait_work(struct trq *q, int cls, uint32_t seen, uint64_t deadline);
 
+/* Waits, counted in q_wait[TASKRING_IO], for a change of the io counter
+ * that is not a wake-up for new tasks: a cancel, the supervisor's kick
+ * (they wake every bit; new-task wake-ups leave TRQ_IO_FULL out). For an
+ * io thread that cannot take tasks (no spinning). Returns 0 or
+ * -ETIMEDOUT / -EINTR. */
+int trq_wait_io_full(struct trq *q, uint32_t seen, uint64_t deadline);
+
 /* The same for worker widx, which is counted as a spinner (hdr->q_spin)
  * while it polls, so submitters skip the futex wake-up a spinner does not
  * need. trq_worker_lost() uncounts a worker killed while spinning. */
@@ -579,8 +586,9 @@ int trq_kick(struct trq *q);
 int trq_set_types(struct trq *q, const struct trq_type *types, unsigned n);
 
 /* Adopts the segment for a new supervisor: requeues every RUNNING task
- * without charging it, resets worker records, bumps the epoch, records our
- * pid. Returns the number of tasks requeued. */
+ * without charging it (one whose cancel was asked ends cancelled instead),
+ * resets worker records, bumps the epoch, records our pid. Returns the
+ * number of tasks requeued. */
 int trq_adopt(struct trq *q);
 
 /* Puts back the tasks of dead worker (widx, inc). charge_id: the task it was
@@ -598,7 +606,8 @@ int trq_audit(struct trq *q, int repair, char *msg, size_t msglen);
 int trq_check(struct trq *q, char *msg, size_t msglen);
 
 /* Re-derives rings, lists and counts from the slot table, failing slots
- * that are invalid. Caller holds the lock. */
+ * that are invalid. A RUNNING task whose worker is gone is requeued, or
+ * ends cancelled when its cancel was asked. Caller holds the lock. */
 void trq_rebuild(struct trq *q);
 
 /* Number of free or reclaimable slots (caller holds the lock). */

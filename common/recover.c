@@ -51,6 +51,8 @@ int trq_adopt(struct trq *q)
 		struct trq_slot *s = &q->meta[i];
 		if (s->state != TASKRING_RUNNING)
 			continue;
+		if (s->flags & TRQ_F_CANCEL)
+			continue; /* ends cancelled in trq_rebuild below: not run again */
 		if (s->attempts > 0)
 			s->attempts--;
 		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);

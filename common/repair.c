@@ -50,6 +50,28 @@ static int owner_live(const struct trq *q, const struct trq_slot *s)
 	       (st == TRQ_W_STARTING || st == TRQ_W_READY || st == TRQ_W_STOPPING);
 }
 
+/* Ends slot i as state (FAILED or CANCELLED) with the error text why, in
+ * pass 1 of trq_rebuild (which links it into its fin list afterwards). */
+static void slot_final(struct trq *q, uint32_t i, uint32_t state, const char *why, uint64_t now)
+{
+	struct trq_hdr *h = q->hdr;
+	struct trq_slot *s = &q->meta[i];
+	size_t n = strlen(why);
+	if (n > q->result_max)
+		n = q->result_max;
+	memcpy(trq_out_at(q, i, (uint32_t)n), why, n);
+	s->out_len = (uint32_t)n;
+	s->out_sum = trq_sum(2166136261u, why, n);
+	s->finish_ns = now;
+	s->flags &= ~TRQ_F_READ;
+	st32(&s->state, state);
+	if (state == TASKRING_CANCELLED)
+		h->cancelled++;
+	else
+		h->failed++;
+	trq_slot_wake(q, i);
+}
+
 void trq_rebuild(struct trq *q)
 {
 	struct trq_hdr *h = q->hdr;
@@ -95,17 +117,8 @@ void trq_rebuild(struct trq *q)
 			if (s->attempts > s->max_attempts)
 				s->attempts = s->max_attempts;
 			s->args_len = s->argc = 0;
-			size_t n = strlen(why);
-			if (n > q->result_max)
-				n = q->result_max;
-			memcpy(trq_out_at(q, i, (uint32_t)n), why, n);
-			s->out_len = (uint32_t)n;
-			s->out_sum = trq_sum(2166136261u, why, n);
-			s->finish_ns = now;
-			s->flags &= ~(TRQ_F_READ | TRQ_F_DETACHED);
-			st32(&s->state, TASKRING_FAILED);
-			h->failed++;
-			trq_slot_wake(q, i);
+			slot_final(q, i, TASKRING_FAILED, why, now);
+			s->flags &= ~TRQ_F_DETACHED;
 		}
 		if (!is_final(s->state))
 			s->flags &= ~TRQ_F_READ; /* only a finished result can have been read */
@@ -113,6 +126,15 @@ void trq_rebuild(struct trq *q)
 			/* Nobody wants the result of a finished detached task. */
 			trq_slot_free(q, i);
 			continue;
+		}
+		if (s->state == TASKRING_RUNNING && !owner_live(q, s) &&
+		    (s->flags & TRQ_F_CANCEL)) {
+			/* Cancelled while it ran: ends cancelled, not run again. */
+			slot_final(q, i, TASKRING_CANCELLED, "cancelled while running", now);
+			if (s->flags & TRQ_F_DETACHED) {
+				trq_slot_free(q, i);
+				continue;
+			}
 		}
 		if (s->state == TASKRING_RUNNING && !owner_live(q, s)) {
 			if (s->attempts > 0)

@@ -347,6 +347,53 @@ static void test_batch_full(void)
 	check("after full batches");
 }
 
+/* A running task whose cancel was asked ends cancelled when its worker is
+ * gone at adoption (a new supervisor) or at a rebuild: it is not queued to
+ * run again. One without a cancel is requeued, uncharged. */
+static void test_cancel_survives_adoption(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	struct trq_task t1, t2;
+	int err;
+	drain(inc);
+	uint64_t a = submit1("echo", 0, NULL, NULL, &err);
+	uint64_t b = submit1("echo", 0, NULL, NULL, &err);
+	take1(0, inc, &t1, TASKRING_CPU);
+	take1(0, inc, &t2, TASKRING_CPU);
+	is_int(trq_cancel(&q, a), 0, "cancel of a running task is accepted");
+	int32_t pid = q.hdr->sup_pid;
+	uint32_t epoch = q.hdr->epoch;
+	trq_adopt(&q); /* the supervisor died; its workers with it */
+	struct taskring_info info = {0};
+	int got = trq_get(&q, a, &info, 1);
+	ok(got == 0 && info.state == TASKRING_CANCELLED && info.output &&
+	       !strcmp(info.output, "cancelled while running"),
+	   "after adoption the cancelled task is cancelled (%s), not queued again",
+	   got ? taskring_strerror(got) : taskring_state_name(info.state));
+	if (got == 0)
+		taskring_info_release(&info);
+	is_int(trq_peek(&q, b), TASKRING_QUEUED, "the other running task is queued again");
+	check("after adopting a cancelled running task");
+	q.hdr->sup_pid = pid;
+	q.hdr->epoch = epoch;
+
+	/* The same through a rebuild, for a worker that died unseen. */
+	inc = qt_worker_start(&q, 0, getpid());
+	drain(inc);
+	uint64_t c = submit1("echo", 0, NULL, NULL, &err);
+	is_int(take1(0, inc, &t2, TASKRING_CPU), 1, "another task is taken");
+	is_int(trq_peek(&q, c), TASKRING_RUNNING, "and runs");
+	is_int(trq_cancel(&q, c), 0, "its cancel is accepted");
+	trq_lock(&q, 0);
+	q.workers[0].state = TRQ_W_DEAD;
+	trq_rebuild(&q);
+	trq_unlock(&q);
+	is_int(trq_peek(&q, c), TASKRING_CANCELLED,
+	       "a rebuild after its worker died ends it cancelled");
+	check("after rebuilding with a cancelled running task");
+	drain(qt_worker_start(&q, 0, getpid()));
+}
+
 /* Timeouts too long for the clock mean "no limit", not a deadline that
  * wrapped around into the past. */
 static void test_huge_timeouts(void)
@@ -1394,6 +1441,7 @@ int main(void)
 	test_full_and_reclaim();
 	test_batch_full();
 	test_huge_timeouts();
+	test_cancel_survives_adoption();
 	test_read_marks();
 	test_inline();
 	test_skipped_wake();
