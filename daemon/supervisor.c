@@ -306,8 +306,8 @@ static void sup_reload_answer(struct tr_sup *s, uint32_t from, uint32_t n, int o
 	if (s->reloading)
 		return;
 	/* Back to ready; a refusal while still starting leaves the first READY=1
-	 * to the moment every worker is ready. */
-	if (ok || s->ready_sent) {
+	 * to the moment every worker is ready; a stopping daemon is not ready. */
+	if (s->phase == TR_SUP_RUN && (ok || s->ready_sent)) {
 		s->ready_sent = 1;
 		sup_notify(s, "READY=1");
 	}
@@ -351,14 +351,14 @@ void tr_sup_reload(struct tr_sup *s, uint64_t now)
 
 	/* The file read below was written before these tickets were taken. */
 	nt = trq_reload_claim(&s->q, &s->reload_upto, &from);
-	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
-	         (unsigned long long)(now / 1000));
-	sup_notify(s, msg);
 	if (s->phase != TR_SUP_RUN) {
 		log_notice("SIGHUP ignored: the daemon is stopping");
 		sup_reload_answer(s, from, nt, 0, "the daemon is stopping");
 		return;
 	}
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+	         (unsigned long long)(now / 1000));
+	sup_notify(s, msg);
 	if (!s->path) {
 		log_notice("SIGHUP: started without -c, nothing to reload");
 		sup_reload_answer(s, from, nt, 1, "");
@@ -424,8 +424,6 @@ void tr_sup_stop(struct tr_sup *s, int graceful, uint64_t now)
 		return;
 	if (s->phase == TR_SUP_RUN)
 		sup_notify(s, "STOPPING=1");
-	if (s->reloading)
-		sup_reload_done(s, 0, "the daemon is stopping");
 	__atomic_store_n(&h->draining, 1, __ATOMIC_RELEASE);
 	for (int c = 0; c < TRQ_NCLASS; c++)
 		trq_bell(&h->q_seq[c], &h->q_wait[c], INT_MAX);
@@ -442,6 +440,12 @@ void tr_sup_stop(struct tr_sup *s, int graceful, uint64_t now)
 		log_notice("stopping now: killing %u workers; their tasks go back to the queue",
 		           live);
 	}
+	/* After the phase changed: a stopping daemon sends no READY=1. */
+	if (s->reloading)
+		sup_reload_done(
+		    s, 0,
+		    "the daemon is stopping: the file was read, but not all workers run "
+		    "it yet");
 }
 
 static void sup_signals(struct tr_sup *s, uint64_t now)

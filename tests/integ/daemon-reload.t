@@ -172,6 +172,27 @@ wait "$ra"
 tap_is "$?:$(cat "$TR_TMP/reload-a.out")" "0:reload applied" "and the earlier reload's client hears the same"
 tap_is "$(reads "$TR_TMP/a/f"):$(reads "$TR_TMP/b/f")" "6:6" "the later file is the one in force"
 
+# ---- SIGTERM while a reload replaces workers, then SIGHUP while stopping ----------------
+s1=$(T submit spin 2500)
+s2=$(T submit spin 2500)
+wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
+write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/b\"]"
+nlog=$(grep -c 'reload: applying' "$log")
+tr_bg "$TR" -i "$inst" reload >"$TR_TMP/reload-a.out" 2>"$TR_TMP/reload-a.err"
+ra=$TR_BG_PID
+wait_until 30 'test "$(grep -c "reload: applying" "$log")" -gt "$nlog"'
+dpid=$(daemon_pid "$inst")
+kill -TERM "$dpid"
+wait "$ra"
+tap_is "$?" 1 "a reload still replacing workers when SIGTERM comes is answered: not applied"
+tap_like "$(cat "$TR_TMP/reload-a.err")" "the daemon is stopping: the file was read" "saying why"
+kill -HUP "$dpid" 2>/dev/null
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
+if [ -s "$nout" ]; then
+	tap_is "$(cut -f2- "$nout" | grep -E '^(RELOADING|READY|STOPPING)=' | sed -n '/^STOPPING=1$/,$p' | tr '\n' ' ')" \
+		"STOPPING=1 " "notify: nothing but STOPPING=1 from the stop on (no READY=1, no RELOADING=1)"
+else
+	tap_ok 0 "# SKIP no python3 for the fake notify socket"
+fi
 done_testing
