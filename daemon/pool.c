@@ -583,7 +583,13 @@ static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64
 		 * ends failed at its max_attempts), not an early exit: a few
 		 * crashing tasks must not make the daemon give up. */
 		charge = cur_cpu ? cur_cpu : cur_io;
-		early = !charge && uptime < (uint64_t)c->restart_min_uptime_ms * NS_PER_MS;
+		/* A ready worker that someone killed (SIGKILL, SIGTERM: an admin,
+		 * `taskring kill-worker`, the OOM killer) was healthy: only a
+		 * worker that never got ready, or died of its own (a crash, an
+		 * exit) soon after, says the set-up is broken. */
+		early = !charge && uptime < (uint64_t)c->restart_min_uptime_ms * NS_PER_MS &&
+		        !(was_ready && si->si_code == CLD_KILLED &&
+		          (si->si_status == SIGKILL || si->si_status == SIGTERM));
 		break;
 	case TR_KILL_HUNG:
 		/* A hung io handler is the likely culprit. */

@@ -146,13 +146,22 @@ inst=$(tr_instance)
 start_daemon "$inst" -c "$TR_TMP/giveup.yaml"
 wait_until 30 'test "$(nready "$inst")" = 1'
 pid=$(daemon_pid "$inst")
-for i in 1 2 3; do # killed well within min_uptime_ms of its start: early deaths
+# A ready worker SIGKILLed from outside (an admin, kill-worker, the OOM killer) was
+# healthy, however soon after its start: no early death.
+for i in 1 2 3; do
 	p=$(worker_pid "$inst" 0)
 	kill -KILL "$p"
+	wait_until 30 'test "$(worker_pid "$inst" 0)" != "$p" -a "$(nready "$inst")" = 1'
+done
+_tr_alive "$pid"
+tap_ok $? "3 ready workers SIGKILLed within min_uptime_ms: the daemon still runs"
+for i in 1 2 3; do # crashed well within min_uptime_ms of its start: early deaths
+	p=$(worker_pid "$inst" 0)
+	kill -SEGV "$p"
 	[ $i = 3 ] || wait_until 30 'test "$(worker_pid "$inst" 0)" != "$p" -a "$(nready "$inst")" = 1'
 done
 wait_until 60 '! _tr_alive $pid'
-tap_ok $? "the daemon stops by itself after the third early death"
+tap_ok $? "the daemon stops by itself after the third early death (crashes)"
 stop_daemon "$inst" TERM 5
 tap_is "$TR_DAEMON_STATUS" 1 "with exit status 1"
 tap_like "$(cat "$(daemon_log "$inst")")" "3 workers died within 60000 ms of starting in the last 60 s \\(restart.max_early_exits is 2\\): giving up" \
