@@ -380,6 +380,7 @@ uint32_t trq_sum(uint32_t h, const void *p, size_t len);
 
 /* Bytes a segment of this geometry needs. */
 size_t trq_seg_size(const struct trq_geom *g);
+#define TRQ_SEG_MAX (64ull << 30) /* the largest segment trq_create makes */
 
 /* Creates /taskring.<instance> with O_EXCL and mode (0600 or 0660 with gid
  * >= 0), sizes it, initialises header, lists and the robust mutex, maps it.

@@ -21,7 +21,7 @@
 
 #include "queue.h"
 
-#define SEG_MAX_BYTES (64ull << 30)
+#define SEG_MAX_BYTES TRQ_SEG_MAX
 #define SEG_CAP_MAX   (16u << 20)
 #define SEG_AREA_MAX  (1u << 20)
 

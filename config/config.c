@@ -21,6 +21,8 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "queue.h"
+
 #include "cfgdiag.h"
 #include "cfgtree.h"
 #include "log.h"
@@ -866,6 +868,26 @@ static void walk_map(struct loader *L, const struct tr_cfgnode *map, const char 
 static void cross_checks(struct loader *L)
 {
 	struct tr_config *c = L->c;
+
+	/* Each of the three sizes may be in range and the segment they make
+	 * still too large: say so here (at queue.capacity when the file sets
+	 * it, else payload_max, else result_max), not when the daemon starts. */
+	struct trq_geom g = {c->queue_capacity, c->payload_max, c->result_max};
+	if (trq_seg_size(&g) == 0) {
+		static const char *const keys[] = {"queue.capacity", "queue.payload_max",
+		                                   "queue.result_max"};
+		const struct key_seen *s = NULL;
+		for (size_t k = 0; k < 3 && !s; k++) {
+			int i = key_find(keys[k]);
+			if (i >= 0 && L->seen[i].set)
+				s = &L->seen[i];
+		}
+		tr_cfgdiag_at(L->d, s ? s->vline : 1, s ? s->vcol : 1,
+		              "queue.capacity %u x (payload_max %u + result_max %u bytes) makes a "
+		              "shared segment larger than the %llu GiB taskring allows",
+		              c->queue_capacity, c->payload_max, c->result_max,
+		              (unsigned long long)(TRQ_SEG_MAX >> 30));
+	}
 
 	if (c->restart_backoff_max_ms < c->restart_backoff_ms) {
 		int imax = key_find("restart.backoff_max_ms"),
