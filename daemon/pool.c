@@ -596,6 +596,18 @@ static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64
 		charge = cur_cpu ? 0 : cur_io;
 		early = !was_ready;
 		break;
+	case TR_KILL_STOPPED: {
+		/* Replaced with its tasks uncharged: someone pressed Ctrl-Z. But
+		 * when the same task runs again as its worker is found stopped
+		 * once more, that task stops its worker (kill -STOP $PPID):
+		 * charge it, or it would stop workers forever. */
+		uint64_t t = cur_cpu ? cur_cpu : cur_io;
+		if (t && t == p->stopped_task)
+			charge = t;
+		p->stopped_task = t;
+		snprintf(how, sizeof(how), "stayed stopped (SIGSTOP) and was killed");
+		break;
+	}
 	default:
 		/* Killed on purpose: timeout and cancel are settled by the slot's
 		 * flags, everything else goes back uncharged. */

@@ -103,6 +103,7 @@ struct tr_pool {
 	struct tr_spare spare;       /* reaped by tr_pool_reap_all() (SIGCHLD) */
 	tr_pool_child_fn child;      /* run in the child (default: the worker) */
 	void *child_ctx;             /* for a substitute child */
+	uint64_t stopped_task;       /* the task a worker found stopped last ran */
 	int fatal;                   /* set: the daemon must stop with exit 1 */
 	char fatal_msg[256];
 };
