@@ -138,9 +138,14 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
 	}
 	r = trq_sup_lock(q);
 	if (r) {
-		if (r == -EBUSY)
+		if (r == -EBUSY && q->hdr->sup_pid > 0 && !*created)
 			snprintf(err, errlen, "instance %s is already served by pid %d", inst,
 			         (int)q->hdr->sup_pid);
+		else if (r == -EBUSY)
+			snprintf(err, errlen,
+			         "instance %s is being taken by another taskringd that started at "
+			         "the same time",
+			         inst);
 		else
 			snprintf(err, errlen, "fcntl(F_OFD_SETLK, /dev/shm/taskring.%s): %s", inst,
 			         strerror(-r));
@@ -175,9 +180,17 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
 	__atomic_store_n(&q->hdr->draining, 0, __ATOMIC_RELEASE);
 	return 0;
 fail:
-	trq_detach(q);
-	if (*created)
+	/* A segment we made is removed again, unless another daemon serves it
+	 * already: one started at the same moment can attach between our
+	 * trq_create and trq_sup_lock, and win the lock; unlinking its segment
+	 * would leave it serving a deleted object while a third daemon makes
+	 * a new one under the same name. */
+	if (*created && !trq_sup_alive(q)) {
+		trq_detach(q);
 		trq_unlink(inst);
+	} else {
+		trq_detach(q);
+	}
 	*created = 0;
 	return r;
 }
