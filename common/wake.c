@@ -232,6 +232,19 @@ int trq_wait_work_w(struct trq *q, int cls, int widx, uint32_t seen, uint64_t de
 	return r;
 }
 
+int trq_wait_io_full(struct trq *q, uint32_t seen, uint64_t deadline)
+{
+	struct trq_hdr *h = q->hdr;
+	int r = 0;
+	__atomic_add_fetch(&h->q_wait[TASKRING_IO], 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&h->q_seq[TASKRING_IO], __ATOMIC_SEQ_CST) == seen) {
+		r = trq_futex_wait_mask(&h->q_seq[TASKRING_IO], seen, deadline, TRQ_IO_FULL);
+		trq_work_woke(q, TASKRING_IO);
+	}
+	__atomic_sub_fetch(&h->q_wait[TASKRING_IO], 1, __ATOMIC_SEQ_CST);
+	return r;
+}
+
 int trq_wait_work(struct trq *q, int cls, uint32_t seen, uint64_t deadline)
 {
 	return trq_wait_work_w(q, cls, -1, seen, deadline);

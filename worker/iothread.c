@@ -47,6 +47,10 @@
 
 #define TAKE_MAX 16
 
+/* How often the eventfd helper of an io thread that cannot take tasks
+ * looks again whether it can (see helper_main). */
+#define HELPER_FULL_NS 50000000ull
+
 enum { UD_FUTEX = 1, UD_HEARTBEAT, UD_EVENTFD, UD_MBOX, UD_FUTEX_CANCEL };
 /* Per-record operations: the io task's one operation, the run timeout, a
  * cancel, and an exec's pipe reads, pidfd poll, kill grace and drain. */
@@ -131,6 +135,7 @@ struct tr_iothread {
 	uint64_t efd_val;
 	pthread_t helper;
 	int helper_started;
+	int full; /* the eventfd helper's hint: the thread cannot take tasks now */
 	int hb_armed;
 	struct __kernel_timespec hb_ts;
 	int woke; /* the counter moved (or first turn): take and scan cancels */
@@ -673,6 +678,7 @@ static void on_cqe(struct tr_iothread *t, uint64_t ud, int res)
 		if (res < 0 && res != -EAGAIN && res != -EINTR)
 			io_fatal(t, res, "read(eventfd)");
 		t->woke = 1;
+		pass_wakeup(t);
 		return;
 	case UD_MBOX:
 		t->mb.armed = 0;
@@ -714,12 +720,26 @@ static void *helper_main(void *arg)
 	char name[16];
 	snprintf(name, sizeof(name), "%.10s-w", t->o.name);
 	pthread_setname_np(pthread_self(), name);
+	uint32_t seen = __atomic_load_n(&t->hdr->q_seq[TASKRING_IO], __ATOMIC_ACQUIRE);
 	for (;;) {
-		uint32_t seen = __atomic_load_n(&t->hdr->q_seq[TASKRING_IO], __ATOMIC_ACQUIRE);
 		uint64_t one = 1;
 		if (write(t->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			io_fatal(t, errno, "write(eventfd)");
-		trq_wait_work(t->q, TASKRING_IO, seen, 0);
+		/* As the io_uring futex wait does (arm_futex): while the io
+		 * thread cannot take tasks, wait on TRQ_IO_FULL alone, and look
+		 * again at whether it can every HELPER_FULL_NS. */
+		for (;;) {
+			if (__atomic_load_n(&t->full, __ATOMIC_ACQUIRE))
+				trq_wait_io_full(t->q, seen, trq_now() + HELPER_FULL_NS);
+			else
+				trq_wait_work(t->q, TASKRING_IO, seen, 0);
+			uint32_t now =
+			    __atomic_load_n(&t->hdr->q_seq[TASKRING_IO], __ATOMIC_ACQUIRE);
+			if (now != seen) {
+				seen = now;
+				break;
+			}
+		}
 	}
 	return NULL;
 }
@@ -907,6 +927,8 @@ static void *io_main(void *arg)
 		/* the main thread asks to end only while it waits for no exec */
 		if (draining && t->nactive == 0 && __atomic_load_n(&t->mb.quit, __ATOMIC_ACQUIRE))
 			break;
+		if (!t->use_futex)
+			__atomic_store_n(&t->full, !can_take(t), __ATOMIC_RELEASE);
 		if (t->use_futex) {
 			uint32_t mask = can_take(t) ? FUTEX_BITSET_ANY : TRQ_IO_FULL;
 			if (!t->futex_armed)
