@@ -50,11 +50,18 @@ int trq_lock(struct trq *q, uint64_t deadline)
 			r = pthread_mutex_trylock(m);
 	}
 	uint64_t t0 = 0;
+	int own_wait = 0; /* the deadline is the handle's default wait */
 	if (r == EBUSY) {
 		struct timespec ts;
 		t0 = trq_now();
-		if (!deadline)
-			deadline = t0 + (q->lock_wait_ns ? q->lock_wait_ns : LOCK_DEFAULT_NS);
+		if (!deadline) {
+			own_wait = 1;
+			if (q->lock_spent && q->lock_spent_ns)
+				deadline = t0 + q->lock_spent_ns;
+			else
+				deadline =
+				    t0 + (q->lock_wait_ns ? q->lock_wait_ns : LOCK_DEFAULT_NS);
+		}
 #ifdef __SANITIZE_THREAD__
 		/* TSan's timedlock/clocklock interceptors do not record an
 		 * EOWNERDEAD acquisition; its lock interceptor does. TSan
@@ -74,10 +81,14 @@ int trq_lock(struct trq *q, uint64_t deadline)
 		pthread_mutex_consistent(m);
 		r = 0;
 	}
-	if (r == ETIMEDOUT) /* a stuck holder is not "the table is full" */
+	if (r == ETIMEDOUT) { /* a stuck holder is not "the table is full" */
+		if (own_wait && q->lock_spent_ns)
+			q->lock_spent = 1;
 		return trq_now() - t0 >= LOCK_STALL_NS ? -TASKRING_ELOCKED : -ETIMEDOUT;
+	}
 	if (r)
 		return -r;
+	q->lock_spent = 0;
 	/* Results this process read without the lock are marked read now. */
 	if (__atomic_load_n(&q->mk_n, __ATOMIC_RELAXED)) {
 		struct trq_mark mk[TRQ_MARKS];

@@ -269,10 +269,14 @@ struct trq {
 	pthread_mutex_t mk_lock;
 	unsigned mk_n;
 	struct trq_mark mk[TRQ_MARKS];
-	uint64_t lock_wait_ns; /* how long a call with no deadline of its own
-	                          waits for the lock (0: 10 s) */
-	uint64_t rt_off;       /* cached CLOCK_REALTIME - CLOCK_MONOTONIC */
-	unsigned rt_calls;     /* calls since; refreshed every 64 */
+	uint64_t lock_wait_ns;  /* how long a call with no deadline of its own
+	                           waits for the lock (0: 10 s) */
+	uint64_t lock_spent_ns; /* 0, or: once such a call waited lock_wait_ns in
+	                           vain, later ones wait only this long, until a
+	                           call gets the lock (the supervisor's) */
+	int lock_spent;
+	uint64_t rt_off;   /* cached CLOCK_REALTIME - CLOCK_MONOTONIC */
+	unsigned rt_calls; /* calls since; refreshed every 64 */
 	/* A hint, not state: the last work_bell through this handle woke a
 	 * worker on the caller's own CPU, or the last trq_finish finished a task
 	 * submitted from it. That worker or client needs this CPU, so the

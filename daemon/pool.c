@@ -102,7 +102,10 @@ const char *tr_pool_kill_name(enum tr_kill k)
  * that is stopped cannot be writing). Sets fatal for an unusable lock. */
 static int pool_lock(struct tr_pool *p)
 {
-	int r = trq_lock(p->q, trq_now() + POOL_LOCK_NS);
+	/* The handle's own wait when it has one: the supervisor's, which after
+	 * one wait in vain for a stuck lock tries only briefly until it gets
+	 * it again (see lock_spent_ns in queue.h). */
+	int r = trq_lock(p->q, p->q->lock_wait_ns ? 0 : trq_now() + POOL_LOCK_NS);
 	if (r == 0)
 		return 1;
 	if (r == -ENOTRECOVERABLE) {
@@ -615,8 +618,13 @@ static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64
 	}
 	snprintf(cause, sizeof(cause), "worker %u (pid %d) %s", i, (int)pid, how);
 	int r = trq_worker_lost(p->q, (int)i, s->inc, charge, cause);
-	if (r < 0) /* the periodic audit requeues them once the record says dead */
-		tr_log_errno(LOG_ERR, r, "trq_worker_lost(worker %u): its tasks stay running", i);
+	if (r < 0) { /* the next audit requeues them (owner no longer live) */
+		tr_log_errno(LOG_ERR, r,
+		             "trq_worker_lost(worker %u): its tasks stay running until the next "
+		             "audit",
+		             i);
+		p->audit_due = 1;
+	}
 
 	char last[sizeof(how) + 32];
 	if (s->kill != TR_KILL_NONE)

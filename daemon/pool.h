@@ -104,6 +104,9 @@ struct tr_pool {
 	tr_pool_child_fn child;      /* run in the child (default: the worker) */
 	void *child_ctx;             /* for a substitute child */
 	uint64_t stopped_task;       /* the task a worker found stopped last ran */
+	int audit_due;               /* a dead worker's tasks could not be handed
+	                                back (lock stuck): the supervisor's next
+	                                audit must run and requeue them */
 	int fatal;                   /* set: the daemon must stop with exit 1 */
 	char fatal_msg[256];
 };

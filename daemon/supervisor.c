@@ -37,6 +37,7 @@
 #define LOCK_STOPPED_NS   (5 * NS_PER_S)  /* a stopped holder this long is logged */
 #define LOCK_HUNG_NS      (60 * NS_PER_S) /* any holder this long is logged */
 #define SUP_LOCK_WAIT_NS  (2 * NS_PER_S)  /* the supervisor's lock waits, once running */
+#define SUP_LOCK_SPENT_NS (1000000ull)    /* later ones in the same loop pass */
 #define STATUS_EVERY_NS   NS_PER_S        /* STATUS= on queue changes at most this often */
 
 static void sup_notify(struct tr_sup *s, const char *msg)
@@ -181,6 +182,11 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 	/* Adopted: from now on a lock that stays held costs the event loop
 	 * seconds, not tens of them (workers reset it: worker.c). */
 	s->q.lock_wait_ns = SUP_LOCK_WAIT_NS;
+	/* One such wait, then 1 ms ones until the lock is had again: with a
+	 * stopped process holding it, each worker death would wait three
+	 * times, and a few deaths together would hold up the watchdog pings
+	 * for longer than WatchdogSec. */
+	s->q.lock_spent_ns = SUP_LOCK_SPENT_NS;
 	s->next_check = now + check_interval(&s->cfg);
 	s->audit_at = now + AUDIT_EVERY_NS;
 
@@ -218,12 +224,17 @@ static void sup_audit(struct tr_sup *s, uint64_t now)
 	int quiet = sig == s->look_sig;
 
 	s->look_sig = sig;
-	if (now < s->audit_at || sig == s->audit_sig)
+	/* Due: a dead worker's tasks wait for it to be requeued. */
+	int due = s->pool.audit_due;
+	if (!due && (now < s->audit_at || sig == s->audit_sig))
 		return;
-	if (!quiet && s->q.capacity > AUDIT_QUIET_SLOTS && now - s->audit_at < AUDIT_BUSY_NS)
+	if (!due && !quiet && s->q.capacity > AUDIT_QUIET_SLOTS &&
+	    now - s->audit_at < AUDIT_BUSY_NS)
 		return;
 	uint64_t t0 = trq_now();
 	int r = trq_audit(&s->q, 1, msg, sizeof(msg));
+	if (r == 0 || r == -TASKRING_ECORRUPT)
+		s->pool.audit_due = 0;
 	uint64_t t1 = trq_now(), pace = (t1 - t0) * AUDIT_SHARE_MAX;
 	s->audit_at = t1 + (pace > AUDIT_EVERY_NS ? pace : AUDIT_EVERY_NS);
 	if (r == -TASKRING_ECORRUPT)

@@ -389,6 +389,7 @@ static struct cpuctx *worker_setup(const struct tr_worker_args *a, int keep)
 	/* trq_nap(): microseconds in the file, nanoseconds here, negative off */
 	q->nap_ns = cfg->coalesce_us ? (int64_t)cfg->coalesce_us * 1000 : -1;
 	q->lock_wait_ns = 0; /* the default wait; the supervisor's shorter one is its own */
+	q->lock_spent_ns = 0;
 
 	if (tr_plugins_init_worker(err, sizeof(err)) < 0) {
 		log_err("worker %d: %s", a->index, err);

@@ -228,6 +228,43 @@ fi
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
 
+# Workers that die while a stopped client holds the lock: the supervisor waits for
+# the lock once, then only briefly, so its event loop (and the watchdog pings
+# systemd needs) goes on; once the lock is back their tasks run again.
+wdout=$TR_TMP/wd.out
+if notify_listen "@tr-wd-$inst" "$wdout"; then
+	write_config "$TR_TMP/wd.yaml" "workers: 4" "restart:" "  spare_worker: false"
+	NOTIFY_SOCKET="@tr-wd-$inst" WATCHDOG_USEC=8000000 start_daemon "$inst" -c "$TR_TMP/wd.yaml"
+	wait_until 30 'test "$(nready "$inst")" = 4'
+	tap_ok $? "a daemon with 4 workers and an 8 s watchdog (pings every 4 s) is ready"
+	a=$(T submit spin 2000)
+	b=$(T submit sleep 2000)
+	wait_until 30 'test "$(task_json "$inst" "$a" state):$(task_json "$inst" "$b" state)" = running:running'
+	tr_bg "$vandal" "$inst" --hold-lock 1 >"$TR_TMP/hold4.out"
+	holder=$TR_BG_PID
+	wait_until 20 'grep -q locked "$TR_TMP/hold4.out"'
+	mono() { python3 -c 'import time; print(time.monotonic())'; } # the listener's clock
+	t_kill=$(mono)
+	kill -KILL $(pgrep -P "$(daemon_pid "$inst")")
+	sleep 12
+	t_cont=$(mono)
+	gap=$(cut -f1,2 "$wdout" | awk -F'\t' -v a="$t_kill" -v b="$t_cont" '
+		$2 == "WATCHDOG=1" { if (p && $1 > a && p < b && $1 - p > g) g = $1 - p; p = $1 }
+		END { printf "%.1f", g + 0 }')
+	awk -v g="$gap" 'BEGIN { exit !(g > 0 && g < 7) }'
+	tap_ok $? "4 workers SIGKILLed behind the stuck lock: watchdog pings go on (longest gap ${gap} s, under 7; WatchdogSec 8 s)" ||
+		tap_diag_file "$(daemon_log "$inst")"
+	kill -CONT "$holder"
+	run T wait --timeout 120 "$a" "$b"
+	tap_is "$RUN_STATUS:$(task_json "$inst" "$a" state):$(task_json "$inst" "$b" state)" "0:done:done" \
+		"once the lock is back, their running tasks are requeued and done"
+	stop_daemon "$inst" TERM
+else
+	tap_skip "no python3 for the fake notify socket: watchdog behind a stuck lock"
+	tap_skip "no python3"
+	tap_skip "no python3"
+fi
+
 # A daemon starting on a segment whose lock a stopped client holds says who.
 tr_bg "$vandal" "$inst" --hold-lock 1 >"$TR_TMP/hold2.out"
 holder=$TR_BG_PID

@@ -475,10 +475,29 @@ static void test_lock_stopped(void)
 	ok(trq_now() - t0 >= 250000000ull, "at its deadline");
 	ok(strstr(taskring_strerror(err), "lock") != NULL, "which says why: %s",
 	   taskring_strerror(err));
+	/* The supervisor's handle: one full wait in vain, then brief ones until
+	 * it gets the lock again (lock_spent_ns). */
+	q.lock_wait_ns = 300000000ull;
+	q.lock_spent_ns = 1000000ull;
+	t0 = trq_now();
+	int r1 = trq_lock(&q, 0);
+	uint64_t t1 = trq_now();
+	int r2 = trq_lock(&q, 0);
+	uint64_t t2 = trq_now();
+	ok(r1 == -TASKRING_ELOCKED && t1 - t0 >= 250000000ull,
+	   "with lock_spent_ns: the first call waits its lock_wait_ns (%d, %.0f ms)", r1,
+	   (double)(t1 - t0) / 1e6);
+	ok(r2 < 0 && t2 - t1 < 200000000ull,
+	   "the next one gives up after a brief try (%d, %.0f ms)", r2, (double)(t2 - t1) / 1e6);
 	kill(kid, SIGKILL);
 	waitpid(kid, NULL, 0);
 	close(pfd[0]);
 	close(pfd[1]);
+	is_int(trq_lock(&q, 0), 0, "once the holder is gone the lock is had");
+	trq_unlock(&q);
+	is_int(q.lock_spent, 0, "and full waits are back");
+	q.lock_wait_ns = 0;
+	q.lock_spent_ns = 0;
 	uint64_t id = submit1("echo", 0, NULL, &o, &err);
 	ok(id != 0, "killed, it leaves a lock the next caller repairs (err %d)", err);
 	is_int(trq_lock_holder(&q), 0, "and nobody holds it after");
