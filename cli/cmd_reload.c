@@ -7,7 +7,8 @@
  * the supervisor, and polls until the answer covering its ticket appears,
  * the supervisor dies, or the timeout passes. Each request gets its own
  * answer: a file refused while an earlier reload still replaces workers is
- * not that reload's answer.
+ * not that reload's answer. An answer pushed out of the daemon's ring by
+ * many other reloads before we looked (-ESTALE) is asked for again.
  *
  * With --pid (systemd's ExecReload=taskring reload --pid $MAINPID, where the
  * instance named in the configuration file is not known), the instance is
@@ -169,7 +170,18 @@ static int reload_run(struct cli *c, int argc, char **argv)
 			return CLI_NODAEMON;
 		}
 		taskring_status_release(&st);
-		if (taskring_reload_outcome(c->h, ticket, &ok, why, sizeof(why)) == 0) {
+		int r = taskring_reload_outcome(c->h, ticket, &ok, why, sizeof(why));
+		if (r == -ESTALE) {
+			/* Answered, but many other reloads pushed the answer out
+			 * before we looked: ask again (the file is read again). */
+			taskring_reload_ticket(c->h, &ticket);
+			if (kill(pid, SIGHUP) < 0) {
+				int e = errno;
+				cli_err(c, "kill(%d, SIGHUP): %s", pid, strerror(e));
+				return CLI_NODAEMON;
+			}
+			pause_ms = 5;
+		} else if (r == 0) {
 			if (ok) {
 				printf("reload applied\n");
 				return CLI_OK;

@@ -162,7 +162,7 @@ _Static_assert(sizeof(struct trq_worker) == 256, "worker record size");
 
 /* The answer to one reload (SIGHUP): tickets from..from+n-1 (modulo 2^32)
  * asked for it. The supervisor keeps the last TRQ_RELOAD_ANS; see reload.h. */
-#define TRQ_RELOAD_ANS 8
+#define TRQ_RELOAD_ANS 32
 struct trq_reload_ans {
 	uint32_t from, n;
 	int32_t ok; /* 1 applied, 0 refused */
@@ -200,6 +200,9 @@ struct trq_hdr {
 	uint32_t draining;          /* 1: workers take no new tasks */
 	uint32_t reload_asked;      /* reload tickets handed out (clients bump it) */
 	uint32_t reload_seq;        /* reload answers published (see reload.h) */
+	uint32_t reload_claimed;    /* the last ticket a reload claimed */
+	uint32_t reload_pending;    /* 1: a reload converges; it answers from: */
+	uint32_t reload_pend_from;  /* the first ticket it answers */
 	struct trq_reload_ans reload_ans[TRQ_RELOAD_ANS];
 
 	alignas(64) pthread_mutex_t lock;

@@ -32,6 +32,17 @@ uint32_t trq_reload_claim(struct trq *q, uint32_t *upto, uint32_t *from)
 	return n;
 }
 
+void trq_reload_claimed(struct trq *q, uint32_t upto)
+{
+	__atomic_store_n(&q->hdr->reload_claimed, upto, __ATOMIC_RELEASE);
+}
+
+void trq_reload_pending(struct trq *q, int pending, uint32_t from)
+{
+	__atomic_store_n(&q->hdr->reload_pend_from, from, __ATOMIC_RELAXED);
+	__atomic_store_n(&q->hdr->reload_pending, pending ? 1u : 0u, __ATOMIC_RELEASE);
+}
+
 void trq_reload_publish(struct trq *q, uint32_t from, uint32_t n, int ok, const char *why)
 {
 	struct trq_hdr *h = q->hdr;
@@ -83,20 +94,29 @@ static unsigned reload_snapshot(struct trq *q, struct trq_reload_ans ans[TRQ_REL
 
 int trq_reload_find(struct trq *q, uint32_t ticket, int *ok, char *why, size_t len)
 {
+	struct trq_hdr *h = q->hdr;
 	struct trq_reload_ans ans[TRQ_RELOAD_ANS];
 	uint32_t k;
+	/* Read before the answers: a ticket claimed by then and found in none
+	 * of them was answered before them (or converges). */
+	uint32_t claimed = __atomic_load_n(&h->reload_claimed, __ATOMIC_ACQUIRE);
+	uint32_t pending = __atomic_load_n(&h->reload_pending, __ATOMIC_ACQUIRE);
+	uint32_t pend_from = __atomic_load_n(&h->reload_pend_from, __ATOMIC_RELAXED);
 	unsigned n = reload_snapshot(q, ans, &k);
 
-	/* Newest first: a ticket is claimed once, but a damaged range could
-	 * cover it twice. */
-	for (unsigned i = 0; i < n; i++, k--) {
-		const struct trq_reload_ans *a = &ans[(k - 1) % TRQ_RELOAD_ANS];
+	/* Oldest first (see reload.h). */
+	for (unsigned i = n; i-- > 0;) {
+		const struct trq_reload_ans *a = &ans[(k - i - 1) % TRQ_RELOAD_ANS];
 		if (ticket - a->from < a->n) {
 			reload_copy(a, ok, why, len);
 			return 0;
 		}
 	}
-	return -EAGAIN;
+	if ((int32_t)(claimed - ticket) < 0)
+		return -EAGAIN; /* not claimed yet: its reload has not begun */
+	if (pending && (int32_t)(ticket - pend_from) >= 0)
+		return -EAGAIN; /* the converging reload may answer it */
+	return -ESTALE;
 }
 
 uint32_t trq_reload_last(struct trq *q, int *ok, char *why, size_t len)

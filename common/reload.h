@@ -12,7 +12,10 @@
  *
  * The supervisor is the only writer of answers; readers copy them without a
  * lock, trust only those the writer cannot be overwriting (the last
- * TRQ_RELOAD_ANS - 1), and treat every byte as untrusted.
+ * TRQ_RELOAD_ANS - 1), and treat every byte as untrusted. It also publishes
+ * the last ticket claimed and where the tickets of a converging reload
+ * begin, so that a client whose answer was pushed out of the ring by many
+ * other reloads learns so (and asks again) instead of waiting in vain.
  */
 #ifndef TR_RELOAD_H
 #define TR_RELOAD_H
@@ -31,14 +34,25 @@ uint32_t trq_reload_ticket(struct trq *q);
  * many (0 for a SIGHUP sent by hand). */
 uint32_t trq_reload_claim(struct trq *q, uint32_t *upto, uint32_t *from);
 
+/* Supervisor: tickets up to upto are answered or pending (published after
+ * the answer or trq_reload_pending, so that a client never takes a claimed
+ * ticket whose answer is on its way for one whose answer was lost). */
+void trq_reload_claimed(struct trq *q, uint32_t upto);
+
+/* Supervisor: a reload converges and will answer the tickets from `from`
+ * on that were claimed (pending 1), or none does (pending 0). */
+void trq_reload_pending(struct trq *q, int pending, uint32_t from);
+
 /* Supervisor: publishes the answer for the n tickets from `from` on
  * (n may be 0): ok 1 applied, 0 refused because of why (truncated to fit). */
 void trq_reload_publish(struct trq *q, uint32_t from, uint32_t n, int ok, const char *why);
 
 /* Client: the answer covering ticket. Returns 0 and sets *ok (1 applied,
- * 0 refused) and why (len bytes, always terminated; "" when applied), or
- * -EAGAIN when no kept answer covers it (not answered yet, or answered and
- * then followed by TRQ_RELOAD_ANS - 1 or more other answers). */
+ * 0 refused) and why (len bytes, always terminated; "" when applied);
+ * -EAGAIN when it has not come yet; -ESTALE when it came but TRQ_RELOAD_ANS
+ * - 1 or more other answers followed before this look (ask again). The
+ * oldest kept answer that covers the ticket wins: a reload that converges
+ * may answer, past SUP_PEND_MAX ranges, tickets a refusal answered before. */
 int trq_reload_find(struct trq *q, uint32_t ticket, int *ok, char *why, size_t len);
 
 /* The newest answer, for the status: returns hdr->reload_seq (0: none yet)

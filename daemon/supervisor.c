@@ -312,6 +312,7 @@ static int sup_lock_watch(struct tr_sup *s, uint64_t now)
 static void sup_reload_answer(struct tr_sup *s, uint32_t from, uint32_t n, int ok, const char *why)
 {
 	trq_reload_publish(&s->q, from, n, ok, why);
+	trq_reload_claimed(&s->q, s->reload_upto);
 	if (ok)
 		log_notice("reload complete: %u workers", s->pool.nwant);
 	if (s->reloading)
@@ -331,6 +332,7 @@ static void sup_reload_done(struct tr_sup *s, int ok, const char *why)
 	for (unsigned i = 0; i + 1 < s->npend; i++)
 		trq_reload_publish(&s->q, s->pend[i].from, s->pend[i].n, ok, why);
 	sup_reload_answer(s, s->pend[s->npend - 1].from, s->pend[s->npend - 1].n, ok, why);
+	trq_reload_pending(&s->q, 0, 0); /* after the answers: see trq_reload_find */
 	s->npend = 0;
 }
 
@@ -421,6 +423,8 @@ void tr_sup_reload(struct tr_sup *s, uint64_t now)
 	if (!s->reloading)
 		s->npend = 0;
 	sup_reload_pend(s, from, nt);
+	trq_reload_pending(&s->q, 1, s->pend[0].from);
+	trq_reload_claimed(&s->q, s->reload_upto);
 	s->reloading = 1;
 	log_notice("reload: applying %s (%u workers on cpus %s)", s->path, n,
 	           tr_cpus_format(&cpus, msg, sizeof(msg)));

@@ -232,8 +232,9 @@ int taskring_reload_ticket(taskring_t *h, uint32_t *ticket);
 
 /* The answer for ticket: returns 0 and sets *ok (1 applied, 0 refused) and
  * why (len bytes, always terminated: the reason of a refusal, "" when
- * applied); -EAGAIN when it has not come yet. The daemon keeps its last 7
- * answers: look at least once per 7 reloads. -EINVAL for NULL arguments. */
+ * applied); -EAGAIN when it has not come yet; -ESTALE when it came but the
+ * daemon's last 31 answers, all it keeps, are others' (take a new ticket
+ * and send SIGHUP again). -EINVAL for NULL arguments. */
 int taskring_reload_outcome(taskring_t *h, uint32_t ticket, int *ok, char *why, size_t len);
 
 /* Names of states and classes ("queued", "cpu", ...); "?" when out of range. */
