@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -356,6 +357,10 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 			        "writing the results: standard output failed with %zu of %zu tasks "
 			        "done; cancelled %zu unfinished",
 			        got, m->n, cancelled);
+			/* Said once: what is left in the buffer is not written, nor
+			 * the failure reported again at exit. */
+			__fpurge(stdout);
+			clearerr(stdout);
 			worst = CLI_FAILED;
 			break;
 		default:

@@ -144,9 +144,11 @@ static void submit_batch(struct client *c)
 		return;
 	if (!got && c->cs->cnext <= n) /* nothing went in: the records are free again */
 		__atomic_store_n(&c->cs->next, n, __ATOMIC_RELEASE);
-	if (r == -TASKRING_EFULL || (r >= 0 && noblock)) {
+	/* A short count, blocking or not, is a table that filled part way
+	 * (taskring_submit_batch returns at once then). */
+	if (r == -TASKRING_EFULL || r >= 0) {
 		c->cs->full++;
-	} else if (r == -ETIMEDOUT || r == -TASKRING_ELOCKED || r >= 0) {
+	} else if (r == -ETIMEDOUT || r == -TASKRING_ELOCKED) {
 		/* A no-block submit also times out on a busy lock. */
 		if (noblock)
 			c->cs->busy++;
