@@ -17,7 +17,9 @@
  * gets them. One exception: a child in the process group of an exec program
  * that still runs (the group's leader is alive and a child of a worker: a
  * shell's `(cmd &)`) is left alone; the worker kills that group when the
- * program ends, and a later sweep reaps it.
+ * program ends, and a later sweep reaps it. Not covered: a supervisor
+ * killed with SIGKILL takes its subreaper role with it, and what the
+ * programs started goes to init (systemd's cgroup ends it).
  *
  * The supervisor sweeps on every SIGCHLD (a worker or an orphan ended), at
  * every health check, and when it stops. Signals only ever go to a child
