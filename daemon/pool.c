@@ -1031,6 +1031,8 @@ void tr_pool_check(struct tr_pool *p, uint64_t now)
 		uint64_t hb = ld64(&rec->heartbeat_ns);
 		if (hb < s->started_ns)
 			hb = s->started_ns;
+		if (hb < p->lock_stuck_ns) /* it waited for the lock, not hung */
+			hb = p->lock_stuck_ns;
 		if (now > hb && now - hb > limit) {
 			log_warn("worker %u (pid %d) sent no heartbeat for %.1f s "
 			         "(workers_heartbeat_s is %u): killing and replacing it",

@@ -104,6 +104,9 @@ struct tr_pool {
 	tr_pool_child_fn child;      /* run in the child (default: the worker) */
 	void *child_ctx;             /* for a substitute child */
 	uint64_t stopped_task;       /* the task a worker found stopped last ran */
+	uint64_t lock_stuck_ns;      /* last seen: a stopped process holds the queue
+	                                lock (workers waiting for it send no
+	                                heartbeat; theirs count from after it) */
 	int audit_due;               /* a dead worker's tasks could not be handed
 	                                back (lock stuck): the supervisor's next
 	                                audit must run and requeue them */

@@ -575,7 +575,9 @@ static void sup_deadlines(struct tr_sup *s, uint64_t now)
 		/* First, and lock-free: the steps below take the lock, and while a
 		 * stopped process holds it they would only wait (SUP_LOCK_WAIT_NS
 		 * each), keeping the loop from the watchdog and worker deaths. */
-		if (!sup_lock_watch(s, now)) {
+		if (sup_lock_watch(s, now)) {
+			s->pool.lock_stuck_ns = now;
+		} else {
 			tr_pool_check(&s->pool, now);
 			if (trq_kick(&s->q))
 				log_debug("queued tasks with every worker asleep: woke them");

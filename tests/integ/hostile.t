@@ -258,9 +258,12 @@ if notify_listen "@tr-wd-$inst" "$wdout"; then
 	run T wait --timeout 120 "$a" "$b"
 	tap_is "$RUN_STATUS:$(task_json "$inst" "$a" state):$(task_json "$inst" "$b" state)" "0:done:done" \
 		"once the lock is back, their running tasks are requeued and done"
+	tap_is "$(grep -c 'sent no heartbeat' "$(daemon_log "$inst")")" 0 \
+		"the replacements waiting for the lock were not taken for hung (no heartbeat kills)"
 	stop_daemon "$inst" TERM
 else
 	tap_skip "no python3 for the fake notify socket: watchdog behind a stuck lock"
+	tap_skip "no python3"
 	tap_skip "no python3"
 	tap_skip "no python3"
 fi
