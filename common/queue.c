@@ -31,7 +31,10 @@
  * says -TASKRING_ELOCKED. A shorter one ended by the caller's deadline (say,
  * a submit woken by a free slot just before it) is a plain -ETIMEDOUT. */
 #define LOCK_STALL_NS (200ull * 1000000ull)
-#define SUBMIT_CHUNK  64
+/* How long a handle with lock_spent_ns keeps to brief waits after a full
+ * wait in vain: a lock stuck for longer costs it one full wait per this. */
+#define LOCK_SPENT_FOR_NS (5ull * 1000000000ull)
+#define SUBMIT_CHUNK      64
 
 /* ---- locking ------------------------------------------------------------ */
 
@@ -56,7 +59,8 @@ int trq_lock(struct trq *q, uint64_t deadline)
 		t0 = trq_now();
 		if (!deadline) {
 			own_wait = 1;
-			if (q->lock_spent && q->lock_spent_ns)
+			if (q->lock_spent_ns && q->lock_spent &&
+			    t0 - q->lock_spent < LOCK_SPENT_FOR_NS)
 				deadline = t0 + q->lock_spent_ns;
 			else
 				deadline =
@@ -82,13 +86,15 @@ int trq_lock(struct trq *q, uint64_t deadline)
 		r = 0;
 	}
 	if (r == ETIMEDOUT) { /* a stuck holder is not "the table is full" */
-		if (own_wait && q->lock_spent_ns)
-			q->lock_spent = 1;
+		if (own_wait && q->lock_spent_ns &&
+		    !(q->lock_spent && t0 - q->lock_spent < LOCK_SPENT_FOR_NS))
+			q->lock_spent = t0; /* a full wait in vain: brief ones for a while */
 		return trq_now() - t0 >= LOCK_STALL_NS ? -TASKRING_ELOCKED : -ETIMEDOUT;
 	}
 	if (r)
 		return -r;
-	q->lock_spent = 0;
+	if (q->lock_spent_ns) /* only the handle that uses it writes it */
+		q->lock_spent = 0;
 	/* Results this process read without the lock are marked read now. */
 	if (__atomic_load_n(&q->mk_n, __ATOMIC_RELAXED)) {
 		struct trq_mark mk[TRQ_MARKS];

@@ -275,11 +275,12 @@ struct trq {
 	uint64_t lock_wait_ns;  /* how long a call with no deadline of its own
 	                           waits for the lock (0: 10 s) */
 	uint64_t lock_spent_ns; /* 0, or: once such a call waited lock_wait_ns in
-	                           vain, later ones wait only this long, until a
-	                           call gets the lock (the supervisor's) */
-	int lock_spent;
-	uint64_t rt_off;   /* cached CLOCK_REALTIME - CLOCK_MONOTONIC */
-	unsigned rt_calls; /* calls since; refreshed every 64 */
+	                           vain, later ones wait only this long, for
+	                           LOCK_SPENT_FOR_NS or until a call gets the lock
+	                           (the supervisor's handle; one thread) */
+	uint64_t lock_spent;    /* when that wait began, 0: none */
+	uint64_t rt_off;        /* cached CLOCK_REALTIME - CLOCK_MONOTONIC */
+	unsigned rt_calls;      /* calls since; refreshed every 64 */
 	/* A hint, not state: the last work_bell through this handle woke a
 	 * worker on the caller's own CPU, or the last trq_finish finished a task
 	 * submitted from it. That worker or client needs this CPU, so the

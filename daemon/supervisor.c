@@ -37,7 +37,7 @@
 #define LOCK_STOPPED_NS   (5 * NS_PER_S)  /* a stopped holder this long is logged */
 #define LOCK_HUNG_NS      (60 * NS_PER_S) /* any holder this long is logged */
 #define SUP_LOCK_WAIT_NS  (2 * NS_PER_S)  /* the supervisor's lock waits, once running */
-#define SUP_LOCK_SPENT_NS (1000000ull)    /* later ones in the same loop pass */
+#define SUP_LOCK_SPENT_NS (1000000ull)    /* then for 5 s (LOCK_SPENT_FOR_NS) */
 #define STATUS_EVERY_NS   NS_PER_S        /* STATUS= on queue changes at most this often */
 
 static void sup_notify(struct tr_sup *s, const char *msg)
@@ -124,6 +124,7 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 		log_err("%s", err);
 		return r;
 	}
+	trq_reload_pending(&s->q, 0, 0); /* one the last supervisor left converging */
 	tr_sigbus_install(s->q.base, s->q.size, s->cfg.instance); /* shrunk by others: say so */
 	r = tr_instance_settings(&s->q, &s->cfg, nworkers, check_interval(&s->cfg));
 	if (r == 0) {
@@ -182,10 +183,10 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 	/* Adopted: from now on a lock that stays held costs the event loop
 	 * seconds, not tens of them (workers reset it: worker.c). */
 	s->q.lock_wait_ns = SUP_LOCK_WAIT_NS;
-	/* One such wait, then 1 ms ones until the lock is had again: with a
-	 * stopped process holding it, each worker death would wait three
-	 * times, and a few deaths together would hold up the watchdog pings
-	 * for longer than WatchdogSec. */
+	/* One such wait in vain, then 1 ms ones for 5 s or until the lock is
+	 * had again: with a stopped process holding it, each worker death
+	 * would wait three times, and a few deaths together would hold up the
+	 * watchdog pings for longer than WatchdogSec. */
 	s->q.lock_spent_ns = SUP_LOCK_SPENT_NS;
 	s->next_check = now + check_interval(&s->cfg);
 	s->audit_at = now + AUDIT_EVERY_NS;

@@ -489,6 +489,13 @@ static void test_lock_stopped(void)
 	   (double)(t1 - t0) / 1e6);
 	ok(r2 < 0 && t2 - t1 < 200000000ull,
 	   "the next one gives up after a brief try (%d, %.0f ms)", r2, (double)(t2 - t1) / 1e6);
+	q.lock_spent = trq_now() - 6000000000ull; /* as if that wait was 6 s ago */
+	t1 = trq_now();
+	int r3 = trq_lock(&q, 0);
+	t2 = trq_now();
+	ok(r3 == -TASKRING_ELOCKED && t2 - t1 >= 250000000ull,
+	   "5 s after the full wait, the next call waits in full again (%d, %.0f ms)", r3,
+	   (double)(t2 - t1) / 1e6);
 	kill(kid, SIGKILL);
 	waitpid(kid, NULL, 0);
 	close(pfd[0]);
