@@ -130,17 +130,26 @@ tap_is "$(reads "$TR_TMP/b/f"):$(reads "$TR_TMP/a/f")" "6:0" "b/f is read now, a
 tap_like "$(cat "$log")" "reload: io.allowed_paths changed, which workers read when they start: restarting them one at a time" \
 	"the log says why the workers were restarted"
 
+# slow_reload LINE...: with a spin task running on each worker, writes the config
+# file from LINEs (a change that replaces the workers, so it takes as long as those
+# tasks) and starts `taskring reload` in the background (its pid in $ra, its output in
+# reload-a.out/.err); returns once the daemon is applying the file.
+slow_reload() {
+	local s1 s2 nlog
+	s1=$(T submit spin 2500)
+	s2=$(T submit spin 2500)
+	wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
+	write_config "$cfg" "$@"
+	nlog=$(grep -c 'reload: applying' "$log")
+	tr_bg "$TR" -i "$inst" reload >"$TR_TMP/reload-a.out" 2>"$TR_TMP/reload-a.err"
+	ra=$TR_BG_PID
+	wait_until 30 'test "$(grep -c "reload: applying" "$log")" -gt "$nlog"'
+}
+
 # ---- two reloads at once: each client gets the answer to its own request ------------------
 # A reload that replaces workers takes as long as their running tasks; a broken
 # file reloaded meanwhile is refused, and that refusal is not the first one's answer.
-s1=$(T submit spin 2500)
-s2=$(T submit spin 2500)
-wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
-write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/a\"]"
-nlog=$(grep -c 'reload: applying' "$log")
-tr_bg "$TR" -i "$inst" reload >"$TR_TMP/reload-a.out" 2>"$TR_TMP/reload-a.err"
-ra=$TR_BG_PID
-wait_until 30 'test "$(grep -c "reload: applying" "$log")" -gt "$nlog"'
+slow_reload "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/a\"]"
 write_config "$cfg" "workers: 2" "queue:" "  capasity: 10"
 run T reload
 tap_is "$RUN_STATUS" 1 "a broken file reloaded while an earlier reload replaces workers is refused"
@@ -154,14 +163,7 @@ run T reload
 tap_is "$RUN_STATUS" 1 "the broken file is still refused on its own"
 # A good file reloaded meanwhile takes over: both clients hear "applied" once the
 # workers run the later file; a broken one between them hears "refused".
-s1=$(T submit spin 2500)
-s2=$(T submit spin 2500)
-wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
-write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/b\"]"
-nlog=$(grep -c 'reload: applying' "$log")
-tr_bg "$TR" -i "$inst" reload >"$TR_TMP/reload-a.out" 2>"$TR_TMP/reload-a.err"
-ra=$TR_BG_PID
-wait_until 30 'test "$(grep -c "reload: applying" "$log")" -gt "$nlog"'
+slow_reload "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/b\"]"
 write_config "$cfg" "workers: 2" "io:" "  allowed_paths: 7"
 run T reload
 tap_is "$RUN_STATUS" 1 "a broken file between them is refused"
@@ -173,14 +175,7 @@ tap_is "$?:$(cat "$TR_TMP/reload-a.out")" "0:reload applied" "and the earlier re
 tap_is "$(reads "$TR_TMP/a/f"):$(reads "$TR_TMP/b/f")" "6:6" "the later file is the one in force"
 
 # ---- SIGTERM while a reload replaces workers, then SIGHUP while stopping ----------------
-s1=$(T submit spin 2500)
-s2=$(T submit spin 2500)
-wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
-write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/b\"]"
-nlog=$(grep -c 'reload: applying' "$log")
-tr_bg "$TR" -i "$inst" reload >"$TR_TMP/reload-a.out" 2>"$TR_TMP/reload-a.err"
-ra=$TR_BG_PID
-wait_until 30 'test "$(grep -c "reload: applying" "$log")" -gt "$nlog"'
+slow_reload "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/b\"]"
 dpid=$(daemon_pid "$inst")
 kill -TERM "$dpid"
 wait "$ra"
