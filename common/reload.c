@@ -57,7 +57,7 @@ void trq_reload_publish(struct trq *q, uint32_t from, uint32_t n, int ok, const 
 	trq_futex_wake(&h->reload_seq, INT_MAX);
 }
 
-/* Copies answer k out of a, already copied from the segment. */
+/* Reads answer a (a private copy of the segment's) into *ok and why. */
 static void reload_copy(const struct trq_reload_ans *a, int *ok, char *why, size_t len)
 {
 	/* Anything but 1 is a refusal; a damaged entry says so. */

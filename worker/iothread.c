@@ -927,17 +927,18 @@ static void *io_main(void *arg)
 		/* the main thread asks to end only while it waits for no exec */
 		if (draining && t->nactive == 0 && __atomic_load_n(&t->mb.quit, __ATOMIC_ACQUIRE))
 			break;
-		if (!t->use_futex)
-			__atomic_store_n(&t->full, !can_take(t), __ATOMIC_RELEASE);
+		int take = can_take(t);
 		if (t->use_futex) {
-			uint32_t mask = can_take(t) ? FUTEX_BITSET_ANY : TRQ_IO_FULL;
+			uint32_t mask = take ? FUTEX_BITSET_ANY : TRQ_IO_FULL;
 			if (!t->futex_armed)
 				arm_futex(t, seen, mask);
 			else if (t->futex_mask != mask && !t->futex_cancelling)
 				rearm_futex(t);
+		} else {
+			__atomic_store_n(&t->full, !take, __ATOMIC_RELEASE);
+			if (!t->efd_armed)
+				arm_eventfd(t);
 		}
-		if (!t->use_futex && !t->efd_armed)
-			arm_eventfd(t);
 		if (!t->mb.armed)
 			arm_mbox(t);
 		if (!t->hb_armed)
