@@ -34,6 +34,8 @@ struct cli {
 	int instance_opt;     /* 1 when -i/--instance was given */
 	taskring_t *h;        /* attached handle, NULL until cli_attach() */
 	int lock_warned;      /* cli_lock_stalled() has said so */
+	int out_watch;        /* cli_wait_task() also ends when stdout's reader
+	                         is gone (cli_output_gone()) */
 };
 
 /* One command. */
@@ -124,9 +126,16 @@ int64_t cli_remaining_ms(int64_t deadline);
  * CLI_DEAD_GRACE_MS (then -TASKRING_ENODAEMON). A queue lock held by a
  * stopped process is waited out too, said once (cli_lock_stalled()).
  * Returns 0, -ETIMEDOUT, -TASKRING_ELOCKED (the deadline came while the lock
- * was stuck), -EINTR, or a libtaskring error. */
+ * was stuck), -EINTR, or a libtaskring error. With c->out_watch set it
+ * also looks, each slice, whether stdout's reader is gone; then it acts as a
+ * write would: it raises SIGPIPE and returns -EINTR when SIGPIPE is caught
+ * (cli_interrupt_install), else -EPIPE. */
 #define CLI_DEAD_GRACE_MS 10000
 int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_info *info);
+
+/* 1 when standard output is a pipe or socket whose reading end is closed
+ * (a write would fail with EPIPE), else 0 (a file, a terminal, no fd 1). */
+int cli_output_gone(void);
 
 /* Says once per command, on stderr, that a call is waiting for a queue lock
  * some process holds without letting go (-TASKRING_ELOCKED). */

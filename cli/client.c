@@ -10,11 +10,13 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +26,8 @@
 /* How long one library wait may sleep before the CLI looks at interrupts
  * and the supervisor's health again. */
 #define CLI_SLICE_MS 500
+/* The same while a command also watches its output (map | head). */
+#define CLI_OUT_SLICE_MS 100
 
 static volatile sig_atomic_t cli_sig;
 
@@ -388,10 +392,15 @@ int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_
 		return r == -ETIMEDOUT ? -TASKRING_ENODAEMON : r;
 	}
 	for (;;) {
-		int64_t left = cli_remaining_ms(deadline), slice = CLI_SLICE_MS;
+		int64_t left = cli_remaining_ms(deadline);
+		int64_t slice = c->out_watch ? CLI_OUT_SLICE_MS : CLI_SLICE_MS;
 
 		if (cli_interrupted())
 			return -EINTR;
+		if (c->out_watch && cli_output_gone()) {
+			raise(SIGPIPE); /* what the next write would get */
+			return cli_interrupted() ? -EINTR : -EPIPE;
+		}
 		if (left >= 0 && left < slice)
 			slice = left;
 		r = taskring_wait(c->h, id, slice, info);
@@ -410,6 +419,18 @@ int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_
 			return -TASKRING_ENODAEMON;
 		}
 	}
+}
+
+int cli_output_gone(void)
+{
+	struct pollfd p = {.fd = STDOUT_FILENO, .events = POLLOUT};
+	struct stat st;
+
+	if (fstat(STDOUT_FILENO, &st) || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+		return 0;
+	/* A pipe without readers polls POLLERR; a socket whose peer closed,
+	 * POLLHUP. */
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
 }
 
 void cli_lock_stalled(struct cli *c)

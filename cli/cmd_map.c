@@ -221,6 +221,9 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 	progress_init(&p, stderr, m->n, isatty(STDERR_FILENO));
 	progress_update(&p, 0, cli_now_ms(), 1);
 	cli_interrupt_install();
+	/* Waits also end when stdout's reader has gone (map | head -1):
+	 * the tasks left are cancelled now, not after the next one finishes. */
+	c->out_watch = 1;
 	while (got < m->n) {
 		if (cli_interrupted()) {
 			fail = -EINTR;
@@ -228,6 +231,11 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 		}
 		if (ferror(stdout)) { /* a closed pipe with SIGPIPE ignored, a full disk */
 			fail = -EPIPE;
+			break;
+		}
+		if (wait_slot && cli_output_gone()) { /* as in cli_wait_task() */
+			raise(SIGPIPE);
+			fail = cli_interrupted() ? -EINTR : -EPIPE;
 			break;
 		}
 		if (sub < m->n && owed == 0) {
@@ -296,7 +304,7 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 			fflush(stdout);
 			r = cli_wait_task(c, m->ids[got], deadline, &info);
 		}
-		if (r == -ETIMEDOUT || r == -EINTR || r == -TASKRING_ENODAEMON ||
+		if (r == -ETIMEDOUT || r == -EINTR || r == -EPIPE || r == -TASKRING_ENODAEMON ||
 		    r == -TASKRING_ELOCKED) {
 			fail = r;
 			break;
@@ -317,6 +325,7 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 			owed--;
 		progress_update(&p, got, cli_now_ms(), got == m->n);
 	}
+	c->out_watch = 0;
 	progress_clear(&p);
 	fflush(stdout);
 	if (fail) {

@@ -123,18 +123,26 @@ clean_soon() {
 	done
 	return 1
 }
+# The third task spins for 20 s: map must notice that head is gone while it
+# waits, not at its next write.
+t0=$SECONDS
 T map spin 10 10 20000 20000 20000 20000 2>"$TR_TMP/pipe.err" | head -n 1 >/dev/null
 st=${PIPESTATUS[0]}
 tap_is "$st" 141 "map | head -1: map dies of SIGPIPE once head is gone"
+tap_ok "$([ $((SECONDS - t0)) -lt 10 ]; echo $?)" \
+	"while the third task still runs (took $((SECONDS - t0)) s of its 20)"
 clean_soon
 tap_ok $? "and leaves no task queued or running, and every slot free"
 tap_is "$(cat "$TR_TMP/pipe.err")" "" "silently, as other tools do"
+t0=$SECONDS
 (
 	trap '' PIPE
 	T map spin 10 10 20000 20000 20000 20000 2>"$TR_TMP/pipe.err" | head -n 1 >/dev/null
 	exit "${PIPESTATUS[0]}"
 )
 tap_is "$?" 1 "with SIGPIPE ignored, map exits 1 when its output fails"
+tap_ok "$([ $((SECONDS - t0)) -lt 10 ]; echo $?)" \
+	"also while the third task still runs (took $((SECONDS - t0)) s of its 20)"
 tap_like "$(cat "$TR_TMP/pipe.err")" "standard output failed with [0-9]+ of 6 tasks done; cancelled [1-9]" \
 	"saying so"
 clean_soon
