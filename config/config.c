@@ -530,6 +530,7 @@ static void set_cpus(struct loader *L, const char *key, const struct tr_cfgnode 
 			return;
 		}
 		memcpy(L->c->cpus, joined, o + 1);
+		L->c->cpus_pos = (struct tr_config_pos){n->line, n->col};
 		return;
 	}
 	if (!want_string(L, key, n, "'auto' or a CPU list like \"0-3,8\""))
@@ -544,6 +545,7 @@ static void set_cpus(struct loader *L, const char *key, const struct tr_cfgnode 
 		return;
 	}
 	memcpy(L->c->cpus, n->value, n->len + 1);
+	L->c->cpus_pos = (struct tr_config_pos){n->line, n->col};
 }
 
 /* Checks one path string; dirs also refuses "." and ".." components. */
@@ -769,6 +771,7 @@ static void apply(struct loader *L, const struct cfg_key *k, const struct tr_cfg
 			return;
 		}
 		memcpy(c->group, v->value, v->len + 1);
+		c->group_pos = (struct tr_config_pos){v->line, v->col};
 		return;
 	case KK_LEVEL: {
 		int level;

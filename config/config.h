@@ -66,6 +66,12 @@ struct tr_config {
 	char **plugins;      /* plugins: absolute .so paths, default [] */
 	size_t n_plugins;
 	char path[4096]; /* file it was loaded from, "" for built-in defaults */
+	/* Where in path the values checked against the machine later (a CPU
+	   this process may not use, a group that does not exist) were given:
+	   1-based line and column, 0 0 when not from the file. */
+	struct tr_config_pos {
+		unsigned line, col;
+	} cpus_pos, group_pos;
 };
 
 /* Fills c with the built-in defaults. c is treated as uninitialized (nothing in

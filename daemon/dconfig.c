@@ -38,11 +38,18 @@ int tr_dconfig_load(const char *path, const char *instance, struct tr_config *c,
 		}
 		snprintf(c->instance, sizeof(c->instance), "%s", instance);
 	}
+	/* What only this machine can judge, named at its place in the file. */
+	const struct tr_config_pos *pos = &c->cpus_pos;
 	r = tr_cpus_resolve(c, &cpus, msg, sizeof(msg));
-	if (r == 0 && tr_instance_gid(c, msg, sizeof(msg)) < -1)
+	if (r == 0 && tr_instance_gid(c, msg, sizeof(msg)) < -1) {
 		r = -EINVAL;
+		pos = &c->group_pos;
+	}
 	if (r) {
-		snprintf(err, errlen, "%s: %s", name, msg);
+		if (pos->line)
+			snprintf(err, errlen, "%s:%u:%u: %s", name, pos->line, pos->col, msg);
+		else
+			snprintf(err, errlen, "%s: %s", name, msg);
 		goto fail;
 	}
 	return 0;

@@ -41,8 +41,8 @@ for f in "$root"/tests/configs/good/*.yaml; do
 	# own checks), which must then be the only complaint.
 	run "$TRD" -t -c "$f"
 	if [ "$RUN_STATUS:$RUN_OUT" = "0:$f: configuration OK" ] ||
-		[[ $RUN_STATUS:$RUN_ERR =~ ^1:$f:\ (cpus:\ CPU\ [0-9]+\ is\ not\ available|group:\ no\ such\ group) ]]; then
-		tap_ok 0 "-t ${f#"$root"/}: OK${RUN_ERR:+ but for this machine: ${RUN_ERR#"$f: "}}"
+		[[ $RUN_STATUS:$RUN_ERR =~ ^1:$f:[0-9]+:[0-9]+:\ (cpus:\ CPU\ [0-9]+\ is\ not\ available|group:\ no\ such\ group) ]]; then
+		tap_ok 0 "-t ${f#"$root"/}: OK${RUN_ERR:+ but for this machine: ${RUN_ERR#"$f:"}}"
 	else
 		tap_ok 1 "-t ${f#"$root"/}: OK"
 		tap_diag "status $RUN_STATUS" "stdout: $RUN_OUT" "stderr: $RUN_ERR"
@@ -54,10 +54,10 @@ tap_like "$RUN_STATUS:$RUN_ERR" "^1:$TR_TMP/missing.yaml: .*No such file or dire
 	"-t on a missing file: exit 1 naming the file and the error"
 run "$TRD" -t -c "$TR_TMP"
 tap_like "$RUN_STATUS:$RUN_ERR" "^1:$TR_TMP: " "-t on a directory: exit 1"
-write_config "$TR_TMP/group.yaml" "group: tr-no-such-group"
+write_config "$TR_TMP/group.yaml" "workers: 1" "group: tr-no-such-group"
 run "$TRD" -t -c "$TR_TMP/group.yaml"
-tap_is "$RUN_STATUS:$RUN_ERR" "1:$TR_TMP/group.yaml: group: no such group 'tr-no-such-group'" \
-	"-t with a group that does not exist: exit 1"
+tap_is "$RUN_STATUS:$RUN_ERR" "1:$TR_TMP/group.yaml:2:8: group: no such group 'tr-no-such-group'" \
+	"-t with a group that does not exist: exit 1, naming its line and column"
 inst=$(tr_instance)
 run timeout 30 "$TRD" -i "$inst" -c "$TR_TMP/group.yaml"
 tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*group: no such group 'tr-no-such-group'$" \

@@ -139,8 +139,8 @@ tap_is "$TR_DAEMON_STATUS" 0 "SIGQUIT: exit 0"
 other=$((${cpus[0]} + 1))
 write_config "$TR_TMP/other.yaml" "cpus: \"$other\""
 run "$TRD" -t -c "$TR_TMP/other.yaml"
-tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*other.yaml: cpus: CPU $other is not available to this process \\(allowed: ${cpus[0]}\\)" \
-	"-t: a CPU outside the affinity mask is refused"
+tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*other.yaml:1:7: cpus: CPU $other is not available to this process \\(allowed: ${cpus[0]}\\)" \
+	"-t: a CPU outside the affinity mask is refused, naming its line and column"
 taskset -pc "$all_cpus" $$ >/dev/null
 
 if [ "$ncpu" -ge 2 ]; then
