@@ -92,6 +92,20 @@ static void seg_view(struct trq *q, const struct trq_geom *g, const struct seg_l
 		q->nap_ns = TRQ_NAP_NS;
 }
 
+/* A descriptor that landed on 0-2 (a process started with them closed) is
+ * moved above them: what the program then writes to stdout or stderr must
+ * never reach the segment. Returns the descriptor to use, or -errno (fd is
+ * closed then). */
+static int seg_fd_high(int fd)
+{
+	if (fd > 2)
+		return fd;
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	int e = errno;
+	close(fd);
+	return high < 0 ? -e : high;
+}
+
 int trq_create(struct trq *q, const char *instance, const struct trq_geom *g, int mode, int gid)
 {
 	char name[64];
@@ -108,6 +122,11 @@ int trq_create(struct trq *q, const char *instance, const struct trq_geom *g, in
 	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
+	fd = seg_fd_high(fd);
+	if (fd < 0) {
+		shm_unlink(name);
+		return fd;
+	}
 	/* The creator's mark, held while fd is open: a half-made segment whose
 	 * mark nobody holds was left by a creator that died (trq_reap_half_made). */
 	struct flock mark = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1};
@@ -220,6 +239,9 @@ int trq_attach(struct trq *q, const char *instance)
 	int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	fd = seg_fd_high(fd);
+	if (fd < 0)
+		return fd;
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		goto fail;
@@ -272,7 +294,7 @@ void trq_detach(struct trq *q)
 		trq_flush_reads(q);
 	if (q->base)
 		munmap(q->base, q->size);
-	if (q->fd > 0)
+	if (q->fd > 2) /* never 0-2 (seg_fd_high); 0 in a zeroed struct */
 		close(q->fd);
 	memset(q, 0, sizeof(*q));
 	q->fd = -1;
@@ -297,6 +319,9 @@ int trq_reap_half_made(const char *instance)
 	int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
+	fd = seg_fd_high(fd);
+	if (fd < 0)
+		return fd;
 	struct flock mark = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1};
 	if (fcntl(fd, F_OFD_SETLK, &mark) == 0) { /* no creator: ours now */
 		uint64_t magic = 0;

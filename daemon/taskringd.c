@@ -8,9 +8,11 @@
 #include "taskringd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "dconfig.h"
@@ -21,6 +23,20 @@
 #include "uring.h"
 
 enum { OPT_PRINT_CONFIG = 256 };
+
+/* Started with stdin, stdout or stderr closed, the next open would take its
+ * number: log lines would go into the segment or a worker's descriptors.
+ * They get /dev/null instead. */
+static void std_fds_open(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int n = open("/dev/null", O_RDWR);
+		if (n >= 0 && n != fd) /* cannot happen: the lowest free number */
+			close(n);
+	}
+}
 
 static void usage(FILE *f)
 {
@@ -57,6 +73,7 @@ int tr_taskringd_main(int argc, char **argv)
 
 	sigset_t sigs;
 	tr_sup_block_signals(&sigs); /* before anything it could interrupt */
+	std_fds_open();
 	tr_log_init("taskringd", LOG_INFO);
 	opterr = 0;
 	optind = 1;

@@ -167,4 +167,27 @@ for size in 0 65536; do
 	stop_daemon "$inst5" TERM
 done
 
+# Started with stdin, stdout and stderr closed, the daemon must not let the
+# segment take one of those numbers: its log lines would be written into it.
+inst6=$(tr_instance)
+setsid "$TRD" -i "$inst6" <&- >&- 2>&- &
+_TR_DAEMON[$inst6]=$!
+wait_until 30 'test "$(nready "$inst6")" = 2'
+tap_ok $? "taskringd started with fds 0-2 closed: 2 workers ready"
+tap_is "$(readlink "/proc/${_TR_DAEMON[$inst6]}/fd/2")" /dev/null "its stderr is /dev/null"
+run "$TR" -i "$inst6" submit --wait echo served
+tap_is "$RUN_STATUS:$RUN_OUT" "0:served" "and its segment serves clients"
+stop_daemon "$inst6" TERM
+tap_is "$TR_DAEMON_STATUS" 0 "and stops cleanly"
+# Only stderr closed: the segment would get fd 2, and every log line would
+# overwrite its header.
+setsid "$TRD" -i "$inst6" </dev/null >/dev/null 2>&- &
+_TR_DAEMON[$inst6]=$!
+wait_until 30 'test "$(nready "$inst6")" = 2'
+tap_ok $? "taskringd started with stderr closed: 2 workers ready"
+tap_is "$(head -c 8 "/dev/shm/taskring.$inst6")" TKRINGQ1 "no log line landed in the segment"
+run "$TR" -i "$inst6" submit --wait echo served
+tap_is "$RUN_STATUS:$RUN_OUT" "0:served" "and it serves clients"
+stop_daemon "$inst6" TERM
+
 done_testing
