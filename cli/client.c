@@ -180,11 +180,12 @@ int cli_attach(struct cli *c, int need_daemon)
 			break;
 		case EACCES:
 		case EPERM:
-			cli_err(
-			    c,
-			    "no permission to use instance '%s' (/dev/shm/taskring.%s): %s; it "
-			    "must belong to you or to a group of yours, with no access for others",
-			    in, in, taskring_strerror(r));
+			cli_err(c,
+			        "no permission to use instance '%s' (/dev/shm/taskring.%s): %s; it "
+			        "must belong to %s, with no access for others",
+			        in, in, taskring_strerror(r),
+			        geteuid() == 0 ? "root or to a system account (uid below 1000)"
+			                       : "you or to a group of yours");
 			break;
 		case TASKRING_ELAYOUT:
 			cli_err(c,

@@ -396,7 +396,8 @@ size_t trq_seg_size(const struct trq_geom *g);
 int trq_create(struct trq *q, const char *instance, const struct trq_geom *g, int mode, int gid);
 
 /* Opens and maps an existing segment, checking owner (must be our euid, or
- * our egid with group access), mode (no world access), magic, layout and
+ * one of our groups with group access; root: root or a system account, uid
+ * below 1000), mode (no world access), magic, layout and
  * size, and the geometry. Returns 0, -ENOENT, -EACCES, -TASKRING_ELAYOUT. */
 int trq_attach(struct trq *q, const char *instance);
 

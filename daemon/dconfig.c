@@ -86,6 +86,12 @@ int tr_dconfig_needs_restart(const struct tr_config *old, const struct tr_config
 		         "plugins changed: plugins are loaded only at start; restart the daemon");
 		return 1;
 	}
+	if (what && strcmp(what, "group") == 0) {
+		snprintf(err, errlen,
+		         "group changed: the segment's group and mode are set at start; restart "
+		         "the daemon (the queued tasks are kept)");
+		return 1;
+	}
 	if (!what)
 		return 0;
 	snprintf(err, errlen,

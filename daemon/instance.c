@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,11 +75,62 @@ static const char *open_hint(int r)
 	}
 }
 
+/* An existing segment is adopted only when it is ours: one another user
+ * made (while no daemon ran) would have us run that user's tasks with our
+ * rights. */
+static int instance_owned(struct trq *q, const char *inst, struct stat *st, char *err,
+                          size_t errlen)
+{
+	if (fstat(q->fd, st) < 0) {
+		int r = -errno;
+		snprintf(err, errlen, "fstat(/dev/shm/taskring.%s): %s", inst, strerror(errno));
+		return r;
+	}
+	if (st->st_uid != geteuid()) {
+		snprintf(err, errlen,
+		         "/dev/shm/taskring.%s belongs to uid %u, not to this daemon's user "
+		         "(uid %u): not adopted (if it is stale, remove it with rm)",
+		         inst, (unsigned)st->st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Sets an adopted segment's mode and group as the configuration says now
+ * (st: its stat), so that a group added or removed since it was made takes
+ * effect. Called once we hold the supervisor lock. */
+static int instance_mode(struct trq *q, const char *inst, const struct stat *st, long gid,
+                         const char *group, char *err, size_t errlen)
+{
+	mode_t want = gid >= 0 ? 0660 : 0600;
+	int regroup = gid >= 0 && st->st_gid != (gid_t)gid;
+	int r;
+
+	if (regroup && fchown(q->fd, (uid_t)-1, (gid_t)gid) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "fchown(/dev/shm/taskring.%s, group %s): %s", inst, group,
+		         strerror(errno));
+		return r;
+	}
+	if ((st->st_mode & 07777) != want && fchmod(q->fd, want) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "fchmod(/dev/shm/taskring.%s, %04o): %s", inst,
+		         (unsigned)want, strerror(errno));
+		return r;
+	}
+	if ((st->st_mode & 07777) != want || regroup)
+		log_notice("/dev/shm/taskring.%s: mode %04o%s%s now, as configured (was %04o)",
+		           inst, (unsigned)want, gid >= 0 ? ", group " : "", gid >= 0 ? group : "",
+		           (unsigned)(st->st_mode & 07777));
+	return 0;
+}
+
 int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int *requeued,
                      char *err, size_t errlen)
 {
 	struct trq_geom g = {c->queue_capacity, c->payload_max, c->result_max};
 	const char *inst = c->instance;
+	struct stat st;
 	long gid;
 	int r = 0;
 
@@ -120,11 +172,24 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
 			instance_pause();
 			continue;
 		}
+		struct stat other;
+		char path[80];
+		snprintf(path, sizeof(path), "/dev/shm/taskring.%s", inst);
+		if (r == -EACCES && stat(path, &other) == 0 && other.st_uid != geteuid()) {
+			snprintf(err, errlen,
+			         "%s belongs to uid %u, not to this daemon's user (uid %u): not "
+			         "adopted (if it is stale, remove it with rm)",
+			         path, (unsigned)other.st_uid, (unsigned)geteuid());
+			return r;
+		}
 		snprintf(err, errlen, "attaching /dev/shm/taskring.%s: %s%s", inst,
 		         taskring_strerror(r), open_hint(r));
 		return r;
 	}
 	if (!*created) {
+		r = instance_owned(q, inst, &st, err, errlen);
+		if (r)
+			goto fail;
 		if (trq_sup_alive(q)) {
 			snprintf(err, errlen, "instance %s is already served by pid %d", inst,
 			         (int)q->hdr->sup_pid);
@@ -151,6 +216,9 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
 			         strerror(-r));
 		goto fail;
 	}
+	r = *created ? 0 : instance_mode(q, inst, &st, gid, c->group, err, errlen);
+	if (r)
+		goto fail;
 	r = trq_adopt(q);
 	if (r == -TASKRING_ELOCKED) {
 		pid_t who = trq_lock_holder(q);
