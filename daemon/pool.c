@@ -1046,6 +1046,14 @@ void tr_pool_check(struct tr_pool *p, uint64_t now)
 uint64_t tr_pool_next_deadline(struct tr_pool *p)
 {
 	uint64_t next = 0, id;
+	int held = 0;
+
+	/* A roll holds restarts back while a worker settles (tr_pool_step);
+	 * that worker's exit or readiness is an event of its own, so a restart
+	 * time already past would only make the timer fire again and again. */
+	if (p->rolling)
+		for (unsigned i = 0; i < p->nslots; i++)
+			held |= pool_settling(&p->w[i]);
 
 #define TAKE(t)                                                                                    \
 	do {                                                                                       \
@@ -1056,7 +1064,7 @@ uint64_t tr_pool_next_deadline(struct tr_pool *p)
 	for (unsigned i = 0; i < p->nslots || i < p->nwant; i++) {
 		struct tr_wslot *s = &p->w[i];
 		if (!s->pid) {
-			if (i < p->nwant && !p->draining)
+			if (i < p->nwant && !p->draining && !held)
 				TAKE(s->restart_at);
 			continue;
 		}

@@ -174,6 +174,30 @@ wait "$ra"
 tap_is "$?:$(cat "$TR_TMP/reload-a.out")" "0:reload applied" "and the earlier reload's client hears the same"
 tap_is "$(reads "$TR_TMP/a/f"):$(reads "$TR_TMP/b/f")" "6:6" "the later file is the one in force"
 
+# ---- a worker dying while a reload replaces another: its restart waits, without a busy loop
+s1=$(T submit spin 6000)
+s2=$(T submit spin 6000)
+wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
+write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/a\"]" "tasks:" "  kill_grace_ms: 6000"
+nlog=$(grep -c 'reload: applying' "$log")
+tr_bg "$TR" -i "$inst" reload >"$TR_TMP/reload-c.out" 2>"$TR_TMP/reload-c.err"
+rc=$TR_BG_PID
+wait_until 30 'test "$(grep -c "reload: applying" "$log")" -gt "$nlog"'
+wait_until 30 'grep -q "restarting worker 0 .* with the new configuration" "$log"'
+T kill-worker 1 >/dev/null
+sleep 0.3
+dpid=$(daemon_pid "$inst")
+t0=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
+sleep 1.5
+t1=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
+tap_ok "$([ $((t1 - t0)) -lt 30 ]; echo $?)" \
+	"worker 1 killed while worker 0 is replaced: the supervisor waits idle ($((t1 - t0)) ticks of CPU in 1.5 s)"
+wait "$rc"
+tap_is "$?:$(cat "$TR_TMP/reload-c.out")" "0:reload applied" "and the reload completes"
+T cancel "$s1" "$s2" >/dev/null 2>&1 # the killed worker's spin was requeued
+wait_until 30 'test "$(nready "$inst")" = 2 && test "$(status_json "$inst" | jq .queues.cpu.running)" = 0'
+tap_ok $? "with both workers back, idle"
+
 # ---- SIGTERM while a reload replaces workers, then SIGHUP while stopping ----------------
 slow_reload "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/b\"]"
 dpid=$(daemon_pid "$inst")
