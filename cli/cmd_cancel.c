@@ -1,6 +1,7 @@
 /*
  * cmd_cancel.c - `taskring cancel`: cancel tasks. A queued task is cancelled
- * at once; a running one is marked and the supervisor stops its worker.
+ * at once; a running one is marked, and its cpu worker stopped (io and exec
+ * tasks are ended by their worker).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +11,11 @@
 static const char cancel_help[] =
     "usage: taskring cancel ID...\n"
     "\n"
-    "Cancels each task. A queued task becomes cancelled at once; for a running\n"
-    "one the daemon stops its worker (which is then replaced) and the task ends\n"
-    "cancelled. Prints nothing on success.\n"
+    "Cancels each task. A queued task becomes cancelled at once. A running cpu\n"
+    "task has its worker stopped by the daemon (and replaced); a running io task\n"
+    "is ended by its worker, and an exec task's process group is killed (the\n"
+    "worker goes on in both cases). The task then ends cancelled. Prints nothing\n"
+    "on success.\n"
     "\n"
     "Options:\n"
     "  -i, --instance NAME  the daemon instance\n"

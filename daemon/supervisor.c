@@ -375,7 +375,8 @@ void tr_sup_reload(struct tr_sup *s, uint64_t now)
 	sup_notify(s, msg);
 	if (!s->path) {
 		log_notice("SIGHUP: started without -c, nothing to reload");
-		sup_reload_answer(s, from, nt, 1, "");
+		sup_reload_answer(s, from, nt, 0,
+		                  "the daemon was started without -c: there is no file to reload");
 		return;
 	}
 	log_notice("SIGHUP: reloading %s", s->path);

@@ -214,6 +214,9 @@ tap_like "$(cat "$(daemon_log "$inst7")")" "mode 0660, group nogroup now, as con
 stop_daemon "$inst7" TERM
 start_daemon "$inst7"
 tap_is "$(stat -c %a "$seg7")" 600 "with the group taken out again: mode 0600"
+run "$TR" -i "$inst7" reload
+tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*started without -c: there is no file to reload" \
+	"reload of a daemon started without -c: refused, saying there is no file"
 stop_daemon "$inst7" TERM
 rm -f "$seg7"
 
