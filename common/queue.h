@@ -587,9 +587,10 @@ int trq_nap(struct trq *q, int cls, int widx, const struct trq_task *t, unsigned
 /* ---- the supervisor ----------------------------------------------------- */
 
 /* The safety net under work_bell's skipped wake-ups: when tasks are queued
- * while workers sleep (a submitter that claimed a wake-up died before making
- * it), wakes every sleeper. Called on the supervisor's periodic check.
- * Returns how many classes it kicked. */
+ * (a submitter that claimed a wake-up died before making it, or a hint count
+ * was written wrong), wakes every sleeper of that class, whatever the counts
+ * say. Called on the supervisor's periodic check. Returns how many classes
+ * had sleepers counted. */
 int trq_kick(struct trq *q);
 
 /* Writes the type registry (under the lock). Returns 0 or -ENOSPC. */

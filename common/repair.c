@@ -212,28 +212,44 @@ int trq_audit(struct trq *q, int repair, char *msg, size_t msglen)
 		return r;
 	}
 	uint32_t live = 0;
+	int32_t sp0[TRQ_NCLASS], np0[TRQ_NCLASS], flag_sp[TRQ_NCLASS] = {0},
+	                                          flag_np[TRQ_NCLASS] = {0};
+	for (int c = 0; c < TRQ_NCLASS; c++) {
+		sp0[c] = __atomic_load_n(&h->q_spin[c], __ATOMIC_SEQ_CST);
+		np0[c] = __atomic_load_n(&h->q_nap[c], __ATOMIC_SEQ_CST);
+	}
 	for (uint32_t w = 0; w < q->workers_max; w++) {
 		uint32_t ws = RD(q->workers[w].state);
 		live += ws == TRQ_W_STARTING || ws == TRQ_W_READY || ws == TRQ_W_STOPPING;
+		/* A worker's flag is up before it counts itself and down after
+		 * it uncounts (wake.c), so a count above its flags is damage. */
+		uint32_t sp = __atomic_load_n(&q->workers[w].spinning, __ATOMIC_SEQ_CST);
+		uint32_t c = (sp & ~TRQ_SPIN_NAP) - 1;
+		if (sp && c < TRQ_NCLASS) {
+			flag_sp[c]++;
+			flag_np[c] += (sp & TRQ_SPIN_NAP) != 0;
+		}
 	}
 	for (int c = 0; c < TRQ_NCLASS; c++) {
-		int32_t sp = __atomic_load_n(&h->q_spin[c], __ATOMIC_RELAXED);
-		if (sp > (int32_t)live) {
-			/* More pollers than workers would keep submitters from ever
+		/* Read again after the flags: a worker that came or went meanwhile
+		 * moves one read to its side, never both past its flags. */
+		int32_t sp = __atomic_load_n(&h->q_spin[c], __ATOMIC_SEQ_CST);
+		if (sp > (int32_t)live || (sp0[c] > flag_sp[c] && sp > flag_sp[c]) || sp < 0) {
+			/* Pollers counted that are not there keep submitters from
 			 * waking a sleeping worker: reset (undercounting is safe). */
 			if (repair)
 				__atomic_store_n(&h->q_spin[c], 0, __ATOMIC_SEQ_CST);
-			AUDIT_FAIL("%d %s pollers counted, %u workers alive", sp,
-			           taskring_class_name(c), live);
+			AUDIT_FAIL("%d %s pollers counted, %d flagged, %u workers alive", sp,
+			           taskring_class_name(c), flag_sp[c], live);
 		}
-		int32_t np = __atomic_load_n(&h->q_nap[c], __ATOMIC_RELAXED);
-		if (np > (int32_t)live || np < 0) {
+		int32_t np = __atomic_load_n(&h->q_nap[c], __ATOMIC_SEQ_CST);
+		if (np > (int32_t)live || (np0[c] > flag_np[c] && np > flag_np[c]) || np < 0) {
 			/* Clients would wake nappers that are not there, or, below
 			 * zero, never wake the ones that are: reset. */
 			if (repair)
 				__atomic_store_n(&h->q_nap[c], 0, __ATOMIC_SEQ_CST);
-			AUDIT_FAIL("%d %s nappers counted, %u workers alive", np,
-			           taskring_class_name(c), live);
+			AUDIT_FAIL("%d %s nappers counted, %d flagged, %u workers alive", np,
+			           taskring_class_name(c), flag_np[c], live);
 		}
 	}
 	if (!trq_heads_sane(q))

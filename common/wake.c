@@ -5,10 +5,13 @@
  *
  * Invariant: a task queued while some worker of its class sleeps is never
  * left without a wake-up. The counts kept here (q_spin, q_nap, q_wait,
- * q_woke_n) are hints that may only ever run high for a bounded time (a
- * wake-up is then skipped for at most WOKE_FRESH_NS) or low (a spare
- * wake-up); the supervisor's trq_kick() wakes every sleeper while tasks
- * are queued, and trq_worker_lost() uncounts a dead worker.
+ * q_woke_n) are hints that the workers' own updates keep high only for a
+ * bounded time (a wake-up is then skipped for at most WOKE_FRESH_NS) or low
+ * (a spare wake-up); trq_worker_lost() uncounts a dead worker. Counts
+ * written wrong by another process (q_wait low, q_spin high) cost missed
+ * wake-ups until the supervisor's periodic look: trq_kick() wakes every
+ * sleeper while tasks are queued, and its audit resets pollers counted
+ * without their record's flag.
  */
 #include <errno.h>
 #include <limits.h>
@@ -310,11 +313,13 @@ int trq_kick(struct trq *q)
 	struct trq_hdr *h = q->hdr;
 	int kicked = 0;
 	for (int c = 0; c < TRQ_NCLASS; c++) {
-		if (!ld32(&h->ring_count[c]) || !__atomic_load_n(&h->q_wait[c], __ATOMIC_SEQ_CST))
+		if (!ld32(&h->ring_count[c]))
 			continue;
+		/* Whatever q_wait says: it is a hint, and one written low (by a
+		 * buggy or hostile client) must not leave a sleeper for good. */
+		kicked += __atomic_load_n(&h->q_wait[c], __ATOMIC_SEQ_CST) != 0;
 		__atomic_add_fetch(&h->q_seq[c], 1, __ATOMIC_SEQ_CST);
 		trq_futex_wake(&h->q_seq[c], INT_MAX);
-		kicked++;
 	}
 	return kicked;
 }
