@@ -1,10 +1,13 @@
 /*
  * cmd_cancel.c - `taskring cancel`: cancel tasks. A queued task is cancelled
  * at once; a running one is marked, and its cpu worker stopped (io and exec
- * tasks are ended by their worker).
+ * tasks are ended by their worker); the command then waits to see that it
+ * ended cancelled, as a task may finish first.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -14,15 +17,74 @@ static const char cancel_help[] =
     "Cancels each task. A queued task becomes cancelled at once. A running cpu\n"
     "task has its worker stopped by the daemon (and replaced); a running io task\n"
     "is ended by its worker, and an exec task's process group is killed (the\n"
-    "worker goes on in both cases). The task then ends cancelled. Prints nothing\n"
-    "on success.\n"
+    "worker goes on in both cases). For a running task, cancel waits (up to\n"
+    "10 s) to see how it ended: one that finished before it could be stopped\n"
+    "keeps its result and is reported. Prints nothing on success.\n"
     "\n"
     "Options:\n"
     "  -i, --instance NAME  the daemon instance\n"
     "  -h, --help           show this help\n"
     "\n"
-    "Exit status: 0 all cancelled; 1 a task was already finished, does not exist\n"
-    "or expired; 2 bad arguments; 3 daemon not reachable.\n";
+    "Exit status: 0 all cancelled; 1 a task was already finished, finished\n"
+    "before it could be stopped, does not exist or expired; 2 bad arguments;\n"
+    "3 daemon not reachable; 4 a running task had not ended after 10 s.\n";
+
+#define CANCEL_WAIT_MS 10000 /* how long a running task may take to end */
+
+/* Whether cpu task id is the one worker `worker` executes (else it was only
+ * taken with others, and its worker ends it cancelled when its turn comes).
+ * When that cannot be told, it counts as started. */
+static int cancel_started(struct cli *c, uint64_t id, int worker)
+{
+	struct taskring_status st;
+	int started = 1;
+
+	if (worker < 0 || taskring_status_get(c->h, &st) < 0)
+		return 1;
+	for (int i = 0; i < st.nworkers; i++)
+		if (st.workers[i].index == worker)
+			started = st.workers[i].task == id;
+	taskring_status_release(&st);
+	return started;
+}
+
+/* Waits for a task whose cancel was accepted to end, without marking its
+ * result read. Returns CLI_OK when it ended cancelled, else says how it
+ * ended (done or failed first, still running) and returns the status. */
+static int cancel_outcome(struct cli *c, uint64_t id, int64_t deadline)
+{
+	unsigned long long shown = (unsigned long long)id;
+	struct timespec nap = {0, 1000000};
+
+	for (;;) {
+		struct taskring_info info;
+		int r = taskring_get(c->h, id, &info);
+		if (r == -TASKRING_EEXPIRED || r == -ENOENT)
+			return CLI_OK; /* ended and its slot reused: nothing left to say */
+		if (r < 0)
+			return cli_task_error(c, id, r);
+		int state = info.state, cls = info.cls, worker = info.worker;
+		taskring_info_release(&info);
+		if (state == TASKRING_CANCELLED)
+			return CLI_OK;
+		if (state == TASKRING_RUNNING && cls == TASKRING_CPU &&
+		    !cancel_started(c, id, worker))
+			return CLI_OK; /* taken in a batch, not started: it never will be */
+		if (state == TASKRING_DONE || state == TASKRING_FAILED) {
+			cli_err(c, "task %llu %s before it could be stopped", shown,
+			        state == TASKRING_DONE ? "finished (done)" : "failed");
+			return CLI_FAILED;
+		}
+		if (cli_now_ms() >= deadline || cli_interrupted()) {
+			cli_err(c, "task %llu: cancel requested; still %s", shown,
+			        taskring_state_name(state));
+			return CLI_TIMEOUT;
+		}
+		nanosleep(&nap, NULL);
+		if (nap.tv_nsec < 50000000)
+			nap.tv_nsec *= 2;
+	}
+}
 
 static int cancel_run(struct cli *c, int argc, char **argv)
 {
@@ -47,13 +109,31 @@ static int cancel_run(struct cli *c, int argc, char **argv)
 	st = cli_ids_attach(c, n, argv + optind, "to cancel", &ids);
 	if (st != CLI_OK)
 		return st;
+	char *asked = calloc((size_t)n + 1, 1);
+	if (!asked) {
+		free(ids);
+		cli_err(c, "out of memory");
+		return CLI_FAILED;
+	}
 	for (int i = 0; i < n; i++) {
 		int r = taskring_cancel(c->h, ids[i]);
 		if (r < 0) {
 			st = cli_task_error(c, ids[i], r);
 			worst = st > worst ? st : worst;
 		}
+		asked[i] = r == 0;
 	}
+	/* A running task may still finish before its worker is stopped. */
+	int64_t deadline = cli_now_ms() + CANCEL_WAIT_MS;
+	cli_interrupt_install();
+	for (int i = 0; i < n; i++) {
+		if (!asked[i])
+			continue;
+		st = cancel_outcome(c, ids[i], deadline);
+		worst = st > worst ? st : worst;
+	}
+	cli_interrupt_reset();
+	free(asked);
 	free(ids);
 	return worst;
 }

@@ -206,8 +206,10 @@ int taskring_wait_many(taskring_t *h, size_t n, const uint64_t *ids, int64_t tim
 void taskring_info_release(struct taskring_info *info);
 
 /* Cancels a task. A queued task becomes cancelled at once; a running one is
- * marked and the supervisor stops its worker. Returns 0, -TASKRING_EFINAL
- * when already final, -ENOENT / -TASKRING_EEXPIRED. */
+ * marked and the supervisor stops its worker (for a running task, 0 means the
+ * cancel was recorded: one that finishes first ends done, with its result).
+ * Returns 0, -TASKRING_EFINAL when already final, -ENOENT /
+ * -TASKRING_EEXPIRED. */
 int taskring_cancel(taskring_t *h, uint64_t id);
 
 /* Calls fn for every task whose state bit (1u << state) is in state_mask,

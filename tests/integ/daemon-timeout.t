@@ -82,6 +82,19 @@ tap_like "$(status_json "$inst" | jq -r '.workers[0].last_exit')" "\\(task cance
 run T submit --wait echo still working
 tap_is "$RUN_STATUS:$RUN_OUT" "0:still working" "the new worker runs tasks"
 
+# ---- a running task that finishes before its worker can be stopped -------------------------
+# A stopped supervisor stands in for a busy one: the cancel is recorded, the task ends
+# done first, and cancel says so instead of exiting 0.
+quick=$(T submit spin 1500)
+wait_until 30 'test "$(task_json "$inst" "$quick" state)" = running'
+dpid=$(daemon_pid "$inst")
+kill -STOP "$dpid"
+run T cancel "$quick"
+kill -CONT "$dpid"
+tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*task $quick finished \\(done\\) before it could be stopped" \
+	"cancel of a task that finished first: exit 1, saying so"
+tap_is "$(task_json "$inst" "$quick" state)" done "and the task keeps its result"
+
 # ---- the run timeout counts from when a task really starts ---------------------------------
 # After a stream of quick tasks the worker takes the next ones in one batch. The second
 # task here waits 1.5 s in it behind the first (one worker: nobody to hand it back to);
