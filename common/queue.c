@@ -239,15 +239,24 @@ static void submit_fill(struct trq *q, uint32_t idx, const struct taskring_req *
 	h->submitted++;
 }
 
+/* A blocked submitter's sleep, when the oldest unread result's expiry looks
+ * due already, is this long at least: its finish time or the TTL may have
+ * been written wrong, and a time in the past would make the sleep return at
+ * once, over and over, until the deadline. */
+#define FULL_WAIT_MIN_NS 1000000ull
+
 /* How long a blocked submitter may sleep: until the deadline, or until the
  * oldest unread result expires, whichever comes first (0: no limit). */
-static uint64_t full_wait_until(struct trq *q, uint64_t deadline)
+static uint64_t full_wait_until(struct trq *q, uint64_t deadline, uint64_t now)
 {
 	struct trq_hdr *h = q->hdr;
 	uint64_t until = deadline;
 	uint32_t head = RD(h->fin_head[0]);
 	if (head != TRQ_NIL && head < q->capacity) {
-		uint64_t exp = q->meta[head].finish_ns + h->result_ttl_ns;
+		uint64_t fin = RD(q->meta[head].finish_ns), ttl = RD(h->result_ttl_ns);
+		uint64_t exp = fin > UINT64_MAX - ttl ? UINT64_MAX : fin + ttl;
+		if (exp < now + FULL_WAIT_MIN_NS)
+			exp = now + FULL_WAIT_MIN_NS;
 		if (!until || exp < until)
 			until = exp;
 	}
@@ -337,7 +346,7 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 			pushed[preps[put].cls]++;
 			put++;
 		}
-		uint64_t until = put < k ? full_wait_until(q, deadline) : 0;
+		uint64_t until = put < k ? full_wait_until(q, deadline, now) : 0;
 		uint32_t queued[TRQ_NCLASS];
 		for (int c = 0; c < TRQ_NCLASS; c++)
 			queued[c] = h->ring_count[c];

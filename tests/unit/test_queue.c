@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "qtest.h"
@@ -252,6 +253,19 @@ static void test_full_and_reclaim(void)
 	nfree = trq_free_slots(&q, trq_now());
 	trq_unlock(&q);
 	is_int(nfree, 0, "and not counted as reclaimable");
+	/* A finish time written near 2^64: its expiry wraps into the past,
+	 * which must not turn a blocked submit into a busy loop. */
+	q.meta[oldest].finish_ns = UINT64_MAX - 1000;
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_THREAD, &ru0);
+	submit1("echo", 0, NULL, &tm, &err);
+	getrusage(RUSAGE_THREAD, &ru1);
+	double cpu_s = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
+	               (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
+	               (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+	               (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
+	is_int(err, -ETIMEDOUT, "a damaged finish time: the blocked submit times out");
+	ok(cpu_s < 0.1, "sleeping, not spinning (%.3f s of CPU in its 0.2 s)", cpu_s);
 	q.meta[oldest].finish_ns = fin;
 
 	/* A blocked submitter gets the slot once a result is read. */
