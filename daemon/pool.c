@@ -593,6 +593,17 @@ static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64
 		early = !charge && uptime < (uint64_t)c->restart_min_uptime_ms * NS_PER_MS &&
 		        !(was_ready && si->si_code == CLD_KILLED &&
 		          (si->si_status == SIGKILL || si->si_status == SIGTERM));
+		if (si->si_code == CLD_EXITED && si->si_status == 0 && !p->draining) {
+			/* It left as asked, but not by us: the segment's draining
+			 * flag was set by another process. Not a broken set-up; the
+			 * flag goes now, before its replacement reads it too. */
+			early = 0;
+			if (__atomic_exchange_n(&p->q->hdr->draining, 0, __ATOMIC_ACQ_REL))
+				log_warn(
+				    "worker %u left because the segment said the daemon is "
+				    "draining while it runs (another process wrote it): cleared",
+				    i);
+		}
 		break;
 	case TR_KILL_HUNG:
 		/* A hung io handler is the likely culprit. */

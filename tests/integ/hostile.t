@@ -143,6 +143,21 @@ run T submit --wait echo still
 tap_is "$RUN_STATUS:$RUN_OUT" "0:still" "the daemon serves on"
 _tr_alive "$(daemon_pid "$inst")"
 tap_ok $? "and did not give up"
+# Workers that left because of the flag are not early deaths: with
+# restart.max_early_exits 1, two of them would make the daemon give up.
+inst_d=$(tr_instance)
+write_config "$TR_TMP/d.yaml" "workers: 2" "restart:" "  max_early_exits: 1"
+start_daemon "$inst_d" -c "$TR_TMP/d.yaml"
+wait_until 60 'test "$(nready "$inst_d")" = 2'
+"$vandal" "$inst_d" --draining 1
+for i in 1 2 3 4 5; do "$TR" -i "$inst_d" submit --detach echo x >/dev/null 2>&1; sleep 0.1; done
+wait_until 20 'grep -q "left because the segment said the daemon is draining" "$(daemon_log "$inst_d")"'
+tap_ok $? "workers that left because of a forged draining flag: the flag is cleared at once"
+wait_until 30 'test "$(nready "$inst_d")" = 2'
+run "$TR" -i "$inst_d" submit --wait echo on
+tap_is "$RUN_STATUS:$RUN_OUT" "0:on" "with restart.max_early_exits 1 the daemon serves on"
+stop_daemon "$inst_d" TERM
+tap_is "$TR_DAEMON_STATUS" 0 "and stops cleanly, never having given up"
 
 # Text from the segment does not reach the terminal raw.
 "$vandal" "$inst" --last-exit '~[2Jcleared'
