@@ -8,6 +8,7 @@
  * checks every invariant of queue.h and optionally repairs.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,31 @@ void trq_rebuild(struct trq *q)
 		goto bad;                                                                          \
 	} while (0)
 
+/* Whether hdr->q_spin[c] counts more pollers than worker records flag. A
+ * worker's flag is up before it counts itself and down after it uncounts
+ * (wake.c), so a count above the flags is damage; but workers come and go
+ * while the records are read, so it takes SPIN_LOOKS looks in a row, each
+ * reading the count before and after the flags, to say so. *flagged: the
+ * flags of the last look. */
+#define SPIN_LOOKS 3
+static int spin_excess(struct trq *q, int c, int32_t *flagged)
+{
+	for (int look = 0; look < SPIN_LOOKS; look++) {
+		int32_t before = __atomic_load_n(&q->hdr->q_spin[c], __ATOMIC_SEQ_CST), n = 0;
+		for (uint32_t w = 0; w < q->workers_max; w++) {
+			uint32_t sp = __atomic_load_n(&q->workers[w].spinning, __ATOMIC_SEQ_CST);
+			n += sp && (sp & ~TRQ_SPIN_NAP) == 1u + (uint32_t)c;
+		}
+		int32_t after = __atomic_load_n(&q->hdr->q_spin[c], __ATOMIC_SEQ_CST);
+		*flagged = n;
+		if (before <= n || after <= n)
+			return 0;
+		if (look + 1 < SPIN_LOOKS)
+			sched_yield(); /* let a worker on its way in or out finish */
+	}
+	return 1;
+}
+
 int trq_audit(struct trq *q, int repair, char *msg, size_t msglen)
 {
 	struct trq_hdr *h = q->hdr;
@@ -212,44 +238,29 @@ int trq_audit(struct trq *q, int repair, char *msg, size_t msglen)
 		return r;
 	}
 	uint32_t live = 0;
-	int32_t sp0[TRQ_NCLASS], np0[TRQ_NCLASS], flag_sp[TRQ_NCLASS] = {0},
-	                                          flag_np[TRQ_NCLASS] = {0};
-	for (int c = 0; c < TRQ_NCLASS; c++) {
-		sp0[c] = __atomic_load_n(&h->q_spin[c], __ATOMIC_SEQ_CST);
-		np0[c] = __atomic_load_n(&h->q_nap[c], __ATOMIC_SEQ_CST);
-	}
 	for (uint32_t w = 0; w < q->workers_max; w++) {
 		uint32_t ws = RD(q->workers[w].state);
 		live += ws == TRQ_W_STARTING || ws == TRQ_W_READY || ws == TRQ_W_STOPPING;
-		/* A worker's flag is up before it counts itself and down after
-		 * it uncounts (wake.c), so a count above its flags is damage. */
-		uint32_t sp = __atomic_load_n(&q->workers[w].spinning, __ATOMIC_SEQ_CST);
-		uint32_t c = (sp & ~TRQ_SPIN_NAP) - 1;
-		if (sp && c < TRQ_NCLASS) {
-			flag_sp[c]++;
-			flag_np[c] += (sp & TRQ_SPIN_NAP) != 0;
-		}
 	}
 	for (int c = 0; c < TRQ_NCLASS; c++) {
-		/* Read again after the flags: a worker that came or went meanwhile
-		 * moves one read to its side, never both past its flags. */
-		int32_t sp = __atomic_load_n(&h->q_spin[c], __ATOMIC_SEQ_CST);
-		if (sp > (int32_t)live || (sp0[c] > flag_sp[c] && sp > flag_sp[c]) || sp < 0) {
+		int32_t sp = __atomic_load_n(&h->q_spin[c], __ATOMIC_RELAXED), flagged = 0;
+		if (sp > (int32_t)live || (sp > 0 && spin_excess(q, c, &flagged))) {
 			/* Pollers counted that are not there keep submitters from
-			 * waking a sleeping worker: reset (undercounting is safe). */
+			 * waking a sleeping worker: reset (undercounting is safe:
+			 * a count below zero only means wake-ups). */
 			if (repair)
 				__atomic_store_n(&h->q_spin[c], 0, __ATOMIC_SEQ_CST);
 			AUDIT_FAIL("%d %s pollers counted, %d flagged, %u workers alive", sp,
-			           taskring_class_name(c), flag_sp[c], live);
+			           taskring_class_name(c), flagged, live);
 		}
-		int32_t np = __atomic_load_n(&h->q_nap[c], __ATOMIC_SEQ_CST);
-		if (np > (int32_t)live || (np0[c] > flag_np[c] && np > flag_np[c]) || np < 0) {
+		int32_t np = __atomic_load_n(&h->q_nap[c], __ATOMIC_RELAXED);
+		if (np > (int32_t)live || np < 0) {
 			/* Clients would wake nappers that are not there, or, below
 			 * zero, never wake the ones that are: reset. */
 			if (repair)
 				__atomic_store_n(&h->q_nap[c], 0, __ATOMIC_SEQ_CST);
-			AUDIT_FAIL("%d %s nappers counted, %d flagged, %u workers alive", np,
-			           taskring_class_name(c), flag_np[c], live);
+			AUDIT_FAIL("%d %s nappers counted, %u workers alive", np,
+			           taskring_class_name(c), live);
 		}
 	}
 	if (!trq_heads_sane(q))
