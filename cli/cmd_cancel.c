@@ -5,6 +5,7 @@
  * ended cancelled, as a task may finish first.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -19,7 +20,9 @@ static const char cancel_help[] =
     "is ended by its worker, and an exec task's process group is killed (the\n"
     "worker goes on in both cases). For a running task, cancel waits (up to\n"
     "10 s) to see how it ended: one that finished before it could be stopped\n"
-    "keeps its result and is reported. Prints nothing on success.\n"
+    "keeps its result and is reported. A task its worker took with others and\n"
+    "has not started ends cancelled when its turn comes. Prints nothing on\n"
+    "success.\n"
     "\n"
     "Options:\n"
     "  -i, --instance NAME  the daemon instance\n"
@@ -27,26 +30,10 @@ static const char cancel_help[] =
     "\n"
     "Exit status: 0 all cancelled; 1 a task was already finished, finished\n"
     "before it could be stopped, does not exist or expired; 2 bad arguments;\n"
-    "3 daemon not reachable; 4 a running task had not ended after 10 s.\n";
+    "3 daemon not reachable; 4 a running task had not ended after 10 s (the\n"
+    "cancel stays recorded).\n";
 
 #define CANCEL_WAIT_MS 10000 /* how long a running task may take to end */
-
-/* Whether cpu task id is the one worker `worker` executes (else it was only
- * taken with others, and its worker ends it cancelled when its turn comes).
- * When that cannot be told, it counts as started. */
-static int cancel_started(struct cli *c, uint64_t id, int worker)
-{
-	struct taskring_status st;
-	int started = 1;
-
-	if (worker < 0 || taskring_status_get(c->h, &st) < 0)
-		return 1;
-	for (int i = 0; i < st.nworkers; i++)
-		if (st.workers[i].index == worker)
-			started = st.workers[i].task == id;
-	taskring_status_release(&st);
-	return started;
-}
 
 /* Waits for a task whose cancel was accepted to end, without marking its
  * result read. Returns CLI_OK when it ended cancelled, else says how it
@@ -63,21 +50,25 @@ static int cancel_outcome(struct cli *c, uint64_t id, int64_t deadline)
 			return CLI_OK; /* ended and its slot reused: nothing left to say */
 		if (r < 0)
 			return cli_task_error(c, id, r);
-		int state = info.state, cls = info.cls, worker = info.worker;
+		int state = info.state;
 		taskring_info_release(&info);
 		if (state == TASKRING_CANCELLED)
 			return CLI_OK;
-		if (state == TASKRING_RUNNING && cls == TASKRING_CPU &&
-		    !cancel_started(c, id, worker))
-			return CLI_OK; /* taken in a batch, not started: it never will be */
 		if (state == TASKRING_DONE || state == TASKRING_FAILED) {
 			cli_err(c, "task %llu %s before it could be stopped", shown,
 			        state == TASKRING_DONE ? "finished (done)" : "failed");
 			return CLI_FAILED;
 		}
-		if (cli_now_ms() >= deadline || cli_interrupted()) {
-			cli_err(c, "task %llu: cancel requested; still %s", shown,
-			        taskring_state_name(state));
+		if (cli_interrupted()) {
+			int sig = cli_interrupted();
+			cli_interrupt_reset();
+			raise(sig); /* the cancel is recorded; we were only watching */
+		}
+		if (!taskring_daemon_alive(c->h))
+			return CLI_OK; /* the next daemon ends it cancelled when it adopts it */
+		if (cli_now_ms() >= deadline) {
+			cli_err(c, "task %llu: cancel recorded; still %s after %d s", shown,
+			        taskring_state_name(state), CANCEL_WAIT_MS / 1000);
 			return CLI_TIMEOUT;
 		}
 		nanosleep(&nap, NULL);

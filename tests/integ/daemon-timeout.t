@@ -85,7 +85,7 @@ tap_is "$RUN_STATUS:$RUN_OUT" "0:still working" "the new worker runs tasks"
 # ---- a running task that finishes before its worker can be stopped -------------------------
 # A stopped supervisor stands in for a busy one: the cancel is recorded, the task ends
 # done first, and cancel says so instead of exiting 0.
-quick=$(T submit spin 1500)
+quick=$(T submit spin 5000)
 wait_until 30 'test "$(task_json "$inst" "$quick" state)" = running'
 dpid=$(daemon_pid "$inst")
 kill -STOP "$dpid"
