@@ -184,7 +184,8 @@ int cli_attach(struct cli *c, int need_daemon)
 			        "no permission to use instance '%s' (/dev/shm/taskring.%s): %s; it "
 			        "must belong to %s, with no access for others",
 			        in, in, taskring_strerror(r),
-			        geteuid() == 0 ? "root or to a system account (uid below 1000)"
+			        geteuid() == 0 ? "root or to the service's user ('taskring', or "
+			                         "$TASKRING_SERVICE_USER)"
 			                       : "you or to a group of yours");
 			break;
 		case TASKRING_ELAYOUT:

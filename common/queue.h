@@ -396,8 +396,9 @@ size_t trq_seg_size(const struct trq_geom *g);
 int trq_create(struct trq *q, const char *instance, const struct trq_geom *g, int mode, int gid);
 
 /* Opens and maps an existing segment, checking owner (must be our euid, or
- * one of our groups with group access; root: root or a system account, uid
- * below 1000), mode (no world access), magic, layout and
+ * one of our groups with group access; root: root or the service user,
+ * `taskring` or $TASKRING_SERVICE_USER), mode (no world access), magic,
+ * layout and
  * size, and the geometry. Returns 0, -ENOENT, -EACCES, -TASKRING_ELAYOUT. */
 int trq_attach(struct trq *q, const char *instance);
 

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <grp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -207,9 +208,21 @@ fail:
 	return r;
 }
 
-/* Owners below this are system accounts (Debian's SYS_UID_MAX is 999),
- * such as the service's own `taskring` user. */
-#define SEG_SYSTEM_UID_END 1000
+/* The service's user (systemd/taskring.sysusers), whose segments root's
+ * clients trust; $TASKRING_SERVICE_USER names another. */
+#define SEG_SERVICE_USER "taskring"
+
+/* Whether uid is the service's user. */
+static int seg_service_uid(uid_t uid)
+{
+	const char *name = getenv("TASKRING_SERVICE_USER");
+	struct passwd pw, *res = NULL;
+	char buf[2048];
+
+	if (!name || !*name)
+		name = SEG_SERVICE_USER;
+	return getpwnam_r(name, &pw, buf, sizeof(buf), &res) == 0 && res && pw.pw_uid == uid;
+}
 
 /* Whether the caller may use an object with this owner and mode. */
 static int seg_trusted(const struct stat *st)
@@ -220,11 +233,11 @@ static int seg_trusted(const struct stat *st)
 		return -EACCES; /* world access: anyone could have forged it */
 	if (st->st_uid == me)
 		return 0;
-	/* root trusts root's and system accounts' segments, not an ordinary
+	/* root trusts its own and the service user's segments, not another
 	 * user's: one could have made the object before the daemon ran, to
 	 * read and answer root's tasks. */
 	if (me == 0)
-		return st->st_uid < SEG_SYSTEM_UID_END ? 0 : -EACCES;
+		return seg_service_uid(st->st_uid) ? 0 : -EACCES;
 	if ((st->st_mode & 0060) != 0060)
 		return -EACCES;
 	if (st->st_gid == getegid())

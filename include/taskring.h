@@ -147,8 +147,8 @@ int taskring_instance_valid(const char *name);
 /* Attaches to instance `name` (NULL: $TASKRING_INSTANCE, else "default").
  * Checks owner, mode, magic, layout version and size: the segment must
  * belong to this user, or to one of its groups with mode 0660 (root: to root
- * or to a system account, uid below 1000, such as the service's taskring
- * user), and give others no access. Returns 0 and sets *out,
+ * or to the service's user, `taskring` or $TASKRING_SERVICE_USER), and give
+ * others no access. Returns 0 and sets *out,
  * -ENOENT when no such instance exists, -EACCES, -TASKRING_ELAYOUT, ... */
 int taskring_attach(const char *name, taskring_t **out);
 

@@ -192,32 +192,36 @@ stop_daemon "$inst6" TERM
 
 # Ownership: a segment another user made (planted while no daemon ran) is
 # never adopted, or the daemon would run that user's tasks with its rights.
-inst7=$(tr_instance)
-seg7=/dev/shm/taskring.$inst7
-start_daemon "$inst7"
-stop_daemon "$inst7" TERM
-tap_ok "$([ -e "$seg7" ]; echo $?)" "a stopped daemon leaves its segment"
-chown 65534 "$seg7"
-run timeout 30 "$TRD" -i "$inst7"
-tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*$seg7 belongs to uid 65534, not to this daemon's user \\(uid 0\\): not adopted" \
-	"a segment of uid 65534 (nobody) is not adopted by root's daemon"
-run "$TR" -i "$inst7" status
-tap_like "$RUN_STATUS:$RUN_ERR" "^3:.*no permission.*must belong to root or to a system account" \
-	"nor used by root's client"
-chown 0 "$seg7"
-# The group and mode follow the configuration at each start.
-write_config "$TR_TMP/group7.yaml" "group: nogroup"
-start_daemon "$inst7" -c "$TR_TMP/group7.yaml"
-tap_is "$(stat -c %a:%G "$seg7")" 660:nogroup "adopted with 'group: nogroup' added: mode 0660, group nogroup"
-tap_like "$(cat "$(daemon_log "$inst7")")" "mode 0660, group nogroup now, as configured \\(was 0600\\)" \
-	"and the log says so"
-stop_daemon "$inst7" TERM
-start_daemon "$inst7"
-tap_is "$(stat -c %a "$seg7")" 600 "with the group taken out again: mode 0600"
-run "$TR" -i "$inst7" reload
-tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*started without -c: there is no file to reload" \
-	"reload of a daemon started without -c: refused, saying there is no file"
-stop_daemon "$inst7" TERM
-rm -f "$seg7"
+if [ "$(id -u)" = 0 ] && getent group nogroup >/dev/null; then
+	inst7=$(tr_instance)
+	seg7=/dev/shm/taskring.$inst7
+	start_daemon "$inst7"
+	stop_daemon "$inst7" TERM
+	tap_ok "$([ -e "$seg7" ]; echo $?)" "a stopped daemon leaves its segment"
+	chown 65534 "$seg7"
+	run timeout 30 "$TRD" -i "$inst7"
+	tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*$seg7 belongs to uid 65534, not to this daemon's user \\(uid 0\\): not adopted" \
+		"a segment of uid 65534 (nobody) is not adopted by root's daemon"
+	run "$TR" -i "$inst7" status
+	tap_like "$RUN_STATUS:$RUN_ERR" "^3:.*no permission.*must belong to root or to the service's user" \
+		"nor used by root's client"
+	chown 0 "$seg7"
+	# The group and mode follow the configuration at each start.
+	write_config "$TR_TMP/group7.yaml" "group: nogroup"
+	start_daemon "$inst7" -c "$TR_TMP/group7.yaml"
+	tap_is "$(stat -c %a:%G "$seg7")" 660:nogroup "adopted with 'group: nogroup' added: mode 0660, group nogroup"
+	tap_like "$(cat "$(daemon_log "$inst7")")" "mode 0660, group nogroup now, as configured \\(was 0600\\)" \
+		"and the log says so"
+	stop_daemon "$inst7" TERM
+	start_daemon "$inst7"
+	tap_is "$(stat -c %a "$seg7")" 600 "with the group taken out again: mode 0600"
+	run "$TR" -i "$inst7" reload
+	tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*started without -c: there is no file to reload" \
+		"reload of a daemon started without -c: refused, saying there is no file"
+	stop_daemon "$inst7" TERM
+	rm -f "$seg7"
+else
+	tap_ok 0 "# SKIP ownership checks need root and the group nogroup"
+fi
 
 done_testing

@@ -693,15 +693,20 @@ static void test_attach_refusals(void)
 	else
 		ok(WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "another user's segment refused");
 	if (geteuid() == 0) {
-		/* root trusts root's and system accounts' segments only */
+		/* root trusts its own segments and the service user's only */
 		struct stat own;
 		fstat(fd, &own);
 		is_int(fchown(fd, 65534, (gid_t)-1), 0, "segment given to uid 65534");
 		is_int(trq_attach(&a, qt_instance), -EACCES,
 		       "root refuses an ordinary user's segment (it could be planted)");
-		is_int(fchown(fd, 1, (gid_t)-1), 0, "segment given to uid 1 (a system account)");
-		is_int(trq_attach(&a, qt_instance), 0, "root uses a system account's segment");
+		is_int(fchown(fd, 1, (gid_t)-1), 0, "segment given to uid 1 (daemon)");
+		is_int(trq_attach(&a, qt_instance), -EACCES,
+		       "root refuses another system account's segment too");
+		setenv("TASKRING_SERVICE_USER", "daemon", 1);
+		is_int(trq_attach(&a, qt_instance), 0,
+		       "root uses it with TASKRING_SERVICE_USER=daemon (uid 1)");
 		trq_detach(&a);
+		unsetenv("TASKRING_SERVICE_USER");
 		is_int(fchown(fd, own.st_uid, (gid_t)-1), 0, "owner restored");
 	} else {
 		ok(1, "# SKIP not root: root's own rule not checked");
