@@ -34,6 +34,7 @@
 #define AUDIT_SHARE_MAX   1000u           /* audits: at most 1/1000 of the time */
 #define AUDIT_QUIET_SLOTS 65536u          /* larger tables' audits wait for a quiet look */
 #define AUDIT_BUSY_NS     (60 * NS_PER_S) /* for up to this long past due */
+#define AUDIT_IDLE_NS     (60 * NS_PER_S) /* an unchanged queue: this often */
 #define LOCK_STOPPED_NS   (5 * NS_PER_S)  /* a stopped holder this long is logged */
 #define LOCK_HUNG_NS      (60 * NS_PER_S) /* any holder this long is logged */
 #define SUP_LOCK_WAIT_NS  (2 * NS_PER_S)  /* the supervisor's lock waits, once running */
@@ -210,8 +211,11 @@ static uint64_t sup_audit_sig(const struct trq_hdr *h)
 /* The periodic invariant check of the whole segment (trq_audit, repairing
  * what it finds), at a health check. It holds the queue lock while it walks
  * the table (well under 1 ms at the default 4096 slots, 20-100 ms at 1 M
- * slots on the development VM), so it runs only after the queue changed,
- * at most every AUDIT_EVERY_NS and 1/AUDIT_SHARE_MAX of the time; and in a
+ * slots on the development VM), so it runs after the queue changed, at
+ * most every AUDIT_EVERY_NS and 1/AUDIT_SHARE_MAX of the time, and every
+ * AUDIT_IDLE_NS when it did not (damage written into an idle queue, such
+ * as a running task whose finish was then dropped, must not wait for the
+ * next task); and in a
  * table of more than AUDIT_QUIET_SLOTS it waits for a quiet look (no task
  * submitted or ended since the previous health check) for up to
  * AUDIT_BUSY_NS past the time it was due. (By size, not by a measured
@@ -227,7 +231,8 @@ static void sup_audit(struct tr_sup *s, uint64_t now)
 	s->look_sig = sig;
 	/* Due: a dead worker's tasks wait for it to be requeued. */
 	int due = s->pool.audit_due;
-	if (!due && (now < s->audit_at || sig == s->audit_sig))
+	if (!due &&
+	    (now < s->audit_at || (sig == s->audit_sig && now - s->audit_at < AUDIT_IDLE_NS)))
 		return;
 	if (!due && !quiet && s->q.capacity > AUDIT_QUIET_SLOTS &&
 	    now - s->audit_at < AUDIT_BUSY_NS)
