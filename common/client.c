@@ -283,6 +283,15 @@ int taskring_status_get(taskring_t *h, struct taskring_status *st)
 	}
 	st->nworkers = n;
 	trq_unlock(q);
+	/* A worker stopped by a signal (SIGSTOP, a debugger) is not ready,
+	 * whatever its record says, until the supervisor replaces it. */
+	for (int i = 0; i < n; i++) {
+		struct taskring_worker_info *o = &st->workers[i];
+		struct tr_procstat ps;
+		if (o->pid > 0 && (!strcmp(o->state, "ready") || !strcmp(o->state, "busy")) &&
+		    tr_procstat_read(o->pid, &ps) == 0 && (ps.state == 'T' || ps.state == 't'))
+			snprintf(o->state, sizeof(o->state), "stopped");
+	}
 	return 0;
 }
 

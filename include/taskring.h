@@ -111,7 +111,9 @@ struct taskring_worker_info {
 	int index;
 	int pid; /* 0 when not running */
 	int cpu;
-	char state[16];       /* "starting", "ready", "busy", "stopped", "dead" */
+	char state[16];       /* "starting", "ready", "busy", "stopping" (asked to
+	                         leave), "stopped" (by a signal, until replaced),
+	                         "dead", "empty" */
 	uint64_t task;        /* task id on the main thread, 0 none */
 	unsigned io_inflight; /* io tasks in flight */
 	uint64_t tasks_done;

@@ -83,6 +83,8 @@ id=$(T submit spin 1000)
 wait_until 30 'test "$(task_json "$inst" "$id" state)" = running'
 old=$(worker_pid "$inst" 0)
 kill -STOP "$old"
+tap_is "$(status_json "$inst" | jq -r '.workers[0].state')" stopped \
+	"status shows the SIGSTOPped worker as stopped, not busy"
 wait_until 60 'test "$(worker_pid "$inst" 0)" != "$old" -a "$(nready "$inst")" = 1'
 tap_ok $? "a SIGSTOPped worker is replaced"
 tap_like "$(cat "$(daemon_log "$inst")")" "worker 0 \\(pid $old\\) is stopped \\(state T\\) for 2 checks: killing and replacing it" \
