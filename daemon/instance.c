@@ -279,3 +279,14 @@ int tr_instance_settings(struct trq *q, const struct tr_config *c, unsigned nwor
 	trq_unlock(q);
 	return 0;
 }
+
+int tr_instance_settings_differ(const struct trq *q, const struct tr_config *c, uint64_t check_ns)
+{
+	const struct trq_hdr *h = q->hdr;
+
+	return __atomic_load_n(&h->max_attempts_default, __ATOMIC_RELAXED) != c->max_attempts ||
+	       __atomic_load_n(&h->run_timeout_default_s, __ATOMIC_RELAXED) != c->run_timeout_s ||
+	       __atomic_load_n(&h->result_ttl_ns, __ATOMIC_RELAXED) !=
+	           (uint64_t)c->result_ttl_s * 1000000000ull ||
+	       __atomic_load_n(&h->sup_check_ns, __ATOMIC_RELAXED) != check_ns;
+}

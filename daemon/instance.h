@@ -36,6 +36,11 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
 int tr_instance_settings(struct trq *q, const struct tr_config *c, unsigned nworkers,
                          uint64_t check_ns);
 
+/* Whether the task settings tr_instance_settings() writes (max attempts,
+ * run timeout, result TTL, check interval) still say what c does: another
+ * process may have changed them. Lock-free; returns 1 when they differ. */
+int tr_instance_settings_differ(const struct trq *q, const struct tr_config *c, uint64_t check_ns);
+
 /* Whether c asks for a different segment than the one q maps: fills err
  * with what differs and how to proceed, and returns 1; else 0. */
 int tr_instance_geometry_differs(const struct trq *q, const struct tr_config *c, char *err,

@@ -129,6 +129,32 @@ int tr_pool_publish_count(struct tr_pool *p)
 	return 1;
 }
 
+unsigned tr_pool_guard_records(struct tr_pool *p)
+{
+	unsigned fixed = 0;
+
+	for (unsigned i = 0; i < p->nslots; i++) {
+		const struct tr_wslot *s = &p->w[i];
+		struct trq_worker *rec = &p->q->workers[i];
+		if (!s->pid)
+			continue;
+		uint32_t state = s->kill != TR_KILL_NONE ? TRQ_W_STOPPING
+		                 : s->ready              ? TRQ_W_READY
+		                                         : TRQ_W_STARTING;
+		if (__atomic_load_n(&rec->pid, __ATOMIC_ACQUIRE) == (int32_t)s->pid &&
+		    ld32(&rec->inc) == s->inc &&
+		    __atomic_load_n(&rec->cpu, __ATOMIC_RELAXED) == s->cpu &&
+		    ld32(&rec->state) == state)
+			continue;
+		st32(&rec->inc, s->inc);
+		__atomic_store_n(&rec->cpu, s->cpu, __ATOMIC_RELAXED);
+		__atomic_store_n(&rec->pid, (int32_t)s->pid, __ATOMIC_RELEASE);
+		st32(&rec->state, state);
+		fixed++;
+	}
+	return fixed;
+}
+
 int tr_pool_init(struct tr_pool *p, struct trq *q, int epfd, uint64_t ev_base)
 {
 	memset(p, 0, sizeof(*p));

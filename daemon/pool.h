@@ -168,6 +168,12 @@ void tr_pool_check(struct tr_pool *p, uint64_t now);
  * workers run. Returns 1 when the segment said otherwise, else 0. */
 int tr_pool_publish_count(struct tr_pool *p);
 
+/* Puts back what only the supervisor writes in the records of live workers
+ * (pid, incarnation, cpu, state) when another process changed it: a live
+ * worker marked dead would have its running tasks requeued while it runs
+ * them. Returns how many records it rewrote. */
+unsigned tr_pool_guard_records(struct tr_pool *p);
+
 /* The earliest time tr_pool_tick() or tr_pool_step() has work (0: none). */
 uint64_t tr_pool_next_deadline(struct tr_pool *p);
 

@@ -253,8 +253,9 @@ static void sup_audit(struct tr_sup *s, uint64_t now)
 /* Puts back the header fields only the supervisor writes when another
  * process changed them (the segment is writable by the owner and the
  * configured group): the draining flag (set, it makes every worker exit),
- * the task type registry (damaged, submits fail with "unknown task type")
- * and the worker count. One line each in the log. Also keeps the shared
+ * the task type registry (damaged, submits fail with "unknown task type"),
+ * the worker count, the live workers' records (pid, incarnation, cpu,
+ * state) and the task settings. One line each in the log. Also keeps the shared
  * clock offset current (trq_clock_publish). */
 static void sup_guard(struct tr_sup *s)
 {
@@ -277,6 +278,21 @@ static void sup_guard(struct tr_sup *s)
 	if (tr_pool_publish_count(&s->pool))
 		log_warn("the worker count in the segment was changed (by another process): "
 		         "rewritten");
+	unsigned recs = tr_pool_guard_records(&s->pool);
+	if (recs)
+		log_warn("%u worker records in the segment were changed (by another process): "
+		         "rewritten",
+		         recs);
+	uint64_t chk = check_interval(&s->cfg);
+	if (tr_instance_settings_differ(&s->q, &s->cfg, chk)) {
+		int r = tr_instance_settings(&s->q, &s->cfg,
+		                             __atomic_load_n(&h->nworkers, __ATOMIC_RELAXED), chk);
+		if (r)
+			tr_log_errno(LOG_WARNING, r, "rewriting the task settings in the segment");
+		else
+			log_warn("the task settings in the segment (max attempts, run timeout, "
+			         "result TTL) were changed (by another process): rewritten");
+	}
 	trq_clock_publish(&s->q); /* the wall clock was set, or the field damaged */
 }
 

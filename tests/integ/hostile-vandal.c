@@ -22,6 +22,8 @@
  * Writes the header's draining flag, its worker count, or the name of the
  * first entry of the task type registry.
  *
+ * usage: hostile-vandal INSTANCE --wstate0 N | --run-timeout S
+ *   Sets worker 0's record state, or the default run timeout (seconds).
  * usage: hostile-vandal INSTANCE --last-exit TEXT
  * Writes TEXT as worker 0's last exit, each ~ in it as an ESC byte.
  *
@@ -131,6 +133,15 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[2], "--type0")) {
 		snprintf(h->types[0].name, sizeof(h->types[0].name), "%s", argv[3]);
+		return 0;
+	}
+	if (!strcmp(argv[2], "--wstate0")) {
+		struct trq_worker *w = (struct trq_worker *)(base + h->workers_off);
+		w->state = (uint32_t)atoi(argv[3]);
+		return 0;
+	}
+	if (!strcmp(argv[2], "--run-timeout")) {
+		h->run_timeout_default_s = (uint32_t)atoi(argv[3]);
 		return 0;
 	}
 	if (!strcmp(argv[2], "--last-exit")) {

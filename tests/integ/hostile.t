@@ -132,6 +132,16 @@ wait_until 20 'grep -q "the task type registry in the segment was changed (by an
 	grep -q "the worker count in the segment was changed (by another process): rewritten" "$log"'
 tap_ok $? "a garbled type registry and worker count are rewritten and logged" || tap_diag_file "$log"
 tap_is "$(status_json "$inst" | jq -r '.workers | length')" 2 "status shows 2 workers again"
+# A live worker's record marked dead, and a default run timeout of 1 s: both
+# put back, so no audit requeues that worker's tasks and no task times out.
+"$vandal" "$inst" --wstate0 4
+"$vandal" "$inst" --run-timeout 1
+wait_until 20 'grep -q "1 worker records in the segment were changed (by another process): rewritten" "$log" &&
+	grep -q "the task settings in the segment .* were changed (by another process): rewritten" "$log"'
+tap_ok $? "a live worker marked dead and a forged run timeout are rewritten and logged" || tap_diag_file "$log"
+tap_is "$(status_json "$inst" | jq -r '.workers[0].state')" ready "status shows worker 0 ready again"
+run T submit --wait spin 1500
+tap_is "$RUN_STATUS" 0 "and a 1.5 s task runs to the end (the forged 1 s run timeout is gone)"
 run T submit --wait noop
 tap_is "$RUN_STATUS:$RUN_OUT" "0:" "and 'noop', the registry's first type, works again"
 wpids=$(status_json "$inst" | jq -r '.workers[].pid' | tr '\n' ' ')
