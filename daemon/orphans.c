@@ -181,7 +181,13 @@ static int sweep(const struct tr_pool *p, int *left)
 				continue;
 			}
 			int dying = kill_pending(pid);
-			if (pg > 1 && pg != own_pg && !is_worker(p, pg))
+			/* The whole group only while its leader is gone or ours
+			 * (an exec program left to us): an orphan may have joined
+			 * another group of our session, such as a shell's. */
+			char lst;
+			pid_t lpp;
+			int ours = proc_stat(pg, &lst, &lpp) != 0 || lpp == p->self;
+			if (pg > 1 && pg != own_pg && !is_worker(p, pg) && ours)
 				kill(-pg, SIGKILL);
 			kill(pid, SIGKILL);
 			if (!dying && !live++) {
