@@ -437,7 +437,8 @@ static void pool_spawn(struct tr_pool *p, unsigned i, uint64_t now)
 
 	if (inc < s->inc)
 		inc = s->inc;
-	inc++;
+	if (++inc == 0) /* 0 is the ready_inc of a worker not ready yet */
+		inc = 1;
 	int locked = pool_lock(p);
 	rec->inc = inc;
 	rec->cpu = cpu;
@@ -954,10 +955,11 @@ static uint64_t pool_task_deadline(struct tr_pool *p, unsigned i, uint64_t *id)
 	secs = ld32(&t->run_timeout_s);
 	if (!secs)
 		return 0;
+	uint64_t start = __atomic_load_n(&t->start_ns, __ATOMIC_RELAXED), add = secs * NS_PER_S;
 	if (pool_task_is_exec(p, i, *id))
-		return t->start_ns + secs * NS_PER_S + p->cfg->kill_grace_ms * NS_PER_MS +
-		       EXEC_BACKSTOP_NS;
-	return t->start_ns + secs * NS_PER_S;
+		add += p->cfg->kill_grace_ms * NS_PER_MS + EXEC_BACKSTOP_NS;
+	/* A start time written near 2^64 must not wrap into "long overdue". */
+	return start > UINT64_MAX - add ? UINT64_MAX : start + add;
 }
 
 /* Stops workers whose cpu task was cancelled or timed out. */
