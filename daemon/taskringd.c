@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "dconfig.h"
+#include "instance.h"
 #include "log.h"
 #include "plugins.h"
 #include "supervisor.h"
@@ -131,6 +132,18 @@ int tr_taskringd_main(int argc, char **argv)
 			return 1;
 		}
 		tr_plugins_free(&ps);
+		/* A segment the daemon would refuse to adopt makes the start fail
+		 * (and a unit's ExecStartPre= check pass in vain): say so now. */
+		struct trq q;
+		if (trq_attach(&q, cfg.instance) == 0) {
+			int differs = tr_instance_geometry_differs(&q, &cfg, err, sizeof(err));
+			trq_detach(&q);
+			if (differs) {
+				fprintf(stderr, "%s: %s\n", path ? path : "built-in defaults", err);
+				tr_config_free(&cfg);
+				return 1;
+			}
+		}
 		printf("%s: configuration OK\n", path ? path : "built-in defaults");
 		tr_config_free(&cfg);
 		return 0;

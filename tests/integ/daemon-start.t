@@ -114,6 +114,9 @@ write_config "$TR_TMP/small.yaml" "queue:" "  capacity: 64"
 run timeout 30 "$TRD" -i "$inst" -c "$TR_TMP/small.yaml"
 tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*queue.capacity 4096.*configuration asks for 64.*rm /dev/shm/taskring.$inst" \
 	"a segment of another capacity is refused with exit 1 and how to remove it"
+run "$TRD" -t -i "$inst" -c "$TR_TMP/small.yaml"
+tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*small.yaml: .*queue.capacity 4096.*configuration asks for 64" \
+	"taskringd -t says so too, instead of 'configuration OK'"
 
 # ---- taskset: the affinity mask decides the CPUs --------------------------------
 all_cpus=$(allowed_cpus $$)
