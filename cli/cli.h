@@ -137,6 +137,11 @@ int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_
  * (a write would fail with EPIPE), else 0 (a file, a terminal, no fd 1). */
 int cli_output_gone(void);
 
+/* For a command whose output is gone: does what the next write would, raising
+ * SIGPIPE, and returns -EINTR when SIGPIPE is caught (cli_interrupt_install;
+ * cli_interrupted() then says SIGPIPE), else -EPIPE. */
+int cli_output_lost(void);
+
 /* Says once per command, on stderr, that a call is waiting for a queue lock
  * some process holds without letting go (-TASKRING_ELOCKED). */
 void cli_lock_stalled(struct cli *c);

@@ -399,10 +399,8 @@ int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_
 
 		if (cli_interrupted())
 			return -EINTR;
-		if (c->out_watch && cli_output_gone()) {
-			raise(SIGPIPE); /* what the next write would get */
-			return cli_interrupted() ? -EINTR : -EPIPE;
-		}
+		if (c->out_watch && cli_output_gone())
+			return cli_output_lost();
 		if (left >= 0 && left < slice)
 			slice = left;
 		r = taskring_wait(c->h, id, slice, info);
@@ -433,6 +431,12 @@ int cli_output_gone(void)
 	/* A pipe without readers polls POLLERR; a socket whose peer closed,
 	 * POLLHUP. */
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
+int cli_output_lost(void)
+{
+	raise(SIGPIPE); /* what the next write would get */
+	return cli_interrupted() ? -EINTR : -EPIPE;
 }
 
 void cli_lock_stalled(struct cli *c)

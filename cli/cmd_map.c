@@ -234,8 +234,7 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 			break;
 		}
 		if (wait_slot && cli_output_gone()) { /* as in cli_wait_task() */
-			raise(SIGPIPE);
-			fail = cli_interrupted() ? -EINTR : -EPIPE;
+			fail = cli_output_lost();
 			break;
 		}
 		if (sub < m->n && owed == 0) {

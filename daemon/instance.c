@@ -75,6 +75,15 @@ static const char *open_hint(int r)
 	}
 }
 
+/* The message for a segment of another user, which is never adopted. */
+static void instance_not_ours(const char *inst, uid_t owner, char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+	         "/dev/shm/taskring.%s belongs to uid %u, not to this daemon's user (uid %u): "
+	         "not adopted (if it is stale, remove it with rm)",
+	         inst, (unsigned)owner, (unsigned)geteuid());
+}
+
 /* An existing segment is adopted only when it is ours: one another user
  * made (while no daemon ran) would have us run that user's tasks with our
  * rights. */
@@ -87,10 +96,7 @@ static int instance_owned(struct trq *q, const char *inst, struct stat *st, char
 		return r;
 	}
 	if (st->st_uid != geteuid()) {
-		snprintf(err, errlen,
-		         "/dev/shm/taskring.%s belongs to uid %u, not to this daemon's user "
-		         "(uid %u): not adopted (if it is stale, remove it with rm)",
-		         inst, (unsigned)st->st_uid, (unsigned)geteuid());
+		instance_not_ours(inst, st->st_uid, err, errlen);
 		return -EPERM;
 	}
 	return 0;
@@ -176,10 +182,7 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
 		char path[80];
 		snprintf(path, sizeof(path), "/dev/shm/taskring.%s", inst);
 		if (r == -EACCES && stat(path, &other) == 0 && other.st_uid != geteuid()) {
-			snprintf(err, errlen,
-			         "%s belongs to uid %u, not to this daemon's user (uid %u): not "
-			         "adopted (if it is stale, remove it with rm)",
-			         path, (unsigned)other.st_uid, (unsigned)geteuid());
+			instance_not_ours(inst, other.st_uid, err, errlen);
 			return r;
 		}
 		snprintf(err, errlen, "attaching /dev/shm/taskring.%s: %s%s", inst,
