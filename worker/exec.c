@@ -50,8 +50,10 @@ struct spawn_args {
 	const char *cwd;
 	int fd_in, fd_out, fd_err;
 	pid_t ppid;
-	int stage; /* ST_*: written by the child on failure */
-	int err;   /* its errno */
+	const struct tr_guard *guard;
+	int stage;     /* ST_*: written by the child on failure */
+	int err;       /* its errno */
+	int guard_err; /* the guard could not be installed: its errno */
 };
 
 /* The kernel's struct sigaction (x86-64, arm64, ...): SIG_DFL needs no
@@ -88,6 +90,9 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) static int spawn_
 		errno = ESRCH;
 		spawn_fail(a, ST_PARENT); /* the worker died meanwhile */
 	}
+	int ge = tr_guard_apply(a->guard);
+	if (ge < 0)
+		a->guard_err = -ge; /* the program runs unguarded; the worker says so */
 	for (int s = 1; s <= 64; s++)
 		if (s != SIGKILL && s != SIGSTOP)
 			syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof(none));
@@ -140,6 +145,7 @@ int tr_exec_cfg_init(struct tr_exec_cfg *c, char *const *allowed, size_t n_allow
 	memset(c, 0, sizeof(*c));
 	c->devnull = -1;
 	c->self = getpid();
+	tr_guard_init(&c->guard, c->self, gettid(), getppid(), getpgrp());
 	c->allowed = strv_dup(allowed, n_allowed);
 	c->n_allowed = n_allowed;
 	c->envp = strv_dup(env, n_env);
@@ -207,7 +213,7 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-int tr_exec_start(struct tr_exec *x, const struct tr_exec_cfg *c, unsigned argc, char *const *argv,
+int tr_exec_start(struct tr_exec *x, struct tr_exec_cfg *c, unsigned argc, char *const *argv,
                   unsigned run_timeout_s, char *out, size_t outmax)
 {
 	char shown[300];
@@ -254,6 +260,7 @@ int tr_exec_start(struct tr_exec *x, const struct tr_exec_cfg *c, unsigned argc,
 	    .fd_out = po[1],
 	    .fd_err = pe[1],
 	    .ppid = c->self,
+	    .guard = &c->guard,
 	};
 	sigset_t all, old;
 	int pidfd = -1;
@@ -271,6 +278,10 @@ int tr_exec_start(struct tr_exec *x, const struct tr_exec_cfg *c, unsigned argc,
 		return fail(x, "exec: %s: clone: %s", argv[0], e);
 	x->pid = pid;
 	x->pidfd = pidfd;
+	if (a.guard_err && c->guard.on) {
+		c->guard.on = 0; /* it will not work for the next ones either */
+		c->guard_err = a.guard_err;
+	}
 	if (a.stage != ST_OK) {
 		/* It has exited (or is exiting): reap it now. */
 		siginfo_t si;

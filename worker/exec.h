@@ -9,7 +9,8 @@
  * called execve (or failed to), which also tells it whether the program
  * started. The child gets its own process group (pgid = its pid),
  * PR_SET_PDEATHSIG SIGKILL (then a check that the worker still is its
- * parent), default signal dispositions and an empty signal mask, standard
+ * parent), the guard (guard.h: it cannot signal its worker or the
+ * supervisor), default signal dispositions and an empty signal mask, standard
  * input from /dev/null, standard output and error into two pipes, exec.cwd as
  * working directory, exec.env as its whole environment, no other descriptor.
  * It inherits the worker's CPU pin.
@@ -48,6 +49,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "guard.h"
 #include "tasks.h"
 
 #define TR_EXEC_TAIL     512 /* bytes of standard error kept for the error */
@@ -66,7 +68,9 @@ struct tr_exec_cfg {
 	int devnull; /* /dev/null, read-only, close-on-exec */
 	void *stack; /* the children's stack until their execve */
 	size_t stack_len;
-	pid_t self; /* the worker's pid: the children's parent */
+	pid_t self;            /* the worker's pid: the children's parent */
+	struct tr_guard guard; /* see guard.h: set up by init for the calling thread */
+	int guard_err;         /* a child could not install it (errno): it is off now */
 };
 
 struct tr_exec {
@@ -88,8 +92,10 @@ struct tr_exec {
 	size_t tail_len;
 };
 
-/* Copies the settings and maps the spawn stack. Returns 0, or -errno with a
- * reason in err. */
+/* Copies the settings and maps the spawn stack, and sets up the guard (see
+ * guard.h) for the calling thread's process: guard.on says whether children
+ * run under it, guard.why_off why not. Returns 0, or -errno with a reason in
+ * err. */
 int tr_exec_cfg_init(struct tr_exec_cfg *c, char *const *allowed, size_t n_allowed,
                      char *const *env, size_t n_env, const char *cwd, char *err, size_t errlen);
 
@@ -103,7 +109,7 @@ void tr_exec_cfg_free(struct tr_exec_cfg *c);
  * program not allowed: PATH", "exec: no programs are allowed (exec.allowed
  * is empty)"), a program that could not be started ("exec: cannot run PATH:
  * No such file or directory"), or a failed system call (named). */
-int tr_exec_start(struct tr_exec *x, const struct tr_exec_cfg *c, unsigned argc, char *const *argv,
+int tr_exec_start(struct tr_exec *x, struct tr_exec_cfg *c, unsigned argc, char *const *argv,
                   unsigned run_timeout_s, char *out, size_t outmax);
 
 /* Feeds the result of a read of pipe w (bytes, 0 at end of file, -errno).

@@ -433,8 +433,16 @@ static void exec_begin(struct tr_iothread *t, int ri, const struct trq_task *tas
 		rec_decided(t, ri);
 		return;
 	}
-	if (!tr_exec_start(r->x, &t->xc, task->argc, task->argv, r->run_timeout_s, out,
-	                   t->q->result_max)) {
+	int started = tr_exec_start(r->x, &t->xc, task->argc, task->argv, r->run_timeout_s, out,
+	                            t->q->result_max);
+	if (t->xc.guard_err) {
+		tr_log_errno(
+		    LOG_WARNING, -t->xc.guard_err,
+		    "worker %d: seccomp(exec guard): exec programs run unguarded from now on",
+		    t->o.widx);
+		t->xc.guard_err = 0;
+	}
+	if (!started) {
 		rec_decided(t, ri);
 		return;
 	}
@@ -849,6 +857,10 @@ static int setup(struct tr_iothread *t)
 	if (r < 0)
 		log_err("worker %d: %s: exec tasks will fail", t->o.widx, xerr);
 	t->xc_ok = r == 0;
+	if (t->xc_ok && t->o.n_exec_allowed && !t->xc.guard.on)
+		log_info("worker %d: exec programs may signal their worker and the supervisor: the "
+		         "guard is off: %s",
+		         t->o.widx, t->xc.guard.why_off);
 	t->mb.efd = eventfd(0, EFD_CLOEXEC);
 	if (t->mb.efd < 0) {
 		r = -errno;

@@ -94,23 +94,6 @@ tap_is "$RUN_STATUS:$(task_json "$inst" "$id" attempts)" "0:1" \
 	"its task completed on the new worker, the interrupted attempt not charged"
 stop_daemon "$inst" TERM
 
-# ---- a task that stops its own worker is charged when it does it again -------------------
-inst=$(tr_instance)
-write_config "$TR_TMP/hbx.yaml" "workers: 1" "workers_heartbeat_s: 2" "exec:" "  allowed: [/bin/sh]"
-start_daemon "$inst" -c "$TR_TMP/hbx.yaml"
-wait_until 30 'test "$(nready "$inst")" = 1'
-id=$(T submit --attempts 2 exec -- /bin/sh -c 'kill -STOP $PPID; sleep 1')
-run T wait --timeout 120 "$id"
-tap_is "$RUN_STATUS:$(task_json "$inst" "$id" state)" "1:failed" \
-	"exec 'kill -STOP \$PPID' (2 attempts): fails instead of stopping workers forever"
-tap_like "$(task_json "$inst" "$id" error)" \
-	'^worker 0 \(pid [0-9]+\) stayed stopped \(SIGSTOP\) and was killed on attempt 2 of 2$' \
-	"with the cause (the first stop uncharged, the repeats charged)"
-id=$(T submit echo after)
-run T wait --timeout 60 "$id"
-tap_is "$RUN_STATUS:$RUN_OUT" "0:after" "the next task runs"
-stop_daemon "$inst" TERM
-
 # ---- killing healthy workers by hand never trips the early-exit limit ---------------
 inst=$(tr_instance)
 write_config "$TR_TMP/strict.yaml" "workers: 1" "restart:" "  min_uptime_ms: 200" \

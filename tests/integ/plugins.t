@@ -5,7 +5,8 @@
 # or another plugin's, no entry symbol, not a shared object, missing) stop the daemon
 # at start with a message naming the file and make `taskringd -t` exit 1; a failing
 # init stops it at its workers' set-up; a handler that segfaults is charged like any
-# crash and its worker replaced; a reload cannot change the plugin list.
+# crash and its worker replaced; a reload cannot change the plugin list; a handler
+# that stops its own worker (SIGSTOP) is charged when it does it again.
 # The broken plugins (tests/plugins/*.c) are built here with cc.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
@@ -152,4 +153,22 @@ tap_is "$STATE:$RESULT" "done:still still" "the running configuration stays"
 
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
+
+# ---- a task that stops its own worker is charged when it does it again -------------------
+# (exec programs cannot: the guard refuses their signals to the worker, exec.t)
+inst=$(tr_instance)
+write_config "$TR_TMP/hbx.yaml" "workers: 1" "workers_heartbeat_s: 2" "plugins:" "  - $P/crashy.so"
+start_daemon "$inst" -c "$TR_TMP/hbx.yaml"
+wait_until 30 'test "$(nready "$inst")" = 1'
+id=$(T submit --attempts 2 plugin-stop)
+run T wait --timeout 120 "$id"
+tap_is "$RUN_STATUS:$(task_json "$inst" "$id" state)" "1:failed" \
+	"a handler that stops its worker (2 attempts) fails instead of stopping workers forever"
+tap_like "$(task_json "$inst" "$id" error)" \
+	'^worker 0 \(pid [0-9]+\) stayed stopped \(SIGSTOP\) and was killed on attempt 2 of 2$' \
+	"with the cause (the first stop uncharged, the repeats charged)"
+task echo after
+tap_is "$STATE:$RESULT" "done:after" "the next task runs"
+[ "$STATE" = done ] || tap_diag_file "$(daemon_log "$inst")"
+stop_daemon "$inst" TERM
 done_testing

@@ -6,7 +6,12 @@
  *   plugin-overflow    (cpu) reports more bytes than the buffer holds: the
  *                      task fails, the worker lives
  *   plugin-fail-silent (io)  fails without a message: "NAME: failed"
+ *   plugin-stop        (cpu) stops its own worker (SIGSTOP): the first time
+ *                      the worker is replaced and the task requeued
+ *                      uncharged, the repeats are charged
  */
+#include <signal.h>
+
 #include "taskring-plugin.h"
 
 static int segv(unsigned argc, char *const *argv, char *out, size_t cap, size_t *len)
@@ -31,17 +36,26 @@ static int fail_silent(unsigned argc, char *const *argv, char *out, size_t cap, 
 	return 7;
 }
 
+static int stop_self(unsigned argc, char *const *argv, char *out, size_t cap, size_t *len)
+{
+	(void)argc, (void)argv, (void)out, (void)cap;
+	raise(SIGSTOP);
+	*len = 0;
+	return 0;
+}
+
 static const struct taskring_plugin_handler handlers[] = {
     {"plugin-segv", TASKRING_CPU, 0, 0, NULL, NULL, segv},
     {"plugin-overflow", TASKRING_CPU, 0, 0, NULL, NULL, overflow},
     {"plugin-fail-silent", TASKRING_IO, 0, 0, NULL, NULL, fail_silent},
+    {"plugin-stop", TASKRING_CPU, 0, 0, NULL, NULL, stop_self},
 };
 
 static const struct taskring_plugin plugin = {
     .abi = TASKRING_PLUGIN_ABI,
     .name = "crashy",
     .handlers = handlers,
-    .n_handlers = 3,
+    .n_handlers = 4,
 };
 
 const struct taskring_plugin *taskring_plugin_entry(void)

@@ -7,6 +7,10 @@
  * exit statuses and signals, stops of a program ignoring SIGTERM (its group gone
  * after), and the plugin loader against the example plugin
  * ($TASKRING_BUILD/plugins/plugin_wordcount.so; skipped when it is not built).
+ * The exec guard (worker/guard.c): in a forked child under the filter, every
+ * guarded call on the guarded pids fails with EPERM and the same calls on
+ * other processes work; then programs started by tr_exec cannot signal the
+ * process that started them.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,10 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "exec.h"
+#include "guard.h"
 #include "plugins.h"
 #include "queue.h"
 #include "tap.h"
@@ -87,8 +94,8 @@ static char out[8192];
 
 /* Starts argv under c with a result area of cap bytes and drives it. Returns
  * the state, with the text in out (NUL-terminated). */
-static int run_prog(const struct tr_exec_cfg *c, size_t cap, int why, int stop_ms,
-                    unsigned run_timeout_s, char *const *argv)
+static int run_prog(struct tr_exec_cfg *c, size_t cap, int why, int stop_ms, unsigned run_timeout_s,
+                    char *const *argv)
 {
 	struct tr_exec x;
 	unsigned argc = 0;
@@ -256,6 +263,109 @@ static void test_exec(void)
 	rmdir(dir);
 }
 
+/* A child that sleeps until killed. */
+static pid_t sleeper(void)
+{
+	pid_t p = fork();
+	if (p == 0) {
+		for (;;)
+			pause();
+	}
+	return p;
+}
+
+/* Calls under the filter, in a child; bit i of its exit status: check i
+ * failed. Only signal 0 is ever sent, so a guard that lets a call through
+ * harms nothing. */
+static int guarded_calls(const struct tr_guard *g, pid_t w, pid_t sup, pid_t other)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	si.si_code = SI_QUEUE;
+	si.si_pid = getpid();
+	if (tr_guard_apply(g) < 0)
+		return 0xff;
+	int bad = 0, i = 0, fd;
+#define DENIED(call) (bad |= ((call) == -1 && errno == EPERM ? 0 : 1) << i++)
+#define WORKS(call)  (bad |= ((call) >= 0 ? 0 : 1) << i++)
+	DENIED(kill(w, 0));
+	DENIED(kill(sup, 0));
+	DENIED(kill(-getpgid(w), 0));
+	DENIED(kill(-1, 0));
+	DENIED(syscall(SYS_tkill, w, 0));
+	DENIED(syscall(SYS_tgkill, sup, sup, 0));
+	DENIED(syscall(SYS_rt_sigqueueinfo, w, 0, &si));
+	DENIED(syscall(SYS_pidfd_open, sup, 0));
+	WORKS(kill(other, 0));
+	WORKS(kill(getpid(), 0));
+	WORKS(syscall(SYS_tgkill, other, other, 0));
+	WORKS(fd = (int)syscall(SYS_pidfd_open, other, 0));
+#undef DENIED
+#undef WORKS
+	return bad;
+}
+
+static void test_guard(void)
+{
+	struct tr_guard g;
+	char err[256];
+	pid_t sup = sleeper(), other = sleeper();
+
+	int r = tr_guard_init(&g, getpid(), getpid(), sup, getpgrp());
+	if (r < 0 || sup < 0 || other < 0) {
+		/* Not root and no no_new_privs, or another architecture: the
+		 * worker runs without it and says so; nothing to check here. */
+		ok(r == -EPERM || r == -ENOTSUP, "the guard is off only for a stated reason: %s",
+		   g.why_off);
+		if (sup > 0)
+			kill(sup, SIGKILL), waitpid(sup, NULL, 0);
+		if (other > 0)
+			kill(other, SIGKILL), waitpid(other, NULL, 0);
+		return;
+	}
+	ok(g.on, "the guard can be installed here");
+	if (getenv("TASKRING_VALGRIND")) { /* its seccomp() fails: the guard stays off */
+		ok(1, "the guarded calls # SKIP valgrind 3.19 cannot install seccomp filters");
+		ok(1, "exec programs under the guard # SKIP valgrind 3.19 cannot install seccomp "
+		      "filters");
+		kill(sup, SIGKILL), waitpid(sup, NULL, 0);
+		kill(other, SIGKILL), waitpid(other, NULL, 0);
+		return;
+	}
+	pid_t c = fork();
+	if (c == 0)
+		_exit(guarded_calls(&g, getppid(), sup, other));
+	int st = 0;
+	waitpid(c, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "under the guard kill/tkill/tgkill/rt_sigqueueinfo/pidfd_open of the worker, the "
+	   "supervisor, its group and -1 fail with EPERM; other processes can be signalled "
+	   "(failed checks: 0x%x)",
+	   WIFEXITED(st) ? WEXITSTATUS(st) : 0x100 | WTERMSIG(st));
+	ok(kill(sup, 0) == 0 && kill(other, 0) == 0, "the sleepers are alive");
+
+	/* Through tr_exec: the program's parent is us, and the supervisor our
+	 * parent. */
+	char *allowed[] = {"/bin/sh"};
+	char *env[] = {"PATH=/usr/bin:/bin"};
+	struct tr_exec_cfg xc;
+	char script[256];
+	ok(tr_exec_cfg_init(&xc, allowed, 1, env, 1, "/", err, sizeof(err)) == 0 && xc.guard.on,
+	   "exec settings with the guard on");
+	snprintf(script, sizeof(script),
+	         "kill -0 $PPID 2>/dev/null; a=$?; kill -0 %d 2>/dev/null; b=$?; "
+	         "kill -0 -1 2>/dev/null; c=$?; kill -0 %d; echo $a$b$c$?",
+	         (int)getppid(), (int)other);
+	int s = run_prog(&xc, 512, 0, -1, 0, (char *[]){"/bin/sh", "-c", script, NULL});
+	ok(s == TASKRING_DONE && !strcmp(out, "1110\n"),
+	   "an exec program cannot signal its worker, the supervisor or everyone; it can signal "
+	   "others: %s",
+	   flat());
+	tr_exec_cfg_free(&xc);
+	kill(sup, SIGKILL), waitpid(sup, NULL, 0);
+	kill(other, SIGKILL), waitpid(other, NULL, 0);
+}
+
 static void test_plugins(void)
 {
 	const char *b = getenv("TASKRING_BUILD");
@@ -322,6 +432,7 @@ int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	test_exec();
+	test_guard();
 	test_plugins();
 	return tap_done();
 }
