@@ -112,12 +112,12 @@ int taskring_wait(taskring_t *h, uint64_t id, int64_t timeout_ms, struct taskrin
 {
 	/* Often final already (tasks in flight): then no clock read. */
 	int r = trq_peek(&h->q, id);
-	if (r < 0)
-		return r;
-	if (r != TASKRING_DONE && r != TASKRING_FAILED && r != TASKRING_CANCELLED) {
+	if (r >= 0 && r != TASKRING_DONE && r != TASKRING_FAILED && r != TASKRING_CANCELLED)
 		r = trq_wait_final(&h->q, id, trq_deadline_ms(timeout_ms));
-		if (r)
-			return r;
+	if (r < 0) {
+		if (info) /* as trq_get does: releasing it after an error is harmless */
+			memset(info, 0, sizeof(*info));
+		return r;
 	}
 	return trq_get(&h->q, id, info, 1);
 }

@@ -2,6 +2,7 @@
  * errors.c - names and messages: taskring_strerror() and the state and
  * class names shared by the library, the CLI and the daemon.
  */
+#include <errno.h>
 #include <limits.h>
 #include <string.h>
 
@@ -75,10 +76,13 @@ const char *taskring_strerror(int err)
 	case TASKRING_ELOCKED:
 		return "the queue lock was not released in time: a process holding it is stopped "
 		       "or hung";
-	case 2: /* ENOENT */
+	case ENOENT:
 		return "no such instance or task";
-	case 11: /* EAGAIN */
-		return "the instance is starting; try again";
+	case EAGAIN:
+		return "not ready yet, try again (the instance is being created, or no answer came "
+		       "yet)";
+	case ETIMEDOUT:
+		return "timed out";
 	default:
 		return errno_text(err);
 	}

@@ -35,6 +35,11 @@
  * wait in vain: a lock stuck for longer costs it one full wait per this. */
 #define LOCK_SPENT_FOR_NS (5ull * 1000000000ull)
 #define SUBMIT_CHUNK      64
+/* How long handing back read marks waits for the lock: they are an
+ * optimisation (pending ones wait for the next lock), and the calls that
+ * hand them back (a wait about to sleep, a batch collect) have deadlines of
+ * their own that the handle's lock default would overrun. */
+#define FLUSH_WAIT_NS (5ull * 1000000ull)
 
 /* ---- locking ------------------------------------------------------------ */
 
@@ -148,6 +153,17 @@ struct prep {
 };
 
 /* Checks and measures r's argument words into p. */
+/* Whether q's segment is orphaned (trq_seg_orphaned), asked at most once
+ * per TRQ_ORPHAN_CHECK_NS per handle. */
+static int orphaned(struct trq *q, uint64_t now)
+{
+	uint64_t last = __atomic_load_n(&q->orphan_ns, __ATOMIC_RELAXED);
+	if (now - last < TRQ_ORPHAN_CHECK_NS)
+		return 0;
+	__atomic_store_n(&q->orphan_ns, now, __ATOMIC_RELAXED);
+	return trq_seg_orphaned(q);
+}
+
 static int submit_args(struct trq *q, const struct taskring_req *r, struct prep *p)
 {
 	if (r->argc < 0 || (r->argc > 0 && !r->argv))
@@ -303,6 +319,8 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 		return -EINVAL;
 	if (opts && ((opts->flags & ~TASKRING_DETACHED) || opts->max_attempts > TRQ_ATTEMPTS_MAX))
 		return -EINVAL;
+	if (orphaned(q, t0)) /* its tasks would never run */
+		return -TASKRING_ENODAEMON;
 	while (done < n) {
 		size_t k = n - done < SUBMIT_CHUNK ? n - done : SUBMIT_CHUNK;
 		int bad = 0; /* request done + k is bad: submit those before it, then stop */
@@ -539,17 +557,18 @@ static int marks_apply(struct trq *q, const struct trq_mark *m, unsigned n)
 
 void trq_flush_reads(struct trq *q)
 {
-	/* trq_lock applies them; a lock that cannot be had leaves them
+	/* trq_lock applies them; a lock that cannot be had soon leaves them
 	 * pending (at worst, those results wait for their TTL). */
-	if (__atomic_load_n(&q->mk_n, __ATOMIC_RELAXED) && trq_lock(q, 0) == 0)
+	if (__atomic_load_n(&q->mk_n, __ATOMIC_RELAXED) &&
+	    trq_lock(q, trq_now() + FLUSH_WAIT_NS) == 0)
 		trq_unlock(q);
 }
 
 /* Queues n read marks; applies them all when the buffer fills, and at the
- * end when a submitter is waiting for a free slot. One lock of the buffer
- * per pass, not per mark. Marks that find the buffer full again after a
- * flush (the queue lock could not be had) are dropped: those results wait
- * for their TTL, as pending marks do. */
+ * end when TRQ_MARKS_KEEP are pending or a submitter is waiting for a free
+ * slot. One lock of the buffer per pass, not per mark. Marks that find the buffer full again after
+ * a flush (the queue lock could not be had) are dropped: those results wait for their TTL, as
+ * pending marks do. */
 static void marks_add(struct trq *q, const struct trq_mark *m, unsigned n)
 {
 	unsigned done = 0;
@@ -563,7 +582,11 @@ static void marks_add(struct trq *q, const struct trq_mark *m, unsigned n)
 		if (done < n)
 			trq_flush_reads(q);
 	}
-	if (__atomic_load_n(&q->hdr->free_wait, __ATOMIC_RELAXED))
+	/* A reader of results one at a time that does not submit in between
+	 * (a drain) hands them back every TRQ_MARKS_KEEP: one killed then
+	 * leaves fewer than that to their TTL, not a buffer's worth. */
+	if (__atomic_load_n(&q->mk_n, __ATOMIC_RELAXED) >= TRQ_MARKS_KEEP ||
+	    __atomic_load_n(&q->hdr->free_wait, __ATOMIC_RELAXED))
 		trq_flush_reads(q);
 }
 
@@ -723,8 +746,9 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 	if (moved)
 		trq_bell(&q->hdr->free_seq, &q->hdr->free_wait, INT_MAX);
 	/* A batch's marks go back with the batch (one lock for all): only a
-	 * one-at-a-time reader keeps its marks for its next operation, so a
-	 * reader killed mid-stream leaves at most one result to its TTL. */
+	 * one-at-a-time reader keeps its marks for its next operation (fewer
+	 * than TRQ_MARKS_KEEP), so a reader killed mid-stream leaves at most
+	 * those results to their TTL. */
 	if (mark_read && n > 1)
 		trq_flush_reads(q);
 	return first;
@@ -788,9 +812,17 @@ int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
 			r = r < 0 ? r : 0;
 			break;
 		}
-		r = trq_futex_wait(&s->wake, w, deadline);
-		if (r == -ETIMEDOUT)
+		/* In slices, to notice a segment nothing will serve again. */
+		uint64_t now = trq_now(), until = now + TRQ_ORPHAN_CHECK_NS;
+		if (deadline && deadline < until)
+			until = deadline;
+		r = trq_futex_wait(&s->wake, w, until);
+		if (r == -ETIMEDOUT && until == deadline)
 			break;
+		if (r == -ETIMEDOUT && orphaned(q, trq_now())) {
+			r = -TASKRING_ENODAEMON;
+			break;
+		}
 	}
 	uint32_t nw = __atomic_load_n(&s->nwait, __ATOMIC_RELAXED);
 	while (nw && !__atomic_compare_exchange_n(&s->nwait, &nw, nw - 1, 0, __ATOMIC_SEQ_CST,

@@ -247,7 +247,8 @@ struct trq_mark {
 	uint64_t id;
 	uint32_t idx;
 };
-#define TRQ_MARKS 64
+#define TRQ_MARKS      64
+#define TRQ_MARKS_KEEP 8 /* pending marks a one-at-a-time reader keeps at most */
 
 /* A process's validated view of a mapped segment. */
 struct trq {
@@ -291,6 +292,10 @@ struct trq {
 	 * waited for end. A task submitted less than spin_ns later is part of a
 	 * stream, which a worker spinning on another CPU serves best (work_bell). */
 	uint64_t last_ns;
+	/* When a submit or a sleeping wait last asked trq_seg_orphaned (relaxed
+	 * atomic: any thread of the handle). */
+	uint64_t orphan_ns;
+	int sup_held; /* this handle holds the supervisor lock (trq_sup_lock) */
 };
 
 /* Geometry of a new segment. */
@@ -423,6 +428,13 @@ int trq_sup_lock(struct trq *q);
 /* Returns 1 when some process holds the supervisor lock, else 0. */
 int trq_sup_alive(struct trq *q);
 
+#define TRQ_ORPHAN_CHECK_NS (1000ull * 1000000ull)
+/* Whether q's segment was removed (no name links to it any more) while no
+ * supervisor holds it: nothing will ever serve it, whatever starts under
+ * its name makes a new one. Never for the supervisor's own handle. Two
+ * system calls. */
+int trq_seg_orphaned(struct trq *q);
+
 /* ---- locking ------------------------------------------------------------ */
 
 /* Locks the queue, waiting at most until the monotonic deadline (0: a
@@ -439,7 +451,8 @@ void trq_unlock(struct trq *q);
 int trq_type_find(struct trq *q, const char *name);
 
 /* Submits n tasks (see taskring_submit_batch). Returns the number queued or a
- * negative error. Wakes workers. */
+ * negative error (-TASKRING_ENODAEMON: the segment is orphaned, checked at
+ * most once per TRQ_ORPHAN_CHECK_NS). Wakes workers. */
 int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
                const struct taskring_opts *opts, uint64_t *ids);
 
@@ -455,10 +468,11 @@ int trq_peek(struct trq *q, uint64_t id);
  * (its slot cannot change until it is marked read or expires; a reuse during
  * the copy is detected and reported as -TASKRING_EEXPIRED), and its read
  * mark is applied later: at this process's next trq_lock() (any submit,
- * cancel, list...), before a wait sleeps, once TRQ_MARKS marks are pending,
+ * cancel, list...), before a wait sleeps, once TRQ_MARKS_KEEP marks are pending,
  * at once when a submitter waits for free slots, at the end of a
  * trq_get_many() of several ids, and at trq_detach(). A process killed with marks
- * pending leaves those results to their TTL. Returns 0 or an error as trq_peek. */
+ * pending (fewer than TRQ_MARKS_KEEP) leaves those results to their TTL. Returns 0 or an error as
+ * trq_peek. */
 int trq_get(struct trq *q, uint64_t id, struct taskring_info *info, int mark_read);
 
 /* trq_get for n ids under one lock. Returns 0, or the first error met (the
@@ -466,11 +480,14 @@ int trq_get(struct trq *q, uint64_t id, struct taskring_info *info, int mark_rea
 int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_info *infos,
                  int mark_read);
 
-/* Applies this process's pending read marks (see trq_get) under the lock. */
+/* Applies this process's pending read marks (see trq_get) under the lock,
+ * waiting for it at most FLUSH_WAIT_NS (5 ms): a lock that cannot be had
+ * leaves them pending, never delaying the caller past its own deadline. */
 void trq_flush_reads(struct trq *q);
 
 /* Waits until task id is final or the deadline (0: none). Returns 0 or as
- * trq_peek, or -ETIMEDOUT. */
+ * trq_peek, or -ETIMEDOUT, or -TASKRING_ENODAEMON when the segment is
+ * orphaned (it sleeps TRQ_ORPHAN_CHECK_NS at most at a time to look). */
 int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline);
 
 /* Cancels task id (see taskring_cancel). */

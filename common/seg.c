@@ -367,7 +367,16 @@ int trq_sup_lock(struct trq *q)
 	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
 	if (fcntl(q->fd, F_OFD_SETLK, &fl) < 0)
 		return (errno == EAGAIN || errno == EACCES) ? -EBUSY : -errno;
+	q->sup_held = 1;
 	return 0;
+}
+
+int trq_seg_orphaned(struct trq *q)
+{
+	struct stat st;
+	if (q->sup_held || q->fd < 0 || fstat(q->fd, &st) < 0)
+		return 0;
+	return st.st_nlink == 0 && !trq_sup_alive(q);
 }
 
 int trq_sup_alive(struct trq *q)

@@ -125,6 +125,10 @@ static void fz_setup(void)
 	int r = trq_create(q, fz.instance, &g, 0600, -1);
 	fz_check(r == 0, "trq_create", strerror(-r));
 	trq_unlink(fz.instance); /* nothing left behind; the mapping stays */
+	/* As its supervisor: an unlinked segment nobody holds is orphaned, and
+	 * submits to it are refused. */
+	r = trq_sup_lock(q);
+	fz_check(r == 0, "trq_sup_lock", strerror(-r));
 	h = q->hdr;
 	fz_check(trq_set_types(q, types, 3) == 0, "trq_set_types", NULL);
 	h->nworkers = 2;
@@ -347,6 +351,10 @@ static void header_attach(const uint8_t *d, size_t n)
 	fz_check(q2.size == fz.size && trq_seg_size(&(struct trq_geom){q2.capacity, q2.payload_max,
 	                                                               q2.result_max}) == q2.size,
 	         "an accepted header has a geometry that fits the object", NULL);
+	/* Unlinked already and held by no supervisor, it counts as orphaned
+	 * (submits refused): exercise it as a live daemon's, no orphan look
+	 * for the next second. */
+	q2.orphan_ns = trq_now();
 	exercise(&q2, d + (n < hlen ? n : hlen), n > hlen ? n - hlen : 0);
 	trq_detach(&q2);
 }

@@ -10,8 +10,20 @@
  * the project's own -TASKRING_E* codes below. taskring_strerror() explains both.
  * No function keeps a pointer to caller memory after it returns.
  *
- * Thread safety: a taskring_t handle may be used by several threads at once.
+ * Thread safety: a taskring_t handle may be used by several threads at once,
+ * except taskring_detach, which must be the handle's last call.
  * Delivery is at-least-once: a task whose worker dies may run again.
+ *
+ * Signals: no call is ended by a signal. Waits retry after EINTR and end at
+ * their deadline; to react to a signal, wait in slices (say 100 ms) and look
+ * at a flag the handler sets between them.
+ *
+ * When the daemon is down: the segment stays, so submits still queue tasks and
+ * waits wait; a taskringd started for the instance adopts the segment and runs
+ * them (taskring_daemon_alive tells whether one runs now). When the segment
+ * itself was removed while no daemon holds it (a new daemon then makes a new
+ * one), nothing will ever serve this handle: submits and waits return
+ * -TASKRING_ENODAEMON (noticed within a second); attach again.
  */
 #ifndef TASKRING_H
 #define TASKRING_H
@@ -146,15 +158,18 @@ struct taskring_status {
 /* Validates an instance name (1-32 of [A-Za-z0-9_.-]). Returns 0 or -EINVAL. */
 int taskring_instance_valid(const char *name);
 
-/* Attaches to instance `name` (NULL: $TASKRING_INSTANCE, else "default").
+/* Attaches to instance `name` (NULL or "": $TASKRING_INSTANCE, else "default").
  * Checks owner, mode, magic, layout version and size: the segment must
  * belong to this user, or to one of its groups with mode 0660 (root: to root
  * or to the service's user, `taskring` or $TASKRING_SERVICE_USER), and give
  * others no access. Returns 0 and sets *out,
- * -ENOENT when no such instance exists, -EACCES, -TASKRING_ELAYOUT, ... */
+ * -ENOENT when no such instance exists, -EAGAIN while its daemon is still
+ * creating it (try again), -EACCES, -EINVAL (a bad name), -TASKRING_ELAYOUT,
+ * ... */
 int taskring_attach(const char *name, taskring_t **out);
 
-/* Detaches and frees the handle. NULL is ignored. */
+/* Detaches and frees the handle. NULL is ignored. No other thread may be
+ * inside a call on it, nor use it afterwards. */
 void taskring_detach(taskring_t *h);
 
 /* Returns 1 if the segment's supervisor is alive, else 0. */
@@ -170,7 +185,9 @@ int taskring_lock_holder(taskring_t *h, char *buf, size_t len);
 /* Submits one task. argv holds argc words. On success stores its id in *id.
  * Errors: -TASKRING_EBADTYPE, -E2BIG (arguments over payload_max),
  * -EINVAL (bad words or options), -TASKRING_EFULL (table full and
- * opts->timeout_ms == 0), -ETIMEDOUT (still full at the deadline). */
+ * opts->timeout_ms == 0), -ETIMEDOUT (still full at the deadline),
+ * -TASKRING_ELOCKED, -TASKRING_ENODAEMON (the segment was removed: see the
+ * top). */
 int taskring_submit(taskring_t *h, const char *type, int argc, const char *const *argv,
                     const struct taskring_opts *opts, uint64_t *id);
 
@@ -187,7 +204,9 @@ int taskring_submit_batch(taskring_t *h, size_t n, const struct taskring_req *re
                           const struct taskring_opts *opts, uint64_t *ids);
 
 /* Copies task `id` into *info without waiting. -ENOENT: never issued;
- * -TASKRING_EEXPIRED: its slot was reused. Does not mark the result read. */
+ * -TASKRING_EEXPIRED: its slot was reused; -TASKRING_EBADID: not an id of
+ * this segment. Does not mark the result read. On an error *info is zeroed
+ * (releasing it is harmless). */
 int taskring_get(taskring_t *h, uint64_t id, struct taskring_info *info);
 
 /* Waits until task `id` is final (done, failed, cancelled) or timeout_ms
@@ -195,12 +214,16 @@ int taskring_get(taskring_t *h, uint64_t id, struct taskring_info *info);
  * result read (the slot may then be reused, oldest first; the mark is
  * applied at this handle's next queue operation, a wait that sleeps, or
  * taskring_detach). Returns 0,
- * -ETIMEDOUT, -ENOENT, -TASKRING_EEXPIRED. */
+ * -ETIMEDOUT, -ENOENT, -TASKRING_EBADID, -TASKRING_EEXPIRED (also for a
+ * detached task that finished: its slot was freed at once),
+ * -TASKRING_ENODAEMON (the segment was removed: see the top). On an error
+ * *info is zeroed (releasing it is harmless). */
 int taskring_wait(taskring_t *h, uint64_t id, int64_t timeout_ms, struct taskring_info *info);
 
 /* Waits for n tasks with one overall deadline; infos may be NULL, else an
  * array of n. Returns 0 when all are final, else the first error met (the
- * infos of tasks not copied are zeroed). */
+ * infos of tasks not copied are zeroed). Release all n infos, also after an
+ * error: the ones of tasks that were final are filled. */
 int taskring_wait_many(taskring_t *h, size_t n, const uint64_t *ids, int64_t timeout_ms,
                        struct taskring_info *infos);
 
@@ -211,7 +234,7 @@ void taskring_info_release(struct taskring_info *info);
  * marked and the supervisor stops its worker (for a running task, 0 means the
  * cancel was recorded: one that finishes first ends done, with its result).
  * Returns 0, -TASKRING_EFINAL when already final, -ENOENT /
- * -TASKRING_EEXPIRED. */
+ * -TASKRING_EEXPIRED / -TASKRING_EBADID, -TASKRING_ELOCKED. */
 int taskring_cancel(taskring_t *h, uint64_t id);
 
 /* Calls fn for every task whose state bit (1u << state) is in state_mask,

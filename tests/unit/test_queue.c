@@ -479,6 +479,15 @@ static void test_lock_stopped(void)
 	ok(1, "# SKIP TSan builds wait for the lock without a deadline");
 #else
 	int pfd[2], err;
+	/* One task done (its result read below, leaving a read mark pending),
+	 * one queued (waited for below). */
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	struct trq_task t;
+	uint64_t done_id = submit1("echo", 0, NULL, NULL, &err);
+	uint64_t queued_id = submit1("echo", 0, NULL, NULL, &err);
+	int tk = take1(0, inc, &t, TASKRING_CPU), fin = finish1(0, inc, &t, TASKRING_DONE, "x");
+	ok(done_id && queued_id && tk == 1 && t.id == done_id && fin >= 0,
+	   "one task done, one queued (take %d, finish %d)", tk, fin);
 	pid_t kid = lock_holder_child(pfd, 0);
 	ok(kid > 0, "a child holds the queue lock, then stops");
 	is_int(trq_lock_holder(&q), kid, "the lock word names it as the holder");
@@ -489,6 +498,21 @@ static void test_lock_stopped(void)
 	ok(trq_now() - t0 >= 250000000ull, "at its deadline");
 	ok(strstr(taskring_strerror(err), "lock") != NULL, "which says why: %s",
 	   taskring_strerror(err));
+	/* A wait hands back pending read marks before it sleeps: that must
+	 * not cost it more than its own deadline (it took the 10 s lock
+	 * default). */
+	struct taskring_info info;
+	ok(trq_get(&q, done_id, &info, 1) == 0 && info.state == TASKRING_DONE,
+	   "the done task's result is read without the lock");
+	taskring_info_release(&info);
+	ok(q.mk_n > 0, "its read mark is pending");
+	t0 = trq_now();
+	int rw = trq_wait_final(&q, queued_id, t0 + 100000000ull);
+	uint64_t waited = trq_now() - t0;
+	ok(rw == -ETIMEDOUT && waited < 2000000000ull,
+	   "a wait of 100 ms for the queued task ends at its deadline, not the lock's (%d, %.0f "
+	   "ms)",
+	   rw, (double)waited / 1e6);
 	/* The supervisor's handle: one full wait in vain, then brief ones until
 	 * it gets the lock again (lock_spent_ns). */
 	q.lock_wait_ns = 300000000ull;
@@ -523,7 +547,66 @@ static void test_lock_stopped(void)
 	ok(id != 0, "killed, it leaves a lock the next caller repairs (err %d)", err);
 	is_int(trq_lock_holder(&q), 0, "and nobody holds it after");
 	check("after a stopped lock holder was killed");
+	drain(inc);
 #endif
+}
+
+/* A handle whose segment was removed while no supervisor holds it (a
+ * daemon SIGKILLed, its segment deleted, a new one started under the name):
+ * its submits and waits say no daemon serves it, instead of queueing tasks
+ * nothing will run and waiting for them forever. While a supervisor still
+ * holds a removed segment, it serves it: nothing changes. */
+static void test_orphaned(void)
+{
+	char name[64];
+	int pfd[2], err = 0;
+	struct trq o;
+	struct trq_geom g = {16, 256, 256};
+	static const struct trq_type types[] = {{"echo", TASKRING_CPU, 0}};
+
+	snprintf(name, sizeof(name), "%s-orphan", qt_instance);
+	if (pipe(pfd) != 0) {
+		ok(0, "pipe: %s", strerror(errno));
+		return;
+	}
+	pid_t sup = fork();
+	if (sup == 0) { /* the supervisor: makes the segment and holds it */
+		struct trq s;
+		char x = trq_create(&s, name, &g, 0600, -1) == 0 &&
+		                 trq_set_types(&s, types, 1) == 0 && trq_sup_lock(&s) == 0
+		             ? 'y'
+		             : 'n';
+		if (write(pfd[1], &x, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	char x = 0;
+	ok(sup > 0 && read(pfd[0], &x, 1) == 1 && x == 'y',
+	   "a supervisor made and holds a segment");
+	close(pfd[0]);
+	close(pfd[1]);
+	ok(trq_attach(&o, name) == 0, "attached to it");
+	struct taskring_req r = {"echo", 0, NULL};
+	uint64_t id1 = 0, id2 = 0;
+	ok(trq_submit(&o, 1, &r, NULL, &id1) == 1, "a submit works");
+	trq_unlink(name);
+	o.orphan_ns = 0; /* look again now, not in a second */
+	ok(trq_submit(&o, 1, &r, NULL, &id2) == 1,
+	   "removed while its supervisor holds it: still served, a submit works");
+	kill(sup, SIGKILL);
+	waitpid(sup, NULL, 0);
+	o.orphan_ns = 0;
+	err = trq_submit(&o, 1, &r, NULL, &id2);
+	is_int(err, -TASKRING_ENODAEMON,
+	       "removed and its supervisor dead: a submit says no daemon");
+	uint64_t t0 = trq_now();
+	err = trq_wait_final(&o, id1, t0 + 30000000000ull);
+	uint64_t took = trq_now() - t0;
+	ok(err == -TASKRING_ENODAEMON && took < 10000000000ull,
+	   "a wait for a queued task says so too, not at its 30 s deadline (%d, %.1f s)", err,
+	   (double)took / 1e9);
+	trq_detach(&o);
 }
 
 /* A lock that a live process holds past a caller's short deadline (a busy
@@ -777,6 +860,29 @@ static void test_read_marks(void)
 	trq_unlock(&q);
 	is_int(now_read, read0 + 3, "any trq_lock applies pending marks");
 	check("after deferred read marks");
+	drain(inc);
+
+	/* A reader draining results one at a time, with no lock in between,
+	 * hands its marks back every TRQ_MARKS_KEEP reads: killed, it would
+	 * leave fewer than that to their TTL. */
+	uint64_t more[12];
+	for (int i = 0; i < 12; i++) {
+		more[i] = submit1("echo", 0, NULL, NULL, &err);
+		take1(0, inc, &t, TASKRING_CPU);
+		finish1(0, inc, &t, TASKRING_DONE, "r");
+	}
+	uint32_t read1 = q.hdr->fin_count[1];
+	unsigned most = 0;
+	for (int i = 0; i < 12; i++) {
+		if (trq_get(&q, more[i], &info, 1) == 0)
+			taskring_info_release(&info);
+		if (q.mk_n > most)
+			most = q.mk_n;
+	}
+	ok(most < TRQ_MARKS_KEEP && q.hdr->fin_count[1] - read1 + q.mk_n == 12,
+	   "12 reads one at a time: at most %u marks pending (%u), the rest applied (%u)",
+	   TRQ_MARKS_KEEP - 1, most, q.hdr->fin_count[1] - read1);
+	trq_flush_reads(&q);
 	drain(inc);
 }
 
@@ -1530,6 +1636,7 @@ int main(void)
 	test_giveback();
 	test_owner_dead();
 	test_lock_stopped();
+	test_orphaned();
 	test_lock_busy();
 	test_attach_refusals();
 	test_nap_full();
