@@ -16,7 +16,10 @@
 
 inst=$(tr_instance)
 T() { "$TR" -i "$inst" "$@"; }
-chaos_config "$TR_TMP/chaos.yaml"
+# Killed stress clients leave the results they read but had not yet marked
+# read (up to 7 each) to result_ttl, about a thousand per run, on top of the
+# killed maps' 2400 below: a table of 16384 keeps room for what follows.
+chaos_config "$TR_TMP/chaos.yaml" "queue:" "  capacity: 16384" "  payload_max: 256" "  result_max: 256"
 start_daemon "$inst" -c "$TR_TMP/chaos.yaml"
 tap_ok $? "taskringd started"
 wait_until 60 'test "$(nready "$inst")" = 2'
@@ -35,14 +38,17 @@ tap_is "$(sj .in_doubt.stuck)" 0 "tasks submitted by clients killed inside submi
 # ---- CLI clients killed mid-flight ------------------------------------------------
 # Each map submits 300 tasks of about 0.4 ms and is killed 10-90 ms in: some of its
 # tasks are done, some queued, its results unread (kept for result_ttl, 2400 slots
-# at most: the table has room for the rest).
+# at most).
 for i in $(seq 1 8); do
 	tr_bg "$TR" -i "$inst" map sqrt-sum $(yes 200000 | head -n 300) >/dev/null 2>&1
 	sleep 0.0$((RANDOM % 9 + 1))
 	kill -KILL -- "-$TR_BG_PID" 2>/dev/null
 	wait "$TR_BG_PID" 2>/dev/null
 done
-ids=$(for i in $(seq 1 50); do T submit spin 20; done | tr '\n' ' ')
+tap_diag "free slots before the next submits: $(T status --json | jq .free)"
+# A full table must fail here, not pass after result_ttl (300 s).
+ids=$(for i in $(seq 1 50); do T submit --timeout 30 spin 20; done | tr '\n' ' ')
+tap_is "$(echo $ids | wc -w)" 50 "50 more tasks submitted (the table had room)"
 for i in 1 2 3; do
 	tr_bg "$TR" -i "$inst" wait --timeout 60 $ids >/dev/null 2>&1
 	sleep 0.1
