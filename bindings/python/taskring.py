@@ -1136,8 +1136,19 @@ class Task:
     def _outcome(self, timeout):
         deadline = _deadline(timeout)  # checked even when the outcome is known
         with self._lock:
+            if self._final is not None or self._gone:
+                return self._final
+        # Wait without the lock: another thread's wait on this Task must not
+        # hold this one past its own timeout.
+        try:
+            d, out = self._client._wait(self._id, deadline, self._detached)
+        except TaskringError:
+            with self._lock:  # another thread consumed it first
+                if self._final is not None or self._gone:
+                    return self._final
+            raise
+        with self._lock:
             if self._final is None and not self._gone:
-                d, out = self._client._wait(self._id, deadline, self._detached)
                 if d is None:
                     self._gone = True
                 else:

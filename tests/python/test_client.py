@@ -463,6 +463,21 @@ def threads(c):
     ok(all(out.get(k) == ["t%d %d" % (k, i) for i in range(50)] for k in range(4)),
        "4 threads sharing one Client: 200 tasks, all correct")
 
+    # Two threads waiting on one Task: each keeps its own timeout.
+    t = c.submit("sleep", "3000")
+    box = []
+    waiter = threading.Thread(target=lambda: box.append(t.result(timeout=60)))
+    waiter.start()
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    raises(TimeoutError, lambda: t.result(timeout=0.3),
+           "a second thread's result(timeout=0.3) while another waits: TimeoutError")
+    waited = time.monotonic() - t0
+    ok(waited < 2.0, "at its own timeout, not when the other wait ends", "waited %.3f s" % waited)
+    waiter.join(60)
+    is_(box, [""], "the first thread's wait gets the result")
+    is_(t.result(timeout=0), "", "and the second sees it after")
+
 
 @section
 def status_shape(c):
