@@ -13,32 +13,37 @@
 #include "cli.h"
 
 static const char cancel_help[] =
-    "usage: taskring cancel ID...\n"
+    "usage: taskring cancel [--timeout S] ID...\n"
     "\n"
     "Cancels each task. A queued task becomes cancelled at once. A running cpu\n"
     "task has its worker stopped by the daemon (and replaced); a running io task\n"
     "is ended by its worker, and an exec task's process group is killed (the\n"
     "worker goes on in both cases). For a running task, cancel waits (up to\n"
-    "10 s) to see how it ended: one that finished before it could be stopped\n"
-    "keeps its result and is reported. A task its worker took with others and\n"
-    "has not started ends cancelled when its turn comes. Prints nothing on\n"
-    "success.\n"
+    "10 s, or --timeout) to see how it ended: one that finished before it\n"
+    "could be stopped keeps its result and is reported. A task its worker\n"
+    "took with others and has not started ends cancelled when its turn comes.\n"
+    "Prints nothing on success.\n"
     "\n"
     "Options:\n"
+    "  -t, --timeout S      wait at most S seconds in all for running tasks to\n"
+    "                       end (decimals allowed; default 10; 0: look once,\n"
+    "                       a running task then gives exit status 4): an exec\n"
+    "                       program that ignores SIGTERM ends only after the\n"
+    "                       daemon's tasks.kill_grace_ms\n"
     "  -i, --instance NAME  the daemon instance\n"
     "  -h, --help           show this help\n"
     "\n"
     "Exit status: 0 all cancelled; 1 a task was already finished, finished\n"
     "before it could be stopped, does not exist or expired; 2 bad arguments;\n"
-    "3 daemon not reachable; 4 a running task had not ended after 10 s (the\n"
-    "cancel stays recorded).\n";
+    "3 daemon not reachable; 4 a running task had not ended in time (the cancel\n"
+    "stays recorded).\n";
 
-#define CANCEL_WAIT_MS 10000 /* how long a running task may take to end */
+#define CANCEL_WAIT_MS 10000 /* default: how long a running task may take to end */
 
 /* Waits for a task whose cancel was accepted to end, without marking its
  * result read. Returns CLI_OK when it ended cancelled, else says how it
  * ended (done or failed first, still running) and returns the status. */
-static int cancel_outcome(struct cli *c, uint64_t id, int64_t deadline)
+static int cancel_outcome(struct cli *c, uint64_t id, int64_t deadline, int64_t wait_ms)
 {
 	unsigned long long shown = (unsigned long long)id;
 	struct timespec nap = {0, 1000000};
@@ -67,8 +72,8 @@ static int cancel_outcome(struct cli *c, uint64_t id, int64_t deadline)
 		if (!taskring_daemon_alive(c->h))
 			return CLI_OK; /* the next daemon ends it cancelled when it adopts it */
 		if (cli_now_ms() >= deadline) {
-			cli_err(c, "task %llu: cancel recorded; still %s after %d s", shown,
-			        taskring_state_name(state), CANCEL_WAIT_MS / 1000);
+			cli_err(c, "task %llu: cancel recorded; still %s after %.3g s", shown,
+			        taskring_state_name(state), (double)wait_ms / 1000.0);
 			return CLI_TIMEOUT;
 		}
 		nanosleep(&nap, NULL);
@@ -80,19 +85,24 @@ static int cancel_outcome(struct cli *c, uint64_t id, int64_t deadline)
 static int cancel_run(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
+	    {"timeout", required_argument, NULL, 't'},
 	    {"instance", required_argument, NULL, 'i'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	uint64_t *ids;
 	int n, st, worst = CLI_OK;
+	int64_t wait_ms = CANCEL_WAIT_MS;
 
 	for (;;) {
 		const char *tok = cli_opt_token(argc, argv);
-		int opt = getopt_long(argc, argv, ":i:h", longopts, NULL);
+		int opt = getopt_long(argc, argv, ":t:i:h", longopts, NULL);
 		if (opt == -1)
 			break;
-		st = cli_common_opt(c, opt, tok, longopts);
+		if (opt == 't')
+			st = cli_opt_duration(c, "--timeout", optarg, &wait_ms);
+		else
+			st = cli_common_opt(c, opt, tok, longopts);
 		if (st != CLI_CONTINUE)
 			return st;
 	}
@@ -115,12 +125,12 @@ static int cancel_run(struct cli *c, int argc, char **argv)
 		asked[i] = r == 0;
 	}
 	/* A running task may still finish before its worker is stopped. */
-	int64_t deadline = cli_now_ms() + CANCEL_WAIT_MS;
+	int64_t deadline = cli_now_ms() + wait_ms;
 	cli_interrupt_install();
 	for (int i = 0; i < n; i++) {
 		if (!asked[i])
 			continue;
-		st = cancel_outcome(c, ids[i], deadline);
+		st = cancel_outcome(c, ids[i], deadline, wait_ms);
 		worst = st > worst ? st : worst;
 	}
 	cli_interrupt_reset();

@@ -94,6 +94,22 @@ kill -CONT "$dpid"
 tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*task $quick finished \\(done\\) before it could be stopped" \
 	"cancel of a task that finished first: exit 1, saying so"
 tap_is "$(task_json "$inst" "$quick" state)" done "and the task keeps its result"
+# --timeout: how long cancel waits for a running task to end (the stopped
+# supervisor cannot end it meanwhile).
+slow=$(T submit spin 20000)
+wait_until 30 'test "$(task_json "$inst" "$slow" state)" = running'
+kill -STOP "$dpid"
+start=$(date +%s%N)
+run T cancel --timeout 0.5 "$slow"
+ms=$((($(date +%s%N) - start) / 1000000))
+kill -CONT "$dpid"
+tap_like "$RUN_STATUS:$RUN_ERR" "^4:.*task $slow: cancel recorded; still running after 0.5 s" \
+	"cancel --timeout 0.5 of a task that does not end in time: exit 4, saying so"
+tap_ok "$([ "$ms" -lt 5000 ]; echo $?)" "after its timeout, not the default 10 s ($ms ms)"
+wait_until 30 'test "$(task_json "$inst" "$slow" state)" = cancelled'
+tap_ok $? "the recorded cancel ends it once the supervisor runs"
+run T cancel --timeout soon "$slow"
+tap_like "$RUN_STATUS:$RUN_ERR" "^2:.*--timeout" "a bad --timeout is refused naming the option"
 
 # ---- the run timeout counts from when a task really starts ---------------------------------
 # After a stream of quick tasks the worker takes the next ones in one batch. The second
