@@ -152,7 +152,6 @@ struct prep {
 	uint32_t tsum; /* trq_sum() of the type field: trq_args_sum()'s first part */
 };
 
-/* Checks and measures r's argument words into p. */
 /* Whether q's segment is orphaned (trq_seg_orphaned), asked at most once
  * per TRQ_ORPHAN_CHECK_NS per handle. */
 static int orphaned(struct trq *q, uint64_t now)
@@ -164,6 +163,7 @@ static int orphaned(struct trq *q, uint64_t now)
 	return trq_seg_orphaned(q);
 }
 
+/* Checks and measures r's argument words into p. */
 static int submit_args(struct trq *q, const struct taskring_req *r, struct prep *p)
 {
 	if (r->argc < 0 || (r->argc > 0 && !r->argv))
