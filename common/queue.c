@@ -228,7 +228,7 @@ static void submit_fill(struct trq *q, uint32_t idx, const struct taskring_req *
 	unsigned ma = o && o->max_attempts ? o->max_attempts : h->max_attempts_default;
 	if (ma < 1 || ma > TRQ_ATTEMPTS_MAX)
 		ma = ma < 1 ? 1 : TRQ_ATTEMPTS_MAX;
-	s->id = slot_id(q, idx, s->gen);
+	s->id = slot_id(q, idx, slot_gen(q, s));
 	s->cls = p->cls;
 	s->flags = o && (o->flags & TASKRING_DETACHED) ? TRQ_F_DETACHED : 0;
 	s->attempts = 0;
@@ -406,7 +406,7 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 
 int trq_id_slot(struct trq *q, uint64_t id, uint32_t *idx)
 {
-	if (id == 0 || (id - 1) / q->capacity > UINT32_MAX)
+	if (id == 0 || (id - 1) / q->capacity > ((uint64_t)q->gen_hi_mask << 32 | UINT32_MAX))
 		return -TASKRING_EBADID;
 	*idx = (uint32_t)((id - 1) % q->capacity);
 	return 0;
@@ -418,7 +418,8 @@ int trq_peek(struct trq *q, uint64_t id)
 	int r = trq_id_slot(q, id, &idx);
 	if (r)
 		return r;
-	uint32_t want = (uint32_t)((id - 1) / q->capacity);
+	uint64_t want = (id - 1) / q->capacity;
+	uint32_t w32 = (uint32_t)want;
 	struct trq_slot *s = &q->meta[idx];
 	for (;;) {
 		uint32_t g1 = ld32(&s->gen);
@@ -426,12 +427,19 @@ int trq_peek(struct trq *q, uint64_t id)
 		uint32_t g2 = ld32(&s->gen);
 		if (g1 != g2)
 			continue;
-		if (g1 > want)
+		/* The low 32 bits of the generation, compared modulo 2^32: the
+		 * slot moved on (expired) or the id is not issued yet. */
+		int32_t d = (int32_t)(g1 - w32);
+		if (d > 0)
 			return -TASKRING_EEXPIRED;
-		if (g1 < want || st == TASKRING_FREE)
+		if (d < 0 || st == TASKRING_FREE)
 			return -ENOENT;
 		if (st >= TASKRING_NSTATES)
 			return -TASKRING_ECORRUPT;
+		/* Equal low bits but another id: 2^32 generations apart (or a
+		 * damaged id, which the copy reports). */
+		if (RD(s->id) != id && slot_gen(q, s) != want)
+			return -TASKRING_EEXPIRED;
 		return (int)st;
 	}
 }
@@ -503,10 +511,10 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 static int id_current(struct trq *q, uint64_t id, uint32_t idx)
 {
 	struct trq_slot *s = &q->meta[idx];
-	uint32_t want = (uint32_t)((id - 1) / q->capacity);
-	if (s->gen > want)
+	uint64_t want = (id - 1) / q->capacity, gen = slot_gen(q, s);
+	if (gen > want)
 		return -TASKRING_EEXPIRED;
-	if (s->gen < want || s->state == TASKRING_FREE)
+	if (gen < want || s->state == TASKRING_FREE)
 		return -ENOENT;
 	if (s->state >= TASKRING_NSTATES || s->id != id)
 		return -TASKRING_ECORRUPT;
@@ -596,14 +604,16 @@ static int copy_final(struct trq *q, uint64_t id, uint32_t idx, struct taskring_
                       uint64_t off, struct ibuf_blk *blk)
 {
 	struct trq_slot *s = &q->meta[idx];
-	uint32_t want = (uint32_t)((id - 1) / q->capacity);
+	uint32_t want = (uint32_t)((id - 1) / q->capacity); /* the low bits: see trq_peek */
 	int st = trq_peek(q, id);
 	if (st < 0)
 		return st;
 	if (!is_final((uint32_t)st))
 		return 1;
 	if (RD(s->id) != id) /* reclaimed since the peek, or overwritten */
-		return ld32(&s->gen) != want ? -TASKRING_EEXPIRED : -TASKRING_ECORRUPT;
+		return ld32(&s->gen) != want || slot_gen(q, s) != (id - 1) / q->capacity
+		           ? -TASKRING_EEXPIRED
+		           : -TASKRING_ECORRUPT;
 	int r = copy_info(q, idx, info, off, blk);
 	if (r)
 		return r;

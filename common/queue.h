@@ -16,8 +16,10 @@
  *   - the free list holds exactly the FREE slots;
  *   - fin list 0 (unread) and fin list 1 (read) hold exactly the finished
  *     (DONE, FAILED, CANCELLED) slots, by finish time, oldest first;
- *   - a slot's id is gen * capacity + index + 1 while it is not FREE; a FREE
- *     slot's gen is the generation its next task will get;
+ *   - a slot's id is gen * capacity + index + 1 while it is not FREE, gen
+ *     being its 64-bit generation gen_hi:gen (see slot_gen: below 2^63 /
+ *     capacity, so ids never repeat before 2^63 tasks); a FREE slot's
+ *     generation is the one its next task will get;
  *   - running[c] counts the RUNNING slots of class c.
  * Everything but the slot table is derived: trq_rebuild() re-derives it, and
  * runs whenever a locker gets EOWNERDEAD or finds an inconsistency.
@@ -45,7 +47,7 @@
 #include "taskring.h"
 
 #define TRQ_MAGIC       0x3151474e49524b54ull /* "TKRINGQ1" */
-#define TRQ_LAYOUT      12
+#define TRQ_LAYOUT      13
 #define TRQ_NAME_MAX    32 /* task type name, including the NUL */
 #define TRQ_TYPES_MAX   128
 #define TRQ_WORKERS_MAX 1024
@@ -101,7 +103,7 @@ struct trq_type {
  * argument and result lines. */
 struct trq_slot {
 	uint64_t id;       /* gen * capacity + index + 1; 0 never */
-	uint32_t gen;      /* generation (atomic reads) */
+	uint32_t gen;      /* generation, low 32 bits (atomic reads) */
 	uint32_t state;    /* enum taskring_state (atomic reads) */
 	uint32_t cls;      /* enum taskring_class */
 	uint32_t flags;    /* TRQ_F_* */
@@ -123,7 +125,8 @@ struct trq_slot {
 	uint32_t out_sum;  /* trq_sum() of the output bytes, set at finish */
 	int32_t sub_cpu;   /* 1 + the CPU the submitter ran on, 0 unknown: a hint */
 	uint32_t watch;    /* 1 once a client waited for this task (a hint, see trq_nap) */
-	char pad_[40];
+	uint32_t gen_hi;   /* generation, high bits (under gen_hi_mask), bumped as gen wraps */
+	char pad_[36];
 	char args_in[TRQ_INLINE]; /* the argument bytes when args_len <= TRQ_INLINE */
 	char out_in[TRQ_INLINE];  /* the output bytes when out_len <= TRQ_INLINE */
 };
@@ -257,6 +260,7 @@ struct trq {
 	size_t size;
 	int fd;
 	uint32_t capacity, payload_max, result_max, workers_max;
+	uint32_t gen_hi_mask; /* gen_hi bits in use: every id < 2^63 (seg_view) */
 	struct trq_slot *meta;
 	unsigned char *args, *out;
 	uint32_t *ring[TRQ_NCLASS];

@@ -23,7 +23,7 @@ static const char *slot_invalid(const struct trq *q, uint32_t idx)
 	const struct trq_slot *s = &q->meta[idx];
 	if (s->state >= TASKRING_NSTATES)
 		return "state";
-	if (s->id != slot_id(q, idx, s->gen))
+	if (s->id != slot_id(q, idx, slot_gen(q, s)))
 		return "id";
 	if (s->cls >= TRQ_NCLASS)
 		return "class";
@@ -99,8 +99,8 @@ void trq_rebuild(struct trq *q)
 		/* FREE, or finished and half freed: its holder died inside
 		 * trq_slot_free, after the new generation (only finished slots
 		 * are freed, so finish the job). */
-		if (s->state == TASKRING_FREE ||
-		    (is_final(s->state) && s->gen > 0 && s->id == slot_id(q, i, s->gen - 1))) {
+		if (s->state == TASKRING_FREE || (is_final(s->state) && slot_gen(q, s) > 0 &&
+		                                  s->id == slot_id(q, i, slot_gen(q, s) - 1))) {
 			trq_slot_push_free(q, i);
 			continue;
 		}
@@ -110,7 +110,7 @@ void trq_rebuild(struct trq *q)
 			         bad);
 			if (s->state >= TASKRING_NSTATES || s->cls >= TRQ_NCLASS)
 				s->cls = 0;
-			s->id = slot_id(q, i, s->gen);
+			s->id = slot_id(q, i, slot_gen(q, s));
 			if (memchr(s->type, 0, sizeof(s->type)) == NULL || !s->type[0])
 				snprintf(s->type, sizeof(s->type), "?");
 			if (s->max_attempts < 1 || s->max_attempts > TRQ_ATTEMPTS_MAX)

@@ -78,6 +78,12 @@ static int seg_name(char *buf, size_t len, const char *instance)
 static void seg_view(struct trq *q, const struct trq_geom *g, const struct seg_layout *l)
 {
 	q->capacity = g->capacity;
+	/* A generation below 2^(32 + k) with k = 31 - bits(capacity) keeps
+	 * every id, gen * capacity + index + 1, below 2^63. */
+	unsigned bits = 0;
+	while (bits < 32 && (1ull << bits) < g->capacity)
+		bits++;
+	q->gen_hi_mask = bits >= 31 ? 0 : (1u << (31 - bits)) - 1;
 	q->payload_max = g->payload_max;
 	q->result_max = g->result_max;
 	q->workers_max = TRQ_WORKERS_MAX;

@@ -100,7 +100,10 @@ void trq_slot_free(struct trq *q, uint32_t idx)
 	 * copy) that sees FREE or a cleared id must also see the old id
 	 * expired, never "no such task" or "corrupted". And it must be visible
 	 * before the next task's bytes, which a reader checks gen against. */
-	st32(&s->gen, s->gen + 1);
+	uint32_t g = s->gen + 1;
+	if (g == 0) /* 2^32 tasks in this slot: carry, or wrap within 2^63 ids */
+		st32(&s->gen_hi, (s->gen_hi + 1) & q->gen_hi_mask);
+	st32(&s->gen, g);
 	trq_order();
 	trq_slot_push_free(q, idx);
 }

@@ -77,9 +77,16 @@ static inline int is_final(uint32_t st)
 	return st == TASKRING_DONE || st == TASKRING_FAILED || st == TASKRING_CANCELLED;
 }
 
-static inline uint64_t slot_id(const struct trq *q, uint32_t idx, uint32_t gen)
+/* Slot s's whole generation, gen_hi:gen (gen_hi masked: it may be
+ * garbage). */
+static inline uint64_t slot_gen(const struct trq *q, const struct trq_slot *s)
 {
-	return (uint64_t)gen * q->capacity + idx + 1;
+	return (uint64_t)(s->gen_hi & q->gen_hi_mask) << 32 | s->gen;
+}
+
+static inline uint64_t slot_id(const struct trq *q, uint32_t idx, uint64_t gen)
+{
+	return gen * q->capacity + idx + 1;
 }
 
 /* Wakes every client waiting on slot idx, whose state or generation the

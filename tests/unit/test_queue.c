@@ -609,6 +609,76 @@ static void test_orphaned(void)
 	trq_detach(&o);
 }
 
+/* A slot's generation carries past 2^32: the ids of its next tasks go on
+ * growing, they never repeat an earlier id (with a 32-bit generation the
+ * task after the 2^32nd in a slot got the id of the slot's first task). */
+static void test_gen_wrap(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	int err = 0;
+	uint32_t cap = q.capacity;
+	uint64_t old[64], ids[64];
+	unsigned nold = 0;
+
+	/* Detached tasks through every slot: each is freed as it finishes. */
+	for (uint32_t i = 0; i < cap; i++)
+		submit1("echo", 0, NULL, &(struct taskring_opts){.flags = TASKRING_DETACHED}, &err);
+	drain(inc);
+	trq_lock(&q, 0);
+	for (uint32_t i = 0; i < cap; i++)
+		if (q.meta[i].state == TASKRING_FREE)
+			q.meta[i].gen = UINT32_MAX; /* its next task is the slot's 2^32nd */
+	trq_unlock(&q);
+	/* Fill the free slots with tasks of generation 2^32 - 1, run and read
+	 * them; then a table's worth of submits reuses every slot. */
+	for (uint32_t i = 0; i < cap && nold < 64; i++) {
+		uint64_t id =
+		    submit1("echo", 0, NULL, &(struct taskring_opts){.timeout_ms = 0}, &err);
+		if (!id)
+			break;
+		if ((id - 1) / cap == UINT32_MAX)
+			old[nold++] = id;
+	}
+	drain(inc);
+	trq_flush_reads(&q);
+	ok(nold > 0, "%u tasks of generation 2^32 - 1 ran", nold);
+	unsigned n = 0, carried = 0, repeats = 0;
+	for (uint32_t i = 0; i < cap && n < 64; i++) {
+		uint64_t id = submit1("echo", 0, NULL, NULL, &err);
+		if (!id)
+			break;
+		ids[n++] = id;
+		if ((id - 1) / cap == 1ull << 32)
+			carried++;
+		if (id <= cap) /* the id the slot's generation 0 had */
+			repeats++;
+	}
+	ok(n == cap && carried == nold && repeats == 0,
+	   "the next task in each of those %u slots has generation 2^32, a new id (%u of %u "
+	   "submits carried, %u repeated an id of generation 0)",
+	   nold, carried, n, repeats);
+	int expired = 0;
+	for (unsigned i = 0; i < nold; i++)
+		expired += trq_peek(&q, old[i]) == -TASKRING_EEXPIRED;
+	is_int(expired, (int)nold, "the ids of generation 2^32 - 1 are expired");
+	is_int(trq_peek(&q, (uint64_t)1 + (old[0] - 1) % cap), -TASKRING_EEXPIRED,
+	       "and generation 0's id of such a slot is expired, not its new task");
+	int queued = 0;
+	for (unsigned i = 0; i < n; i++)
+		queued += trq_peek(&q, ids[i]) == TASKRING_QUEUED;
+	is_int(queued, (int)n, "the new ids read back as their queued tasks");
+	check("with generations past 2^32");
+	trq_lock(&q, 0);
+	trq_rebuild(&q);
+	trq_unlock(&q);
+	check("after a rebuild (the ids are valid)");
+	queued = 0;
+	for (unsigned i = 0; i < n; i++)
+		queued += trq_peek(&q, ids[i]) == TASKRING_QUEUED;
+	is_int(queued, (int)n, "and still read back after it");
+	drain(inc);
+}
+
 /* A lock that a live process holds past a caller's short deadline (a busy
  * queue: a submit woken by a free slot just before its deadline meets the
  * lock taken) ends the call with a plain -ETIMEDOUT. -TASKRING_ELOCKED,
@@ -1637,6 +1707,7 @@ int main(void)
 	test_owner_dead();
 	test_lock_stopped();
 	test_orphaned();
+	test_gen_wrap();
 	test_lock_busy();
 	test_attach_refusals();
 	test_nap_full();
