@@ -145,7 +145,7 @@ int tr_exec_cfg_init(struct tr_exec_cfg *c, char *const *allowed, size_t n_allow
 	memset(c, 0, sizeof(*c));
 	c->devnull = -1;
 	c->self = getpid();
-	tr_guard_init(&c->guard, c->self, gettid(), getppid(), getpgrp());
+	tr_guard_init(&c->guard, c->self, getppid());
 	c->allowed = strv_dup(allowed, n_allowed);
 	c->n_allowed = n_allowed;
 	c->envp = strv_dup(env, n_env);
@@ -264,6 +264,8 @@ int tr_exec_start(struct tr_exec *x, struct tr_exec_cfg *c, unsigned argc, char 
 	};
 	sigset_t all, old;
 	int pidfd = -1;
+	if (c->guard.on) /* the threads the worker and the supervisor have now */
+		tr_guard_refresh(&c->guard);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pid_t pid = clone(spawn_child, (char *)c->stack + c->stack_len,

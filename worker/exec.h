@@ -69,7 +69,7 @@ struct tr_exec_cfg {
 	void *stack; /* the children's stack until their execve */
 	size_t stack_len;
 	pid_t self;            /* the worker's pid: the children's parent */
-	struct tr_guard guard; /* see guard.h: set up by init for the calling thread */
+	struct tr_guard guard; /* see guard.h: set up by init, refreshed at each start */
 	int guard_err;         /* a child could not install it (errno): it is off now */
 };
 

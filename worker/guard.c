@@ -2,15 +2,16 @@
  * guard.c - see guard.h.
  *
  * The filter (classic BPF over struct seccomp_data):
- *   foreign ABI                                   -> allow
- *   kill(pid): pid is -1, -pgid, -worker, -super  -> EPERM, else as below
+ *   foreign ABI                                     -> allow
+ *   kill(pid): pid is -1 or minus a guarded group   -> EPERM, else as below
  *   kill/tkill/tgkill/rt_sigqueueinfo/rt_tgsigqueueinfo/pidfd_open(first
- *   argument is worker, tid or super)             -> EPERM
- *   anything else                                 -> allow
+ *   argument is a guarded thread id)                -> EPERM
+ *   anything else                                   -> allow
  * Only the low 32 bits of the first argument are compared: it is a pid_t.
  */
 #include "guard.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
@@ -18,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -44,11 +46,6 @@
 #define RET(k)         BPF_STMT(BPF_RET | BPF_K, (uint32_t)(k))
 #define NEG(pid)       ((uint32_t)0 - (uint32_t)(pid))
 
-/* Indices of the jump targets in the program below. */
-enum { I_KILL = 10, I_PID = 15, I_DENY = 20, I_ALLOW = 21 };
-/* Offset of a jump at index i to target t. */
-#define TO(i, t) ((uint8_t)((t) - (i)-1))
-
 static int can_filter(char *why, size_t len)
 {
 	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1)
@@ -69,43 +66,105 @@ static int can_filter(char *why, size_t len)
 	return -EPERM;
 }
 
-int tr_guard_init(struct tr_guard *g, pid_t worker, pid_t tid, pid_t super, pid_t pgid)
+void tr_guard_build(struct tr_guard *g, const pid_t *ids, unsigned n, const pid_t *groups,
+                    unsigned ng)
+{
+#ifndef GUARD_ARCH
+	(void)ids, (void)n, (void)groups, (void)ng;
+	g->len = 0;
+#else
+	if (n > TR_GUARD_IDS_MAX)
+		n = TR_GUARD_IDS_MAX;
+	if (ng > TR_GUARD_GROUPS_MAX)
+		ng = TR_GUARD_GROUPS_MAX;
+	/* Where each block starts: the dispatch (0-9), kill's group checks,
+	 * the checks of one thread id, the two answers. */
+	const unsigned i_kill = 10, i_pid = i_kill + 2 + ng, i_deny = i_pid + 2 + n,
+	               i_allow = i_deny + 1;
+	struct sock_filter *p = g->insn;
+	unsigned k = 0;
+#define TO(t) ((uint8_t)((t)-k - 1)) /* a jump from instruction k to t */
+	p[k] = (struct sock_filter)LD(offsetof(struct seccomp_data, arch)), k++;
+	p[k] = (struct sock_filter)JEQ(GUARD_ARCH, 0, TO(i_allow)), k++;
+	p[k] = (struct sock_filter)LD(offsetof(struct seccomp_data, nr)), k++;
+	p[k] = (struct sock_filter)JEQ(SYS_kill, TO(i_kill), 0), k++;
+	p[k] = (struct sock_filter)JEQ(SYS_tkill, TO(i_pid), 0), k++;
+	p[k] = (struct sock_filter)JEQ(SYS_tgkill, TO(i_pid), 0), k++;
+	p[k] = (struct sock_filter)JEQ(SYS_rt_sigqueueinfo, TO(i_pid), 0), k++;
+	p[k] = (struct sock_filter)JEQ(SYS_rt_tgsigqueueinfo, TO(i_pid), 0), k++;
+	p[k] = (struct sock_filter)JEQ(SYS_pidfd_open, TO(i_pid), 0), k++;
+	p[k] = (struct sock_filter)RET(SECCOMP_RET_ALLOW), k++;
+	/* kill(): everyone and the groups; a positive pid goes on to the ids */
+	p[k] = (struct sock_filter)LD(ARG0_LO), k++;
+	p[k] = (struct sock_filter)JEQ(NEG(1), TO(i_deny), 0), k++;
+	for (unsigned j = 0; j < ng; j++)
+		p[k] = (struct sock_filter)JEQ(NEG(groups[j]), TO(i_deny), 0), k++;
+	/* one thread (or thread group) */
+	p[k] = (struct sock_filter)LD(ARG0_LO), k++;
+	for (unsigned j = 0; j < n; j++)
+		p[k] = (struct sock_filter)JEQ(ids[j], TO(i_deny), 0), k++;
+	p[k] = (struct sock_filter)RET(SECCOMP_RET_ALLOW), k++;
+	p[k] = (struct sock_filter)RET(SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)), k++;
+	p[k] = (struct sock_filter)RET(SECCOMP_RET_ALLOW), k++;
+#undef TO
+	g->len = (unsigned short)k;
+#endif
+}
+
+/* Appends the thread ids of process pid (from /proc; pid itself when that
+ * cannot be read) to ids[*n..TR_GUARD_IDS_MAX). */
+static void add_threads(pid_t *ids, unsigned *n, pid_t pid)
+{
+	char path[64];
+	unsigned n0 = *n;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (d) {
+		struct dirent *e;
+		while (*n < TR_GUARD_IDS_MAX && (e = readdir(d)) != NULL) {
+			char *end;
+			long t = strtol(e->d_name, &end, 10);
+			if (*end == 0 && t > 0 && t <= INT32_MAX)
+				ids[(*n)++] = (pid_t)t;
+		}
+		closedir(d);
+	}
+	for (unsigned i = n0; i < *n; i++)
+		if (ids[i] == pid)
+			return;
+	if (*n < TR_GUARD_IDS_MAX)
+		ids[(*n)++] = pid;
+}
+
+int tr_guard_refresh(struct tr_guard *g)
+{
+	pid_t ids[TR_GUARD_IDS_MAX], groups[TR_GUARD_GROUPS_MAX];
+	unsigned n = 0, ng = 0;
+	add_threads(ids, &n, g->worker);
+	if (g->super > 1)
+		add_threads(ids, &n, g->super);
+	pid_t wg = getpgid(g->worker), sg = g->super > 1 ? getpgid(g->super) : -1;
+	if (wg > 1)
+		groups[ng++] = wg;
+	if (sg > 1 && sg != wg)
+		groups[ng++] = sg;
+	tr_guard_build(g, ids, n, groups, ng);
+	return (int)n;
+}
+
+int tr_guard_init(struct tr_guard *g, pid_t worker, pid_t super)
 {
 	memset(g, 0, sizeof(*g));
+	g->worker = worker;
+	g->super = super;
 #ifndef GUARD_ARCH
-	(void)worker, (void)tid, (void)super, (void)pgid;
 	snprintf(g->why_off, sizeof(g->why_off), "not built for this architecture");
 	return -ENOTSUP;
 #else
-	const struct sock_filter p[TR_GUARD_LEN] = {
-	    /* 0 */ LD(offsetof(struct seccomp_data, arch)),
-	    /* 1 */ JEQ(GUARD_ARCH, 0, TO(1, I_ALLOW)),
-	    /* 2 */ LD(offsetof(struct seccomp_data, nr)),
-	    /* 3 */ JEQ(SYS_kill, TO(3, I_KILL), 0),
-	    /* 4 */ JEQ(SYS_tkill, TO(4, I_PID), 0),
-	    /* 5 */ JEQ(SYS_tgkill, TO(5, I_PID), 0),
-	    /* 6 */ JEQ(SYS_rt_sigqueueinfo, TO(6, I_PID), 0),
-	    /* 7 */ JEQ(SYS_rt_tgsigqueueinfo, TO(7, I_PID), 0),
-	    /* 8 */ JEQ(SYS_pidfd_open, TO(8, I_PID), 0),
-	    /* 9 */ RET(SECCOMP_RET_ALLOW),
-	    /* 10 I_KILL: groups and everyone */
-	    LD(ARG0_LO),
-	    /* 11 */ JEQ(NEG(1), TO(11, I_DENY), 0),
-	    /* 12 */ JEQ(NEG(pgid), TO(12, I_DENY), 0),
-	    /* 13 */ JEQ(NEG(worker), TO(13, I_DENY), 0),
-	    /* 14 */ JEQ(NEG(super), TO(14, I_DENY), 0),
-	    /* 15 I_PID: one process or thread */
-	    LD(ARG0_LO),
-	    /* 16 */ JEQ(worker, TO(16, I_DENY), 0),
-	    /* 17 */ JEQ(super, TO(17, I_DENY), 0),
-	    /* 18 */ JEQ(tid, TO(18, I_DENY), 0),
-	    /* 19 */ RET(SECCOMP_RET_ALLOW),
-	    /* 20 I_DENY */ RET(SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-	    /* 21 I_ALLOW */ RET(SECCOMP_RET_ALLOW),
-	};
-	memcpy(g->insn, p, sizeof(p));
 	int r = can_filter(g->why_off, sizeof(g->why_off));
 	g->on = r == 0;
+	if (g->on)
+		tr_guard_refresh(g);
 	return r;
 #endif
 }
@@ -113,9 +172,9 @@ int tr_guard_init(struct tr_guard *g, pid_t worker, pid_t tid, pid_t super, pid_
 __attribute__((no_sanitize("address", "undefined", "thread"))) int
 tr_guard_apply(const struct tr_guard *g)
 {
-	if (!g->on)
+	if (!g->on || !g->len)
 		return 0;
-	struct sock_fprog prog = {.len = TR_GUARD_LEN, .filter = (struct sock_filter *)g->insn};
+	struct sock_fprog prog = {.len = g->len, .filter = (struct sock_filter *)g->insn};
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
 		return -errno;
 	return 0;

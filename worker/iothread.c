@@ -857,7 +857,7 @@ static int setup(struct tr_iothread *t)
 	if (r < 0)
 		log_err("worker %d: %s: exec tasks will fail", t->o.widx, xerr);
 	t->xc_ok = r == 0;
-	if (t->xc_ok && t->o.n_exec_allowed && !t->xc.guard.on)
+	if (t->xc_ok && t->o.n_exec_allowed && !t->xc.guard.on && t->o.widx >= 0)
 		log_info("worker %d: exec programs may signal their worker and the supervisor: the "
 		         "guard is off: %s",
 		         t->o.widx, t->xc.guard.why_off);

@@ -219,6 +219,8 @@ if grep -q "the guard is off" "$(daemon_log "$inst")"; then
 	why=$(grep -o 'the guard is off.*' "$(daemon_log "$inst")" | head -n 1)
 	tap_skip "cpu class: the exec guard is off here: $why"
 	tap_skip "io class: the exec guard is off here: $why"
+	tap_skip "cpu class, every thread: the exec guard is off here: $why"
+	tap_skip "io class, every thread: the exec guard is off here: $why"
 	tap_skip "workers and supervisor: the exec guard is off here: $why"
 else
 	dpid=$(daemon_pid "$inst")
@@ -227,6 +229,16 @@ else
 		exec_task exec --class "$cls" -- "$SH" -c "kill -KILL \$PPID 2>/dev/null; a=\$?; kill -STOP \$PPID 2>/dev/null; b=\$?; kill -KILL $dpid 2>/dev/null; c=\$?; kill -0 -1 2>/dev/null; echo \$a\$b\$c\$?"
 		tap_is "$STATE:$RESULT" "done:1111" \
 			"$cls class: a program's kill of its worker, of the supervisor and of everyone fails"
+	done
+	# Every thread of the worker and of the supervisor (signal 0: a probe).
+	probe='sup=$(awk "/^PPid/{print \$2}" /proc/$PPID/status); n=0; hit=0
+for t in /proc/$PPID/task/* /proc/$sup/task/*; do n=$((n + 1)); kill -0 ${t##*/} 2>/dev/null && hit=$((hit + 1)); done
+echo $n $hit'
+	for cls in cpu io; do
+		exec_task exec --class "$cls" -- "$SH" -c "$probe"
+		read -r nthreads nhit <<<"$RESULT"
+		tap_ok "$([ "$STATE" = done ] && [ "${nthreads:-0}" -ge 4 ] && [ "$nhit" = 0 ]; echo $?)" \
+			"$cls class: none of the $nthreads threads of its worker and the supervisor can be signalled ($STATE: $RESULT)"
 	done
 	tap_is "$(worker_pid "$inst" 0) $(worker_pid "$inst" 1) $(restarts) $(daemon_pid "$inst")" \
 		"$w0 $w1 $r0 $dpid" "no worker was stopped or restarted, the supervisor runs"

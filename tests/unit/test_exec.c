@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,7 +278,15 @@ static pid_t sleeper(void)
 /* Calls under the filter, in a child; bit i of its exit status: check i
  * failed. Only signal 0 is ever sent, so a guard that lets a call through
  * harms nothing. */
-static int guarded_calls(const struct tr_guard *g, pid_t w, pid_t sup, pid_t other)
+static void *thread_main(void *arg)
+{
+	__atomic_store_n((pid_t *)arg, gettid(), __ATOMIC_RELEASE);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int guarded_calls(const struct tr_guard *g, pid_t w, pid_t wt, pid_t sup, pid_t other)
 {
 	siginfo_t si;
 	memset(&si, 0, sizeof(si));
@@ -289,6 +298,8 @@ static int guarded_calls(const struct tr_guard *g, pid_t w, pid_t sup, pid_t oth
 #define DENIED(call) (bad |= ((call) == -1 && errno == EPERM ? 0 : 1) << i++)
 #define WORKS(call)  (bad |= ((call) >= 0 ? 0 : 1) << i++)
 	DENIED(kill(w, 0));
+	DENIED(kill(wt, 0));
+	DENIED(syscall(SYS_tgkill, w, wt, 0));
 	DENIED(kill(sup, 0));
 	DENIED(kill(-getpgid(w), 0));
 	DENIED(kill(-1, 0));
@@ -311,7 +322,12 @@ static void test_guard(void)
 	char err[256];
 	pid_t sup = sleeper(), other = sleeper();
 
-	int r = tr_guard_init(&g, getpid(), getpid(), sup, getpgrp());
+	pthread_t th;
+	pid_t th_tid = 0;
+	ok(pthread_create(&th, NULL, thread_main, &th_tid) == 0, "a second thread runs");
+	while (!__atomic_load_n(&th_tid, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	int r = tr_guard_init(&g, getpid(), sup);
 	if (r < 0 || sup < 0 || other < 0) {
 		/* Not root and no no_new_privs, or another architecture: the
 		 * worker runs without it and says so; nothing to check here. */
@@ -333,14 +349,16 @@ static void test_guard(void)
 		return;
 	}
 	pid_t c = fork();
-	if (c == 0)
-		_exit(guarded_calls(&g, getppid(), sup, other));
+	if (c == 0) {
+		int bad = guarded_calls(&g, getppid(), th_tid, sup, other);
+		_exit(bad > 0xfe ? 0xff : bad); /* non-zero whenever a check failed */
+	}
 	int st = 0;
 	waitpid(c, &st, 0);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	   "under the guard kill/tkill/tgkill/rt_sigqueueinfo/pidfd_open of the worker, the "
-	   "supervisor, its group and -1 fail with EPERM; other processes can be signalled "
-	   "(failed checks: 0x%x)",
+	   "under the guard kill/tkill/tgkill/rt_sigqueueinfo/pidfd_open of the worker (any of "
+	   "its threads), the supervisor, its group and -1 fail with EPERM; other processes "
+	   "can be signalled (failed checks: 0x%x)",
 	   WIFEXITED(st) ? WEXITSTATUS(st) : 0x100 | WTERMSIG(st));
 	ok(kill(sup, 0) == 0 && kill(other, 0) == 0, "the sleepers are alive");
 
