@@ -156,11 +156,16 @@ struct prep {
  * per TRQ_ORPHAN_CHECK_NS per handle. */
 static int orphaned(struct trq *q, uint64_t now)
 {
+	if (__atomic_load_n(&q->orphan_seen, __ATOMIC_RELAXED))
+		return 1; /* a removed segment is never served again */
 	uint64_t last = __atomic_load_n(&q->orphan_ns, __ATOMIC_RELAXED);
 	if (now - last < TRQ_ORPHAN_CHECK_NS)
 		return 0;
 	__atomic_store_n(&q->orphan_ns, now, __ATOMIC_RELAXED);
-	return trq_seg_orphaned(q);
+	if (!trq_seg_orphaned(q))
+		return 0;
+	__atomic_store_n(&q->orphan_seen, 1, __ATOMIC_RELAXED);
+	return 1;
 }
 
 /* Checks and measures r's argument words into p. */
@@ -394,8 +399,15 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 			return (int)done;
 		if (tmo == 0)
 			return -TASKRING_EFULL;
-		if (deadline && trq_now() >= deadline)
+		uint64_t t1 = trq_now();
+		if (deadline && t1 >= deadline)
 			return -ETIMEDOUT;
+		/* Nothing frees a slot of a segment nobody serves; look every
+		 * TRQ_ORPHAN_CHECK_NS. */
+		if (orphaned(q, t1))
+			return -TASKRING_ENODAEMON;
+		if (!until || until > t1 + TRQ_ORPHAN_CHECK_NS)
+			until = t1 + TRQ_ORPHAN_CHECK_NS;
 		__atomic_add_fetch(&h->free_wait, 1, __ATOMIC_SEQ_CST);
 		if (ld32(&h->free_seq) == fseq)
 			trq_futex_wait(&h->free_seq, fseq, until);
@@ -830,7 +842,8 @@ int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
 		if (r == -ETIMEDOUT && until == deadline)
 			break;
 		if (r == -ETIMEDOUT && orphaned(q, trq_now())) {
-			r = -TASKRING_ENODAEMON;
+			r = trq_peek(q, id); /* one that ended just now still counts */
+			r = r < 0 ? r : is_final((uint32_t)r) ? 0 : -TASKRING_ENODAEMON;
 			break;
 		}
 	}

@@ -299,7 +299,8 @@ struct trq {
 	/* When a submit or a sleeping wait last asked trq_seg_orphaned (relaxed
 	 * atomic: any thread of the handle). */
 	uint64_t orphan_ns;
-	int sup_held; /* this handle holds the supervisor lock (trq_sup_lock) */
+	int orphan_seen; /* once found orphaned, for good (relaxed atomic) */
+	int sup_held;    /* this handle holds the supervisor lock (trq_sup_lock) */
 };
 
 /* Geometry of a new segment. */

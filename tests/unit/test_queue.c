@@ -556,6 +556,22 @@ static void test_lock_stopped(void)
  * its submits and waits say no daemon serves it, instead of queueing tasks
  * nothing will run and waiting for them forever. While a supervisor still
  * holds a removed segment, it serves it: nothing changes. */
+struct orphan_blocked {
+	struct trq *q;
+	int err, done;
+};
+
+/* A submit to a full table, without a deadline. */
+static void *orphan_submit(void *arg)
+{
+	struct orphan_blocked *b = arg;
+	struct taskring_req r = {"echo", 0, NULL};
+	uint64_t id;
+	b->err = trq_submit(b->q, 1, &r, NULL, &id);
+	__atomic_store_n(&b->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
 static void test_orphaned(void)
 {
 	char name[64];
@@ -588,19 +604,38 @@ static void test_orphaned(void)
 	close(pfd[1]);
 	ok(trq_attach(&o, name) == 0, "attached to it");
 	struct taskring_req r = {"echo", 0, NULL};
+	struct taskring_opts nb = {.timeout_ms = 0};
 	uint64_t id1 = 0, id2 = 0;
 	ok(trq_submit(&o, 1, &r, NULL, &id1) == 1, "a submit works");
+	unsigned filled = 1;
+	while (trq_submit(&o, 1, &r, &nb, &id2) == 1)
+		filled++;
+	is_int((int)filled, 16, "the table is full of queued tasks (no worker runs them)");
+	struct orphan_blocked b = {&o, 0, 0};
+	pthread_t th;
+	pthread_create(&th, NULL, orphan_submit, &b);
+	usleep(100000);
 	trq_unlink(name);
-	o.orphan_ns = 0; /* look again now, not in a second */
-	ok(trq_submit(&o, 1, &r, NULL, &id2) == 1,
-	   "removed while its supervisor holds it: still served, a submit works");
+	__atomic_store_n(&o.orphan_ns, 0, __ATOMIC_RELAXED); /* look again now, not in a second */
+	ok(!__atomic_load_n(&b.done, __ATOMIC_ACQUIRE) && trq_peek(&o, id1) == TASKRING_QUEUED,
+	   "removed while its supervisor holds it: still served, a submit waits for room");
 	kill(sup, SIGKILL);
 	waitpid(sup, NULL, 0);
-	o.orphan_ns = 0;
-	err = trq_submit(&o, 1, &r, NULL, &id2);
-	is_int(err, -TASKRING_ENODAEMON,
-	       "removed and its supervisor dead: a submit says no daemon");
 	uint64_t t0 = trq_now();
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 15;
+	int joined = pthread_timedjoin_np(th, NULL, &until) == 0;
+	ok(joined && b.err == -TASKRING_ENODAEMON,
+	   "removed and its supervisor dead: the blocked submit says no daemon (%d after %.1f s)",
+	   b.err, (double)(trq_now() - t0) / 1e9);
+	if (!joined) { /* it would block for good: end it with the test */
+		pthread_detach(th);
+		return;
+	}
+	err = trq_submit(&o, 1, &r, NULL, &id2);
+	is_int(err, -TASKRING_ENODAEMON, "so does the next submit, at once");
+	t0 = trq_now();
 	err = trq_wait_final(&o, id1, t0 + 30000000000ull);
 	uint64_t took = trq_now() - t0;
 	ok(err == -TASKRING_ENODAEMON && took < 10000000000ull,
