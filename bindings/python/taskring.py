@@ -1110,7 +1110,10 @@ class Task:
         self._detached = detached
         self._final = None  # (info dict, raw output) once known and consumed
         self._gone = False  # detached and freed: the outcome is unknown
-        self._lock = threading.Lock()
+        # Guards _final, _gone and _waiting; one thread at a time waits in
+        # the library (it consumes the result), the others on this.
+        self._cond = threading.Condition()
+        self._waiting = False
 
     @property
     def id(self):
@@ -1135,24 +1138,32 @@ class Task:
 
     def _outcome(self, timeout):
         deadline = _deadline(timeout)  # checked even when the outcome is known
-        with self._lock:
-            if self._final is not None or self._gone:
+        with self._cond:
+            while self._final is None and not self._gone:
+                if not self._waiting:
+                    self._waiting = True  # this thread waits in the library
+                    break
+                # Another thread waits in the library and consumes the
+                # result: wait for it here, to this thread's own deadline.
+                if _expired(deadline):
+                    raise TimeoutError("task %d: not finished before the timeout" % self._id)
+                self._cond.wait(_slice_ms(deadline, self._client._SLICE) / 1000.0)
+            else:
                 return self._final
-        # Wait without the lock: another thread's wait on this Task must not
-        # hold this one past its own timeout.
         try:
             d, out = self._client._wait(self._id, deadline, self._detached)
-        except TaskringError:
-            with self._lock:  # another thread consumed it first
-                if self._final is not None or self._gone:
-                    return self._final
+        except BaseException:
+            with self._cond:
+                self._waiting = False  # another thread may take over
+                self._cond.notify_all()
             raise
-        with self._lock:
-            if self._final is None and not self._gone:
-                if d is None:
-                    self._gone = True
-                else:
-                    self._final = (d, out)
+        with self._cond:
+            self._waiting = False
+            if d is None:
+                self._gone = True
+            else:
+                self._final = (d, out)
+            self._cond.notify_all()
             return self._final
 
     def result_bytes(self, timeout=None):

@@ -478,6 +478,31 @@ def threads(c):
     is_(box, [""], "the first thread's wait gets the result")
     is_(t.result(timeout=0), "", "and the second sees it after")
 
+    # One thread consumes the result; another asking meanwhile gets the same
+    # outcome, even when the slot is reused before the first stored it.
+    t = c.submit("echo", "once")
+    orig = c._wait
+
+    def slow_wait(*a, **k):
+        r = orig(*a, **k)
+        time.sleep(1.0)  # as if preempted before storing the outcome
+        return r
+
+    c._wait = slow_wait
+    got = {}
+    th1 = threading.Thread(target=lambda: got.__setitem__("t1", t.result(timeout=30)))
+    th1.start()
+    time.sleep(0.3)
+    del c._wait
+    c.map("echo", [str(i) for i in range(c.capacity + 6)])  # every slot reused
+    try:
+        got["t2"] = t.result(timeout=30)
+    except Exception as e:  # noqa: BLE001 - reported as the failure
+        got["t2"] = repr(e)
+    th1.join(60)
+    is_(got, {"t1": "once", "t2": "once"},
+        "a second thread asking while the first consumes the result gets it too")
+
 
 @section
 def status_shape(c):
