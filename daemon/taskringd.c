@@ -135,7 +135,8 @@ int tr_taskringd_main(int argc, char **argv)
 		/* A segment the daemon would refuse to adopt makes the start fail
 		 * (and a unit's ExecStartPre= check pass in vain): say so now. */
 		struct trq q;
-		if (trq_attach(&q, cfg.instance) == 0) {
+		int ar = trq_attach(&q, cfg.instance);
+		if (ar == 0) {
 			int differs = tr_instance_geometry_differs(&q, &cfg, err, sizeof(err));
 			trq_detach(&q);
 			if (differs) {
@@ -143,6 +144,15 @@ int tr_taskringd_main(int argc, char **argv)
 				tr_config_free(&cfg);
 				return 1;
 			}
+		} else if (ar == -TASKRING_ELAYOUT) {
+			fprintf(stderr,
+			        "%s: /dev/shm/taskring.%s: %s: the daemon would refuse to start (made by "
+			        "another version of taskring, or damaged: remove it with rm once no "
+			        "daemon uses it; its tasks are lost)\n",
+			        path ? path : "built-in defaults", cfg.instance,
+			        taskring_strerror(ar));
+			tr_config_free(&cfg);
+			return 1;
 		}
 		printf("%s: configuration OK\n", path ? path : "built-in defaults");
 		tr_config_free(&cfg);

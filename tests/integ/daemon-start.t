@@ -117,6 +117,20 @@ tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*queue.capacity 4096.*configuration asks fo
 run "$TRD" -t -i "$inst" -c "$TR_TMP/small.yaml"
 tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*small.yaml: .*queue.capacity 4096.*configuration asks for 64" \
 	"taskringd -t says so too, instead of 'configuration OK'"
+# A segment of another layout version (an older taskring's) is refused by the
+# start; -t says so too.
+instv=$(tr_instance)
+python3 -c 'import struct,sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b[8:12] = struct.pack("<I", struct.unpack("<I", b[8:12])[0] - 1)
+f = open(sys.argv[2], "xb"); f.write(b); f.close()' "/dev/shm/taskring.$inst" "/dev/shm/taskring.$instv"
+chmod 600 "/dev/shm/taskring.$instv"
+run "$TRD" -t -i "$instv"
+tap_like "$RUN_STATUS:$RUN_ERR" "^1:built-in defaults: /dev/shm/taskring.$instv: incompatible segment.*would refuse to start.*remove it" \
+	"taskringd -t reports a segment of another layout version instead of 'configuration OK'"
+run timeout 30 "$TRD" -i "$instv"
+tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*incompatible segment" "as the start does"
+rm -f "/dev/shm/taskring.$instv"
 
 # ---- taskset: the affinity mask decides the CPUs --------------------------------
 all_cpus=$(allowed_cpus $$)
