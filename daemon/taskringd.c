@@ -145,12 +145,13 @@ int tr_taskringd_main(int argc, char **argv)
 				return 1;
 			}
 		} else if (ar == -TASKRING_ELAYOUT) {
-			fprintf(stderr,
-			        "%s: /dev/shm/taskring.%s: %s: the daemon would refuse to start (made by "
-			        "another version of taskring, or damaged: remove it with rm once no "
-			        "daemon uses it; its tasks are lost)\n",
-			        path ? path : "built-in defaults", cfg.instance,
-			        taskring_strerror(ar));
+			fprintf(
+			    stderr,
+			    "%s: /dev/shm/taskring.%s: %s: the daemon would refuse to start (made "
+			    "by "
+			    "another version of taskring, or damaged: remove it with rm once no "
+			    "daemon uses it; its tasks are lost)\n",
+			    path ? path : "built-in defaults", cfg.instance, taskring_strerror(ar));
 			tr_config_free(&cfg);
 			return 1;
 		}
