@@ -586,9 +586,9 @@ void trq_flush_reads(struct trq *q)
 
 /* Queues n read marks; applies them all when the buffer fills, and at the
  * end when TRQ_MARKS_KEEP are pending or a submitter is waiting for a free
- * slot. One lock of the buffer per pass, not per mark. Marks that find the buffer full again after
- * a flush (the queue lock could not be had) are dropped: those results wait for their TTL, as
- * pending marks do. */
+ * slot. One lock of the buffer per pass, not per mark. Marks that find the
+ * buffer full again after a flush (the queue lock could not be had) are
+ * dropped: those results wait for their TTL, as pending marks do. */
 static void marks_add(struct trq *q, const struct trq_mark *m, unsigned n)
 {
 	unsigned done = 0;
@@ -623,9 +623,8 @@ static int copy_final(struct trq *q, uint64_t id, uint32_t idx, struct taskring_
 	if (!is_final((uint32_t)st))
 		return 1;
 	if (RD(s->id) != id) /* reclaimed since the peek, or overwritten */
-		return ld32(&s->gen) != want || slot_gen(q, s) != (id - 1) / q->capacity
-		           ? -TASKRING_EEXPIRED
-		           : -TASKRING_ECORRUPT;
+		return slot_gen(q, s) != (id - 1) / q->capacity ? -TASKRING_EEXPIRED
+		                                                : -TASKRING_ECORRUPT;
 	int r = copy_info(q, idx, info, off, blk);
 	if (r)
 		return r;
