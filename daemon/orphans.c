@@ -156,7 +156,7 @@ int tr_orphans_init(void)
 static int sweep(const struct tr_pool *p, int *left)
 {
 	struct pidv pv = {0};
-	pid_t own_pg = getpgrp();
+	pid_t own_pg = getpgrp(), self = p ? p->self : getpid();
 	int live = 0, r = list_children(&pv);
 	char first[64] = "";
 
@@ -186,7 +186,7 @@ static int sweep(const struct tr_pool *p, int *left)
 			 * another group of our session, such as a shell's. */
 			char lst;
 			pid_t lpp;
-			int ours = proc_stat(pg, &lst, &lpp) != 0 || lpp == p->self;
+			int ours = proc_stat(pg, &lst, &lpp) != 0 || lpp == self;
 			if (pg > 1 && pg != own_pg && !is_worker(p, pg) && ours)
 				kill(-pg, SIGKILL);
 			kill(pid, SIGKILL);

@@ -116,7 +116,7 @@ tap_like "$ERROR" $'\nerr line 300$' "and the last line of stderr last"
 tap_ok "$([[ $ERROR != *"err line 1"$'\n'* ]] && [ ${#ERROR} -le 600 ]; echo $?)" \
 	"only the end of stderr is kept (${#ERROR} bytes)"
 
-exec_task exec --class io -- "$SH" -c 'echo about to crash >&2; kill -SEGV $$'
+exec_task exec --class io -- "$SH" -c 'ulimit -c 0; echo about to crash >&2; kill -SEGV $$'
 tap_is "$STATE:$ERROR" "failed:exec: killed by signal 11 (SIGSEGV)
 about to crash" "a death by signal names the signal, then stderr (class io)"
 exec_task exec -- "$SH" -c 'kill -KILL $$'
