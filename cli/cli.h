@@ -36,6 +36,9 @@ struct cli {
 	int lock_warned;      /* cli_lock_stalled() has said so */
 	int out_watch;        /* cli_wait_task() also ends when stdout's reader
 	                         is gone (cli_output_gone()) */
+	int daemon_seen;      /* cli_daemon_gone() found the daemon alive once */
+	int64_t dead_since;   /* cli_now_ms() since which it found none; 0: it
+	                         found one at its last look */
 };
 
 /* One command. */
@@ -120,10 +123,18 @@ int64_t cli_now_ms(void);
  * else >= 0. */
 int64_t cli_remaining_ms(int64_t deadline);
 
+/* Looks whether the daemon is alive. Returns 1 once none has been for
+ * CLI_DEAD_GRACE_MS (a restart takes less), else 0. One clock per command:
+ * the waits for a map's or a wait's tasks one after the other share it, so
+ * a daemon that stopped during one wait is not judged anew by the next. */
+int cli_daemon_gone(struct cli *c);
+
 /* Waits until task id is final or deadline (cli_now_ms() based; < 0: none),
  * copying it into *info and marking it read. Waits in slices so it notices
  * an interrupt (cli_interrupted()) and a supervisor that stays dead for
- * CLI_DEAD_GRACE_MS (then -TASKRING_ENODAEMON). A queue lock held by a
+ * CLI_DEAD_GRACE_MS (cli_daemon_gone(); then -TASKRING_ENODAEMON). When no
+ * daemon was ever seen by this command, a task not final yet gives
+ * -TASKRING_ENODAEMON at once. A queue lock held by a
  * stopped process is waited out too, said once (cli_lock_stalled()).
  * Returns 0, -ETIMEDOUT, -TASKRING_ELOCKED (the deadline came while the lock
  * was stuck), -EINTR, or a libtaskring error. With c->out_watch set it

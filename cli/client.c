@@ -202,7 +202,9 @@ int cli_attach(struct cli *c, int need_daemon)
 		}
 		return CLI_NODAEMON;
 	}
-	if (need_daemon && !taskring_daemon_alive(c->h)) {
+	c->daemon_seen = taskring_daemon_alive(c->h);
+	c->dead_since = 0;
+	if (need_daemon && !c->daemon_seen) {
 		cli_err(c,
 		        "instance '%s': the daemon is not running (its segment is left for "
 		        "the next taskringd to adopt)",
@@ -383,13 +385,28 @@ int64_t cli_remaining_ms(int64_t deadline)
 	return left > 0 ? left : 0;
 }
 
+int cli_daemon_gone(struct cli *c)
+{
+	if (taskring_daemon_alive(c->h)) {
+		c->daemon_seen = 1;
+		c->dead_since = 0;
+		return 0;
+	}
+	int64_t now = cli_now_ms();
+	if (!c->dead_since) {
+		c->dead_since = now ? now : 1;
+		return 0;
+	}
+	return now - c->dead_since >= CLI_DEAD_GRACE_MS;
+}
+
 int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_info *info)
 {
-	int64_t dead_since = -1;
 	int r, locked;
 
-	if (!taskring_daemon_alive(c->h)) {
-		/* Finished tasks can still be collected; others would wait forever. */
+	if (!cli_daemon_gone(c) && !c->daemon_seen) {
+		/* None ran since we started: finished tasks can still be
+		 * collected; others would wait forever. */
 		r = taskring_wait(c->h, id, 0, info);
 		return r == -ETIMEDOUT ? -TASKRING_ENODAEMON : r;
 	}
@@ -411,13 +428,8 @@ int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_
 			return r;
 		if (deadline >= 0 && cli_remaining_ms(deadline) == 0)
 			return locked ? r : -ETIMEDOUT;
-		if (taskring_daemon_alive(c->h)) {
-			dead_since = -1;
-		} else if (dead_since < 0) {
-			dead_since = cli_now_ms();
-		} else if (cli_now_ms() - dead_since >= CLI_DEAD_GRACE_MS) {
+		if (cli_daemon_gone(c))
 			return -TASKRING_ENODAEMON;
-		}
 	}
 }
 

@@ -213,7 +213,6 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 	struct progress p;
 	struct taskring_opts lo;
 	int64_t deadline = o->timeout_ms >= 0 ? cli_now_ms() + o->timeout_ms : -1;
-	int64_t dead_since = -1;
 	size_t sub = 0, got = 0, owed = 0;
 	int worst = CLI_OK, fail = 0, wait_slot = 0, st, r;
 	int out_tty = isatty(STDOUT_FILENO);
@@ -272,11 +271,7 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 					fail = r == -TASKRING_ELOCKED ? r : -ETIMEDOUT;
 					break;
 				}
-				if (taskring_daemon_alive(c->h)) {
-					dead_since = -1;
-				} else if (dead_since < 0) {
-					dead_since = cli_now_ms();
-				} else if (cli_now_ms() - dead_since >= CLI_DEAD_GRACE_MS) {
+				if (cli_daemon_gone(c)) {
 					fail = -TASKRING_ENODAEMON;
 					break;
 				}
