@@ -274,8 +274,11 @@ int cli_task_error(struct cli *c, uint64_t id, int err)
 		cli_err(c, "task %llu: not finished before the timeout", n);
 		break;
 	case TASKRING_ENODAEMON:
-		cli_err(c, "task %llu: not finished and the daemon of instance '%s' is not running",
-		        n, c->instance);
+		cli_err(
+		    c,
+		    "task %llu: not finished and the daemon of instance '%s' is not running (or "
+		    "the segment it was queued in was removed)",
+		    n, c->instance);
 		break;
 	case EINTR:
 		cli_err(c, "task %llu: interrupted while waiting", n);

@@ -24,17 +24,18 @@ int tr_procstat_read(pid_t pid, struct tr_procstat *st)
 		return n < 0 ? -e : -EIO;
 	buf[n] = '\0';
 	char *p = strrchr(buf, ')'), *c = strchr(buf, '(');
-	int ppid, pgrp;
+	int ppid, pgrp, sid;
 	unsigned long long ut, stt, start;
 	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
 	 * utime stime cutime cstime priority nice threads itrealvalue starttime */
 	if (!p || sscanf(p + 1,
-	                 " %c %d %d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+	                 " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
 	                 "%*d %*d %llu",
-	                 &st->state, &ppid, &pgrp, &ut, &stt, &start) != 6)
+	                 &st->state, &ppid, &pgrp, &sid, &ut, &stt, &start) != 7)
 		return -EIO;
 	st->ppid = ppid;
 	st->pgrp = pgrp;
+	st->session = sid;
 	st->utime = ut;
 	st->stime = stt;
 	st->starttime = start;

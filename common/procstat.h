@@ -15,6 +15,7 @@ struct tr_procstat {
 	char state;         /* 'R', 'S', 'T', 'Z', ... */
 	pid_t ppid;         /* parent process */
 	pid_t pgrp;         /* process group */
+	pid_t session;      /* session */
 	uint64_t utime;     /* user CPU time, clock ticks */
 	uint64_t stime;     /* system CPU time, clock ticks */
 	uint64_t starttime; /* start time after boot, clock ticks */

@@ -838,13 +838,15 @@ int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
 		if (deadline && deadline < until)
 			until = deadline;
 		r = trq_futex_wait(&s->wake, w, until);
-		if (r == -ETIMEDOUT && until == deadline)
-			break;
+		/* At the deadline too: a caller that waits in short slices must
+		 * learn it (the look is once a second at most). */
 		if (r == -ETIMEDOUT && orphaned(q, trq_now())) {
 			r = trq_peek(q, id); /* one that ended just now still counts */
 			r = r < 0 ? r : is_final((uint32_t)r) ? 0 : -TASKRING_ENODAEMON;
 			break;
 		}
+		if (r == -ETIMEDOUT && until == deadline)
+			break;
 	}
 	uint32_t nw = __atomic_load_n(&s->nwait, __ATOMIC_RELAXED);
 	while (nw && !__atomic_compare_exchange_n(&s->nwait, &nw, nw - 1, 0, __ATOMIC_SEQ_CST,

@@ -47,7 +47,7 @@
 #include "taskring.h"
 
 #define TRQ_MAGIC       0x3151474e49524b54ull /* "TKRINGQ1" */
-#define TRQ_LAYOUT      13
+#define TRQ_LAYOUT      14
 #define TRQ_NAME_MAX    32 /* task type name, including the NUL */
 #define TRQ_TYPES_MAX   128
 #define TRQ_WORKERS_MAX 1024
@@ -197,15 +197,17 @@ struct trq_hdr {
 	uint32_t epoch;
 	uint64_t sup_starttime;     /* /proc/PID/stat start time, ticks */
 	uint64_t sup_start_real_ns; /* CLOCK_REALTIME */
-	uint64_t rt_off_ns;         /* CLOCK_REALTIME - CLOCK_MONOTONIC, for every
-	                               process's times in taskring_info (see
-	                               trq_clock_publish); 0: not set */
-	uint32_t draining;          /* 1: workers take no new tasks */
-	uint32_t reload_asked;      /* reload tickets handed out (clients bump it) */
-	uint32_t reload_seq;        /* reload answers published (see reload.h) */
-	uint32_t reload_claimed;    /* the last ticket a reload claimed */
-	uint32_t reload_pending;    /* 1: a reload converges; it answers from: */
-	uint32_t reload_pend_from;  /* the first ticket it answers */
+	int32_t sup_sid;            /* its session (getsid), for the leftovers sweep */
+	uint32_t sup_pad_;
+	uint64_t rt_off_ns;        /* CLOCK_REALTIME - CLOCK_MONOTONIC, for every
+	                              process's times in taskring_info (see
+	                              trq_clock_publish); 0: not set */
+	uint32_t draining;         /* 1: workers take no new tasks */
+	uint32_t reload_asked;     /* reload tickets handed out (clients bump it) */
+	uint32_t reload_seq;       /* reload answers published (see reload.h) */
+	uint32_t reload_claimed;   /* the last ticket a reload claimed */
+	uint32_t reload_pending;   /* 1: a reload converges; it answers from: */
+	uint32_t reload_pend_from; /* the first ticket it answers */
 	struct trq_reload_ans reload_ans[TRQ_RELOAD_ANS];
 
 	alignas(64) pthread_mutex_t lock;

@@ -132,8 +132,9 @@ static int instance_mode(struct trq *q, const char *inst, const struct stat *st,
 }
 
 int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int *requeued,
-                     char *err, size_t errlen)
+                     struct tr_prev_sup *prev, char *err, size_t errlen)
 {
+	memset(prev, 0, sizeof(*prev));
 	struct trq_geom g = {c->queue_capacity, c->payload_max, c->result_max};
 	const char *inst = c->instance;
 	struct stat st;
@@ -222,6 +223,11 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
 	r = *created ? 0 : instance_mode(q, inst, &st, gid, c->group, err, errlen);
 	if (r)
 		goto fail;
+	if (!*created) { /* as the last supervisor left them (untrusted) */
+		prev->pid = q->hdr->sup_pid;
+		prev->sid = q->hdr->sup_sid;
+		prev->starttime = q->hdr->sup_starttime;
+	}
 	r = trq_adopt(q);
 	if (r == -TASKRING_ELOCKED) {
 		pid_t who = trq_lock_holder(q);

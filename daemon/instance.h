@@ -22,12 +22,19 @@
  * with "group: no such group 'x'" in err. */
 long tr_instance_gid(const struct tr_config *c, char *err, size_t errlen);
 
+/* The supervisor that served an adopted segment before (all 0: none). */
+struct tr_prev_sup {
+	pid_t pid, sid;
+	uint64_t starttime;
+};
+
 /* Creates or adopts the segment of c->instance into q and takes the
  * supervisor lock. *created is set to 1 for a new segment; *requeued to the
- * number of running tasks put back. Returns 0, or -errno / -TASKRING_* with
- * a one-line message in err (e.g. "instance x is already served by pid 42"). */
+ * number of running tasks put back; *prev to the previous supervisor of an
+ * adopted one. Returns 0, or -errno / -TASKRING_* with a one-line message in
+ * err (e.g. "instance x is already served by pid 42"). */
 int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int *requeued,
-                     char *err, size_t errlen);
+                     struct tr_prev_sup *prev, char *err, size_t errlen);
 
 /* Writes the settings of c that live in the header (default attempts, run
  * timeout, result TTL), the configured worker count, and how often the

@@ -214,6 +214,45 @@ static int sweep(const struct tr_pool *p, int *left)
 	return live;
 }
 
+int tr_orphans_sweep_session(pid_t pid, pid_t sid, uint64_t starttime)
+{
+	if (pid <= 1 || sid != pid || sid == getsid(0) || pid == getpid())
+		return 0;
+	struct tr_procstat ps;
+	int r = tr_procstat_read(pid, &ps);
+	if (r == 0 && (ps.starttime != starttime || ps.state != 'Z'))
+		return 0; /* pid reused (that session is someone else's), or alive */
+	if (r < 0 && r != -ENOENT)
+		return 0;
+	DIR *d = opendir("/proc");
+	if (!d) {
+		tr_log_errno(LOG_WARNING, -errno,
+		             "opendir(/proc): what the previous supervisor's exec "
+		             "programs left running is not looked for");
+		return 0;
+	}
+	int n = 0;
+	char first[64] = "";
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long v = strtol(e->d_name, &end, 10);
+		if (*end || v <= 1 || v > INT32_MAX || (pid_t)v == getpid())
+			continue;
+		if (tr_procstat_read((pid_t)v, &ps) || ps.session != sid || ps.state == 'Z')
+			continue;
+		if (kill((pid_t)v, SIGKILL) == 0 && n++ == 0)
+			snprintf(first, sizeof(first), "pid %ld (%s)", v, ps.comm);
+	}
+	closedir(d);
+	if (n)
+		log_notice("killed %d process%s left running in the session of the previous "
+		           "supervisor (pid %d), which was killed: what its exec programs had "
+		           "started, e.g. %s",
+		           n, n == 1 ? "" : "es", (int)pid, first);
+	return n;
+}
+
 int tr_orphans_sweep(const struct tr_pool *p)
 {
 	int left;

@@ -17,9 +17,11 @@
  * gets them. One exception: a child in the process group of an exec program
  * that still runs (the group's leader is alive and a child of a worker: a
  * shell's `(cmd &)`) is left alone; the worker kills that group when the
- * program ends, and a later sweep reaps it. Not covered: a supervisor
- * killed with SIGKILL takes its subreaper role with it, and what the
- * programs started goes to init (systemd's cgroup ends it).
+ * program ends, and a later sweep reaps it. A supervisor killed with SIGKILL
+ * takes its subreaper role with it, and what the programs started goes to
+ * init: the next supervisor of the segment kills what is left in the dead
+ * one's session (tr_orphans_sweep_session; under systemd the unit's cgroup
+ * ends it too).
  *
  * The supervisor sweeps on every SIGCHLD (a worker or an orphan ended), at
  * every health check, and when it stops. Signals only ever go to a child
@@ -31,6 +33,14 @@
 #define TR_ORPHANS_H
 
 #include "pool.h"
+
+/* After adopting the segment of a supervisor that was killed (SIGKILL: no
+ * subreaper any more, so what its exec programs had started went to init):
+ * SIGKILLs every process left in that supervisor's session, when it led one
+ * (sid == pid: under systemd, setsid, a daemonizing start), that session is
+ * not ours, and pid is not a new process by now (its start time differs).
+ * What left the session (setsid) is not found. Returns the number killed. */
+int tr_orphans_sweep_session(pid_t pid, pid_t sid, uint64_t starttime);
 
 /* Makes this process a child subreaper. Returns 0 or -errno. */
 int tr_orphans_init(void);

@@ -120,11 +120,13 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 		tr_log_errno(LOG_WARNING, r,
 		             "prctl(PR_SET_CHILD_SUBREAPER): processes exec tasks leave behind "
 		             "may outlive their worker");
-	r = tr_instance_open(&s->q, &s->cfg, &created, &requeued, err, sizeof(err));
+	struct tr_prev_sup prev;
+	r = tr_instance_open(&s->q, &s->cfg, &created, &requeued, &prev, err, sizeof(err));
 	if (r) {
 		log_err("%s", err);
 		return r;
 	}
+	tr_orphans_sweep_session(prev.pid, prev.sid, prev.starttime);
 	trq_reload_pending(&s->q, 0, 0); /* one the last supervisor left converging */
 	tr_sigbus_install(s->q.base, s->q.size, s->cfg.instance); /* shrunk by others: say so */
 	r = tr_instance_settings(&s->q, &s->cfg, nworkers, check_interval(&s->cfg));

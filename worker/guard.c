@@ -6,6 +6,7 @@
  *   kill(pid): pid is -1 or minus a guarded group   -> EPERM, else as below
  *   kill/tkill/tgkill/rt_sigqueueinfo/rt_tgsigqueueinfo/pidfd_open(first
  *   argument is a guarded thread id)                -> EPERM
+ *   pidfd_send_signal (any target)                  -> ENOSYS
  *   anything else                                   -> allow
  * Only the low 32 bits of the first argument are compared: it is a pid_t.
  */
@@ -27,6 +28,9 @@
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434 /* the same number on every architecture */
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
 #endif
 
 #if defined(__x86_64__) && !defined(__ILP32__)
@@ -77,10 +81,10 @@ void tr_guard_build(struct tr_guard *g, const pid_t *ids, unsigned n, const pid_
 		n = TR_GUARD_IDS_MAX;
 	if (ng > TR_GUARD_GROUPS_MAX)
 		ng = TR_GUARD_GROUPS_MAX;
-	/* Where each block starts: the dispatch (0-9), kill's group checks,
-	 * the checks of one thread id, the two answers. */
-	const unsigned i_kill = 10, i_pid = i_kill + 2 + ng, i_deny = i_pid + 2 + n,
-	               i_allow = i_deny + 1;
+	/* Where each block starts: the dispatch (0-10), kill's group checks,
+	 * the checks of one thread id, the three answers. */
+	const unsigned i_kill = 11, i_pid = i_kill + 2 + ng, i_deny = i_pid + 2 + n,
+	               i_allow = i_deny + 1, i_nosys = i_allow + 1;
 	struct sock_filter *p = g->insn;
 	unsigned k = 0;
 #define TO(t) ((uint8_t)((t)-k - 1)) /* a jump from instruction k to t */
@@ -93,6 +97,9 @@ void tr_guard_build(struct tr_guard *g, const pid_t *ids, unsigned n, const pid_
 	p[k] = (struct sock_filter)JEQ(SYS_rt_sigqueueinfo, TO(i_pid), 0), k++;
 	p[k] = (struct sock_filter)JEQ(SYS_rt_tgsigqueueinfo, TO(i_pid), 0), k++;
 	p[k] = (struct sock_filter)JEQ(SYS_pidfd_open, TO(i_pid), 0), k++;
+	/* Its target (an fd, maybe of /proc/PID) cannot be checked: as if the
+	 * kernel had no pidfds, so that programs fall back to kill(). */
+	p[k] = (struct sock_filter)JEQ(SYS_pidfd_send_signal, TO(i_nosys), 0), k++;
 	p[k] = (struct sock_filter)RET(SECCOMP_RET_ALLOW), k++;
 	/* kill(): everyone and the groups; a positive pid goes on to the ids */
 	p[k] = (struct sock_filter)LD(ARG0_LO), k++;
@@ -106,6 +113,7 @@ void tr_guard_build(struct tr_guard *g, const pid_t *ids, unsigned n, const pid_
 	p[k] = (struct sock_filter)RET(SECCOMP_RET_ALLOW), k++;
 	p[k] = (struct sock_filter)RET(SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)), k++;
 	p[k] = (struct sock_filter)RET(SECCOMP_RET_ALLOW), k++;
+	p[k] = (struct sock_filter)RET(SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)), k++;
 #undef TO
 	g->len = (unsigned short)k;
 #endif

@@ -13,13 +13,15 @@
  * thread of the worker or the supervisor, of their process groups and of
  * every process (-1); tkill(), tgkill(), rt_sigqueueinfo(),
  * rt_tgsigqueueinfo() and pidfd_open() aimed at any of those threads. Any
- * signal counts, 0 too. Everything else is allowed, the program's own
- * children and other workers included. The threads are those listed in
- * /proc when the program starts (tr_guard_refresh before each start).
+ * signal counts, 0 too. pidfd_send_signal() fails with ENOSYS whatever its
+ * target, as its fd (perhaps of /proc/PID) cannot be checked: programs then
+ * fall back to kill(), as on a kernel without pidfds (Go does). Everything
+ * else is allowed, the program's own children and other workers included. The threads are those
+ * listed in /proc when the program starts (tr_guard_refresh before each start).
  *
  * It guards against accidents, not against a hostile program: a program runs
- * as the daemon's user and could still ptrace the worker, signal it through a
- * /proc/PID pidfd, use a foreign ABI (int 0x80, x32) or write to the segment.
+ * as the daemon's user and could still ptrace the worker, use a foreign ABI
+ * (int 0x80, x32) or write to the segment.
  *
  * Installing a filter needs no_new_privs or CAP_SYS_ADMIN. The guard never
  * sets no_new_privs itself (that would silently take set-user-ID rights from
@@ -33,7 +35,7 @@
 
 #define TR_GUARD_IDS_MAX    64 /* thread ids it can name; more are left out */
 #define TR_GUARD_GROUPS_MAX 2
-#define TR_GUARD_INSN_MAX   (16 + TR_GUARD_GROUPS_MAX + 2 * TR_GUARD_IDS_MAX)
+#define TR_GUARD_INSN_MAX   (20 + TR_GUARD_GROUPS_MAX + TR_GUARD_IDS_MAX)
 
 struct tr_guard {
 	struct sock_filter insn[TR_GUARD_INSN_MAX];

@@ -244,6 +244,31 @@ echo $n $hit'
 		"$w0 $w1 $r0 $dpid" "no worker was stopped or restarted, the supervisor runs"
 fi
 
+# ---- a SIGKILLed supervisor: the next one kills what its programs left ------------------------
+# Its workers and their programs die with it (PR_SET_PDEATHSIG), but what the
+# programs started goes to init, out of reach of the dead subreaper. The rerun
+# of the requeued task finds its flag and exits at once.
+mark="$RANDOM$RANDOM"
+flag=$TR_TMP/ran.$mark
+id=$(T submit exec --class io -- "$SH" -c "[ -e $flag ] && exit 0; : >$flag; $SLEEP 1000.$mark & $SLEEP 1000.$mark")
+wait_until 30 'test "$(marked "1000.$mark" | wc -w)" -ge 2'
+tap_ok $? "a program and its children run"
+dpid=$(daemon_pid "$inst")
+kill -KILL "$dpid"
+wait "$dpid" 2>/dev/null
+sleep 1
+left=$(marked "1000.$mark")
+tap_ok "$([ -n "$left" ]; echo $?)" "with the supervisor SIGKILLed, what the program started lives on ($left)"
+start_daemon "$inst" -c "$TR_TMP/d.yaml"
+tap_ok $? "a new taskringd adopts the segment"
+wait_until 20 'test -z "$(marked "1000.$mark")"'
+tap_ok $? "and kills what was left in the dead supervisor's session"
+tap_like "$(cat "$(daemon_log "$inst")")" \
+	"killed [0-9]+ process(es)? left running in the session of the previous supervisor \\(pid $dpid\\)" \
+	"saying so"
+run T wait --timeout 60 "$id"
+tap_is "$RUN_STATUS" 0 "the requeued task ran again"
+
 # ---- stop --------------------------------------------------------------------------------------
 mark="$RANDOM$RANDOM"
 T submit exec --class io -- "$SH" -c "$SLEEP 1000.$mark & $SLEEP 1000.$mark; wait" >/dev/null

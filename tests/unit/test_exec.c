@@ -13,6 +13,7 @@
  * process that started them.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -307,6 +308,11 @@ static int guarded_calls(const struct tr_guard *g, pid_t w, pid_t wt, pid_t sup,
 	DENIED(syscall(SYS_tgkill, sup, sup, 0));
 	DENIED(syscall(SYS_rt_sigqueueinfo, w, 0, &si));
 	DENIED(syscall(SYS_pidfd_open, sup, 0));
+	/* any pidfd_send_signal: ENOSYS, as without pidfds */
+	int pfd = open("/proc/self", O_RDONLY | O_DIRECTORY);
+	bad |= (syscall(SYS_pidfd_send_signal, pfd, 0, NULL, 0) == -1 && errno == ENOSYS ? 0 : 1)
+	       << i++;
+	close(pfd);
 	WORKS(kill(other, 0));
 	WORKS(kill(getpid(), 0));
 	WORKS(syscall(SYS_tgkill, other, other, 0));

@@ -602,7 +602,8 @@ static void test_orphaned(void)
 	   "a supervisor made and holds a segment");
 	close(pfd[0]);
 	close(pfd[1]);
-	ok(trq_attach(&o, name) == 0, "attached to it");
+	struct trq o2;
+	ok(trq_attach(&o, name) == 0 && trq_attach(&o2, name) == 0, "attached to it twice");
 	struct taskring_req r = {"echo", 0, NULL};
 	struct taskring_opts nb = {.timeout_ms = 0};
 	uint64_t id1 = 0, id2 = 0;
@@ -641,6 +642,16 @@ static void test_orphaned(void)
 	ok(err == -TASKRING_ENODAEMON && took < 10000000000ull,
 	   "a wait for a queued task says so too, not at its 30 s deadline (%d, %.1f s)", err,
 	   (double)took / 1e9);
+	/* Another handle, waiting in 100 ms slices, as callers that watch for
+	 * signals do: it learns it too. */
+	t0 = trq_now();
+	do
+		err = trq_wait_final(&o2, id1, trq_now() + 100000000ull);
+	while (err == -ETIMEDOUT && trq_now() - t0 < 10000000000ull);
+	ok(err == -TASKRING_ENODAEMON,
+	   "so does a wait in 100 ms slices on another handle (%d, %.1f s)", err,
+	   (double)(trq_now() - t0) / 1e9);
+	trq_detach(&o2);
 	trq_detach(&o);
 }
 
