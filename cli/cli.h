@@ -39,6 +39,7 @@ struct cli {
 	int daemon_seen;      /* cli_daemon_gone() found the daemon alive once */
 	int64_t dead_since;   /* cli_now_ms() since which it found none; 0: it
 	                         found one at its last look */
+	int64_t last_look;    /* cli_now_ms() of cli_daemon_gone()'s last look */
 };
 
 /* One command. */

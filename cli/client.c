@@ -204,6 +204,7 @@ int cli_attach(struct cli *c, int need_daemon)
 	}
 	c->daemon_seen = taskring_daemon_alive(c->h);
 	c->dead_since = 0;
+	c->last_look = cli_now_ms();
 	if (need_daemon && !c->daemon_seen) {
 		cli_err(c,
 		        "instance '%s': the daemon is not running (its segment is left for "
@@ -390,16 +391,18 @@ int64_t cli_remaining_ms(int64_t deadline)
 
 int cli_daemon_gone(struct cli *c)
 {
+	int64_t now = cli_now_ms(), last = c->last_look;
+
+	c->last_look = now;
 	if (taskring_daemon_alive(c->h)) {
 		c->daemon_seen = 1;
 		c->dead_since = 0;
 		return 0;
 	}
-	int64_t now = cli_now_ms();
-	if (!c->dead_since) {
+	/* Not looked for a while (results that were final at once, a slow
+	 * reader of our output): a daemon may have come and gone meanwhile. */
+	if (!c->dead_since || now - last > 2 * CLI_SLICE_MS)
 		c->dead_since = now ? now : 1;
-		return 0;
-	}
 	return now - c->dead_since >= CLI_DEAD_GRACE_MS;
 }
 
@@ -407,9 +410,10 @@ int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_
 {
 	int r, locked;
 
-	if (!cli_daemon_gone(c) && !c->daemon_seen) {
-		/* None ran since we started: finished tasks can still be
-		 * collected; others would wait forever. */
+	if (cli_daemon_gone(c) || !c->daemon_seen) {
+		/* None ran since we started, or it has been gone for the
+		 * grace already: finished tasks can still be collected;
+		 * others would wait forever. */
 		r = taskring_wait(c->h, id, 0, info);
 		return r == -ETIMEDOUT ? -TASKRING_ENODAEMON : r;
 	}

@@ -168,6 +168,21 @@ wait_until 30 '! _tr_alive "$waiter"'
 wait "$waiter"
 tap_is "$?:$(tail -n 1 "$TR_TMP/wait.out")" "0:b" \
 	"the waiter got both results, the second from the restarted daemon ($(cat "$TR_TMP/wait.err"))"
-stop_daemon "$inst" TERM
-tap_is "$TR_DAEMON_STATUS" 0 "daemon stopped, exit 0"
+
+# ---- a wait for many tasks gives up once, not once per task ------------------------------
+# The grace for a dead daemon (10 s) runs once for the whole command: after it, the
+# tasks left are judged at once (they took half a second each before).
+hold
+many=()
+for i in $(seq 1 60); do many+=("$(T submit echo "$i")"); done
+tr_bg "$TR" -i "$inst" wait --timeout 300 "$blocker" "${many[@]}" >/dev/null 2>"$TR_TMP/many.err"
+waiter=$TR_BG_PID
+sleep 0.3
+t0=$SECONDS
+stop_daemon "$inst" KILL 5
+wait_until 120 '! _tr_alive "$waiter"'
+wait "$waiter"
+st=$? took=$((SECONDS - t0))
+tap_ok "$([ "$st" = 3 ] && [ "$took" -lt 25 ]; echo $?)" \
+	"wait for ${#many[@]} tasks of a killed daemon: exit 3 after the grace, not 30 s more (exit $st after $took s: $(head -c 200 "$TR_TMP/many.err"))"
 done_testing
