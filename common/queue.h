@@ -197,8 +197,12 @@ struct trq_hdr {
 	uint32_t epoch;
 	uint64_t sup_starttime;     /* /proc/PID/stat start time, ticks */
 	uint64_t sup_start_real_ns; /* CLOCK_REALTIME */
-	int32_t sup_sid;            /* its session (getsid), for the leftovers sweep */
+	int32_t sup_sid;            /* its session (getsid), for the leftovers sweep;
+	                               0 after a clean stop */
 	uint32_t sup_pad_;
+	uint64_t sup_token;        /* random, per supervisor: exec programs carry it
+	                              (TR_EXEC_MARK_VAR), so the next one can tell
+	                              them from others in the session (untrusted) */
 	uint64_t rt_off_ns;        /* CLOCK_REALTIME - CLOCK_MONOTONIC, for every
 	                              process's times in taskring_info (see
 	                              trq_clock_publish); 0: not set */

@@ -227,6 +227,7 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
 		prev->pid = q->hdr->sup_pid;
 		prev->sid = q->hdr->sup_sid;
 		prev->starttime = q->hdr->sup_starttime;
+		prev->token = q->hdr->sup_token;
 	}
 	r = trq_adopt(q);
 	if (r == -TASKRING_ELOCKED) {

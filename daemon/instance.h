@@ -26,6 +26,7 @@ long tr_instance_gid(const struct tr_config *c, char *err, size_t errlen);
 struct tr_prev_sup {
 	pid_t pid, sid;
 	uint64_t starttime;
+	uint64_t token; /* its exec programs' token (0: none, or a clean stop) */
 };
 
 /* Creates or adopts the segment of c->instance into q and takes the

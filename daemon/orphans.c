@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "exec.h"
 #include "log.h"
 #include "procstat.h"
 
@@ -152,15 +154,16 @@ int tr_orphans_init(void)
 }
 
 /* One sweep: stores the number of non-worker children still there (not
- * reaped) in *left. Returns the number that were running, or -errno. */
-static int sweep(const struct tr_pool *p, int *left)
+ * reaped) in *left, and of those it found at all in *found. Returns the
+ * number that were running, or -errno. */
+static int sweep(const struct tr_pool *p, int *left, int *found)
 {
 	struct pidv pv = {0};
 	pid_t own_pg = getpgrp(), self = p ? p->self : getpid();
 	int live = 0, r = list_children(&pv);
 	char first[64] = "";
 
-	*left = 0;
+	*left = *found = 0;
 	if (r < 0) {
 		free(pv.v);
 		return r;
@@ -171,6 +174,7 @@ static int sweep(const struct tr_pool *p, int *left)
 		pid_t ppid;
 		if (is_worker(p, pid))
 			continue;
+		(*found)++;
 		if (proc_stat(pid, &st, &ppid) == 0 && st != 'Z') {
 			pid_t pg = getpgid(pid);
 			if (program_running(p, pg)) {
@@ -214,10 +218,57 @@ static int sweep(const struct tr_pool *p, int *left)
 	return live;
 }
 
-int tr_orphans_sweep_session(pid_t pid, pid_t sid, uint64_t starttime)
+/* Whether process pid runs as our effective uid and its environment (as it
+ * was exec'd) holds mark ("NAME=value"): an exec program of the supervisor
+ * that handed out that mark, or something it started. */
+static int carries_mark(pid_t pid, const char *mark)
 {
-	if (pid <= 1 || sid != pid || sid == getsid(0) || pid == getpid())
+	char path[64], buf[16384];
+	struct stat st;
+	size_t mlen = strlen(mark), have = 0;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return 0;
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid()) {
+		close(fd);
+		return 0;
+	}
+	/* NUL-separated NAME=value strings; one may straddle two reads. */
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+		if (n <= 0)
+			break;
+		size_t len = have + (size_t)n, at = 0;
+		while (at < len) {
+			char *z = memchr(buf + at, '\0', len - at);
+			if (!z)
+				break;
+			size_t l = (size_t)(z - (buf + at));
+			if (l == mlen && memcmp(buf + at, mark, mlen) == 0)
+				found = 1;
+			at += l + 1;
+		}
+		if (found)
+			break;
+		have = len - at;
+		if (have == sizeof(buf)) /* one string longer than buf: skip it */
+			have = 0;
+		memmove(buf, buf + at, have);
+	}
+	close(fd);
+	return found;
+}
+
+int tr_orphans_sweep_session(pid_t pid, pid_t sid, uint64_t starttime, uint64_t token)
+{
+	char mark[64];
+
+	if (!token || pid <= 1 || sid != pid || sid == getsid(0) || pid == getpid())
+		return 0;
+	snprintf(mark, sizeof(mark), "%s=%016llx", TR_EXEC_MARK_VAR, (unsigned long long)token);
 	struct tr_procstat ps;
 	int r = tr_procstat_read(pid, &ps);
 	if (r == 0 && (ps.starttime != starttime || ps.state != 'Z'))
@@ -239,7 +290,8 @@ int tr_orphans_sweep_session(pid_t pid, pid_t sid, uint64_t starttime)
 		long v = strtol(e->d_name, &end, 10);
 		if (*end || v <= 1 || v > INT32_MAX || (pid_t)v == getpid())
 			continue;
-		if (tr_procstat_read((pid_t)v, &ps) || ps.session != sid || ps.state == 'Z')
+		if (tr_procstat_read((pid_t)v, &ps) || ps.session != sid || ps.state == 'Z' ||
+		    !carries_mark((pid_t)v, mark))
 			continue;
 		if (kill((pid_t)v, SIGKILL) == 0 && n++ == 0)
 			snprintf(first, sizeof(first), "pid %ld (%s)", v, ps.comm);
@@ -255,18 +307,21 @@ int tr_orphans_sweep_session(pid_t pid, pid_t sid, uint64_t starttime)
 
 int tr_orphans_sweep(const struct tr_pool *p)
 {
-	int left;
-	return sweep(p, &left);
+	int left, found;
+	return sweep(p, &left, &found);
 }
 
 int tr_orphans_drain(const struct tr_pool *p, unsigned timeout_ms)
 {
 	struct timespec start, now, nap = {0, 10 * 1000 * 1000};
-	int left = 0;
+	int left = 0, found;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		if (sweep(p, &left) < 0 || left == 0)
+		/* Done after a sweep that found nobody: one that reaped a group
+		 * leader listed the children before the leader's own children
+		 * came to us. */
+		if (sweep(p, &left, &found) < 0 || found == 0)
 			return left;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		long ms =

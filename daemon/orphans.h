@@ -19,8 +19,8 @@
  * shell's `(cmd &)`) is left alone; the worker kills that group when the
  * program ends, and a later sweep reaps it. A supervisor killed with SIGKILL
  * takes its subreaper role with it, and what the programs started goes to
- * init: the next supervisor of the segment kills what is left in the dead
- * one's session (tr_orphans_sweep_session; under systemd the unit's cgroup
+ * init: the next supervisor of the segment kills what is left of them in
+ * the dead one's session (tr_orphans_sweep_session; under systemd the unit's cgroup
  * ends it too).
  *
  * The supervisor sweeps on every SIGCHLD (a worker or an orphan ended), at
@@ -36,11 +36,17 @@
 
 /* After adopting the segment of a supervisor that was killed (SIGKILL: no
  * subreaper any more, so what its exec programs had started went to init):
- * SIGKILLs every process left in that supervisor's session, when it led one
- * (sid == pid: under systemd, setsid, a daemonizing start), that session is
- * not ours, and pid is not a new process by now (its start time differs).
- * What left the session (setsid) is not found. Returns the number killed. */
-int tr_orphans_sweep_session(pid_t pid, pid_t sid, uint64_t starttime);
+ * SIGKILLs every process left in that supervisor's session that runs as our
+ * effective uid and carries its token (TR_EXEC_MARK_VAR=<token> in the
+ * environment it was exec'd with, as every exec program gets it), when the
+ * supervisor led a session (sid == pid: under systemd, setsid, a
+ * daemonizing start), that session is not ours, and pid is not a new
+ * process by now (its start time differs). The header's values are
+ * untrusted: a lie can only pick among processes that carry a token of
+ * ours. token 0 (a clean stop, or an older segment): nothing. What left
+ * the session (setsid) or cleared its environment is not found. Returns
+ * the number killed. */
+int tr_orphans_sweep_session(pid_t pid, pid_t sid, uint64_t starttime, uint64_t token);
 
 /* Makes this process a child subreaper. Returns 0 or -errno. */
 int tr_orphans_init(void);
@@ -51,8 +57,9 @@ int tr_orphans_init(void);
  * could not be listed. */
 int tr_orphans_sweep(const struct tr_pool *p);
 
-/* Sweeps until no child but p's workers is left, or timeout_ms passed.
- * Returns the number of children left (0: none). */
+/* Sweeps until a sweep finds no child but p's workers (what the reaped
+ * ones had started came to us before it), or timeout_ms passed. Returns
+ * the number of children left (0: none). */
 int tr_orphans_drain(const struct tr_pool *p, unsigned timeout_ms);
 
 #endif

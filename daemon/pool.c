@@ -180,6 +180,7 @@ static _Noreturn void pool_child_worker(struct tr_pool *p, unsigned index, uint3
 	    .inc = inc,
 	    .cpu = cpu,
 	    .sup_pid = p->self,
+	    .token = p->token,
 	};
 	tr_worker_run(&a);
 }
@@ -237,6 +238,7 @@ static _Noreturn void pool_child_spare(struct tr_pool *p, int sock)
 	    .index = -1,
 	    .cpu = -1,
 	    .sup_pid = p->self,
+	    .token = p->token,
 	};
 	pool_child_reset(p, sock);
 	tr_worker_spare(&a, SPARE_FD);

@@ -96,6 +96,7 @@ struct tr_pool {
 	int rolling;                 /* converge one worker at a time (reload) */
 	unsigned gen;                /* workers started before tr_pool_renew() are older */
 	pid_t self;                  /* the supervisor's pid */
+	uint64_t token;              /* exec programs carry it (TR_EXEC_MARK_VAR) */
 	struct tr_restart early;     /* early deaths, for the give-up rule */
 	struct tr_wslot *w;          /* TRQ_WORKERS_MAX slots */
 	unsigned nslots;             /* highest slot index used + 1 */

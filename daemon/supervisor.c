@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -81,6 +82,15 @@ static uint64_t check_interval(const struct tr_config *c)
 	return secs * NS_PER_S;
 }
 
+/* A random token, never 0: the kernel's, else the clock and pid mixed. */
+static uint64_t sup_token(void)
+{
+	uint64_t t = 0;
+	if (getrandom(&t, sizeof(t), GRND_NONBLOCK) != (ssize_t)sizeof(t))
+		t = trq_now() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() << 32;
+	return t ? t : 1;
+}
+
 int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
                  const char *instance_arg)
 {
@@ -126,7 +136,9 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 		log_err("%s", err);
 		return r;
 	}
-	tr_orphans_sweep_session(prev.pid, prev.sid, prev.starttime);
+	tr_orphans_sweep_session(prev.pid, prev.sid, prev.starttime, prev.token);
+	s->token = sup_token();
+	__atomic_store_n(&s->q.hdr->sup_token, s->token, __ATOMIC_RELAXED);
 	trq_reload_pending(&s->q, 0, 0); /* one the last supervisor left converging */
 	tr_sigbus_install(s->q.base, s->q.size, s->cfg.instance); /* shrunk by others: say so */
 	r = tr_instance_settings(&s->q, &s->cfg, nworkers, check_interval(&s->cfg));
@@ -182,6 +194,7 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 		tr_log_errno(LOG_ERR, r, "allocating the worker table");
 		return r;
 	}
+	s->pool.token = s->token;
 	tr_pool_configure(&s->pool, &s->cfg, &cpus, nworkers, now);
 	/* Adopted: from now on a lock that stays held costs the event loop
 	 * seconds, not tens of them (workers reset it: worker.c). */
@@ -687,7 +700,12 @@ void tr_sup_fini(struct tr_sup *s)
 {
 	if (s->pool.w)
 		tr_pool_fini(&s->pool);
-	tr_orphans_drain(NULL, 1000); /* what the killed workers' programs left */
+	/* What the killed workers' programs left. All gone: the next
+	 * supervisor has nothing of ours to look for. */
+	if (tr_orphans_drain(NULL, 1000) == 0 && s->q.base && s->q.sup_held) {
+		__atomic_store_n(&s->q.hdr->sup_token, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->q.hdr->sup_sid, 0, __ATOMIC_RELAXED);
+	}
 	tr_plugins_free(&s->plugins);
 	if (s->bell.running || s->bell.efd >= 0)
 		tr_doorbell_stop(&s->bell);

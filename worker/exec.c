@@ -175,6 +175,26 @@ int tr_exec_cfg_init(struct tr_exec_cfg *c, char *const *allowed, size_t n_allow
 	return 0;
 }
 
+int tr_exec_cfg_mark(struct tr_exec_cfg *c, uint64_t token)
+{
+	size_t n = 0;
+	char var[64];
+
+	if (!token)
+		return 0;
+	while (c->envp[n])
+		n++;
+	char **v = realloc(c->envp, (n + 2) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	c->envp = v;
+	snprintf(var, sizeof(var), "%s=%016llx", TR_EXEC_MARK_VAR, (unsigned long long)token);
+	if (!(v[n] = strdup(var)))
+		return -ENOMEM;
+	v[n + 1] = NULL;
+	return 0;
+}
+
 void tr_exec_cfg_free(struct tr_exec_cfg *c)
 {
 	strv_free(c->allowed);

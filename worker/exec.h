@@ -60,6 +60,11 @@ enum tr_exec_stop { TR_EXEC_RUNNING = 0, TR_EXEC_TIMEOUT, TR_EXEC_CANCEL };
 
 /* What every exec of one thread shares: the settings and the spawn stack.
  * Only the thread that made it may use it. */
+/* The environment variable every exec program gets, besides exec.env: the
+ * supervisor's token in hex (see tr_exec_cfg_mark). The next supervisor
+ * kills only processes that carry its predecessor's token. */
+#define TR_EXEC_MARK_VAR "TASKRING_INVOCATION_ID"
+
 struct tr_exec_cfg {
 	char **allowed; /* exec.allowed, copied */
 	size_t n_allowed;
@@ -98,6 +103,10 @@ struct tr_exec {
  * err. */
 int tr_exec_cfg_init(struct tr_exec_cfg *c, char *const *allowed, size_t n_allowed,
                      char *const *env, size_t n_env, const char *cwd, char *err, size_t errlen);
+
+/* Adds TR_EXEC_MARK_VAR=<token in hex> to the programs' environment (after
+ * tr_exec_cfg_init; token 0: nothing). Returns 0 or -ENOMEM. */
+int tr_exec_cfg_mark(struct tr_exec_cfg *c, uint64_t token);
 
 /* Frees what init made. Safe on a zeroed struct (devnull 0 is not closed:
  * init sets it). */

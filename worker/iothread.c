@@ -854,6 +854,11 @@ static int setup(struct tr_iothread *t)
 	char xerr[256];
 	r = tr_exec_cfg_init(&t->xc, t->o.exec_allowed, t->o.n_exec_allowed, t->o.exec_env,
 	                     t->o.n_exec_env, t->o.exec_cwd, xerr, sizeof(xerr));
+	if (r == 0 && tr_exec_cfg_mark(&t->xc, t->o.exec_token) < 0) {
+		tr_exec_cfg_free(&t->xc);
+		snprintf(xerr, sizeof(xerr), "exec: out of memory");
+		r = -ENOMEM;
+	}
 	if (r < 0)
 		log_err("worker %d: %s: exec tasks will fail", t->o.widx, xerr);
 	t->xc_ok = r == 0;

@@ -66,6 +66,7 @@ struct tr_io_opts {
 	const char *exec_cwd;   /* exec.cwd (copied; NULL: "/") */
 	unsigned kill_grace_ms; /* tasks.kill_grace_ms: SIGTERM -> SIGKILL of a program */
 	int deferred;           /* 1: set up only; tr_iothread_assign() gives widx and inc */
+	uint64_t exec_token;    /* the supervisor's token for exec programs (0: none) */
 };
 
 struct tr_iothread;

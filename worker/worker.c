@@ -414,6 +414,7 @@ static struct cpuctx *worker_setup(const struct tr_worker_args *a, int keep)
 	    .exec_cwd = cfg->exec_cwd,
 	    .kill_grace_ms = cfg->kill_grace_ms,
 	    .deferred = spare,
+	    .exec_token = a->token,
 	};
 	if (spare)
 		snprintf(io.name, sizeof(io.name), "tr-io-spare");

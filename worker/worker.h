@@ -30,6 +30,7 @@ struct tr_worker_args {
 	uint32_t inc;                /* incarnation, as in the worker record */
 	int cpu;                     /* CPU to pin to, -1: no pinning */
 	pid_t sup_pid;               /* the supervisor, for the parent check */
+	uint64_t token;              /* the supervisor's token for exec programs */
 };
 
 /* Gives thread tid (0: the caller; a worker's main thread has its pid as

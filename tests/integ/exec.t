@@ -82,8 +82,8 @@ tap_is "$STATE:$ERROR" "failed:exec: cannot run $TR_TMP/no-such-program: No such
 exec_task exec -- /bin/echo hello "big   world"
 tap_is "$STATE:$RESULT" "done:hello big   world" "the program's stdout is the result, words unsplit"
 exec_task exec -- "$ENV"
-tap_is "$STATE:$RESULT" "done:GREETING=hello there
-PATH=/usr/bin:/bin" "the environment is exec.env and nothing else"
+tap_like "$STATE:$RESULT" $'^done:GREETING=hello there\nPATH=/usr/bin:/bin\nTASKRING_INVOCATION_ID=[0-9a-f]{16}$' \
+	"the environment is exec.env and the daemon's token, nothing else"
 exec_task exec -- "$PWD_BIN"
 tap_is "$RESULT" "$(cd "$TR_TMP/cwd" && pwd -P)" "the working directory is exec.cwd"
 exec_task exec --run-timeout 30 -- /bin/cat
