@@ -268,7 +268,7 @@ int tr_orphans_sweep_session(pid_t pid, pid_t sid, uint64_t starttime, uint64_t 
 
 	if (!token || pid <= 1 || sid != pid || sid == getsid(0) || pid == getpid())
 		return 0;
-	snprintf(mark, sizeof(mark), "%s=%016llx", TR_EXEC_MARK_VAR, (unsigned long long)token);
+	tr_exec_mark_format(mark, sizeof(mark), token);
 	struct tr_procstat ps;
 	int r = tr_procstat_read(pid, &ps);
 	if (r == 0 && (ps.starttime != starttime || ps.state != 'Z'))

@@ -137,8 +137,8 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 		return r;
 	}
 	tr_orphans_sweep_session(prev.pid, prev.sid, prev.starttime, prev.token);
-	s->token = sup_token();
-	__atomic_store_n(&s->q.hdr->sup_token, s->token, __ATOMIC_RELAXED);
+	uint64_t token = sup_token(); /* the pool hands it to the workers */
+	__atomic_store_n(&s->q.hdr->sup_token, token, __ATOMIC_RELAXED);
 	trq_reload_pending(&s->q, 0, 0); /* one the last supervisor left converging */
 	tr_sigbus_install(s->q.base, s->q.size, s->cfg.instance); /* shrunk by others: say so */
 	r = tr_instance_settings(&s->q, &s->cfg, nworkers, check_interval(&s->cfg));
@@ -194,7 +194,7 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 		tr_log_errno(LOG_ERR, r, "allocating the worker table");
 		return r;
 	}
-	s->pool.token = s->token;
+	s->pool.token = token;
 	tr_pool_configure(&s->pool, &s->cfg, &cpus, nworkers, now);
 	/* Adopted: from now on a lock that stays held costs the event loop
 	 * seconds, not tens of them (workers reset it: worker.c). */

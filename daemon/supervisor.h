@@ -49,7 +49,6 @@ struct tr_sup {
 	struct tr_notify notify;
 	struct tr_plugins plugins; /* loaded at start, inherited by the workers */
 	int epfd, sfd, tfd;
-	uint64_t token; /* random: every exec program gets it (TR_EXEC_MARK_VAR) */
 	enum tr_sup_phase phase;
 	int exit_code;
 	int ready_sent;       /* READY=1 sent since start or the last reload */

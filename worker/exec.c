@@ -175,6 +175,11 @@ int tr_exec_cfg_init(struct tr_exec_cfg *c, char *const *allowed, size_t n_allow
 	return 0;
 }
 
+void tr_exec_mark_format(char *buf, size_t len, uint64_t token)
+{
+	snprintf(buf, len, "%s=%016llx", TR_EXEC_MARK_VAR, (unsigned long long)token);
+}
+
 int tr_exec_cfg_mark(struct tr_exec_cfg *c, uint64_t token)
 {
 	size_t n = 0;
@@ -188,7 +193,7 @@ int tr_exec_cfg_mark(struct tr_exec_cfg *c, uint64_t token)
 	if (!v)
 		return -ENOMEM;
 	c->envp = v;
-	snprintf(var, sizeof(var), "%s=%016llx", TR_EXEC_MARK_VAR, (unsigned long long)token);
+	tr_exec_mark_format(var, sizeof(var), token);
 	if (!(v[n] = strdup(var)))
 		return -ENOMEM;
 	v[n + 1] = NULL;

@@ -58,13 +58,16 @@
 enum tr_exec_pipe { TR_EXEC_OUT = 0, TR_EXEC_ERR = 1 };
 enum tr_exec_stop { TR_EXEC_RUNNING = 0, TR_EXEC_TIMEOUT, TR_EXEC_CANCEL };
 
-/* What every exec of one thread shares: the settings and the spawn stack.
- * Only the thread that made it may use it. */
 /* The environment variable every exec program gets, besides exec.env: the
  * supervisor's token in hex (see tr_exec_cfg_mark). The next supervisor
  * kills only processes that carry its predecessor's token. */
 #define TR_EXEC_MARK_VAR "TASKRING_INVOCATION_ID"
 
+/* Writes "TR_EXEC_MARK_VAR=<token in hex>" into buf (len >= 40). */
+void tr_exec_mark_format(char *buf, size_t len, uint64_t token);
+
+/* What every exec of one thread shares: the settings and the spawn stack.
+ * Only the thread that made it may use it. */
 struct tr_exec_cfg {
 	char **allowed; /* exec.allowed, copied */
 	size_t n_allowed;

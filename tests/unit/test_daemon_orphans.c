@@ -82,8 +82,7 @@ static pid_t dead_session(uint64_t token, pid_t *marked, pid_t *plain)
 	pid_t leader = fork();
 	if (leader == 0) {
 		char mark[64];
-		snprintf(mark, sizeof(mark), "%s=%016llx", TR_EXEC_MARK_VAR,
-		         (unsigned long long)token);
+		tr_exec_mark_format(mark, sizeof(mark), token);
 		setsid();
 		for (int i = 0; i < 2; i++) {
 			pid_t c = fork();
