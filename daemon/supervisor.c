@@ -501,6 +501,28 @@ void tr_sup_stop(struct tr_sup *s, int graceful, uint64_t now)
 		    "it yet");
 }
 
+/* SIGTERM or SIGINT. The first stops gracefully. During that stop a second
+ * SIGINT (Ctrl-C pressed twice) stops now, as SIGQUIT does; a repeated
+ * SIGTERM does not, since scripts and init systems repeat it while they wait
+ * (`while kill PID; do sleep 1; done`), and is only logged. */
+static void sup_stop_signal(struct tr_sup *s, int signo, uint64_t now)
+{
+	const char *name = signo == SIGTERM ? "SIGTERM" : "SIGINT";
+
+	if (s->phase != TR_SUP_DRAIN) {
+		log_notice("%s received", name);
+		tr_sup_stop(s, 1, now);
+	} else if (signo == SIGINT) {
+		log_notice("SIGINT received again while stopping: stopping now");
+		tr_sup_stop(s, 0, now);
+	} else {
+		uint64_t left = s->drain_deadline > now ? s->drain_deadline - now : 0;
+		log_notice("SIGTERM received again: already stopping, workers killed in %llu s "
+		           "(SIGINT or SIGQUIT stops now)",
+		           (unsigned long long)((left + NS_PER_S - 1) / NS_PER_S));
+	}
+}
+
 static void sup_signals(struct tr_sup *s, uint64_t now)
 {
 	struct signalfd_siginfo si[8];
@@ -516,9 +538,7 @@ static void sup_signals(struct tr_sup *s, uint64_t now)
 				break;
 			case SIGTERM:
 			case SIGINT:
-				log_notice("%s received",
-				           si[i].ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-				tr_sup_stop(s, 1, now);
+				sup_stop_signal(s, si[i].ssi_signo, now);
 				break;
 			case SIGQUIT:
 				log_notice("SIGQUIT received");

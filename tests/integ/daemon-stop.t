@@ -89,9 +89,42 @@ tap_ok $? "at once (took about ${took} s of the task's 30)"
 tap_is "$(states "$long" "$queued")" "queued queued" "both the running and the queued task are queued"
 tap_is "$(task_json "$inst" "$long" attempts)" 0 "the interrupted task was not charged"
 
+# ---- a repeated SIGTERM keeps the graceful stop; a second SIGINT stops now ------------------
+# The second signal is sent only once the first one's "stopping:" line is in the log:
+# two signals pending together are read lowest number first.
+nstops() { grep -c 'notice: stopping: ' "$log"; }
+write_config "$cfg" "workers: 1" "shutdown_timeout_s: 60"
+T cancel "$long" >/dev/null
+start_and_wait
+tap_ok $? "restarted (shutdown_timeout_s 60)"
+before=$(nstops)
+short=$(T submit spin 1500)
+wait_until 30 'test "$(task_json "$inst" "$short" state)" = running'
+kill -TERM "$(daemon_pid "$inst")"
+wait_until 30 'test "$(nstops)" -gt "$before"'
+stop_daemon "$inst" TERM
+tap_is "$TR_DAEMON_STATUS:$(states "$short")" "0:done" \
+	"a second SIGTERM does not cut the graceful stop short: the task finished"
+tap_like "$(cat "$log")" "SIGTERM received again: already stopping, workers killed in [0-9]+ s" \
+	"the log says the stop goes on"
+start_and_wait
+before=$(nstops)
+held=$(T submit spin 30000)
+wait_until 30 'test "$(task_json "$inst" "$held" state)" = running'
+kill -TERM "$(daemon_pid "$inst")"
+wait_until 30 'test "$(nstops)" -gt "$before"'
+start=$SECONDS
+stop_daemon "$inst" INT
+took=$((SECONDS - start))
+tap_is "$TR_DAEMON_STATUS:$(states "$held"):$(task_json "$inst" "$held" attempts)" "0:queued:0" \
+	"SIGINT during a graceful stop stops now: exit 0, the task queued, not charged"
+[ "$took" -lt 10 ]
+tap_ok $? "at once (took about ${took} s of the task's 30)"
+tap_like "$(cat "$log")" "SIGINT received again while stopping: stopping now" "the log says so"
+
 # ---- SIGKILL of the supervisor -------------------------------------------------------------
 write_config "$cfg" "workers: 1"
-T cancel "$long" >/dev/null
+T cancel "$held" >/dev/null
 start_and_wait
 tap_ok $? "restarted after SIGQUIT"
 hold
