@@ -89,8 +89,11 @@ int cli_parse_ids(struct cli *c, int n, char **argv, uint64_t *ids);
 int cli_ids_attach(struct cli *c, int n, char **argv, const char *what, uint64_t **ids);
 
 /* Attaches to c->instance. With need_daemon, also requires a live
- * supervisor. Returns CLI_OK, or prints why and returns CLI_USAGE (bad
- * instance name) or CLI_NODAEMON. */
+ * supervisor; when the last one stopped by itself seconds ago (a restart),
+ * waits for the next up to CLI_DEAD_GRACE_MS from that stop. Without, such a
+ * stop counts as seen (the grace of cli_daemon_gone runs from it). Returns
+ * CLI_OK, or prints why and returns CLI_USAGE (bad instance name) or
+ * CLI_NODAEMON. */
 int cli_attach(struct cli *c, int need_daemon);
 
 /* Detaches (safe when not attached). */

@@ -160,6 +160,36 @@ int cli_parse_ids(struct cli *c, int n, char **argv, uint64_t *ids)
 	return CLI_OK;
 }
 
+/* Whether the daemon, not running now, stopped by itself moments ago: then
+ * it is most likely restarting (systemctl restart), and the command counts
+ * the grace for a dead daemon from that stop, as if it had seen it run. */
+static int cli_restarting(struct cli *c)
+{
+	int ago = taskring_daemon_stopped_s(c->h);
+
+	if (ago < 0 || (int64_t)ago * 1000 >= CLI_DEAD_GRACE_MS)
+		return 0;
+	c->daemon_seen = 1;
+	c->dead_since = c->last_look - (int64_t)ago * 1000;
+	if (c->dead_since <= 0)
+		c->dead_since = 1;
+	return 1;
+}
+
+/* Waits for a daemon to serve the segment again, up to the grace for a dead
+ * one (cli_daemon_gone). Returns 0 once one runs, -1 when the grace ran out
+ * or a signal came. */
+static int cli_await_daemon(struct cli *c)
+{
+	for (;;) {
+		if (cli_daemon_gone(c) || cli_interrupted())
+			return -1;
+		if (!c->dead_since) /* alive */
+			return 0;
+		nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
+	}
+}
+
 int cli_attach(struct cli *c, int need_daemon)
 {
 	const char *in = c->instance;
@@ -205,6 +235,15 @@ int cli_attach(struct cli *c, int need_daemon)
 	c->daemon_seen = taskring_daemon_alive(c->h);
 	c->dead_since = 0;
 	c->last_look = cli_now_ms();
+	if (!c->daemon_seen && cli_restarting(c) && need_daemon && cli_await_daemon(c) < 0) {
+		cli_err(c,
+		        "instance '%s': the daemon is not running: it stopped %d s ago and no "
+		        "new one started within %d s of that (its segment is left for the next "
+		        "taskringd to adopt)",
+		        in, taskring_daemon_stopped_s(c->h), CLI_DEAD_GRACE_MS / 1000);
+		cli_detach(c);
+		return CLI_NODAEMON;
+	}
 	if (need_daemon && !c->daemon_seen) {
 		cli_err(c,
 		        "instance '%s': the daemon is not running (its segment is left for "

@@ -4,6 +4,7 @@
  * no lock between calls and no pointer into caller memory.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,17 @@ void taskring_detach(taskring_t *h)
 int taskring_daemon_alive(taskring_t *h)
 {
 	return trq_sup_alive(&h->q);
+}
+
+int taskring_daemon_stopped_s(taskring_t *h)
+{
+	if (trq_sup_alive(&h->q))
+		return -1;
+	uint64_t at = __atomic_load_n(&h->q.hdr->sup_stop_s, __ATOMIC_ACQUIRE);
+	uint64_t now = trq_now() / 1000000000u + 1;
+	if (!at || at > now) /* unknown, or a stamp from the future: garbage */
+		return -1;
+	return now - at > INT_MAX ? INT_MAX : (int)(now - at);
 }
 
 int taskring_lock_holder(taskring_t *h, char *buf, size_t len)

@@ -199,19 +199,22 @@ struct trq_hdr {
 	uint64_t sup_start_real_ns; /* CLOCK_REALTIME */
 	int32_t sup_sid;            /* its session (getsid), for the leftovers sweep;
 	                               0 after a clean stop */
-	uint32_t sup_pad_;
-	uint64_t sup_token;        /* random, per supervisor: exec programs carry it
-	                              (TR_EXEC_MARK_VAR), so the next one can tell
-	                              them from others in the session (untrusted) */
-	uint64_t rt_off_ns;        /* CLOCK_REALTIME - CLOCK_MONOTONIC, for every
-	                              process's times in taskring_info (see
-	                              trq_clock_publish); 0: not set */
-	uint32_t draining;         /* 1: workers take no new tasks */
-	uint32_t reload_asked;     /* reload tickets handed out (clients bump it) */
-	uint32_t reload_seq;       /* reload answers published (see reload.h) */
-	uint32_t reload_claimed;   /* the last ticket a reload claimed */
-	uint32_t reload_pending;   /* 1: a reload converges; it answers from: */
-	uint32_t reload_pend_from; /* the first ticket it answers */
+	uint32_t sup_stop_s;        /* CLOCK_MONOTONIC seconds + 1 when the last
+	                               supervisor exited by itself (a stop, an
+	                               error); 0 while one runs, or when it was
+	                               killed (untrusted) */
+	uint64_t sup_token;         /* random, per supervisor: exec programs carry it
+	                               (TR_EXEC_MARK_VAR), so the next one can tell
+	                               them from others in the session (untrusted) */
+	uint64_t rt_off_ns;         /* CLOCK_REALTIME - CLOCK_MONOTONIC, for every
+	                               process's times in taskring_info (see
+	                               trq_clock_publish); 0: not set */
+	uint32_t draining;          /* 1: workers take no new tasks */
+	uint32_t reload_asked;      /* reload tickets handed out (clients bump it) */
+	uint32_t reload_seq;        /* reload answers published (see reload.h) */
+	uint32_t reload_claimed;    /* the last ticket a reload claimed */
+	uint32_t reload_pending;    /* 1: a reload converges; it answers from: */
+	uint32_t reload_pend_from;  /* the first ticket it answers */
 	struct trq_reload_ans reload_ans[TRQ_RELOAD_ANS];
 
 	alignas(64) pthread_mutex_t lock;

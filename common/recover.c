@@ -82,6 +82,7 @@ int trq_adopt(struct trq *q)
 	h->sup_pid = getpid();
 	h->sup_starttime = proc_starttime(getpid());
 	h->sup_sid = getsid(0);
+	h->sup_stop_s = 0;
 	h->sup_start_real_ns = trq_realtime();
 	trq_clock_publish(q);
 	trq_unlock(q);

@@ -175,6 +175,13 @@ void taskring_detach(taskring_t *h);
 /* Returns 1 if the segment's supervisor is alive, else 0. */
 int taskring_daemon_alive(taskring_t *h);
 
+/* Seconds since the segment's last supervisor exited by itself (it was
+ * stopped, or gave up on an error), so that a caller finding no daemon can
+ * tell a restart in progress (seconds ago) from a daemon long gone. Returns
+ * -1 while a supervisor runs, and when it is not known: the last one was
+ * killed (SIGKILL, a crash) or none ever stopped. */
+int taskring_daemon_stopped_s(taskring_t *h);
+
 /* Who holds the queue lock now, for a message about -TASKRING_ELOCKED.
  * Returns the pid (a thread id, for a thread) of the holder and writes, when
  * buf is not NULL, text such as "pid 4242 (taskring), stopped" into buf (len

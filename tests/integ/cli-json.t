@@ -252,7 +252,7 @@ run T wait "$done_id"
 tap_is "$RUN_STATUS:$RUN_OUT" "0:hello big world" "wait still returns a finished task's result"
 run T wait "$q"
 tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "not finished and the daemon" ]]; echo $?)" \
-	"wait on a queued task of a stopped daemon: exit 3 at once"
+	"wait on a queued task of a stopped daemon: exit 3 (the grace for a restart has passed)"
 run T kill-worker 0
 tap_is "$RUN_STATUS" 3 "kill-worker with no daemon: exit 3"
 

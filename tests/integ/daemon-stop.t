@@ -218,4 +218,34 @@ wait "$waiter"
 st=$? took=$((SECONDS - t0))
 tap_ok "$([ "$st" = 3 ] && [ "$took" -lt 25 ]; echo $?)" \
 	"wait for ${#many[@]} tasks of a killed daemon: exit 3 after the grace, not 30 s more (exit $st after $took s: $(head -c 200 "$TR_TMP/many.err"))"
+
+# ---- a command started while the daemon restarts waits for it ------------------------------
+# A daemon that was killed left no word: a command that needs one fails at once.
+t0=$SECONDS
+run T submit echo after kill
+tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "the daemon is not running (its segment" ]] &&
+	[ $((SECONDS - t0)) -lt 8 ]; echo $?)" \
+	"submit after a SIGKILL of the daemon: exit 3 at once ($RUN_STATUS after $((SECONDS - t0)) s: $RUN_ERR)"
+T cancel "$blocker" >/dev/null
+start_and_wait
+tap_ok $? "restarted after the SIGKILL"
+# One that stopped by itself did: a submit and a wait started in the gap of a restart
+# ride it out.
+stop_daemon "$inst" TERM
+tr_bg "$TR" -i "$inst" submit --wait --timeout 120 echo during restart >"$TR_TMP/gap.out" 2>"$TR_TMP/gap.err"
+gap=$TR_BG_PID
+sleep 1
+start_and_wait
+wait_until 60 '! _tr_alive "$gap"'
+wait "$gap"
+tap_is "$?:$(cat "$TR_TMP/gap.out")" "0:during restart" \
+	"submit --wait started while the daemon restarted: it waited for the new one ($(cat "$TR_TMP/gap.err"))"
+# Past the grace (10 s from the stop) a submit gives up, saying when the daemon stopped.
+stop_daemon "$inst" TERM
+t0=$SECONDS
+run T submit echo nobody came
+took=$((SECONDS - t0))
+tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "the daemon is not running: it stopped "[0-9]+" s ago and no new one started within 10 s" ]] &&
+	[ "$took" -ge 5 ] && [ "$took" -lt 60 ]; echo $?)" \
+	"submit after a stop with no restart: exit 3 after the grace ($RUN_STATUS after $took s: $RUN_ERR)"
 done_testing

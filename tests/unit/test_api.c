@@ -50,7 +50,31 @@ int main(void)
 	is_str(taskring_strerror(TASKRING_EFULL), "the task table is full",
 	       "a taskring code, positive");
 
+	/* taskring_daemon_stopped_s: -1 while a supervisor holds the segment;
+	 * once none does, the age of the stamp a stopping one leaves, and -1
+	 * for no stamp or a hostile one from the future. */
+	struct trq other = {0};
+	int locked = q.sup_held || trq_sup_lock(&q) == 0;
+	ok(locked && taskring_daemon_alive(h) == 1, "the creator holds the supervisor lock");
+	uint64_t now_s = trq_now() / 1000000000u + 1;
+	q.hdr->sup_stop_s = (uint32_t)now_s;
+	is_int(taskring_daemon_stopped_s(h), -1, "daemon_stopped_s with a supervisor alive: -1");
+	trq_detach(&q); /* drops the supervisor lock */
+	r = trq_attach(&other, qt_instance);
+	if (!ok(r == 0 && taskring_daemon_alive(h) == 0, "no supervisor after the creator left"))
+		return tap_done();
+	other.hdr->sup_stop_s = (uint32_t)(now_s - 5);
+	r = taskring_daemon_stopped_s(h);
+	ok(r >= 5 && r <= 7, "a stop 5 s ago reads as 5 s (%d)", r);
+	other.hdr->sup_stop_s = 0;
+	is_int(taskring_daemon_stopped_s(h), -1, "no stamp (a killed daemon): -1");
+	other.hdr->sup_stop_s = (uint32_t)(now_s + 1000);
+	is_int(taskring_daemon_stopped_s(h), -1, "a stamp from the future: -1");
+	other.hdr->sup_stop_s = 1;
+	r = taskring_daemon_stopped_s(h);
+	ok(r >= 0 && (uint64_t)r + 1 >= now_s - 1, "the oldest stamp: the whole uptime (%d s)", r);
+
 	taskring_detach(h);
-	trq_detach(&q);
+	trq_detach(&other);
 	return tap_done();
 }
