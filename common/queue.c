@@ -483,7 +483,10 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 	info->output[olen] = 0;
 	info->output_len = olen;
 	int out_bad = is_final(s->state) && trq_sum(2166136261u, info->output, olen) != s->out_sum;
-	if (trq_split_args(a, alen, argc, info->argv)) {
+	/* The word count is not in the checksum: a count that does not fit
+	 * the words is damage too. */
+	int words_bad = trq_split_args(a, alen, argc, info->argv) != 0;
+	if (words_bad) {
 		argc = 0;
 		info->argv[0] = NULL;
 	}
@@ -492,7 +495,7 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 	memcpy(info->type, s->type, sizeof(info->type));
 	uint32_t asum = trq_args_sum(info->type, a, alen);
 	info->type[sizeof(info->type) - 1] = 0;
-	if (asum != RD(s->args_sum)) {
+	if (words_bad || asum != RD(s->args_sum)) {
 		/* Type or words overwritten since submit: show none of them. */
 		snprintf(info->type, sizeof(info->type), "?");
 		info->argc = 0;

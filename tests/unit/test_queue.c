@@ -1649,6 +1649,36 @@ static void test_type_padding(void)
 	drain(inc);
 }
 
+/* The word count is outside the checksum: a count that does not fit the
+ * words reads back as damage ('?', no words), never as the task with
+ * fewer words, and the worker refuses it. */
+static void test_argc_damage(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	drain(inc);
+	const char *words[] = {"a", "b"};
+	uint64_t id = submit1("echo", 2, words, NULL, NULL);
+	uint32_t idx;
+	ok(id && trq_id_slot(&q, id, &idx) == 0, "an echo task of 2 words queued");
+	struct taskring_info info;
+	int r = trq_get(&q, id, &info, 0);
+	ok(r == 0 && strcmp(info.type, "echo") == 0 && info.argc == 2, "it reads back intact");
+	if (r == 0)
+		taskring_info_release(&info);
+	q.meta[idx].argc = 1;
+	r = trq_get(&q, id, &info, 0);
+	ok(r == 0 && strcmp(info.type, "?") == 0 && info.argc == 0 && info.argv[0] == NULL,
+	   "its word count overwritten: the client shows type '?' and no words (%s, %d)",
+	   r == 0 ? info.type : "-", r == 0 ? info.argc : -1);
+	if (r == 0)
+		taskring_info_release(&info);
+	struct trq_task t;
+	ok(take1(0, inc, &t, TASKRING_CPU) == 1 && t.bad && strstr(t.err, "words"),
+	   "and the worker refuses the task (%s)", t.err);
+	finish1(0, inc, &t, TASKRING_FAILED, t.err);
+	drain(inc);
+}
+
 /* Arguments and results up to TRQ_INLINE bytes live in the slot record,
  * longer ones in the slot's areas; both round-trip, at the edges too, and
  * a short one leaves the areas' pages untouched. */
@@ -1760,6 +1790,7 @@ int main(void)
 	test_batch_wake();
 	test_woke_count();
 	test_type_padding();
+	test_argc_damage();
 	test_info_block();
 	test_info_clock();
 	trq_detach(&q);
