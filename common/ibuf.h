@@ -20,7 +20,8 @@ struct ibuf_blk *trq_ibuf_block(size_t n);
  * may be NULL), else from malloc. NULL when out of memory. */
 void *trq_ibuf_alloc(struct ibuf_blk *b, size_t need);
 
-/* Drops one reference to block b (NULL: nothing); the last one frees it. */
+/* Ends the carving of block b (NULL: nothing): drops the caller's
+ * reference; the block is freed with the last buffer carved from it. */
 void trq_ibuf_done(struct ibuf_blk *b);
 
 #endif

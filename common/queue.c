@@ -296,6 +296,13 @@ static void submit_touch(struct trq *q, size_t k)
 	struct trq_hdr *h = q->hdr;
 	uint32_t cap = q->capacity, idx = RD(h->free_head);
 	int fin = 0;
+	/* Each step of the walk waits for the link it reads. A stream reuses
+	 * slots in the order it filled them, so the next k slots are most
+	 * often idx + 1.. idx + k - 1: start loading their first lines at once,
+	 * and the walk mostly finds them there. A wrong guess costs k reads. */
+	uint32_t first = idx == TRQ_NIL ? RD(h->fin_head[1]) : idx;
+	for (size_t i = 1; i < k && first < cap && first + i < cap; i++)
+		trq_prefetchw(&q->meta[first + i]);
 	for (size_t i = 0; i < k; i++) {
 		if (idx == TRQ_NIL && !fin) {
 			idx = RD(h->fin_head[1]);
@@ -304,8 +311,8 @@ static void submit_touch(struct trq *q, size_t k)
 		if (idx >= cap)
 			return;
 		const char *r = (const char *)&q->meta[idx];
-		__builtin_prefetch(r + 64, 1);
-		__builtin_prefetch(r + 128, 1);
+		trq_prefetchw(r + 64);
+		trq_prefetchw(r + 128);
 		idx = RD(q->meta[idx].next);
 	}
 }
@@ -728,9 +735,14 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 			if (i + 2 < n && trq_id_slot(q, ids[i + 2], &nx) == 0) {
 				/* Every line copy_info reads (the record's first
 				 * three: state, times, type, sums) and the output;
-				 * the worker that finished it wrote them all. */
+				 * the worker that finished it wrote them all. The
+				 * first for writing when the read mark (flags,
+				 * list links) follows. */
 				const char *r = (const char *)&q->meta[nx];
-				__builtin_prefetch(r);
+				if (mark_read)
+					trq_prefetchw(r);
+				else
+					__builtin_prefetch(r);
 				__builtin_prefetch(r + 64);
 				__builtin_prefetch(r + 128);
 				__builtin_prefetch(q->meta[nx].out_in);

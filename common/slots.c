@@ -182,9 +182,9 @@ static int slot_reclaim(struct trq *q, int k, uint32_t idx)
 static inline void slot_prefetch(struct trq *q, uint32_t idx)
 {
 	if (idx < q->capacity) {
-		__builtin_prefetch(&q->meta[idx], 1);
-		__builtin_prefetch((char *)&q->meta[idx] + 64, 1);
-		__builtin_prefetch((char *)&q->meta[idx] + 128, 1);
+		trq_prefetchw(&q->meta[idx]);
+		trq_prefetchw((char *)&q->meta[idx] + 64);
+		trq_prefetchw((char *)&q->meta[idx] + 128);
 	}
 }
 

@@ -47,6 +47,16 @@ static inline void trq_order(void)
 	__asm__ volatile("" ::: "memory");
 }
 
+/* Starts loading the line at p for writing. __builtin_prefetch(p, 1)
+ * compiles to a plain read prefetch unless the build targets PRFCHW: the
+ * line then comes shared, and the store that follows waits a second time,
+ * for the other copies (a worker's, for a slot it finished) to go. x86-64
+ * only, as the spin loops are; CPUs before PREFETCHW run it as a NOP. */
+static inline void trq_prefetchw(const void *p)
+{
+	__asm__("prefetchw %0" : : "m"(*(const char *)p));
+}
+
 /* x modulo cap for a ring position, without a division in the usual case
  * (x < 2 * cap: a sum of two positions); any other value, e.g. a corrupted
  * one, still lands in range. */
