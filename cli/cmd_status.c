@@ -223,7 +223,13 @@ static int status_run(struct cli *c, int argc, char **argv)
 	s = CLI_OK;
 	if (!st.alive) {
 		fflush(stdout);
-		cli_err(c, "instance '%s': the daemon is not running", c->instance);
+		int ago = taskring_daemon_stopped_s(c->h);
+		char d[32];
+		if (ago >= 0)
+			cli_err(c, "instance '%s': the daemon is not running (it stopped %s ago)",
+			        c->instance, text_duration(d, sizeof(d), (uint64_t)ago));
+		else
+			cli_err(c, "instance '%s': the daemon is not running", c->instance);
 		s = CLI_NODAEMON;
 	}
 	taskring_status_release(&st);

@@ -243,6 +243,7 @@ T status --json >"$TR_TMP/dead.json" 2>"$TR_TMP/dead.err"
 tap_is "$?" 3 "status of a stopped daemon: exit 3"
 jcheck status "$TR_TMP/dead.json" '{"pid": null, "uptime_s": null}' "and the last snapshot with pid null"
 tap_ok "$(grep -q 'the daemon is not running' "$TR_TMP/dead.err"; echo $?)" "saying the daemon is not running"
+tap_like "$(cat "$TR_TMP/dead.err")" "not running \(it stopped [0-9]+s ago\)" "and since when, as it stopped by itself"
 run T submit echo x
 tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "the daemon is not running" ]] && [ -z "$RUN_OUT" ]; echo $?)" \
 	"submit to a stopped daemon: exit 3"
