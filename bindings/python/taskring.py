@@ -302,6 +302,7 @@ _PROTOTYPES = {
     "taskring_attach": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]),
     "taskring_detach": (None, [_P]),
     "taskring_daemon_alive": (ctypes.c_int, [_P]),
+    "taskring_daemon_stopped_s": (ctypes.c_int, [_P]),
     "taskring_lock_holder": (ctypes.c_int, [_P, ctypes.c_char_p, ctypes.c_size_t]),
     "taskring_submit": (
         ctypes.c_int,
@@ -557,7 +558,9 @@ class Client:
     ``Client(instance=None)``: ``instance`` is the instance name (1-32
     characters of ``A-Z a-z 0-9 _ . -``); ``None`` means
     ``$TASKRING_INSTANCE``, else ``"default"``. The instance's daemon must be
-    running. Raises :class:`ValueError` for an invalid name and
+    running; when it stopped by itself less than :attr:`dead_grace` seconds
+    ago (a restart), the constructor waits for the next one until
+    :attr:`dead_grace` after that stop. Raises :class:`ValueError` for an invalid name and
     :class:`DaemonUnavailable` when the instance cannot be used.
 
     Use it as a context manager, or call :meth:`close`. Every blocking call
@@ -603,12 +606,14 @@ class Client:
                 raise DaemonUnavailable(code, strerror(code), where)
             raise _error(r, where)
         self._h = ctypes.c_void_p(h.value)
-        if not lib.taskring_daemon_alive(self._h):
+        if not lib.taskring_daemon_alive(self._h) and not self._await_restart():
+            ago = lib.taskring_daemon_stopped_s(self._h)
             self.close()
             raise DaemonUnavailable(
                 ENODAEMON,
-                "the daemon is not running (its segment is left for the next "
-                "taskringd to adopt)",
+                "the daemon is not running%s (its segment is left for the next "
+                "taskringd to adopt)"
+                % (" (it stopped %d s ago and no new one started)" % ago if ago >= 0 else ""),
                 "instance %r" % instance,
             )
         try:
@@ -672,6 +677,20 @@ class Client:
 
     def _alive(self):
         return bool(self._lib.taskring_daemon_alive(self._handle()))
+
+    def _await_restart(self):
+        """The daemon is not running: when it stopped by itself less than
+        dead_grace seconds ago (a restart, most likely), waits for the next
+        one until dead_grace after that stop. Returns True once one runs."""
+        ago = self._lib.taskring_daemon_stopped_s(self._h)
+        if ago < 0 or ago >= self.dead_grace:
+            return False
+        deadline = time.monotonic() + self.dead_grace - ago
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            if self._alive():
+                return True
+        return False
 
     def _check_daemon(self, state):
         """Called between wait slices: raises DaemonUnavailable once the

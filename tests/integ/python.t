@@ -118,8 +118,29 @@ tap_is "$RUN_STATUS" 0 "examples/python_sqrt.py runs (small sizes)"
 tap_like "$RUN_OUT" "taskring .*[0-9.]+ s" "it prints the taskring timing"
 tap_like "$RUN_OUT" "multiprocessing.Pool.*[0-9.]+ s" "it prints the multiprocessing.Pool timing"
 
-# ---- nothing left behind ----------------------------------------------------------------
+# ---- a Client made while the daemon restarts waits for it --------------------------------
 stop_daemon "$inst_a"
+tap_is "$TR_DAEMON_STATUS" 0 "taskringd A stops cleanly (exit 0)"
+cat >"$TR_TMP/restart.py" <<'PY'
+import sys, time, taskring
+t0 = time.monotonic()
+try:
+    with taskring.Client(sys.argv[1]) as c:
+        print("%s %.1f" % (c.submit("echo", "back").result(timeout=60), time.monotonic() - t0))
+except taskring.DaemonUnavailable as e:
+    print("unavailable %.1f: %s" % (time.monotonic() - t0, e))
+PY
+tr_bg "${py_env[@]}" timeout -s KILL 120 python3 "$TR_TMP/restart.py" "$inst_a" >"$TR_TMP/restart.out" 2>&1
+waiter=$TR_BG_PID
+sleep 1
+start_daemon "$inst_a" -c "$TR_TMP/a.yaml"
+wait "$waiter"
+tap_like "$?:$(cat "$TR_TMP/restart.out")" "^0:back [0-9.]+$" \
+	"Client() started while the daemon restarted waits for the new one"
+stop_daemon "$inst_a"
+run py 120 "$TR_TMP/restart.py" "$inst_a"
+tap_like "$RUN_STATUS:$RUN_OUT" "^0:unavailable [0-9.]+: .*it stopped [0-9]+ s ago and no new one started" \
+	"with no restart it gives up after dead_grace from the stop, saying when it stopped"
 tap_is "$TR_DAEMON_STATUS" 0 "taskringd A stops cleanly (exit 0)"
 stop_daemon "$inst_b" KILL 10
 tap_ok "$([ -z "$(find "$root/bindings" "$root/tests/python" "$root/examples" -name __pycache__)" ]; echo $?)" \
