@@ -40,6 +40,8 @@ struct cli {
 	int64_t dead_since;   /* cli_now_ms() since which it found none; 0: it
 	                         found one at its last look */
 	int64_t last_look;    /* cli_now_ms() of cli_daemon_gone()'s last look */
+	int64_t attach_by;    /* cli_now_ms() after which cli_attach() waits no
+	                         longer for a restarting daemon; 0: none */
 };
 
 /* One command. */
@@ -90,7 +92,8 @@ int cli_ids_attach(struct cli *c, int n, char **argv, const char *what, uint64_t
 
 /* Attaches to c->instance. With need_daemon, also requires a live
  * supervisor; when the last one stopped by itself seconds ago (a restart),
- * waits for the next up to CLI_DEAD_GRACE_MS from that stop. Without, such a
+ * waits for the next up to CLI_DEAD_GRACE_MS from that stop (and not past
+ * c->attach_by, when set: a --timeout or --no-block). Without, such a
  * stop counts as seen (the grace of cli_daemon_gone runs from it). Returns
  * CLI_OK, or prints why and returns CLI_USAGE (bad instance name) or
  * CLI_NODAEMON. */

@@ -186,6 +186,8 @@ static int cli_await_daemon(struct cli *c)
 			return -1;
 		if (!c->dead_since) /* alive */
 			return 0;
+		if (c->attach_by && c->last_look >= c->attach_by)
+			return -1;
 		nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
 	}
 }
@@ -236,11 +238,17 @@ int cli_attach(struct cli *c, int need_daemon)
 	c->dead_since = 0;
 	c->last_look = cli_now_ms();
 	if (!c->daemon_seen && cli_restarting(c) && need_daemon && cli_await_daemon(c) < 0) {
+		char within[48];
+		if (c->attach_by && c->last_look >= c->attach_by)
+			snprintf(within, sizeof(within),
+			         "before the deadline (--timeout, --no-block)");
+		else
+			snprintf(within, sizeof(within), "within %d s of that",
+			         CLI_DEAD_GRACE_MS / 1000);
 		cli_err(c,
 		        "instance '%s': the daemon is not running: it stopped %d s ago and no "
-		        "new one started within %d s of that (its segment is left for the next "
-		        "taskringd to adopt)",
-		        in, taskring_daemon_stopped_s(c->h), CLI_DEAD_GRACE_MS / 1000);
+		        "new one started %s (its segment is left for the next taskringd to adopt)",
+		        in, taskring_daemon_stopped_s(c->h), within);
 		cli_detach(c);
 		return CLI_NODAEMON;
 	}

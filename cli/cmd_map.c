@@ -406,7 +406,15 @@ static int map_run(struct cli *c, int argc, char **argv)
 		map_job_free(&m);
 		return CLI_FAILED;
 	}
+	int64_t t0 = cli_now_ms();
+	if (o.no_block || o.timeout_ms >= 0) /* not past them for a restarting daemon */
+		c->attach_by = t0 + (o.no_block ? 0 : o.timeout_ms);
 	st = cli_attach(c, 1);
+	if (o.timeout_ms >= 0) { /* --timeout counts from the start, as for submit */
+		o.timeout_ms -= cli_now_ms() - t0;
+		if (o.timeout_ms < 0)
+			o.timeout_ms = 0;
+	}
 	if (st == CLI_OK && m.n > 0) /* empty input: nothing to do */
 		st = map_loop(c, &m, &o);
 	map_job_free(&m);

@@ -58,10 +58,12 @@ static int submit_run(struct cli *c, int argc, char **argv)
 	words = (const char *const *)argv + first;
 	nwords = argc - first;
 
+	deadline = o.timeout_ms >= 0 ? cli_now_ms() + o.timeout_ms : -1;
+	if (o.no_block || deadline >= 0) /* not past them for a restarting daemon */
+		c->attach_by = o.no_block ? cli_now_ms() : deadline;
 	st = cli_attach(c, 1);
 	if (st != CLI_OK)
 		return st;
-	deadline = o.timeout_ms >= 0 ? cli_now_ms() + o.timeout_ms : -1;
 	taskopts_lib(&o, o.no_block ? 0 : o.timeout_ms, &lo);
 	r = taskring_submit(c->h, type, nwords, words, &lo, &id);
 	if (r < 0)

@@ -250,9 +250,14 @@ wait_until 60 '! _tr_alive "$gap"'
 wait "$gap"
 tap_is "$?:$(cat "$TR_TMP/gap.out")" "0:during restart" \
 	"submit --wait started while the daemon restarted: it waited for the new one ($(cat "$TR_TMP/gap.err"))"
-# Past the grace (10 s from the stop) a submit gives up, saying when the daemon stopped.
+# Past the grace (10 s from the stop) a submit gives up, saying when the daemon stopped;
+# one with --no-block does not wait for a restart at all.
 stop_daemon "$inst" TERM
 t0=$SECONDS
+run T submit --no-block echo no wait
+tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "no new one started before the deadline" ]] &&
+	[ $((SECONDS - t0)) -lt 5 ]; echo $?)" \
+	"submit --no-block after a stop: exit 3 at once ($RUN_STATUS after $((SECONDS - t0)) s: $RUN_ERR)"
 run T submit echo nobody came
 took=$((SECONDS - t0))
 tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "the daemon is not running: it stopped "[0-9]+" s ago and no new one started within 10 s" ]] &&
