@@ -163,10 +163,11 @@ int cli_parse_ids(struct cli *c, int n, char **argv, uint64_t *ids)
 /* Whether the daemon, not running now, stopped by itself moments ago: then
  * it is most likely restarting (systemctl restart), and the command counts
  * the grace for a dead daemon from that stop, as if it had seen it run. */
-static int cli_restarting(struct cli *c)
+static int cli_restarting(struct cli *c, int *ago_out)
 {
 	int ago = taskring_daemon_stopped_s(c->h);
 
+	*ago_out = ago;
 	if (ago < 0 || (int64_t)ago * 1000 >= CLI_DEAD_GRACE_MS)
 		return 0;
 	c->daemon_seen = 1;
@@ -177,12 +178,13 @@ static int cli_restarting(struct cli *c)
 }
 
 /* Waits for a daemon to serve the segment again, up to the grace for a dead
- * one (cli_daemon_gone). Returns 0 once one runs, -1 when the grace ran out
- * or a signal came. */
+ * one (cli_daemon_gone) and c->attach_by. Returns 0 once one runs, -1 when
+ * either came first. (No signal handler is installed yet: Ctrl-C ends the
+ * command.) */
 static int cli_await_daemon(struct cli *c)
 {
 	for (;;) {
-		if (cli_daemon_gone(c) || cli_interrupted())
+		if (cli_daemon_gone(c))
 			return -1;
 		if (!c->dead_since) /* alive */
 			return 0;
@@ -195,7 +197,8 @@ static int cli_await_daemon(struct cli *c)
 int cli_attach(struct cli *c, int need_daemon)
 {
 	const char *in = c->instance;
-	int r;
+	int64_t t0;
+	int r, ago;
 
 	if (taskring_instance_valid(in) < 0)
 		return cli_usage(c,
@@ -236,19 +239,22 @@ int cli_attach(struct cli *c, int need_daemon)
 	}
 	c->daemon_seen = taskring_daemon_alive(c->h);
 	c->dead_since = 0;
-	c->last_look = cli_now_ms();
-	if (!c->daemon_seen && cli_restarting(c) && need_daemon && cli_await_daemon(c) < 0) {
-		char within[48];
+	c->last_look = t0 = cli_now_ms();
+	if (!c->daemon_seen && cli_restarting(c, &ago) && need_daemon && cli_await_daemon(c) < 0) {
+		char within[48], d[32];
 		if (c->attach_by && c->last_look >= c->attach_by)
 			snprintf(within, sizeof(within),
 			         "before the deadline (--timeout, --no-block)");
 		else
-			snprintf(within, sizeof(within), "within %d s of that",
+			snprintf(within, sizeof(within), "within %ds of that",
 			         CLI_DEAD_GRACE_MS / 1000);
 		cli_err(c,
-		        "instance '%s': the daemon is not running: it stopped %d s ago and no "
-		        "new one started %s (its segment is left for the next taskringd to adopt)",
-		        in, taskring_daemon_stopped_s(c->h), within);
+		        "instance '%s': the daemon is not running: it stopped %s ago and no new "
+		        "one started %s (its segment is left for the next taskringd to adopt)",
+		        in,
+		        text_duration(d, sizeof(d),
+		                      (uint64_t)ago + (uint64_t)(c->last_look - t0) / 1000),
+		        within);
 		cli_detach(c);
 		return CLI_NODAEMON;
 	}

@@ -34,7 +34,8 @@ static const char reload_help[] =
     "changes nothing; its error is printed.\n"
     "\n"
     "Options:\n"
-    "  -t, --timeout S      wait at most S seconds (default 60)\n"
+    "  -t, --timeout S      wait at most S seconds (default 60), also for a\n"
+    "                       restarting daemon\n"
     "      --pid PID        the daemon is process PID, and the instance the one it\n"
     "                       serves (for systemd: ExecReload=taskring reload --pid\n"
     "                       $MAINPID); with -i, that instance's daemon must be PID\n"
@@ -120,6 +121,8 @@ static int reload_run(struct cli *c, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage(c, "unexpected argument '%.40s'", argv[optind]);
+	deadline = cli_now_ms() + timeout_ms;
+	c->attach_by = deadline; /* no longer for a restarting daemon */
 	if (want_pid && !c->instance_opt)
 		s = reload_find(c, (int)want_pid, name, sizeof(name));
 	else
@@ -149,7 +152,6 @@ static int reload_run(struct cli *c, int argc, char **argv)
 		        c->instance, pid);
 		return CLI_NODAEMON;
 	}
-	deadline = cli_now_ms() + timeout_ms;
 	taskring_reload_ticket(c->h, &ticket);
 	if (kill(pid, SIGHUP) < 0) {
 		int e = errno;

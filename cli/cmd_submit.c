@@ -20,13 +20,15 @@ static const char submit_help[] =
     "                         its id; exit 1 if it failed or was cancelled (its\n"
     "                         error on stderr)\n"
     "  -t, --timeout S        give up after S seconds (decimals allowed): waiting\n"
-    "                         for a free slot, and with --wait for the result\n"
-    "                         (exit 4); the task itself is not cancelled\n"
+    "                         for a restarting daemon (exit 3), for a free slot\n"
+    "                         and with --wait for the result (exit 4); the task\n"
+    "                         itself is not cancelled\n"
     "  -a, --attempts N       run it at most N times if its worker dies (1-1000)\n"
     "                         (default: the daemon's tasks.max_attempts)\n"
     "  -r, --run-timeout S    stop it after S seconds of running, rounded up to\n"
     "                         whole seconds (default: tasks.run_timeout_s)\n"
     "  -n, --no-block         fail at once with exit 5 when the queue is full\n"
+    "                         (and with exit 3 while the daemon restarts)\n"
     "  -d, --detach           keep no result: the slot is freed when it finishes\n"
     "  -c, --class cpu|io     run it as a cpu task (one at a time per worker) or an\n"
     "                         io task (many at once), where the type allows it\n"
@@ -64,7 +66,8 @@ static int submit_run(struct cli *c, int argc, char **argv)
 	st = cli_attach(c, 1);
 	if (st != CLI_OK)
 		return st;
-	taskopts_lib(&o, o.no_block ? 0 : o.timeout_ms, &lo);
+	/* What is left of --timeout after a wait for a restarting daemon. */
+	taskopts_lib(&o, o.no_block ? 0 : cli_remaining_ms(deadline), &lo);
 	r = taskring_submit(c->h, type, nwords, words, &lo, &id);
 	if (r < 0)
 		return cli_submit_error(c, r, type, nwords, words);

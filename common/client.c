@@ -76,7 +76,7 @@ int taskring_daemon_stopped_s(taskring_t *h)
 	if (trq_sup_alive(&h->q))
 		return -1;
 	uint64_t at = __atomic_load_n(&h->q.hdr->sup_stop_s, __ATOMIC_ACQUIRE);
-	uint64_t now = trq_now() / 1000000000u + 1;
+	uint64_t now = trq_boot_s();
 	if (!at || at > now) /* unknown, or a stamp from the future: garbage */
 		return -1;
 	return now - at > INT_MAX ? INT_MAX : (int)(now - at);

@@ -23,6 +23,13 @@ uint64_t trq_now(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint32_t trq_boot_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint32_t)ts.tv_sec + 1;
+}
+
 uint64_t trq_realtime(void)
 {
 	struct timespec ts;

@@ -199,10 +199,10 @@ struct trq_hdr {
 	uint64_t sup_start_real_ns; /* CLOCK_REALTIME */
 	int32_t sup_sid;            /* its session (getsid), for the leftovers sweep;
 	                               0 after a clean stop */
-	uint32_t sup_stop_s;        /* CLOCK_MONOTONIC seconds + 1 when the last
-	                               supervisor exited by itself (a stop, an
-	                               error); 0 while one runs, or when it was
-	                               killed (untrusted) */
+	uint32_t sup_stop_s;        /* trq_boot_s() when the last supervisor
+	                               exited by itself (a stop, an error); 0
+	                               while one runs, or when it was killed
+	                               (untrusted) */
 	uint64_t sup_token;         /* random, per supervisor: exec programs carry it
 	                               (TR_EXEC_MARK_VAR), so the next one can tell
 	                               them from others in the session (untrusted) */
@@ -353,6 +353,9 @@ pid_t trq_lock_holder(const struct trq *q);
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in ns. */
 uint64_t trq_now(void);
 uint64_t trq_realtime(void);
+/* CLOCK_BOOTTIME in seconds, + 1 (never 0): for stamps compared across
+ * processes that must count a suspend too (sup_stop_s). */
+uint32_t trq_boot_s(void);
 /* CLOCK_REALTIME - CLOCK_MONOTONIC, read so a preemption between the clock
  * reads does not skew it. */
 uint64_t trq_rt_offset(void);

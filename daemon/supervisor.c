@@ -729,8 +729,7 @@ void tr_sup_fini(struct tr_sup *s)
 	/* For clients that find no daemon: one that stopped moments ago is
 	 * most likely restarting (taskring_daemon_stopped_s). */
 	if (s->q.base && s->q.sup_held)
-		__atomic_store_n(&s->q.hdr->sup_stop_s, (uint32_t)(trq_now() / NS_PER_S + 1),
-		                 __ATOMIC_RELEASE);
+		__atomic_store_n(&s->q.hdr->sup_stop_s, trq_boot_s(), __ATOMIC_RELEASE);
 	tr_plugins_free(&s->plugins);
 	if (s->bell.running || s->bell.efd >= 0)
 		tr_doorbell_stop(&s->bell);

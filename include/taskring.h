@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define TASKRING_VERSION "0.1.0"
+#define TASKRING_VERSION "0.2.0"
 
 /* The project's own error codes, returned negated. */
 enum {

@@ -82,7 +82,7 @@ __all__ = [
     "library_path",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # ---- constants mirrored from include/taskring.h -------------------------------
 
@@ -379,7 +379,7 @@ def _load():
                     fn.restype = res
                     fn.argtypes = args
             except AttributeError as e:
-                tried.append("%s (not libtaskring: %s)" % (path, e))
+                tried.append("%s (not libtaskring %s or later: %s)" % (path, __version__, e))
                 continue
             _lib, _lib_path = lib, path
             return lib
@@ -555,12 +555,13 @@ def _expired(deadline):
 class Client:
     """A connection to one taskring instance (its shared-memory segment).
 
-    ``Client(instance=None)``: ``instance`` is the instance name (1-32
+    ``Client(instance=None, dead_grace=None)``: ``instance`` is the instance name (1-32
     characters of ``A-Z a-z 0-9 _ . -``); ``None`` means
     ``$TASKRING_INSTANCE``, else ``"default"``. The instance's daemon must be
     running; when it stopped by itself less than :attr:`dead_grace` seconds
     ago (a restart), the constructor waits for the next one until
-    :attr:`dead_grace` after that stop. Raises :class:`ValueError` for an invalid name and
+    :attr:`dead_grace` after that stop (``dead_grace``, when given, sets
+    that attribute for this client). Raises :class:`ValueError` for an invalid name and
     :class:`DaemonUnavailable` when the instance cannot be used.
 
     Use it as a context manager, or call :meth:`close`. Every blocking call
@@ -577,8 +578,16 @@ class Client:
     #: Seconds map() spends collecting the tasks it cancelled on the way out.
     _REAP = 1.0
 
-    def __init__(self, instance=None):
+    def __init__(self, instance=None, dead_grace=None):
         lib = _load()
+        if dead_grace is not None:
+            if isinstance(dead_grace, bool) or not isinstance(dead_grace, (int, float)):
+                raise TypeError(
+                    "dead_grace: expected a number, got %s" % type(dead_grace).__name__
+                )
+            if not dead_grace >= 0:
+                raise ValueError("dead_grace: expected >= 0, got %r" % dead_grace)
+            self.dead_grace = float(dead_grace)
         if instance is None:
             instance = os.environ.get("TASKRING_INSTANCE") or "default"
         if not isinstance(instance, str):
@@ -611,9 +620,9 @@ class Client:
             self.close()
             raise DaemonUnavailable(
                 ENODAEMON,
-                "the daemon is not running%s (its segment is left for the next "
-                "taskringd to adopt)"
-                % (" (it stopped %d s ago and no new one started)" % ago if ago >= 0 else ""),
+                "the daemon is not running%s; its segment is left for the next "
+                "taskringd to adopt"
+                % (": it stopped %d s ago and no new one started" % ago if ago >= 0 else ""),
                 "instance %r" % instance,
             )
         try:

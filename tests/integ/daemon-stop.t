@@ -258,9 +258,14 @@ run T submit --no-block echo no wait
 tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "no new one started before the deadline" ]] &&
 	[ $((SECONDS - t0)) -lt 5 ]; echo $?)" \
 	"submit --no-block after a stop: exit 3 at once ($RUN_STATUS after $((SECONDS - t0)) s: $RUN_ERR)"
+t1=$SECONDS
+run T reload --timeout 1
+tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "no new one started before the deadline" ]] &&
+	[ $((SECONDS - t1)) -lt 6 ]; echo $?)" \
+	"reload --timeout 1 after a stop: exit 3 at its deadline ($RUN_STATUS after $((SECONDS - t1)) s: $RUN_ERR)"
 run T submit echo nobody came
 took=$((SECONDS - t0))
-tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "the daemon is not running: it stopped "[0-9]+" s ago and no new one started within 10 s" ]] &&
+tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "the daemon is not running: it stopped "[0-9]+"s ago and no new one started within 10s of that" ]] &&
 	[ "$took" -ge 5 ] && [ "$took" -lt 60 ]; echo $?)" \
 	"submit after a stop with no restart: exit 3 after the grace ($RUN_STATUS after $took s: $RUN_ERR)"
 done_testing

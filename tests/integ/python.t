@@ -125,7 +125,8 @@ cat >"$TR_TMP/restart.py" <<'PY'
 import sys, time, taskring
 t0 = time.monotonic()
 try:
-    with taskring.Client(sys.argv[1]) as c:
+    grace = float(sys.argv[2]) if len(sys.argv) > 2 else None
+    with taskring.Client(sys.argv[1], dead_grace=grace) as c:
         print("%s %.1f" % (c.submit("echo", "back").result(timeout=60), time.monotonic() - t0))
 except taskring.DaemonUnavailable as e:
     print("unavailable %.1f: %s" % (time.monotonic() - t0, e))
@@ -138,6 +139,9 @@ wait "$waiter"
 tap_like "$?:$(cat "$TR_TMP/restart.out")" "^0:back [0-9.]+$" \
 	"Client() started while the daemon restarted waits for the new one"
 stop_daemon "$inst_a"
+run py 120 "$TR_TMP/restart.py" "$inst_a" 0
+tap_like "$RUN_STATUS:$RUN_OUT" "^0:unavailable [0-4]\.[0-9]: .*it stopped [0-9]+ s ago" \
+	"Client(dead_grace=0) does not wait for a restart"
 run py 120 "$TR_TMP/restart.py" "$inst_a"
 tap_like "$RUN_STATUS:$RUN_OUT" "^0:unavailable [0-9.]+: .*it stopped [0-9]+ s ago and no new one started" \
 	"with no restart it gives up after dead_grace from the stop, saying when it stopped"
