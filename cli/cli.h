@@ -42,6 +42,8 @@ struct cli {
 	int64_t last_look;    /* cli_now_ms() of cli_daemon_gone()'s last look */
 	int64_t attach_by;    /* cli_now_ms() after which cli_attach() waits no
 	                         longer for a restarting daemon; 0: none */
+	int64_t grace_ms;     /* the grace for a dead daemon: CLI_DEAD_GRACE_MS,
+	                         or $TASKRING_DEAD_GRACE (main sets it) */
 };
 
 /* One command. */
@@ -92,7 +94,7 @@ int cli_ids_attach(struct cli *c, int n, char **argv, const char *what, uint64_t
 
 /* Attaches to c->instance. With need_daemon, also requires a live
  * supervisor; when the last one stopped by itself seconds ago (a restart),
- * waits for the next up to CLI_DEAD_GRACE_MS from that stop (and not past
+ * waits for the next up to c->grace_ms from that stop (and not past
  * c->attach_by, when set: a --timeout or --no-block). Without, such a
  * stop counts as seen (the grace of cli_daemon_gone runs from it). Returns
  * CLI_OK, or prints why and returns CLI_USAGE (bad instance name) or
@@ -131,7 +133,7 @@ int64_t cli_now_ms(void);
 int64_t cli_remaining_ms(int64_t deadline);
 
 /* Looks whether the daemon is alive. Returns 1 once none has been for
- * CLI_DEAD_GRACE_MS (a restart takes less), else 0. One clock per command:
+ * c->grace_ms (a restart takes less), else 0. One clock per command:
  * the waits for a map's or a wait's tasks one after the other share it, so
  * a daemon that stopped during one wait is not judged anew by the next. */
 int cli_daemon_gone(struct cli *c);
@@ -139,7 +141,7 @@ int cli_daemon_gone(struct cli *c);
 /* Waits until task id is final or deadline (cli_now_ms() based; < 0: none),
  * copying it into *info and marking it read. Waits in slices so it notices
  * an interrupt (cli_interrupted()) and a supervisor that stays dead for
- * CLI_DEAD_GRACE_MS (cli_daemon_gone(); then -TASKRING_ENODAEMON). When no
+ * c->grace_ms (cli_daemon_gone(); then -TASKRING_ENODAEMON). When no
  * daemon was ever seen by this command, a task not final yet gives
  * -TASKRING_ENODAEMON at once. A queue lock held by a
  * stopped process is waited out too, said once (cli_lock_stalled()).
@@ -148,7 +150,7 @@ int cli_daemon_gone(struct cli *c);
  * also looks, each slice, whether stdout's reader is gone; then it acts as a
  * write would: it raises SIGPIPE and returns -EINTR when SIGPIPE is caught
  * (cli_interrupt_install), else -EPIPE. */
-#define CLI_DEAD_GRACE_MS 10000
+#define CLI_DEAD_GRACE_MS 10000 /* the default of c->grace_ms */
 int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_info *info);
 
 /* 1 when standard output is a pipe or socket whose reading end is closed

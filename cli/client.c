@@ -168,7 +168,7 @@ static int cli_restarting(struct cli *c, int *ago_out)
 	int ago = taskring_daemon_stopped_s(c->h);
 
 	*ago_out = ago;
-	if (ago < 0 || (int64_t)ago * 1000 >= CLI_DEAD_GRACE_MS)
+	if (ago < 0 || (int64_t)ago * 1000 >= c->grace_ms)
 		return 0;
 	c->daemon_seen = 1;
 	c->dead_since = c->last_look - (int64_t)ago * 1000;
@@ -241,13 +241,13 @@ int cli_attach(struct cli *c, int need_daemon)
 	c->dead_since = 0;
 	c->last_look = t0 = cli_now_ms();
 	if (!c->daemon_seen && cli_restarting(c, &ago) && need_daemon && cli_await_daemon(c) < 0) {
-		char within[48], d[32];
+		char within[64], d[32], g[32];
 		if (c->attach_by && c->last_look >= c->attach_by)
 			snprintf(within, sizeof(within),
 			         "before the deadline (--timeout, --no-block)");
 		else
-			snprintf(within, sizeof(within), "within %ds of that",
-			         CLI_DEAD_GRACE_MS / 1000);
+			snprintf(within, sizeof(within), "within %s of that",
+			         text_duration(g, sizeof(g), (uint64_t)(c->grace_ms + 999) / 1000));
 		cli_err(c,
 		        "instance '%s': the daemon is not running: it stopped %s ago and no new "
 		        "one started %s (its segment is left for the next taskringd to adopt)",
@@ -456,7 +456,7 @@ int cli_daemon_gone(struct cli *c)
 	 * reader of our output): a daemon may have come and gone meanwhile. */
 	if (!c->dead_since || now - last > 2 * CLI_SLICE_MS)
 		c->dead_since = now ? now : 1;
-	return now - c->dead_since >= CLI_DEAD_GRACE_MS;
+	return now - c->dead_since >= c->grace_ms;
 }
 
 int cli_wait_task(struct cli *c, uint64_t id, int64_t deadline, struct taskring_info *info)

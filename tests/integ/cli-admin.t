@@ -123,6 +123,6 @@ tap_is "$RUN_STATUS" 2 "reload --pid abc: exit 2"
 
 stop_daemon "$inst"
 tap_is "$TR_DAEMON_STATUS" 0 "taskringd stopped cleanly"
-run T reload
+TASKRING_DEAD_GRACE=0.5 run T reload # no need to wait 10 s for a restart
 tap_is "$RUN_STATUS" 3 "reload with the daemon stopped: exit 3"
 done_testing

@@ -171,6 +171,13 @@ tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "instance '$other'" ]]; echo $
 run env TASKRING_INSTANCE="$inst" "$TR" status -i "$other"
 tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "instance '$other'" ]]; echo $?)" \
 	"-i after the command works too"
+for g in abc -1 1e999; do
+	run env TASKRING_DEAD_GRACE="$g" "$TR" -i "$inst" status
+	tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "TASKRING_DEAD_GRACE: '$g'" ]]; echo $?)" \
+		"TASKRING_DEAD_GRACE=$g: exit 2, naming the variable ($RUN_STATUS: ${RUN_ERR%%$'\n'*})"
+done
+run env TASKRING_DEAD_GRACE=0.5 "$TR" -i "$inst" status
+tap_is "$RUN_STATUS" 3 "TASKRING_DEAD_GRACE=0.5 is accepted"
 
 # A planted segment that is not a taskring segment: refused as incompatible.
 bad=$(tr_instance)

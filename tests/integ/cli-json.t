@@ -239,6 +239,7 @@ tap_ok "$([ "$RUN_STATUS" = 0 ] && [[ $RUN_OUT =~ daemon:\ +pid\ $pid ]] && [[ $
 # ---- after the daemon stopped --------------------------------------------------------------
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "taskringd stopped (running task requeued)"
+export TASKRING_DEAD_GRACE=1 # no restart follows: no need to wait 10 s for one
 T status --json >"$TR_TMP/dead.json" 2>"$TR_TMP/dead.err"
 tap_is "$?" 3 "status of a stopped daemon: exit 3"
 jcheck status "$TR_TMP/dead.json" '{"pid": null, "uptime_s": null}' "and the last snapshot with pid null"
@@ -253,7 +254,7 @@ run T wait "$done_id"
 tap_is "$RUN_STATUS:$RUN_OUT" "0:hello big world" "wait still returns a finished task's result"
 run T wait "$q"
 tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "not finished and the daemon" ]]; echo $?)" \
-	"wait on a queued task of a stopped daemon: exit 3 (the grace for a restart has passed)"
+	"wait on a queued task of a stopped daemon: exit 3 (the grace for a restart, 1 s here, has passed)"
 run T kill-worker 0
 tap_is "$RUN_STATUS" 3 "kill-worker with no daemon: exit 3"
 

@@ -142,7 +142,7 @@ stop_daemon "$inst_a"
 run py 120 "$TR_TMP/restart.py" "$inst_a" 0
 tap_like "$RUN_STATUS:$RUN_OUT" "^0:unavailable [0-4]\.[0-9]: .*it stopped [0-9]+ s ago" \
 	"Client(dead_grace=0) does not wait for a restart"
-run py 120 "$TR_TMP/restart.py" "$inst_a"
+run py 120 "$TR_TMP/restart.py" "$inst_a" 2
 tap_like "$RUN_STATUS:$RUN_OUT" "^0:unavailable [0-9.]+: .*it stopped [0-9]+ s ago and no new one started" \
 	"with no restart it gives up after dead_grace from the stop, saying when it stopped"
 tap_is "$TR_DAEMON_STATUS" 0 "taskringd A stops cleanly (exit 0)"
