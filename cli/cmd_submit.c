@@ -66,8 +66,10 @@ static int submit_run(struct cli *c, int argc, char **argv)
 	st = cli_attach(c, 1);
 	if (st != CLI_OK)
 		return st;
-	/* What is left of --timeout after a wait for a restarting daemon. */
-	taskopts_lib(&o, o.no_block ? 0 : cli_remaining_ms(deadline), &lo);
+	/* What is left of --timeout after a wait for a restarting daemon (at
+	 * least 1 ms: 0 would mean --no-block). */
+	int64_t left = cli_remaining_ms(deadline);
+	taskopts_lib(&o, o.no_block ? 0 : left == 0 ? 1 : left, &lo);
 	r = taskring_submit(c->h, type, nwords, words, &lo, &id);
 	if (r < 0)
 		return cli_submit_error(c, r, type, nwords, words);
