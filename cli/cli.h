@@ -43,7 +43,8 @@ struct cli {
 	int64_t attach_by;    /* cli_now_ms() after which cli_attach() waits no
 	                         longer for a restarting daemon; 0: none */
 	int64_t grace_ms;     /* the grace for a dead daemon: CLI_DEAD_GRACE_MS,
-	                         or $TASKRING_DEAD_GRACE (main sets it) */
+	                         or $TASKRING_DEAD_GRACE; -1 until cli_attach()
+	                         reads it */
 };
 
 /* One command. */

@@ -200,6 +200,17 @@ int cli_attach(struct cli *c, int need_daemon)
 	int64_t t0;
 	int r, ago;
 
+	if (c->grace_ms < 0) {
+		/* Read here, not at start-up: --help and --version work with
+		 * any environment. */
+		const char *env = getenv("TASKRING_DEAD_GRACE");
+		c->grace_ms = CLI_DEAD_GRACE_MS;
+		if (env && *env) {
+			r = cli_opt_duration(c, "TASKRING_DEAD_GRACE", env, &c->grace_ms);
+			if (r != CLI_CONTINUE)
+				return r;
+		}
+	}
 	if (taskring_instance_valid(in) < 0)
 		return cli_usage(c,
 		                 "invalid instance name '%.40s%s' (1-32 characters of "

@@ -121,13 +121,7 @@ int main(int argc, char **argv)
 	int opt, status;
 
 	c.instance = env && *env ? env : "default";
-	c.grace_ms = CLI_DEAD_GRACE_MS;
-	env = getenv("TASKRING_DEAD_GRACE");
-	if (env && *env) {
-		status = cli_opt_duration(&c, "TASKRING_DEAD_GRACE", env, &c.grace_ms);
-		if (status != CLI_CONTINUE)
-			return cli_finish_output(&c, status);
-	}
+	c.grace_ms = -1; /* TASKRING_DEAD_GRACE is read by cli_attach */
 	opterr = 0;
 	for (;;) {
 		const char *tok = cli_opt_token(argc, argv);

@@ -178,6 +178,12 @@ for g in abc -1 1e999; do
 done
 run env TASKRING_DEAD_GRACE=0.5 "$TR" -i "$inst" status
 tap_is "$RUN_STATUS" 3 "TASKRING_DEAD_GRACE=0.5 is accepted"
+# Only commands that attach read it: help and version work with any value.
+for a in -V --help "help submit" "submit --help"; do
+	run env TASKRING_DEAD_GRACE=abc "$TR" $a
+	tap_ok "$([ "$RUN_STATUS" = 0 ] && [ -n "$RUN_OUT" ]; echo $?)" \
+		"TASKRING_DEAD_GRACE=abc does not break 'taskring $a' ($RUN_STATUS: ${RUN_ERR%%$'\n'*})"
+done
 
 # A planted segment that is not a taskring segment: refused as incompatible.
 bad=$(tr_instance)
