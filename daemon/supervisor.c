@@ -523,22 +523,33 @@ static void sup_stop_signal(struct tr_sup *s, int signo, uint64_t now)
 	}
 }
 
+/* Pending signals come out of the signalfd lowest number first, each at
+ * most once (a second one of a kind merges with the first while pending).
+ * SIGTERM and SIGINT found pending together are two stop requests: SIGTERM
+ * is taken first, so that the SIGINT stops now (read in number order, the
+ * SIGINT would begin the graceful stop and the SIGTERM only be logged). */
 static void sup_signals(struct tr_sup *s, uint64_t now)
 {
 	struct signalfd_siginfo si[8];
 	ssize_t n;
 
 	while ((n = read(s->sfd, si, sizeof(si))) > 0) {
-		for (size_t i = 0; i < (size_t)n / sizeof(si[0]); i++) {
+		size_t cnt = (size_t)n / sizeof(si[0]);
+		int term = 0, intr = 0;
+		for (size_t i = 0; i < cnt; i++) {
+			term |= si[i].ssi_signo == SIGTERM;
+			intr |= si[i].ssi_signo == SIGINT;
+		}
+		if (term)
+			sup_stop_signal(s, SIGTERM, now);
+		if (intr)
+			sup_stop_signal(s, SIGINT, now);
+		for (size_t i = 0; i < cnt; i++) {
 			switch (si[i].ssi_signo) {
 			case SIGCHLD:
 				tr_pool_reap_all(&s->pool, now);
 				tr_pool_step(&s->pool, now); /* replace the dead at once */
 				tr_orphans_sweep(&s->pool);
-				break;
-			case SIGTERM:
-			case SIGINT:
-				sup_stop_signal(s, si[i].ssi_signo, now);
 				break;
 			case SIGQUIT:
 				log_notice("SIGQUIT received");

@@ -121,6 +121,25 @@ tap_is "$TR_DAEMON_STATUS:$(states "$held"):$(task_json "$inst" "$held" attempts
 [ "$took" -lt 10 ]
 tap_ok $? "at once (took about ${took} s of the task's 30)"
 tap_like "$(cat "$log")" "SIGINT received again while stopping: stopping now" "the log says so"
+# SIGTERM and SIGINT pending together (a busy daemon; here a stopped one): read in
+# number order the SIGINT came first and the stop stayed graceful, for 30 s here.
+T cancel "$held" >/dev/null
+start_and_wait
+held=$(T submit spin 30000)
+wait_until 30 'test "$(task_json "$inst" "$held" state)" = running'
+tap_ok $? "a 30 s task runs"
+dpid=$(daemon_pid "$inst")
+kill -STOP "$dpid"
+kill -TERM "$dpid"
+kill -INT "$dpid"
+start=$SECONDS
+kill -CONT "$dpid"
+stop_daemon "$inst" 0 20 # signal 0: only waits
+took=$((SECONDS - start))
+tap_is "$TR_DAEMON_STATUS:$(states "$held"):$(task_json "$inst" "$held" attempts)" "0:queued:0" \
+	"SIGTERM and SIGINT pending together stop now: exit 0, the task queued, not charged"
+[ "$took" -lt 10 ]
+tap_ok $? "at once (took about ${took} s of the task's 30)"
 
 # ---- SIGKILL of the supervisor -------------------------------------------------------------
 write_config "$cfg" "workers: 1"
