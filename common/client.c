@@ -68,12 +68,12 @@ void taskring_detach(taskring_t *h)
 
 int taskring_daemon_alive(taskring_t *h)
 {
-	return trq_sup_alive(&h->q);
+	return trq_sup_serving(&h->q);
 }
 
 int taskring_daemon_stopped_s(taskring_t *h)
 {
-	if (trq_sup_alive(&h->q))
+	if (trq_sup_serving(&h->q))
 		return -1;
 	uint64_t at = __atomic_load_n(&h->q.hdr->sup_stop_s, __ATOMIC_ACQUIRE);
 	uint64_t now = trq_boot_s();
@@ -245,7 +245,7 @@ int taskring_status_get(taskring_t *h, struct taskring_status *st)
 		return r;
 	}
 	snprintf(st->instance, sizeof(st->instance), "%s", h->instance);
-	st->alive = trq_sup_alive(q);
+	st->alive = trq_sup_serving(q);
 	st->pid = st->alive ? hd->sup_pid : 0;
 	st->epoch = hd->epoch;
 	uint64_t now_real = trq_realtime();

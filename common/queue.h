@@ -200,9 +200,10 @@ struct trq_hdr {
 	int32_t sup_sid;            /* its session (getsid), for the leftovers sweep;
 	                               0 after a clean stop */
 	uint32_t sup_stop_s;        /* trq_boot_s() when the last supervisor
-	                               exited by itself (a stop, an error); 0
-	                               while one runs, or when it was killed
-	                               (untrusted) */
+	                               exited by itself (a stop, an error), or,
+	                               when found 0, when the next one took the
+	                               supervisor lock; 0 once it adopted the
+	                               segment, and after a kill (untrusted) */
 	uint64_t sup_token;         /* random, per supervisor: exec programs carry it
 	                               (TR_EXEC_MARK_VAR), so the next one can tell
 	                               them from others in the session (untrusted) */
@@ -444,6 +445,12 @@ int trq_sup_lock(struct trq *q);
 
 /* Returns 1 when some process holds the supervisor lock, else 0. */
 int trq_sup_alive(struct trq *q);
+
+/* Returns 1 when a supervisor holds the lock and has taken the segment over
+ * (sup_pid and the rest of the header are its own), else 0. A supervisor
+ * stamps sup_stop_s when it takes the lock of a segment found unstamped
+ * and when it exits; trq_adopt() clears it last. */
+int trq_sup_serving(struct trq *q);
 
 #define TRQ_ORPHAN_CHECK_NS (1000ull * 1000000ull)
 /* Whether q's segment was removed (no name links to it any more) while no

@@ -82,9 +82,10 @@ int trq_adopt(struct trq *q)
 	h->sup_pid = getpid();
 	h->sup_starttime = proc_starttime(getpid());
 	h->sup_sid = getsid(0);
-	h->sup_stop_s = 0;
 	h->sup_start_real_ns = trq_realtime();
 	trq_clock_publish(q);
+	/* Last: from here on clients see the daemon as serving (trq_sup_serving). */
+	__atomic_store_n(&h->sup_stop_s, 0, __ATOMIC_RELEASE);
 	trq_unlock(q);
 	for (int c = 0; c < TRQ_NCLASS; c++)
 		trq_work_bell(q, c, INT_MAX, 0, 0);

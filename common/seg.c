@@ -385,6 +385,11 @@ int trq_seg_orphaned(struct trq *q)
 	return st.st_nlink == 0 && !trq_sup_alive(q);
 }
 
+int trq_sup_serving(struct trq *q)
+{
+	return trq_sup_alive(q) && !__atomic_load_n(&q->hdr->sup_stop_s, __ATOMIC_ACQUIRE);
+}
+
 int trq_sup_alive(struct trq *q)
 {
 	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};

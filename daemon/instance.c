@@ -220,6 +220,11 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
 			         strerror(-r));
 		goto fail;
 	}
+	/* Until trq_adopt() is done, sup_pid and the rest of the header are
+	 * the last daemon's: clients that find the lock held but the stamp set
+	 * wait for it (taskring_daemon_alive), as for a restart. */
+	if (!__atomic_load_n(&q->hdr->sup_stop_s, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&q->hdr->sup_stop_s, trq_boot_s(), __ATOMIC_RELEASE);
 	r = *created ? 0 : instance_mode(q, inst, &st, gid, c->group, err, errlen);
 	if (r)
 		goto fail;

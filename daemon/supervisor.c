@@ -268,7 +268,8 @@ static void sup_audit(struct tr_sup *s, uint64_t now)
 /* Puts back the header fields only the supervisor writes when another
  * process changed them (the segment is writable by the owner and the
  * configured group): the draining flag (set, it makes every worker exit),
- * the task type registry (damaged, submits fail with "unknown task type"),
+ * the stop stamp (set, clients take the daemon for stopped), the task type
+ * registry (damaged, submits fail with "unknown task type"),
  * the worker count, the live workers' records (pid, incarnation, cpu,
  * state) and the task settings. One line each in the log. Also keeps the shared
  * clock offset current (trq_clock_publish). */
@@ -289,6 +290,11 @@ static void sup_guard(struct tr_sup *s)
 		else
 			log_warn("the task type registry in the segment was changed (by another "
 			         "process): rewritten");
+	}
+	if (s->phase == TR_SUP_RUN && __atomic_load_n(&h->sup_stop_s, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&h->sup_stop_s, 0, __ATOMIC_RELEASE);
+		log_warn("the segment said the daemon stopped while it runs (another process "
+		         "wrote it): set back");
 	}
 	if (tr_pool_publish_count(&s->pool))
 		log_warn("the worker count in the segment was changed (by another process): "

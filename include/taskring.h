@@ -172,14 +172,19 @@ int taskring_attach(const char *name, taskring_t **out);
  * inside a call on it, nor use it afterwards. */
 void taskring_detach(taskring_t *h);
 
-/* Returns 1 if the segment's supervisor is alive, else 0. */
+/* Returns 1 if a supervisor serves the segment: it runs and has taken the
+ * segment over (a daemon starting up counts once it adopted the queue), else
+ * 0. */
 int taskring_daemon_alive(taskring_t *h);
 
 /* Seconds since the segment's last supervisor exited by itself (it was
  * stopped, or gave up on an error), so that a caller finding no daemon can
- * tell a restart in progress (seconds ago) from a daemon long gone. Returns
- * -1 while a supervisor runs, and when it is not known: the last one was
- * killed (SIGKILL, a crash) or none ever stopped. */
+ * tell a restart in progress (seconds ago) from a daemon long gone. After a
+ * kill, a new supervisor that is still taking the segment over counts as
+ * stopped since it started doing so. Returns -1 while a supervisor serves
+ * the segment (taskring_daemon_alive), and when it is not known: the last one
+ * was killed (SIGKILL, a crash) and none started since, or none ever
+ * stopped. */
 int taskring_daemon_stopped_s(taskring_t *h);
 
 /* Who holds the queue lock now, for a message about -TASKRING_ELOCKED.

@@ -19,8 +19,9 @@
  * Writes PID as the supervisor's pid and prints the one it replaced.
  *
  * usage: hostile-vandal INSTANCE --draining N | --nworkers N | --type0 NAME
- * Writes the header's draining flag, its worker count, or the name of the
- * first entry of the task type registry.
+ *                        | --stop-stamp N
+ * Writes the header's draining flag, its worker count, the name of the
+ * first entry of the task type registry, or the supervisor's stop stamp.
  *
  * usage: hostile-vandal INSTANCE --wstate0 N | --run-timeout S
  *   Sets worker 0's record state, or the default run timeout (seconds).
@@ -87,6 +88,7 @@ int main(int argc, char **argv)
 		        "       hostile-vandal INSTANCE --sup-pid PID\n"
 		        "       hostile-vandal INSTANCE --last-exit TEXT\n"
 		        "       hostile-vandal INSTANCE --draining N|--nworkers N|--type0 NAME\n"
+		        "       hostile-vandal INSTANCE --stop-stamp N\n"
 		        "       hostile-vandal INSTANCE --hold-lock 1\n");
 		return 2;
 	}
@@ -125,6 +127,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[2], "--draining")) {
 		h->draining = (uint32_t)atoi(argv[3]);
+		return 0;
+	}
+	if (!strcmp(argv[2], "--stop-stamp")) {
+		h->sup_stop_s = (uint32_t)atoi(argv[3]);
 		return 0;
 	}
 	if (!strcmp(argv[2], "--nworkers")) {

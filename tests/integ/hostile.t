@@ -14,8 +14,8 @@
 # 3. Damage that no queue operation reads (a class's running count) is found and
 #    repaired by the supervisor's periodic audit, with one line in its log; and a
 #    forged supervisor pid in the segment is not signalled by `taskring reload`;
-#    header fields only the supervisor writes (draining, type registry, worker
-#    count) are put back; text from the segment is not shown raw.
+#    header fields only the supervisor writes (draining, stop stamp, type registry,
+#    worker count) are put back; text from the segment is not shown raw.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 . "$(dirname "$0")/chaos-lib.sh"
@@ -153,6 +153,11 @@ run T submit --wait echo still
 tap_is "$RUN_STATUS:$RUN_OUT" "0:still" "the daemon serves on"
 _tr_alive "$(daemon_pid "$inst")"
 tap_ok $? "and did not give up"
+"$vandal" "$inst" --stop-stamp 1
+wait_until 20 'grep -q "the segment said the daemon stopped while it runs (another process wrote it): set back" "$log"'
+tap_ok $? "a stop stamp written by another process is cleared and logged"
+run T submit --wait echo served
+tap_is "$RUN_STATUS:$RUN_OUT" "0:served" "and clients take the daemon for running again"
 # Workers that left because of the flag are not early deaths: with
 # restart.max_early_exits 1, two of them would make the daemon give up.
 inst_d=$(tr_instance)

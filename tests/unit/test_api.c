@@ -50,15 +50,24 @@ int main(void)
 	is_str(taskring_strerror(TASKRING_EFULL), "the task table is full",
 	       "a taskring code, positive");
 
-	/* taskring_daemon_stopped_s: -1 while a supervisor holds the segment;
+	/* taskring_daemon_stopped_s: -1 while a supervisor serves the segment;
 	 * once none does, the age of the stamp a stopping one leaves, and -1
-	 * for no stamp or a hostile one from the future. */
+	 * for no stamp or a hostile one from the future. A supervisor holding
+	 * the lock with the stamp still set has not taken the segment over yet
+	 * (its header fields are the last daemon's): not alive, stopped. */
 	struct trq other = {0};
 	int locked = q.sup_held || trq_sup_lock(&q) == 0;
 	ok(locked && taskring_daemon_alive(h) == 1, "the creator holds the supervisor lock");
+	is_int(taskring_daemon_stopped_s(h), -1, "daemon_stopped_s with a supervisor serving: -1");
 	uint64_t now_s = trq_boot_s();
 	q.hdr->sup_stop_s = (uint32_t)now_s;
-	is_int(taskring_daemon_stopped_s(h), -1, "daemon_stopped_s with a supervisor alive: -1");
+	r = taskring_daemon_stopped_s(h);
+	ok(taskring_daemon_alive(h) == 0 && r >= 0 && r <= 2,
+	   "the lock held but the stamp set (not adopted yet): not alive, stopped %d s ago", r);
+	struct taskring_status st;
+	ok(taskring_status_get(h, &st) == 0 && !st.alive && !st.pid,
+	   "and the status shows no daemon (not the last one's pid)");
+	taskring_status_release(&st);
 	trq_detach(&q); /* drops the supervisor lock */
 	r = trq_attach(&other, qt_instance);
 	if (!ok(r == 0 && taskring_daemon_alive(h) == 0, "no supervisor after the creator left"))
