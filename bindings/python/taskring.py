@@ -585,8 +585,9 @@ class Client:
                 raise TypeError(
                     "dead_grace: expected a number, got %s" % type(dead_grace).__name__
                 )
-            if not dead_grace >= 0:
-                raise ValueError("dead_grace: expected >= 0, got %r" % dead_grace)
+            if not 0 <= dead_grace < math.inf:
+                # inf would make Client() wait for ever after any stop
+                raise ValueError("dead_grace: expected a finite number >= 0, got %r" % dead_grace)
             self.dead_grace = float(dead_grace)
         if instance is None:
             instance = os.environ.get("TASKRING_INSTANCE") or "default"

@@ -147,6 +147,8 @@ def library_and_layout():
 def connecting():
     raises(ValueError, lambda: taskring.Client("bad/name"), "invalid instance name: ValueError")
     raises(ValueError, lambda: taskring.Client(""), "empty instance name: ValueError")
+    for g in (-1, float("inf"), float("nan")):
+        raises(ValueError, lambda: taskring.Client(dead_grace=g), "dead_grace=%r: ValueError" % g)
     missing = os.environ["TR_PY_PREFIX"] + "-nobody"
     e = raises(
         taskring.DaemonUnavailable,
