@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -642,11 +643,41 @@ static void sup_arm(struct tr_sup *s)
 		s->armed = next;
 }
 
+/* Whether the segment's name was removed (rm /dev/shm/taskring.X while
+ * the daemon runs): no new client can reach this daemon any more, and a
+ * taskringd started for the instance makes a new segment and runs beside
+ * it. Then the daemon stops as for SIGTERM, so that the running tasks of
+ * clients attached before finish for them, and exits 1 (systemd's
+ * Restart=on-failure starts a daemon with a new segment). Lock-free. */
+static void sup_unlinked(struct tr_sup *s, uint64_t now)
+{
+	struct stat st;
+
+	if (s->phase != TR_SUP_RUN)
+		return;
+	if (fstat(s->q.fd, &st) < 0) {
+		tr_log_errno(LOG_WARNING, errno, "fstat(/dev/shm/taskring.%s)", s->cfg.instance);
+		return;
+	}
+	if (st.st_nlink > 0)
+		return;
+	log_err("/dev/shm/taskring.%s was removed by another process: no new client can "
+	        "reach this daemon; stopping (exit status 1; a new taskringd makes a new "
+	        "segment, and the %u queued tasks of this one are lost)",
+	        s->cfg.instance,
+	        __atomic_load_n(&s->q.hdr->ring_count[0], __ATOMIC_RELAXED) +
+	            __atomic_load_n(&s->q.hdr->ring_count[1], __ATOMIC_RELAXED));
+	sup_notify(s, "STATUS=the segment was removed by another process: stopping");
+	s->exit_code = 1;
+	tr_sup_stop(s, 1, now);
+}
+
 /* Time-driven work that is due. */
 static void sup_deadlines(struct tr_sup *s, uint64_t now)
 {
 	if (now >= s->next_check) {
 		s->next_check = now + check_interval(&s->cfg);
+		sup_unlinked(s, now);
 		/* First, and lock-free: the steps below take the lock, and while a
 		 * stopped process holds it they would only wait (SUP_LOCK_WAIT_NS
 		 * each), keeping the loop from the watchdog and worker deaths. */

@@ -288,4 +288,24 @@ took=$((SECONDS - t0))
 tap_ok "$([ "$RUN_STATUS" = 3 ] && [[ $RUN_ERR =~ "the daemon is not running: it stopped "[0-9]+"s ago and no new one started within 3s of that" ]] &&
 	[ "$took" -ge 2 ] && [ "$took" -lt 60 ]; echo $?)" \
 	"submit after a stop with no restart: exit 3 after the grace ($RUN_STATUS after $took s: $RUN_ERR)"
+
+# ---- the segment removed under a running daemon -------------------------------------------
+# No new client can reach it, and a new daemon would make a new segment and run beside
+# it: it notices at a health check, lets the running task of a client attached before
+# finish for that client, and exits 1.
+gone=$(tr_instance)
+write_config "$TR_TMP/gone.yaml" "workers: 1" "workers_heartbeat_s: 2" "shutdown_timeout_s: 60"
+start_daemon "$gone" -c "$TR_TMP/gone.yaml"
+wait_until 30 'test "$(nready "$gone")" = 1'
+tap_ok $? "a daemon for the removal started"
+tr_bg "$TR" -i "$gone" submit --wait spin 3000 >"$TR_TMP/gone.out" 2>"$TR_TMP/gone.err"
+waiter=$TR_BG_PID
+wait_until 30 'test "$("$TR" -i "$gone" list --state running --json | jq length)" -ge 1'
+rm -f "/dev/shm/taskring.$gone"
+stop_daemon "$gone" 0 40 # signal 0: only waits
+tap_is "$TR_DAEMON_STATUS" 1 "the daemon whose segment was removed exits 1 by itself"
+tap_like "$(cat "$(daemon_log "$gone")")" "/dev/shm/taskring.$gone was removed by another process: no new client can reach this daemon; stopping" \
+	"and says why"
+wait "$waiter"
+tap_is "$?" 0 "the running task of the client attached before finished for it ($(cat "$TR_TMP/gone.err"))"
 done_testing
