@@ -22,7 +22,8 @@ static const char cancel_help[] =
     "10 s, or --timeout) to see how it ended: one that finished before it\n"
     "could be stopped keeps its result and is reported. A task its worker\n"
     "took with others and has not started ends cancelled when its turn comes.\n"
-    "Prints nothing on success.\n"
+    "A task seen cancelled counts as read: its slot may be reused at once\n"
+    "(oldest first; show finds it until then). Prints nothing on success.\n"
     "\n"
     "Options:\n"
     "  -t, --timeout S      wait at most S seconds in all for running tasks to\n"
@@ -40,9 +41,10 @@ static const char cancel_help[] =
 
 #define CANCEL_WAIT_MS 10000 /* default: how long a running task may take to end */
 
-/* Waits for a task whose cancel was accepted to end, without marking its
- * result read. Returns CLI_OK when it ended cancelled, else says how it
- * ended (done or failed first, still running) and returns the status. */
+/* Waits for a task whose cancel was accepted to end. Returns CLI_OK when it
+ * ended cancelled (and marks it read, freeing its slot for reuse), else
+ * says how it ended (done or failed first, still running: its result is not
+ * marked read) and returns the status. */
 static int cancel_outcome(struct cli *c, uint64_t id, int64_t deadline, int64_t wait_ms)
 {
 	unsigned long long shown = (unsigned long long)id;
@@ -57,8 +59,13 @@ static int cancel_outcome(struct cli *c, uint64_t id, int64_t deadline, int64_t 
 			return cli_task_error(c, id, r);
 		int state = info.state;
 		taskring_info_release(&info);
-		if (state == TASKRING_CANCELLED)
+		if (state == TASKRING_CANCELLED) {
+			/* Nobody wants its "result": marked read, its slot
+			 * can be reused (oldest first) instead of being kept
+			 * for result_ttl, while show still finds it. */
+			(void)taskring_wait(c->h, id, 0, NULL);
 			return CLI_OK;
+		}
 		if (state == TASKRING_DONE || state == TASKRING_FAILED) {
 			cli_err(c, "task %llu %s before it could be stopped", shown,
 			        state == TASKRING_DONE ? "finished (done)" : "failed");

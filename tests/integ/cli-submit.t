@@ -138,6 +138,12 @@ tap_is "$(field "$q" state)" cancelled "a cancelled queued task is cancelled at 
 run T wait "$q"
 tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "task $q was cancelled" ]]; echo $?)" \
 	"wait on a cancelled task: exit 1, says cancelled"
+# The cancelled tasks count as read: their slots are reused (oldest first) instead of
+# being kept for result_ttl_s, so the full table has room again (the wait above
+# freed only the slot of $q).
+run T submit --no-block echo room1
+run T submit --no-block echo room2
+tap_like "$RUN_STATUS:$RUN_OUT" '^0:[1-9][0-9]*$' "the slots of cancelled tasks are free for reuse ($RUN_ERR)"
 run T cancel "$spin"
 tap_is "$RUN_STATUS" 0 "cancel of the running task"
 run T wait --timeout 30 "$spin"
