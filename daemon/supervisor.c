@@ -209,8 +209,9 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 	s->audit_at = now + AUDIT_EVERY_NS;
 
 	struct trq_hdr *h = s->q.hdr;
-	log_notice("taskringd %s: instance %s, %s /dev/shm/taskring.%s (capacity %u, %u queued, "
-	           "%d running tasks requeued), %u workers on cpus %s%s",
+	log_notice("taskringd %s: instance %s, %s /dev/shm/taskring.%s (capacity %u, %u tasks "
+	           "queued, %d of them requeued from the last daemon's workers), %u workers on "
+	           "cpus %s%s",
 	           TASKRING_VERSION, s->cfg.instance, created ? "created" : "adopted",
 	           s->cfg.instance, s->q.capacity, h->ring_count[0] + h->ring_count[1], requeued,
 	           nworkers, tr_cpus_format(&cpus, list, sizeof(list)),

@@ -166,7 +166,7 @@ tap_is "$RUN_STATUS" 3 "taskring status: the daemon cannot be reached (exit 3)"
 tap_is "$(states "$spin")" running "the segment still shows the task the dead worker ran"
 start_and_wait
 tap_ok $? "a new daemon starts on the segment"
-tap_like "$(cat "$log")" "adopted /dev/shm/taskring.$inst \\(capacity [0-9]+, 4 queued, 1 running tasks requeued\\)" \
+tap_like "$(cat "$log")" "adopted /dev/shm/taskring.$inst \\(capacity [0-9]+, 4 tasks queued, 1 of them requeued from the last daemon's workers\\)" \
 	"it adopts the segment: 1 running task requeued, 3 queued"
 run T wait --timeout 60 "$spin" "${tail[@]}"
 tap_is "$RUN_STATUS:$RUN_OUT" "0:$(printf '\ntail %s' 1 2 3)" "and finishes the queue"
