@@ -113,7 +113,7 @@ void cli_detach(struct cli *c);
 int cli_status_of(int err);
 
 /* Prints "task ID: <why>" for an error met reading task id and returns its
- * exit status: "no such task", "task expired (its slot was reused)", ... */
+ * exit status: "no such task", "no longer in the table (...)", ... */
 int cli_task_error(struct cli *c, uint64_t id, int err);
 
 /* Prints why a submit failed (unknown type, too long, full, ...) and returns

@@ -330,7 +330,13 @@ int cli_task_error(struct cli *c, uint64_t id, int err)
 		cli_err(c, "task %llu: no such task (not an id of instance '%s')", n, c->instance);
 		break;
 	case TASKRING_EEXPIRED:
-		cli_err(c, "task %llu: task expired (its result is gone, its slot reused)", n);
+		/* The library cannot tell a detached task that finished from a
+		 * task whose slot was reused: name both, claim neither. */
+		cli_err(c,
+		        "task %llu: no longer in the table (a detached task keeps no result; "
+		        "others go once read or after tasks.result_ttl_s, when their slot is "
+		        "reused)",
+		        n);
 		break;
 	case TASKRING_EFINAL:
 		cli_err(c, "task %llu: already finished", n);

@@ -58,7 +58,8 @@ const char *taskring_strerror(int err)
 	case TASKRING_EFULL:
 		return "the task table is full";
 	case TASKRING_EEXPIRED:
-		return "task expired: its result was reclaimed and the id reused";
+		return "the task is no longer in the table: it was detached and finished, or its "
+		       "slot was reused";
 	case TASKRING_ELAYOUT:
 		return "incompatible segment: another taskring version or not a taskring segment";
 	case TASKRING_ENODAEMON:

@@ -41,7 +41,8 @@ extern "C" {
 enum {
 	TASKRING_EBASE = 10000,
 	TASKRING_EFULL,       /* the task table is full (non-blocking submit) */
-	TASKRING_EEXPIRED,    /* the task id's slot was reused: result gone */
+	TASKRING_EEXPIRED,    /* the task is no longer in the table: its slot
+	                         was reused, or it was detached and finished */
 	TASKRING_ELAYOUT,     /* segment has another magic/layout version/size */
 	TASKRING_ENODAEMON,   /* no live supervisor owns the segment */
 	TASKRING_ECORRUPT,    /* the segment holds inconsistent data */

@@ -89,7 +89,7 @@ __version__ = "0.2.0"
 #: The project's own error codes (positive here; the C API returns them negated).
 EBASE = 10000
 EFULL = EBASE + 1  #: the task table is full (non-blocking submit)
-EEXPIRED = EBASE + 2  #: the task id's slot was reused: the result is gone
+EEXPIRED = EBASE + 2  #: no longer in the table: slot reused, or detached and finished
 ELAYOUT = EBASE + 3  #: the segment has another magic, layout version or size
 ENODAEMON = EBASE + 4  #: no live supervisor owns the segment
 ECORRUPT = EBASE + 5  #: the segment holds inconsistent data

@@ -1,7 +1,7 @@
 #!/bin/bash
 # cli-submit.t - taskring submit, wait and cancel against a real daemon: ids and
 # results on stdout, errors on stderr, and every exit status they can give:
-# 0 done, 1 failed/cancelled/no such task/expired/already finished, 2 unknown
+# 0 done, 1 failed/cancelled/no such task/no longer in the table/already finished, 2 unknown
 # type, over-long payload, class not allowed, 4 timed out, 5 queue full with
 # --no-block. One worker and an 8-slot table so "queued" and "full" are easy to
 # arrange.
@@ -163,17 +163,28 @@ tap_is "$(field "$rt" max_attempts):$(field "$rt" attempts)" "1:1" "and ran with
 # ---- detached tasks and expired ids ---------------------------------------------------
 run T submit --detach echo gone
 tap_like "$RUN_STATUS:$RUN_OUT" '^0:[1-9][0-9]*$' "submit --detach prints an id"
+det=$RUN_OUT
+# A detached task that finished leaves the table at once: waiting on it must not
+# claim its result expired or its slot was reused (it cannot tell), but say
+# what may have happened.
+for ((i = 0; i < 600; i++)); do
+	T show "$det" >/dev/null 2>&1 || break
+	sleep 0.05
+done
+run T wait "$det"
+tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "task $det: no longer in the table (a detached task keeps no result" ]] && ! [[ $RUN_ERR =~ expired ]]; echo $?)" \
+	"wait on a finished detached task: exit 1, no longer in the table, not \"expired\""
 old=$(T submit echo old)
 T wait "$old" >/dev/null
 for i in $(seq 1 20); do
 	T submit --wait echo "$i" >/dev/null || break
 done
 run T show "$old"
-tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "task expired" ]]; echo $?)" \
-	"show of an id whose slot was reused: exit 1, task expired"
+tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "no longer in the table" ]]; echo $?)" \
+	"show of an id whose slot was reused: exit 1, no longer in the table"
 run T wait "$old"
-tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "task expired" ]]; echo $?)" \
-	"wait on it: exit 1 at once, task expired"
+tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "no longer in the table" ]]; echo $?)" \
+	"wait on it: exit 1 at once, no longer in the table"
 
 stop_daemon "$inst"
 tap_is "$TR_DAEMON_STATUS" 0 "taskringd stopped cleanly"
