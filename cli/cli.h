@@ -34,6 +34,7 @@ struct cli {
 	int instance_opt;     /* 1 when -i/--instance was given */
 	taskring_t *h;        /* attached handle, NULL until cli_attach() */
 	int lock_warned;      /* cli_lock_stalled() has said so */
+	int full_warned;      /* cli_full_stalled() has said so */
 	int out_watch;        /* cli_wait_task() also ends when stdout's reader
 	                         is gone (cli_output_gone()) */
 	int daemon_seen;      /* cli_daemon_gone() found the daemon alive once */
@@ -166,6 +167,20 @@ int cli_output_lost(void);
 /* Says once per command, on stderr, that a call is waiting for a queue lock
  * some process holds without letting go (-TASKRING_ELOCKED). */
 void cli_lock_stalled(struct cli *c);
+
+/* How long a submit waits for a free slot before cli_full_stalled() says
+ * so. */
+#define CLI_FULL_SAY_MS 1000
+
+/* Says once per command, on stderr, that a submit has been waiting for a
+ * free slot: the table is full (free slots, tasks queued or running and
+ * finished results kept unread, from a status snapshot), and how to give
+ * up (give_up, e.g. "--timeout S or --no-block to give up"). */
+void cli_full_stalled(struct cli *c, const char *give_up);
+
+/* Finished tasks whose results are kept unread in a status snapshot: the
+ * slots neither free (nor reclaimable), queued nor running; 0 at least. */
+unsigned cli_status_unread(const struct taskring_status *st);
 
 /* taskring_status_get() into *st (release it with taskring_status_release);
  * on failure prints why (naming a stuck lock's holder) and returns the exit

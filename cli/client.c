@@ -536,6 +536,43 @@ void cli_lock_stalled(struct cli *c)
 	cli_lock_error(c, "still waiting: ", -TASKRING_ELOCKED);
 }
 
+unsigned cli_status_unread(const struct taskring_status *st)
+{
+	int64_t n = (int64_t)st->capacity - st->free - st->queued[0] - st->queued[1] -
+	            st->running[0] - st->running[1];
+
+	return n > 0 ? (unsigned)n : 0;
+}
+
+void cli_full_stalled(struct cli *c, const char *give_up)
+{
+	struct taskring_status st;
+	char why[256] = "";
+
+	if (c->full_warned)
+		return;
+	c->full_warned = 1;
+	memset(&st, 0, sizeof(st));
+	if (c->h && taskring_status_get(c->h, &st) == 0) {
+		unsigned busy = st.queued[0] + st.queued[1] + st.running[0] + st.running[1];
+		unsigned unread = cli_status_unread(&st);
+		int n = snprintf(why, sizeof(why), " (%u of %u slots free", st.free, st.capacity);
+		if (busy && n > 0 && (size_t)n < sizeof(why))
+			n += snprintf(why + n, sizeof(why) - (size_t)n,
+			              ", %u tasks queued or running", busy);
+		if (unread && n > 0 && (size_t)n < sizeof(why))
+			n += snprintf(why + n, sizeof(why) - (size_t)n,
+			              ", %u finished results kept unread for up to "
+			              "tasks.result_ttl_s",
+			              unread);
+		if (n > 0 && (size_t)n < sizeof(why))
+			snprintf(why + n, sizeof(why) - (size_t)n, ")");
+		taskring_status_release(&st);
+	}
+	cli_err(c, "the task table of instance '%s' is full%s; waiting for a slot (%s)",
+	        c->instance, why, give_up);
+}
+
 int cli_status_read(struct cli *c, struct taskring_status *st)
 {
 	memset(st, 0, sizeof(*st));

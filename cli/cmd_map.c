@@ -216,6 +216,8 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 	int64_t deadline = o->timeout_ms >= 0 ? cli_now_ms() + o->timeout_ms : -1;
 	size_t sub = 0, got = 0, owed = 0;
 	int worst = CLI_OK, fail = 0, wait_slot = 0, st, r;
+	int slot_full = 0;      /* wait_slot, for a full table (not a held lock) */
+	int64_t slot_since = 0; /* cli_now_ms() when that wait began */
 	int out_tty = isatty(STDOUT_FILENO);
 
 	progress_init(&p, stderr, m->n, isatty(STDERR_FILENO));
@@ -253,6 +255,7 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 			r = taskring_submit_batch(c->h, k, m->reqs + sub, &lo, m->ids + sub);
 			if (r > 0) {
 				wait_slot = 0;
+				slot_full = 0;
 				sub += (size_t)r;
 				if ((size_t)r < k) /* full, or an error at the next one */
 					owed = sub - got < MAP_COLLECT ? sub - got : MAP_COLLECT;
@@ -264,10 +267,18 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 			            r == -TASKRING_ELOCKED) &&
 			           sub == got) {
 				/* A full table, or a lock a stopped process holds: wait on,
-				 * in slices, to the deadline. */
+				 * in slices, to the deadline, saying so once. */
+				int64_t now = cli_now_ms();
+				if (!wait_slot || !slot_full)
+					slot_since = now;
 				wait_slot = 1;
-				if (r == -TASKRING_ELOCKED)
+				slot_full = r != -TASKRING_ELOCKED;
+				if (r == -TASKRING_ELOCKED) {
 					cli_lock_stalled(c);
+				} else if (now - slot_since >= CLI_FULL_SAY_MS && !c->full_warned) {
+					progress_clear(&p);
+					cli_full_stalled(c, "--timeout S to give up");
+				}
 				if (deadline >= 0 && cli_remaining_ms(deadline) == 0) {
 					fail = r == -TASKRING_ELOCKED ? r : -ETIMEDOUT;
 					break;
@@ -327,8 +338,26 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 		size_t left = sub - got;
 		size_t cancelled = map_abandon(c, m->ids + got, left);
 		int sig = cli_interrupted();
+		/* Given up while waiting for a slot in a table full of others'
+		 * tasks: all of ours were collected (sub == got), the rest could
+		 * not even be submitted. */
+		char unsub[160] = "";
+		if (wait_slot && slot_full && sub < m->n) {
+			int n = snprintf(unsub, sizeof(unsub),
+			                 "%zu of %zu tasks not submitted (the task table is full)",
+			                 m->n - sub, m->n);
+			if (got && n > 0 && (size_t)n < sizeof(unsub))
+				snprintf(unsub + n, sizeof(unsub) - (size_t)n,
+				         "; the other %zu finished", got);
+		}
 		switch (fail) {
 		case -ETIMEDOUT:
+			if (unsub[0]) {
+				cli_err(c, "timed out: %s", unsub);
+				worst = CLI_TIMEOUT;
+				break;
+			}
+			/* fall through */
 		case -TASKRING_ELOCKED:
 			cli_err(c,
 			        "timed out%s with %zu of %zu tasks done; cancelled %zu unfinished",
@@ -346,7 +375,9 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 		case -EINTR:
 			/* Nobody reads a closed pipe's reader's complaint: die of
 			 * SIGPIPE silently, as other tools do. */
-			if (sig != SIGPIPE)
+			if (sig != SIGPIPE && unsub[0])
+				cli_err(c, "interrupted: %s", unsub);
+			else if (sig != SIGPIPE)
 				cli_err(c,
 				        "interrupted with %zu of %zu tasks done; cancelled %zu "
 				        "unfinished",

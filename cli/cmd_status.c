@@ -6,10 +6,11 @@
  *   {"instance", "pid", "uptime_s", "workers": [{"index", "pid", "cpu",
  *    "state", "task", "tasks_done", "restarts", "last_exit"}],
  *    "queues": {"cpu": {"queued", "running"}, "io": {...}}, "capacity",
- *    "free", "totals": {"submitted", "done", "failed", "cancelled",
- *    "requeued", "worker_restarts"}}
+ *    "free", "unread", "totals": {"submitted", "done", "failed",
+ *    "cancelled", "requeued", "worker_restarts"}}
  * with null for a pid of a process that is not running, no current task,
- * and no last exit.
+ * and no last exit. "unread" (added after the others) counts the finished
+ * tasks whose results are kept unread, up to tasks.result_ttl_s.
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,7 +24,8 @@ static const char status_help[] =
     "\n"
     "Shows the supervisor's pid and uptime, a table of workers (index, pid, cpu,\n"
     "state, current task, tasks done, restarts, last exit cause), queued and\n"
-    "running tasks per class, capacity and free slots, and the totals.\n"
+    "running tasks per class, capacity and free slots (and the finished tasks\n"
+    "whose results are kept unread), and the totals.\n"
     "\n"
     "Options:\n"
     "  -j, --json           print one JSON object (see the README for its shape)\n"
@@ -99,6 +101,8 @@ static void status_json(FILE *f, const struct taskring_status *st)
 	json_write_u64(f, st->capacity);
 	json_key(f, &first, "free");
 	json_write_u64(f, st->free);
+	json_key(f, &first, "unread");
+	json_write_u64(f, cli_status_unread(st));
 	json_key(f, &first, "totals");
 	{
 		int tf = 1;
@@ -174,8 +178,15 @@ static void status_text(FILE *f, const struct taskring_status *st)
 	}
 	fprintf(f, "queues:    cpu %u queued, %u running; io %u queued, %u running\n",
 	        st->queued[0], st->running[0], st->queued[1], st->running[1]);
-	fprintf(f, "slots:     %u free of %u (payload max %u, result max %u bytes)\n", st->free,
-	        st->capacity, st->payload_max, st->result_max);
+	unsigned unread = cli_status_unread(st);
+	if (unread)
+		fprintf(f,
+		        "slots:     %u free of %u (%u finished, results kept unread up to "
+		        "tasks.result_ttl_s; payload max %u, result max %u bytes)\n",
+		        st->free, st->capacity, unread, st->payload_max, st->result_max);
+	else
+		fprintf(f, "slots:     %u free of %u (payload max %u, result max %u bytes)\n",
+		        st->free, st->capacity, st->payload_max, st->result_max);
 	fprintf(f,
 	        "totals:    submitted %llu, done %llu, failed %llu, cancelled %llu, requeued "
 	        "%llu, worker restarts %llu\n",

@@ -2,6 +2,7 @@
  * cmd_submit.c - `taskring submit`: queue one task, print its id, or with
  * --wait its result (exit status by the task's outcome).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -43,10 +44,47 @@ static const char submit_help[] =
     "Exit status: 0 ok; 1 the task failed or was cancelled (--wait); 2 bad\n"
     "arguments or unknown type; 3 daemon not reachable; 4 timed out; 5 queue full.\n";
 
+/* Submits the task of o, type and words into *id, waiting for a free slot
+ * up to deadline (a cli_now_ms() value; < 0: for ever), not at all with
+ * --no-block. A wait of CLI_FULL_SAY_MS for a slot is said once on stderr
+ * (cli_full_stalled), as is a queue lock a stopped process holds
+ * (cli_lock_stalled), then waited out to the deadline. Returns 0 or the
+ * library's error (-ETIMEDOUT, -TASKRING_EFULL, ...). */
+static int submit_slot(struct cli *c, const struct taskopts *o, const char *type, int nwords,
+                       const char *const *words, int64_t deadline, uint64_t *id)
+{
+	struct taskring_opts lo;
+	int64_t say_at = cli_now_ms() + CLI_FULL_SAY_MS;
+
+	for (;;) {
+		/* What is left of --timeout (after a wait for a restarting
+		 * daemon, or for the slot so far): at least 1 ms, as 0 would
+		 * mean --no-block. */
+		int64_t left = cli_remaining_ms(deadline);
+		int64_t slot = o->no_block ? 0 : left == 0 ? 1 : left;
+		if (slot != 0 && !c->full_warned) { /* look again when it is time to say so */
+			int64_t to_say = say_at - cli_now_ms();
+			if (to_say < 1)
+				to_say = 1;
+			if (slot < 0 || slot > to_say)
+				slot = to_say;
+		}
+		taskopts_lib(o, slot, &lo);
+		int r = taskring_submit(c->h, type, nwords, words, &lo, id);
+		if (slot == 0 || (r != -ETIMEDOUT && r != -TASKRING_ELOCKED))
+			return r;
+		if (deadline >= 0 && cli_remaining_ms(deadline) == 0)
+			return r;
+		if (r == -TASKRING_ELOCKED)
+			cli_lock_stalled(c);
+		else if (cli_now_ms() >= say_at)
+			cli_full_stalled(c, "--timeout S or --no-block to give up");
+	}
+}
+
 static int submit_run(struct cli *c, int argc, char **argv)
 {
 	struct taskopts o;
-	struct taskring_opts lo;
 	struct taskring_info info = {0};
 	const char *type;
 	const char *const *words;
@@ -66,11 +104,7 @@ static int submit_run(struct cli *c, int argc, char **argv)
 	st = cli_attach(c, 1);
 	if (st != CLI_OK)
 		return st;
-	/* What is left of --timeout after a wait for a restarting daemon (at
-	 * least 1 ms: 0 would mean --no-block). */
-	int64_t left = cli_remaining_ms(deadline);
-	taskopts_lib(&o, o.no_block ? 0 : left == 0 ? 1 : left, &lo);
-	r = taskring_submit(c->h, type, nwords, words, &lo, &id);
+	r = submit_slot(c, &o, type, nwords, words, deadline, &id);
 	if (r < 0)
 		return cli_submit_error(c, r, type, nwords, words);
 	if (!o.wait) {

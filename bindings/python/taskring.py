@@ -1074,6 +1074,17 @@ class Client:
                 },
                 "capacity": st.capacity,
                 "free": st.free,
+                # Finished tasks whose results are kept unread (as the CLI
+                # counts them): the slots neither free, queued nor running.
+                "unread": max(
+                    0,
+                    st.capacity
+                    - st.free
+                    - st.queued[CPU]
+                    - st.queued[IO]
+                    - st.running[CPU]
+                    - st.running[IO],
+                ),
                 "totals": {
                     "submitted": st.submitted,
                     "done": st.done,
@@ -1096,7 +1107,8 @@ class Client:
         is not running), ``workers`` (a list of dicts with ``index``, ``pid``,
         ``cpu``, ``state``, ``task``, ``tasks_done``, ``restarts``,
         ``last_exit``; None where not set), ``queues`` (``{"cpu": {"queued",
-        "running"}, "io": {...}}``), ``capacity``, ``free``, ``totals``
+        "running"}, "io": {...}}``), ``capacity``, ``free``, ``unread``
+        (finished results kept unread), ``totals``
         (``submitted``, ``done``, ``failed``, ``cancelled``, ``requeued``,
         ``worker_restarts``). Also, beyond the CLI's shape: ``alive`` (bool),
         ``epoch``, ``payload_max``, ``result_max``, and per worker

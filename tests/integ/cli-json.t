@@ -79,7 +79,8 @@ def check_show(o, where):
             o["submitted_ns"] <= o["started_ns"] <= o["finished_ns"]):
         errs.append(where + ": times out of order")
 
-STATUS = ["instance", "pid", "uptime_s", "workers", "queues", "capacity", "free", "totals"]
+STATUS = ["instance", "pid", "uptime_s", "workers", "queues", "capacity", "free", "unread",
+          "totals"]
 WORKER = ["index", "pid", "cpu", "state", "task", "tasks_done", "restarts", "last_exit"]
 TOTALS = ["submitted", "done", "failed", "cancelled", "requeued", "worker_restarts"]
 
@@ -106,6 +107,8 @@ def check_status(o):
         errs.append("totals %r" % o["totals"])
     if not (isint(o["capacity"]) and isint(o["free"]) and 0 <= o["free"] <= o["capacity"]):
         errs.append("capacity/free")
+    elif not (isint(o["unread"]) and 0 <= o["unread"] <= o["capacity"] - o["free"]):
+        errs.append("unread")
 
 if kind == "show":
     check_show(doc, "show")
