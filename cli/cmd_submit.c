@@ -4,7 +4,9 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 #include "taskopts.h"
@@ -19,7 +21,8 @@ static const char submit_help[] =
     "Options:\n"
     "  -w, --wait             wait for the task and print its result instead of\n"
     "                         its id; exit 1 if it failed or was cancelled (its\n"
-    "                         error on stderr)\n"
+    "                         error on stderr); Ctrl-C or SIGTERM while waiting\n"
+    "                         names the task, which goes on, and ends submit\n"
     "  -t, --timeout S        give up after S seconds (decimals allowed): waiting\n"
     "                         for a restarting daemon (exit 3), for a free slot\n"
     "                         and with --wait for the result (exit 4); the task\n"
@@ -64,8 +67,8 @@ static int submit_slot(struct cli *c, const struct taskopts *o, const char *type
 		int64_t slot = o->no_block ? 0 : left == 0 ? 1 : left;
 		if (slot != 0 && !c->full_warned) { /* look again when it is time to say so */
 			int64_t to_say = say_at - cli_now_ms();
-			if (to_say < 1)
-				to_say = 1;
+			if (to_say < 1) /* past it: a held lock, not a full table */
+				to_say = CLI_FULL_SAY_MS / 2;
 			if (slot < 0 || slot > to_say)
 				slot = to_say;
 		}
@@ -80,6 +83,36 @@ static int submit_slot(struct cli *c, const struct taskopts *o, const char *type
 		else if (cli_now_ms() >= say_at)
 			cli_full_stalled(c, "--timeout S or --no-block to give up");
 	}
+}
+
+/* For an interrupt (SIGINT, SIGTERM) caught while waiting for task id:
+ * says that the task is not cancelled and how to cancel it, then dies of
+ * the signal, as map and cancel do (the shell sees 128 + its number).
+ * Returns only when the signal does not kill (then the caller exits 1). */
+static void submit_interrupted(struct cli *c, uint64_t id)
+{
+	struct taskring_info info = {0};
+	unsigned long long n = (unsigned long long)id;
+	int sig = cli_interrupted();
+	char opt[64] = "";
+	int r = taskring_get(c->h, id, &info);
+	int state = r == 0 ? info.state : -1;
+
+	taskring_info_release(&info);
+	if (c->instance_opt || strcmp(c->instance, "default") != 0)
+		snprintf(opt, sizeof(opt), "-i %s ", c->instance);
+	if (r == 0 && (state == TASKRING_QUEUED || state == TASKRING_RUNNING))
+		cli_err(c, "interrupted; task %llu %s (not cancelled: taskring %scancel %llu)", n,
+		        state == TASKRING_QUEUED ? "is still queued" : "still runs", opt, n);
+	else if (r < 0) /* a detached task that finished meanwhile, ... */
+		cli_err(c, "interrupted; task %llu: %s", n, taskring_strerror(r));
+	else /* finished meanwhile: its result is still unread */
+		cli_err(c, "interrupted; task %llu has finished (its result: taskring %swait %llu)",
+		        n, opt, n);
+	cli_interrupt_reset();
+	fflush(stdout);
+	fflush(stderr);
+	raise(sig);
 }
 
 static int submit_run(struct cli *c, int argc, char **argv)
@@ -111,7 +144,12 @@ static int submit_run(struct cli *c, int argc, char **argv)
 		printf("%" PRIu64 "\n", id);
 		return CLI_OK;
 	}
+	/* Ctrl-C or SIGTERM while waiting: the task goes on, so say which. */
+	cli_interrupt_install();
 	r = cli_wait_task(c, id, deadline, &info);
+	if (r == -EINTR)
+		submit_interrupted(c, id);
+	cli_interrupt_reset();
 	if (r < 0)
 		return cli_task_error(c, id, r);
 	st = cli_report_final(c, &info, 0);

@@ -160,6 +160,31 @@ tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "timed out after 1 s" ]]; echo
 rt=$(echo "$RUN_ERR" | sed -n 's/.*task \([0-9]*\) failed.*/\1/p')
 tap_is "$(field "$rt" max_attempts):$(field "$rt" attempts)" "1:1" "and ran with max_attempts 1"
 
+# ---- an interrupted submit --wait names its task, which goes on -----------------------
+# A background job starts with SIGINT ignored (submit leaves an ignored one
+# alone): set it back to the default, as an interactive shell's job has it.
+for sig in INT TERM; do
+	tr_bg perl -e '$SIG{INT} = $SIG{TERM} = "DEFAULT"; exec @ARGV or die' \
+		"$TR" -i "$inst" submit --wait spin 5000 >"$TR_TMP/sw.out" 2>"$TR_TMP/sw.err"
+	sw=$TR_BG_PID
+	sid=
+	for ((i = 0; i < 600; i++)); do
+		sid=$(T list --state running --json | jq -r '.[0].id // empty')
+		[ -n "$sid" ] && break
+		sleep 0.05
+	done
+	kill "-$sig" "$sw"
+	wait "$sw"
+	st=$?
+	tap_is "$st" $((128 + $(kill -l "$sig"))) "SIG$sig stops submit --wait: it dies of the signal"
+	tap_is "$(cat "$TR_TMP/sw.out"):$(cat "$TR_TMP/sw.err")" \
+		":taskring: submit: interrupted; task $sid still runs (not cancelled: taskring -i $inst cancel $sid)" \
+		"SIG$sig: it says which task still runs and how to cancel it"
+	tap_is "$(field "$sid" state)" running "SIG$sig: the task is not cancelled: it still runs"
+	T cancel "$sid" >/dev/null 2>&1
+	T wait "$sid" >/dev/null 2>&1
+done
+
 # ---- detached tasks and expired ids ---------------------------------------------------
 run T submit --detach echo gone
 tap_like "$RUN_STATUS:$RUN_OUT" '^0:[1-9][0-9]*$' "submit --detach prints an id"
