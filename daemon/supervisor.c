@@ -16,6 +16,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "cfgpaths.h"
 #include "cpus.h"
 #include "dconfig.h"
 #include "instance.h"
@@ -83,6 +84,13 @@ static uint64_t check_interval(const struct tr_config *c)
 	return secs * NS_PER_S;
 }
 
+/* At start and reload: a path of the configuration that will not work here. */
+static void sup_warn_path(void *arg, const char *msg)
+{
+	(void)arg;
+	log_warn("%s", msg);
+}
+
 /* A random token, never 0: the kernel's, else the clock and pid mixed. */
 static uint64_t sup_token(void)
 {
@@ -117,6 +125,7 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 		return r;
 	}
 	unsigned nworkers = tr_cpus_nworkers(&s->cfg, &cpus);
+	tr_cfgpaths_check(&s->cfg, sup_warn_path, NULL);
 	r = tr_plugins_load(&s->plugins, s->cfg.plugins, s->cfg.n_plugins, err, sizeof(err));
 	if (r) {
 		log_err("%s", err);
@@ -451,6 +460,7 @@ void tr_sup_reload(struct tr_sup *s, uint64_t now)
 	const char *renew = tr_config_worker_change(&s->cfg, &nc); /* a literal: outlives both */
 	tr_config_free(&s->cfg);
 	s->cfg = nc; /* moved: the pool's pointer to s->cfg stays valid */
+	tr_cfgpaths_check(&s->cfg, sup_warn_path, NULL);
 	tr_log_set_level(s->cfg.log_level);
 	unsigned n = tr_cpus_nworkers(&s->cfg, &cpus);
 	r = tr_instance_settings(&s->q, &s->cfg, n, check_interval(&s->cfg));

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cfgpaths.h"
 #include "config.h"
 #include "dconfig.h"
 #include "instance.h"
@@ -54,6 +55,13 @@ static void usage(FILE *f)
 	           "\n"
 	           "Signals: TERM/INT stop after running tasks finish (shutdown_timeout_s),\n"
 	           "QUIT stops at once, HUP reloads FILE. See taskringd(8).\n");
+}
+
+/* -t: a path of the configuration that will not work here (cfgpaths.h). */
+static void warn_stderr(void *arg, const char *msg)
+{
+	const char *path = arg;
+	fprintf(stderr, "%s: warning: %s\n", path ? path : "built-in defaults", msg);
 }
 
 int tr_taskringd_main(int argc, char **argv)
@@ -155,7 +163,12 @@ int tr_taskringd_main(int argc, char **argv)
 			tr_config_free(&cfg);
 			return 1;
 		}
-		printf("%s: configuration OK\n", path ? path : "built-in defaults");
+		unsigned nwarn = tr_cfgpaths_check(&cfg, warn_stderr, (void *)path);
+		if (nwarn)
+			printf("%s: configuration OK, with %u warning%s\n",
+			       path ? path : "built-in defaults", nwarn, nwarn == 1 ? "" : "s");
+		else
+			printf("%s: configuration OK\n", path ? path : "built-in defaults");
 		tr_config_free(&cfg);
 		return 0;
 	}

@@ -64,4 +64,18 @@ tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*group: no such group 'tr-no-such-group'$" 
 	"starting with it: exit 1, the same message"
 [ -e "/dev/shm/taskring.$inst" ]
 tap_is $? 1 "and no segment"
+
+# Paths that cannot work here keep the file valid (a mount or a program may come
+# later), but -t, the start and a reload say which, since their tasks would fail.
+mkdir -p "$TR_TMP/dir"
+write_config "$TR_TMP/paths.yaml" "workers: 1" "exec:" "  cwd: $TR_TMP/no-cwd" \
+	"  allowed: [$TR_TMP/no-prog, $TR_TMP/dir]" "io:" "  allowed_paths: [$TR_TMP/no-dir, $TR_TMP/dir]"
+run "$TRD" -t -c "$TR_TMP/paths.yaml"
+tap_is "$RUN_STATUS:$RUN_OUT" "0:$TR_TMP/paths.yaml: configuration OK, with 4 warnings" \
+	"-t with paths that do not exist: exit 0, 4 warnings"
+tap_is "$RUN_ERR" "$TR_TMP/paths.yaml: warning: exec.cwd $TR_TMP/no-cwd: No such file or directory (exec tasks will fail)
+$TR_TMP/paths.yaml: warning: exec.allowed $TR_TMP/no-prog: No such file or directory (exec tasks running it will fail)
+$TR_TMP/paths.yaml: warning: exec.allowed $TR_TMP/dir: not a regular file (exec tasks running it will fail)
+$TR_TMP/paths.yaml: warning: io.allowed_paths $TR_TMP/no-dir: No such file or directory (file tasks under it will fail)" \
+	"each named with what is wrong; the existing directory is not"
 done_testing
