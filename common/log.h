@@ -1,21 +1,46 @@
 /*
  * log.h - one-line-per-event logging to stderr for the daemon and tools.
  *
- * Each line carries a level. When stderr is not a terminal, lines start with
- * a "<N>" syslog priority so journald files them right. Failing calls are
- * logged with the call and errno: tr_log_errno(LOG_ERR, err, "open(%s)", p)
- * prints "open(/x): No such file or directory".
+ * Each line carries a level. Its prefix depends on where stderr goes:
+ *   the journal (JOURNAL_STREAM names fd 2's device and inode):
+ *     "<6>taskringd: info: ..."  a syslog priority; the journal adds the time
+ *   anything else (a file, a pipe, a terminal):
+ *     "2026-11-23T19:04:05.123+00:00 taskringd[1234]: info: ..."
+ *     local time with milliseconds and UTC offset, the name and the pid of
+ *     the process writing the line (a worker's own pid in a worker)
+ * Failing calls are logged with the call and errno:
+ * tr_log_errno(LOG_ERR, err, "open(%s)", p) prints
+ * "open(/x): No such file or directory".
  *
- * State: the program name, the level and the prefix mode, all reset by
- * tr_log_init(); nothing else.
+ * State: the program name, the level and the prefix mode, all set by
+ * tr_log_init(); the mode can be set or reset with tr_log_set_mode().
+ * Without tr_log_init() the mode is decided at the first line.
  */
 #ifndef TR_LOG_H
 #define TR_LOG_H
 
 #include <syslog.h>
 
-/* Sets the program name and level; decides the prefix style from isatty(2). */
+/* Prefix modes. */
+enum tr_log_mode {
+	TR_LOG_AUTO,    /* decide at the next line: tr_log_detect() */
+	TR_LOG_JOURNAL, /* "<N>prog: level: " */
+	TR_LOG_STAMP,   /* "TIME prog[pid]: level: " */
+};
+
+/* Sets the program name and level, and decides the prefix mode now
+ * (tr_log_detect()). */
 void tr_log_init(const char *prog, int level);
+
+/* Sets the prefix mode; TR_LOG_AUTO decides it again at the next line. */
+void tr_log_set_mode(enum tr_log_mode mode);
+
+/* The prefix mode in use (TR_LOG_AUTO until the first line or init). */
+enum tr_log_mode tr_log_get_mode(void);
+
+/* TR_LOG_JOURNAL when the environment's JOURNAL_STREAM ("DEV:INODE", as
+ * systemd sets it) names the file fd 2 is open on, else TR_LOG_STAMP. */
+enum tr_log_mode tr_log_detect(void);
 
 /* Changes the level (LOG_ERR .. LOG_DEBUG). */
 void tr_log_set_level(int level);
