@@ -644,12 +644,29 @@ int trq_set_types(struct trq *q, const struct trq_type *types, unsigned n);
  * number of tasks requeued. */
 int trq_adopt(struct trq *q);
 
+/* What trq_worker_lost() ended FAILED because a charged attempt was its
+ * last, for the supervisor's log. */
+#define TRQ_LOST_FAILED_MAX 4
+struct trq_lost_report {
+	unsigned nfailed; /* how many; failed[] holds the first TRQ_LOST_FAILED_MAX */
+	struct trq_lost_failed {
+		uint64_t id;
+		uint32_t attempts, max_attempts;
+		/* the cause without " on attempt N of M": "worker 1 (pid 42)
+		 * killed by signal 9 (SIGKILL)", "timed out after 7 s" */
+		char cause[TRQ_CAUSE_MAX + 64];
+	} failed[TRQ_LOST_FAILED_MAX];
+};
+
 /* Puts back the tasks of dead worker (widx, inc). charge_id: the task it was
  * executing when it died, charged an attempt with cause (e.g. "worker 1
  * (pid 42) killed by signal 9 (SIGKILL)"), 0 for none. Tasks flagged
  * TRQ_F_CANCEL end CANCELLED; TRQ_F_TIMEOUT are charged as timed out.
- * Others are requeued at the front, uncharged. Returns the number requeued. */
-int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, const char *cause);
+ * A charged task at its max_attempts ends FAILED, and is listed in *report
+ * (NULL: not wanted). Others are requeued at the front, uncharged. Returns
+ * the number requeued. */
+int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, const char *cause,
+                    struct trq_lost_report *report);
 
 /* Checks every invariant; with repair, rebuilds on a violation. Returns 0
  * when consistent, else -TASKRING_ECORRUPT with the first violation in msg. */

@@ -6,7 +6,8 @@
  * Invariant: a dead worker's running tasks all go back to the front of
  * their ring, and an attempt is charged only to the task it was executing
  * (charge_id) when it was not stopped on purpose; at max_attempts that task
- * fails with the cause, it is never retried forever.
+ * fails with the cause, it is never retried forever, and is reported to the
+ * caller (struct trq_lost_report) for its log.
  */
 #include <errno.h>
 #include <limits.h>
@@ -125,7 +126,8 @@ static long lost_candidates(struct trq *q, uint32_t **out)
 	return (long)n;
 }
 
-int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, const char *cause)
+int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, const char *cause,
+                    struct trq_lost_report *report)
 {
 	struct trq_hdr *h = q->hdr;
 	uint32_t *cand = NULL;
@@ -136,6 +138,8 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 	uint32_t *back = malloc(sizeof(uint32_t) * (ncand ? (size_t)ncand : 1));
 	uint32_t nback = 0, nend = 0, nb = (uint32_t)ncand;
 	char text[512];
+	if (report)
+		report->nfailed = 0;
 	if (!back) {
 		free(cand);
 		return -ENOMEM;
@@ -181,6 +185,17 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 			charged = 1;
 		}
 		if (charged && s->attempts >= s->max_attempts) {
+			if (report && report->nfailed < TRQ_LOST_FAILED_MAX) {
+				struct trq_lost_failed *f = &report->failed[report->nfailed];
+				f->id = s->id;
+				f->attempts = s->attempts;
+				f->max_attempts = s->max_attempts;
+				size_t cl = strnlen(text, sizeof(f->cause) - 1);
+				memcpy(f->cause, text, cl);
+				f->cause[cl] = '\0';
+			}
+			if (report)
+				report->nfailed++;
 			size_t l = strlen(text);
 			snprintf(text + l, sizeof(text) - l, " on attempt %u of %u", s->attempts,
 			         s->max_attempts);

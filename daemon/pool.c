@@ -428,6 +428,20 @@ static pid_t pool_spare_take(struct tr_pool *p, unsigned i, uint32_t inc, int cp
 	return pid;
 }
 
+/* Logs each task trq_worker_lost() failed for good: its attempts are used
+ * up (the worker kept dying on it, or it kept timing out). */
+static void pool_log_failed(const struct trq_lost_report *rep)
+{
+	unsigned n = rep->nfailed < TRQ_LOST_FAILED_MAX ? rep->nfailed : TRQ_LOST_FAILED_MAX;
+	for (unsigned j = 0; j < n; j++) {
+		const struct trq_lost_failed *f = &rep->failed[j];
+		log_warn("task %llu failed after %u of %u attempts: %s", (unsigned long long)f->id,
+		         f->attempts, f->max_attempts, f->cause);
+	}
+	if (rep->nfailed > n)
+		log_warn("and %u more tasks failed after their last attempt", rep->nfailed - n);
+}
+
 /* Starts slot i's process. On failure schedules a retry. */
 static void pool_spawn(struct tr_pool *p, unsigned i, uint64_t now)
 {
@@ -517,7 +531,9 @@ static void pool_spawn(struct tr_pool *p, unsigned i, uint64_t now)
 	if (pid < 0) {
 		/* It may have run for a moment: hand back whatever it took, then
 		 * retry after a backoff. */
-		trq_worker_lost(p->q, (int)i, inc, 0, NULL);
+		struct trq_lost_report rep;
+		if (trq_worker_lost(p->q, (int)i, inc, 0, NULL, &rep) >= 0)
+			pool_log_failed(&rep);
 		st32(&rec->state, TRQ_W_DEAD);
 		s->early_streak++;
 		s->restart_at = now + NS_PER_MS * tr_restart_backoff_ms(
@@ -657,7 +673,8 @@ static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64
 		break;
 	}
 	snprintf(cause, sizeof(cause), "worker %u (pid %d) %s", i, (int)pid, how);
-	int r = trq_worker_lost(p->q, (int)i, s->inc, charge, cause);
+	struct trq_lost_report rep;
+	int r = trq_worker_lost(p->q, (int)i, s->inc, charge, cause, &rep);
 	if (r < 0) { /* the next audit requeues them (owner no longer live) */
 		tr_log_errno(LOG_ERR, r,
 		             "trq_worker_lost(worker %u): its tasks stay running until the next "
@@ -694,6 +711,8 @@ static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64
 		         (int)pid, s->cpu, how, up, (unsigned long long)charge);
 	else
 		log_warn("worker %u (pid %d, cpu %d) %s after %s", i, (int)pid, s->cpu, how, up);
+	if (r >= 0)
+		pool_log_failed(&rep);
 
 	enum tr_kill killed = s->kill;
 	s->kill = TR_KILL_NONE;

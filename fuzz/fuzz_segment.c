@@ -310,7 +310,8 @@ static void exercise(struct trq *q, const uint8_t *d, size_t n)
 	if (r == 1)
 		get_one(q, id, 0);
 	trq_free_slots(q, trq_now());
-	trq_worker_lost(q, FZ_WIDX, FZ_INC, r == 1 ? id : 0, "worker 5 (pid 1) killed by fuzz");
+	trq_worker_lost(q, FZ_WIDX, FZ_INC, r == 1 ? id : 0, "worker 5 (pid 1) killed by fuzz",
+	                NULL);
 	r = trq_check(q, msg, sizeof(msg));
 	fz_check(r == 0, "trq_check after take, finish, submit, cancel, lost worker", msg);
 	r = trq_adopt(q);

@@ -3,7 +3,8 @@
 # a worker SIGKILLed while it runs a `spin` task is replaced in the same slot on the
 # same CPU and the task completes on its next attempt; a `crash` task ends `failed`
 # after max_attempts with a cause naming the signal while the tasks around it
-# complete; a stopped worker is replaced; too many early deaths make the daemon give up with exit 1, while
+# complete, and the daemon logs that it failed for good; a stopped worker is replaced;
+# too many early deaths make the daemon give up with exit 1, while
 # killing healthy workers by hand never does, and neither do deaths charged to crashing tasks.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
@@ -66,6 +67,10 @@ tap_is "$(task_json "$inst" "$crash" state)" failed "its state is failed"
 tap_like "$(task_json "$inst" "$crash" error)" \
 	'^worker [0-9]+ \(pid [0-9]+\) killed by signal 11 \(SIGSEGV\)(, core dumped)? on attempt 3 of 3$' \
 	"its error names the worker, the signal and the attempts"
+# The line follows the wake-up of the waiting client: give it a moment.
+failed_re="task $crash failed after 3 of 3 attempts: worker [0-9]+ \\(pid [0-9]+\\) killed by signal 11 \\(SIGSEGV\\)"
+wait_until 10 'grep -Eq "$failed_re" "$(daemon_log "$inst")"'
+tap_ok $? "the daemon log says the crash task failed for good, and why"
 run T wait --timeout 120 "$abrt"
 tap_like "$(task_json "$inst" "$abrt" error)" \
 	'killed by signal 6 \(SIGABRT\)(, core dumped)? on attempt 2 of 2$' "crash SIGABRT: the cause names SIGABRT"

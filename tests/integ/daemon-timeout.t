@@ -32,6 +32,8 @@ tap_is "$(task_json "$inst" "$id" error)" "timed out after 1 s on attempt 2 of 2
 tap_ok $? "long before the task's own 600 s (took ${took} s)"
 tap_like "$(cat "$(daemon_log "$inst")")" "task $id timed out after 1 s: stopping worker 0" \
 	"the log says which task timed out and which worker was stopped"
+wait_until 10 'grep -q "task $id failed after 2 of 2 attempts: timed out after 1 s$" "$(daemon_log "$inst")"'
+tap_ok $? "and that it failed for good once both attempts were used"
 
 id=$(T submit --attempts 1 spin 600000)
 run T wait --timeout 120 "$id"

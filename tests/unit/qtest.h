@@ -84,15 +84,23 @@ __attribute__((unused)) static uint32_t qt_worker_start(struct trq *q, int w, pi
 	return inc;
 }
 
-/* Marks worker w dead and hands its tasks back (charge_id 0: uncharged). */
-__attribute__((unused)) static int qt_worker_dead(struct trq *q, int w, uint64_t charge_id,
-                                                  const char *cause)
+/* Marks worker w dead and hands its tasks back (charge_id 0: uncharged);
+ * the tasks failed for good go to *rep (NULL: not wanted). */
+__attribute__((unused)) static int qt_worker_dead_report(struct trq *q, int w, uint64_t charge_id,
+                                                         const char *cause,
+                                                         struct trq_lost_report *rep)
 {
 	trq_lock(q, 0);
 	q->workers[w].state = TRQ_W_DEAD;
 	uint32_t inc = q->workers[w].inc;
 	trq_unlock(q);
-	return trq_worker_lost(q, w, inc, charge_id, cause);
+	return trq_worker_lost(q, w, inc, charge_id, cause, rep);
+}
+
+__attribute__((unused)) static int qt_worker_dead(struct trq *q, int w, uint64_t charge_id,
+                                                  const char *cause)
+{
+	return qt_worker_dead_report(q, w, charge_id, cause, NULL);
 }
 
 /* Joins argv with single spaces into out (the echo task). */

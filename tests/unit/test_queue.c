@@ -121,17 +121,26 @@ static void test_transitions(void)
 		finish1(0, inc, &t, TASKRING_DONE, "");
 		taken++;
 	}
-	qt_worker_dead(&q, 0, id, "worker 0 (pid 1) killed by signal 9 (SIGKILL)");
+	struct trq_lost_report rep;
+	memset(&rep, 0xff, sizeof(rep));
+	qt_worker_dead_report(&q, 0, id, "worker 0 (pid 1) killed by signal 9 (SIGKILL)", &rep);
 	is_int(trq_peek(&q, id), TASKRING_QUEUED, "charged once of 2: requeued");
+	is_int(rep.nfailed, 0, "the report lists no task failed for good");
 	inc = qt_worker_start(&q, 0, getpid());
 	take1(0, inc, &t, TASKRING_CPU);
 	is_int(t.attempts, 2, "second attempt");
-	qt_worker_dead(&q, 0, id, "worker 0 (pid 1) killed by signal 9 (SIGKILL)");
+	qt_worker_dead_report(&q, 0, id, "worker 0 (pid 1) killed by signal 9 (SIGKILL)", &rep);
 	trq_get(&q, id, &info, 1);
 	is_int(info.state, TASKRING_FAILED, "failed after max_attempts charged deaths");
 	is_str(info.output, "worker 0 (pid 1) killed by signal 9 (SIGKILL) on attempt 2 of 2",
 	       "cause names the signal and the attempts");
 	taskring_info_release(&info);
+	is_int(rep.nfailed, 1, "the report lists the task failed for good");
+	ok(rep.failed[0].id == id && rep.failed[0].attempts == 2 && rep.failed[0].max_attempts == 2,
+	   "with its id and attempts (%llu, %u of %u)", (unsigned long long)rep.failed[0].id,
+	   rep.failed[0].attempts, rep.failed[0].max_attempts);
+	is_str(rep.failed[0].cause, "worker 0 (pid 1) killed by signal 9 (SIGKILL)",
+	       "and the cause without the attempts");
 
 	/* timeout flag */
 	o.max_attempts = 1;
@@ -140,10 +149,13 @@ static void test_transitions(void)
 	inc = qt_worker_start(&q, 0, getpid());
 	take1(0, inc, &t, TASKRING_CPU);
 	q.meta[t.idx].flags |= TRQ_F_TIMEOUT;
-	qt_worker_dead(&q, 0, 0, NULL);
+	qt_worker_dead_report(&q, 0, 0, NULL, &rep);
 	trq_get(&q, id, &info, 1);
 	is_str(info.output, "timed out after 7 s on attempt 1 of 1", "timeout cause");
 	taskring_info_release(&info);
+	ok(rep.nfailed == 1 && rep.failed[0].id == id &&
+	       !strcmp(rep.failed[0].cause, "timed out after 7 s"),
+	   "a last attempt timed out is reported failed for good ('%s')", rep.failed[0].cause);
 
 	/* io class and class override */
 	inc = qt_worker_start(&q, 0, getpid());
