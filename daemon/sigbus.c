@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "sigbus.h"
 
 static struct {
@@ -39,12 +40,21 @@ int tr_sigbus_install(const void *base, size_t size, const char *instance)
 	struct sigaction sa;
 	int n;
 
-	/* The same shape as the log's lines (common/log.c): a syslog priority
-	 * prefix when stderr is not a terminal, the program, the level. */
-	n = snprintf(sigbus_state.msg, sizeof(sigbus_state.msg),
-	             "%staskringd: error: segment /dev/shm/taskring.%s was truncated by another "
-	             "process: exiting\n",
-	             isatty(STDERR_FILENO) ? "" : "<3>", instance);
+	/* The shape of the log's lines (common/log.c): a syslog priority
+	 * prefix for the journal, else the program and pid (the time of the
+	 * fault cannot be formatted in the handler: no time stamp). */
+	if (tr_log_get_mode() == TR_LOG_AUTO)
+		tr_log_set_mode(tr_log_detect());
+	if (tr_log_get_mode() == TR_LOG_JOURNAL)
+		n = snprintf(sigbus_state.msg, sizeof(sigbus_state.msg),
+		             "<3>taskringd: error: segment /dev/shm/taskring.%s was truncated by "
+		             "another process: exiting\n",
+		             instance);
+	else
+		n = snprintf(sigbus_state.msg, sizeof(sigbus_state.msg),
+		             "taskringd[%d]: error: segment /dev/shm/taskring.%s was truncated by "
+		             "another process: exiting\n",
+		             (int)getpid(), instance);
 	if (n < 0)
 		return -EINVAL;
 	sigbus_state.len =
