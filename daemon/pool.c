@@ -557,6 +557,12 @@ static void pool_kill(struct tr_pool *p, unsigned i, enum tr_kill why, uint64_t 
 
 	if (!s->pid)
 		return;
+	if (s->kill == TR_KILL_STOP && (why == TR_KILL_CANCEL || why == TR_KILL_TIMEOUT)) {
+		/* A retiring worker's task cancelled or timed out: that task
+		 * ends now, as on any worker, not after shutdown_timeout_s. */
+		s->kill = TR_KILL_NONE;
+		s->sigkill_at = 0;
+	}
 	if (s->kill == TR_KILL_NONE) {
 		s->kill = why;
 		s->kill_task = task;
@@ -572,9 +578,20 @@ static void pool_kill(struct tr_pool *p, unsigned i, enum tr_kill why, uint64_t 
 	s->sigkill_at = sig == SIGTERM ? now + p->cfg->kill_grace_ms * NS_PER_MS : 0;
 }
 
+/* How long a worker stopped on purpose for why may take before SIGKILL: a
+ * retired one finishes its running tasks as at a graceful stop
+ * (shutdown_timeout_s: a reload must not cut long tasks short after the
+ * 2 s a stuck task gets); the others end a task, kill_grace_ms. */
+static uint64_t pool_grace_ms(const struct tr_pool *p, enum tr_kill why)
+{
+	if (why == TR_KILL_STOP)
+		return (uint64_t)p->cfg->shutdown_timeout_s * 1000;
+	return p->cfg->kill_grace_ms;
+}
+
 /* Retires worker i: its record says STOPPING, and woken, it takes no more
  * tasks, finishes those it runs and exits 0 (trq_worker_leaving); what is
- * still running after kill_grace_ms gets SIGKILL and goes back to the
+ * still running after shutdown_timeout_s gets SIGKILL and goes back to the
  * queue uncharged. For fewer workers, another CPU or new settings. */
 static void pool_retire(struct tr_pool *p, unsigned i, uint64_t now)
 {
@@ -583,7 +600,7 @@ static void pool_retire(struct tr_pool *p, unsigned i, uint64_t now)
 
 	if (!s->pid || s->kill != TR_KILL_NONE)
 		return;
-	if (p->cfg->kill_grace_ms == 0) {
+	if (pool_grace_ms(p, TR_KILL_STOP) == 0) {
 		pool_kill(p, i, TR_KILL_STOP, 0, SIGKILL, now);
 		return;
 	}
@@ -591,7 +608,7 @@ static void pool_retire(struct tr_pool *p, unsigned i, uint64_t now)
 	st32(&p->q->workers[i].state, TRQ_W_STOPPING);
 	for (int c = 0; c < TRQ_NCLASS; c++)
 		trq_bell(&h->q_seq[c], &h->q_wait[c], INT_MAX);
-	s->sigkill_at = now + p->cfg->kill_grace_ms * NS_PER_MS;
+	s->sigkill_at = now + pool_grace_ms(p, TR_KILL_STOP) * NS_PER_MS;
 }
 
 static void fmt_uptime(char *buf, size_t len, uint64_t ns)
@@ -989,7 +1006,8 @@ static void pool_watch_tasks(struct tr_pool *p, uint64_t now)
 	for (unsigned i = 0; i < p->nslots; i++) {
 		struct tr_wslot *s = &p->w[i];
 		uint64_t id, dl;
-		if (!s->pid || s->kill != TR_KILL_NONE)
+		/* A retiring worker's task may still be cancelled or time out. */
+		if (!s->pid || (s->kill != TR_KILL_NONE && s->kill != TR_KILL_STOP))
 			continue;
 		struct trq_slot *t = pool_cur_task(p, i, &id);
 		if (!t)
@@ -1048,10 +1066,9 @@ void tr_pool_tick(struct tr_pool *p, uint64_t now)
 	for (unsigned i = 0; i < p->nslots; i++) {
 		struct tr_wslot *s = &p->w[i];
 		if (s->pid && s->sigkill_at && now >= s->sigkill_at) {
-			log_notice(
-			    "worker %u (pid %d) still running %u ms after it was asked to stop: "
-			    "SIGKILL",
-			    i, (int)s->pid, p->cfg->kill_grace_ms);
+			log_notice("worker %u (pid %d) still running %llu ms after it was asked to "
+			           "stop: SIGKILL",
+			           i, (int)s->pid, (unsigned long long)pool_grace_ms(p, s->kill));
 			pool_kill(p, i, s->kill, s->kill_task, SIGKILL, now);
 		}
 	}

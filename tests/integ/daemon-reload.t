@@ -114,9 +114,10 @@ tap_is "$RUN_STATUS:$(reads "$TR_TMP/a/f"):$(reads "$TR_TMP/b/f")" "0:6:0" \
 p0=$(worker_pid "$inst" 0)
 p1=$(worker_pid "$inst" 1)
 # A task running on each worker: retired, a worker finishes it first (within
-# tasks.kill_grace_ms, 2 s by default), so nothing goes back to the queue.
-s1=$(T submit spin 700)
-s2=$(T submit spin 700)
+# shutdown_timeout_s, 30 s by default, as at a stop; not tasks.kill_grace_ms, the 2 s
+# a cancelled or timed-out task gets), so nothing goes back to the queue.
+s1=$(T submit spin 3000)
+s2=$(T submit spin 3000)
 wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
 rq=$(status_json "$inst" | jq .totals.requeued)
 write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/b\"]"
@@ -129,6 +130,23 @@ tap_ok "$([ "$(worker_pid "$inst" 0)" != "$p0" ] && [ "$(worker_pid "$inst" 1)" 
 tap_is "$(reads "$TR_TMP/b/f"):$(reads "$TR_TMP/a/f")" "6:0" "b/f is read now, a/f refused, by every worker"
 tap_like "$(cat "$log")" "reload: io.allowed_paths changed, which workers read when they start: restarting them one at a time" \
 	"the log says why the workers were restarted"
+# A retiring worker's task that is cancelled still ends within tasks.kill_grace_ms,
+# not after the shutdown_timeout_s a retiring worker gets for its running tasks.
+s1=$(T submit spin 60000)
+s2=$(T submit spin 60000)
+wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
+nre=$(grep -c "with the new configuration" "$log")
+write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/a\"]"
+tr_bg "$TR" -i "$inst" reload --timeout 60 >"$TR_TMP/reload-r.out" 2>&1
+rr=$TR_BG_PID
+wait_until 30 'test "$(grep -c "with the new configuration" "$log")" -gt "$nre"'
+t0=$SECONDS
+run T cancel --timeout 20 "$s1" "$s2"
+took=$((SECONDS - t0))
+tap_ok "$([ "$RUN_STATUS" = 0 ] && [ "$took" -lt 15 ]; echo $?)" \
+	"cancel of the running tasks while a reload retires their workers: cancelled in ${took} s (exit $RUN_STATUS: $RUN_ERR)"
+wait "$rr"
+tap_is "$?:$(cat "$TR_TMP/reload-r.out")" "0:reload applied" "the reload then completes"
 
 # slow_reload LINE...: with a spin task running on each worker, writes the config
 # file from LINEs (a change that replaces the workers, so it takes as long as those
@@ -178,7 +196,7 @@ tap_is "$(reads "$TR_TMP/a/f"):$(reads "$TR_TMP/b/f")" "6:6" "the later file is 
 s1=$(T submit spin 6000)
 s2=$(T submit spin 6000)
 wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
-write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/a\"]" "tasks:" "  kill_grace_ms: 6000"
+write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/a\"]" "shutdown_timeout_s: 6"
 nlog=$(grep -c 'reload: applying' "$log")
 tr_bg "$TR" -i "$inst" reload >"$TR_TMP/reload-c.out" 2>"$TR_TMP/reload-c.err"
 rc=$TR_BG_PID
