@@ -152,7 +152,11 @@ static void status_text(FILE *f, const struct taskring_status *st)
 		        text_duration(up, sizeof(up), st->uptime_s));
 	else
 		fprintf(f, "daemon:    not running\n");
-	fprintf(f, "workers:   %d\n", st->nworkers);
+	if (st->alive)
+		fprintf(f, "workers:   %d\n", st->nworkers);
+	else /* the records are the last daemon's: its workers died with it */
+		fprintf(f, "workers:   %d, as the last daemon left them (they ended with it)\n",
+		        st->nworkers);
 	if (st->nworkers > 0) {
 		fprintf(f, "  %-5s %-8s %-4s %-9s %-12s %-4s %-10s %-8s %s\n", "INDEX", "PID",
 		        "CPU", "STATE", "TASK", "IO", "DONE", "RESTARTS", "LAST EXIT");
@@ -178,6 +182,11 @@ static void status_text(FILE *f, const struct taskring_status *st)
 	}
 	fprintf(f, "queues:    cpu %u queued, %u running; io %u queued, %u running\n",
 	        st->queued[0], st->running[0], st->queued[1], st->running[1]);
+	if (!st->alive && st->running[0] + st->running[1])
+		fprintf(f,
+		        "           (the %u running tasks go back to the queue when a daemon "
+		        "starts)\n",
+		        st->running[0] + st->running[1]);
 	unsigned unread = cli_status_unread(st);
 	if (unread)
 		fprintf(f,

@@ -163,6 +163,9 @@ tap_ok $? "SIGKILL of the supervisor: its worker (pid $wpid) is gone within a se
 stop_daemon "$inst" KILL 5
 run T status
 tap_is "$RUN_STATUS" 3 "taskring status: the daemon cannot be reached (exit 3)"
+tap_ok "$([[ $RUN_OUT =~ "workers:   1, as the last daemon left them (they ended with it)" ]] &&
+	[[ $RUN_OUT =~ "(the 1 running tasks go back to the queue when a daemon starts)" ]]; echo $?)" \
+	"its text says the worker records and the running task are the dead daemon's" || tap_diag "$RUN_OUT"
 tap_is "$(states "$spin")" running "the segment still shows the task the dead worker ran"
 start_and_wait
 tap_ok $? "a new daemon starts on the segment"
