@@ -879,6 +879,14 @@ static int pool_settling(const struct tr_wslot *s)
 	return s->pid && (!s->ready || s->kill != TR_KILL_NONE);
 }
 
+/* Settling, but not a retired worker finishing its tasks (that may take
+ * shutdown_timeout_s): what holds back the restart of a dead worker during
+ * a roll, so that a crash is not left unreplaced for that long. */
+static int pool_settling_fast(const struct tr_wslot *s)
+{
+	return pool_settling(s) && s->kill != TR_KILL_STOP;
+}
+
 int tr_pool_step(struct tr_pool *p, uint64_t now)
 {
 	int busy = 0;
@@ -887,16 +895,20 @@ int tr_pool_step(struct tr_pool *p, uint64_t now)
 		return 0;
 	if (p->spare.next_at && now >= p->spare.next_at)
 		p->spare.next_at = 0; /* its deadline fired once: from now on when converged */
-	for (unsigned i = 0; i < p->nslots; i++)
+	int starting = 0;
+	for (unsigned i = 0; i < p->nslots; i++) {
 		busy |= pool_settling(&p->w[i]);
+		starting |= pool_settling_fast(&p->w[i]);
+	}
 	for (unsigned i = 0; i < p->nwant; i++) {
 		struct tr_wslot *s = &p->w[i];
 		if (s->pid || !s->restart_at || s->restart_at > now)
 			continue;
-		if (p->rolling && busy)
+		if (p->rolling && starting)
 			break;
 		pool_spawn(p, i, now);
 		busy |= pool_settling(s);
+		starting |= pool_settling_fast(s);
 	}
 	if (busy)
 		return 0;
@@ -1146,7 +1158,7 @@ uint64_t tr_pool_next_deadline(struct tr_pool *p)
 			continue;
 		}
 		TAKE(s->sigkill_at);
-		if (s->kill == TR_KILL_NONE)
+		if (s->kill == TR_KILL_NONE || s->kill == TR_KILL_STOP) /* as pool_watch_tasks */
 			TAKE(pool_task_deadline(p, i, &id));
 	}
 	if (!p->spare.pid && !p->draining)
