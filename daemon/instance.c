@@ -139,7 +139,8 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
 	const char *inst = c->instance;
 	struct stat st;
 	long gid;
-	int r = 0;
+	int r = 0, stamped = 0;
+	uint32_t old_stop = 0;
 
 	*created = 0;
 	*requeued = 0;
@@ -222,9 +223,12 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
 	}
 	/* Until trq_adopt() is done, sup_pid and the rest of the header are
 	 * the last daemon's: clients that find the lock held but the stamp set
-	 * wait for it (taskring_daemon_alive), as for a restart. */
-	if (!__atomic_load_n(&q->hdr->sup_stop_s, __ATOMIC_ACQUIRE))
-		__atomic_store_n(&q->hdr->sup_stop_s, trq_boot_s(), __ATOMIC_RELEASE);
+	 * wait for it (taskring_daemon_alive), as for a restart, counting
+	 * their grace from now (a stamp left by a stop long ago would make
+	 * them give up at once). A start that fails puts the old one back. */
+	old_stop = __atomic_load_n(&q->hdr->sup_stop_s, __ATOMIC_ACQUIRE);
+	stamped = 1;
+	__atomic_store_n(&q->hdr->sup_stop_s, trq_boot_s(), __ATOMIC_RELEASE);
 	r = *created ? 0 : instance_mode(q, inst, &st, gid, c->group, err, errlen);
 	if (r)
 		goto fail;
@@ -263,6 +267,8 @@ int tr_instance_open(struct trq *q, const struct tr_config *c, int *created, int
 	__atomic_store_n(&q->hdr->draining, 0, __ATOMIC_RELEASE);
 	return 0;
 fail:
+	if (stamped)
+		__atomic_store_n(&q->hdr->sup_stop_s, old_stop, __ATOMIC_RELEASE);
 	/* A segment we made is removed again, unless another daemon serves it
 	 * already: one started at the same moment can attach between our
 	 * trq_create and trq_sup_lock, and win the lock; unlinking its segment
