@@ -234,9 +234,12 @@ int taskring_get(taskring_t *h, uint64_t id, struct taskring_info *info);
 int taskring_wait(taskring_t *h, uint64_t id, int64_t timeout_ms, struct taskring_info *info);
 
 /* Waits for n tasks with one overall deadline; infos may be NULL, else an
- * array of n. Returns 0 when all are final, else the first error met (the
- * infos of tasks not copied are zeroed). Release all n infos, also after an
- * error: the ones of tasks that were final are filled. */
+ * array of n. Returns 0 when all are final: then every info is filled and
+ * every result marked read. Else returns the first error met (-ETIMEDOUT,
+ * or one of taskring_wait()'s for that id); then every info is zeroed and
+ * no result is marked read, also of tasks that were final: wait again, or
+ * for each with taskring_wait(). Releasing the infos is harmless either
+ * way. */
 int taskring_wait_many(taskring_t *h, size_t n, const uint64_t *ids, int64_t timeout_ms,
                        struct taskring_info *infos);
 

@@ -1,6 +1,7 @@
 /*
  * test_api.c - libtaskring's public calls on hostile arguments: NULL
- * callbacks, error codes the library does not know, INT_MIN. Each must
+ * callbacks, error codes the library does not know, INT_MIN, and the
+ * contract of taskring_wait_many on an error. Each must
  * return an error or a text, never crash (the ASan/UBSan build runs this
  * too) or hand out a buffer the next call frees.
  */
@@ -8,6 +9,12 @@
 
 #include "qtest.h"
 #include "tap.h"
+
+/* The flags of slot idx. */
+static uint32_t q_read_flags(const struct trq *q, uint32_t idx)
+{
+	return __atomic_load_n(&q->meta[idx].flags, __ATOMIC_RELAXED);
+}
 
 static int count_cb(const struct taskring_info *info, void *ctx)
 {
@@ -50,6 +57,39 @@ int main(void)
 	is_str(taskring_strerror(TASKRING_EFULL), "the task table is full",
 	       "a taskring code, positive");
 
+	/* taskring_wait_many: an error (here the deadline) zeroes every info
+	 * and marks no result read, also of a task that was final; success
+	 * fills all and marks all read (applied by the detach). */
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	const char *wa[] = {"a"}, *wb[] = {"b"};
+	uint64_t ids[2] = {0, 0};
+	struct taskring_info infos[2];
+	r = taskring_submit(h, "echo", 1, wa, NULL, &ids[0]);
+	qt_consume(&q, 0, inc, 1);
+	if (r == 0)
+		r = taskring_submit(h, "echo", 1, wb, NULL, &ids[1]);
+	if (!ok(r == 0, "two echo tasks submitted, the first one done"))
+		diag("  taskring_submit: %s", taskring_strerror(r));
+	memset(infos, 0xa5, sizeof(infos));
+	r = taskring_wait_many(h, 2, ids, 50, infos);
+	is_int(r, -ETIMEDOUT, "wait_many with one task still queued: -ETIMEDOUT");
+	ok(infos[0].id == 0 && infos[0].buf_ == NULL && infos[1].id == 0 && infos[1].buf_ == NULL,
+	   "after the error both infos are zeroed, the final one's too");
+	taskring_info_release(&infos[0]);
+	taskring_info_release(&infos[1]);
+	uint32_t ia = (uint32_t)((ids[0] - 1) % q.capacity),
+	         ib = (uint32_t)((ids[1] - 1) % q.capacity);
+	qt_consume(&q, 0, inc, 1); /* a queue operation: pending read marks would be applied */
+	ok(!(q.meta[ia].flags & TRQ_F_READ), "and the final task's result is not marked read");
+	r = taskring_wait_many(h, 2, ids, 5000, infos);
+	is_int(r, 0, "wait_many once both are done: 0");
+	ok(r == 0 && infos[0].id == ids[0] && infos[1].id == ids[1] && infos[0].output &&
+	       infos[1].output && strcmp(infos[0].output, "a") == 0 &&
+	       strcmp(infos[1].output, "b") == 0,
+	   "both infos filled, in the order of the ids");
+	taskring_info_release(&infos[0]);
+	taskring_info_release(&infos[1]);
+
 	/* taskring_daemon_stopped_s: -1 while a supervisor serves the segment;
 	 * once none does, the age of the stamp a stopping one leaves, and -1
 	 * for no stamp or a hostile one from the future. A supervisor holding
@@ -83,7 +123,9 @@ int main(void)
 	r = taskring_daemon_stopped_s(h);
 	ok(r >= 0 && (uint64_t)r + 1 >= now_s - 1, "the oldest stamp: the whole uptime (%d s)", r);
 
-	taskring_detach(h);
+	taskring_detach(h); /* applies the read marks of the last wait_many */
+	ok((q_read_flags(&other, ia) & q_read_flags(&other, ib) & TRQ_F_READ) != 0,
+	   "both results marked read after a wait_many that returned 0");
 	trq_detach(&other);
 	return tap_done();
 }
