@@ -196,7 +196,8 @@ int taskring_daemon_stopped_s(taskring_t *h);
 int taskring_lock_holder(taskring_t *h, char *buf, size_t len);
 
 /* Submits one task. argv holds argc words. On success stores its id in *id.
- * Errors: -TASKRING_EBADTYPE, -E2BIG (arguments over payload_max),
+ * Errors: -TASKRING_EBADTYPE, -TASKRING_ENOTSUP_CLS (opts->cls names a class
+ * the type does not allow), -E2BIG (arguments over payload_max),
  * -EINVAL (bad words or options), -TASKRING_EFULL (table full and
  * opts->timeout_ms == 0), -ETIMEDOUT (still full at the deadline),
  * -TASKRING_ELOCKED, -TASKRING_ENODAEMON (the segment was removed: see the
@@ -259,12 +260,16 @@ int taskring_cancel(taskring_t *h, uint64_t id);
 int taskring_list(taskring_t *h, unsigned state_mask,
                   int (*fn)(const struct taskring_info *info, void *ctx), void *ctx);
 
-/* Fills a status snapshot. Release with taskring_status_release(). */
+/* Fills a status snapshot. Release with taskring_status_release(), also
+ * after an error (harmless). Returns 0, -ENOMEM, -TASKRING_ELOCKED (the
+ * queue lock was not released in time) or -ENOTRECOVERABLE. */
 int taskring_status_get(taskring_t *h, struct taskring_status *st);
 void taskring_status_release(struct taskring_status *st);
 
 /* Sends sig to worker `index` after checking that the pid is a child of the
- * live supervisor. Stores the pid hit in *pid. -ESRCH when not running. */
+ * live supervisor. Stores the pid hit in *pid. Returns 0, -EINVAL (index
+ * outside 0..1023 or no such signal), -TASKRING_ENODAEMON (no supervisor),
+ * -ESRCH (that worker is not running), or kill(2)'s error. */
 int taskring_kill_worker(taskring_t *h, int index, int sig, int *pid);
 
 /* Reloading the daemon's configuration file, as `taskring reload` does:

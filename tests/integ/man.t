@@ -41,7 +41,7 @@ if [ -z "$tools" ]; then
 fi
 ntools=$(echo "$tools" | wc -w)
 npages=$(echo "$pages" | wc -w)
-echo "1..$((npages + npages * ntools + 2))"
+echo "1..$((npages + npages * ntools + 4))"
 
 for p in $pages; do
 	[ -s "$p" ] && head -n 20 "$p" | grep -q '^\.Dd ' && head -n 20 "$p" | grep -q '^\.Dt '
@@ -99,5 +99,25 @@ else
 	ok 1 "taskringd --print-config runs ($build/taskringd)"
 	diag "$tmp/config.err"
 fi
+
+# taskring(1) and taskringd(8) name every long option the programs' --help prints.
+missing=""
+nopts=0
+for c in submit wait map show list cancel status kill-worker reload stress; do
+	for o in $("$build/taskring" "$c" --help 2>&1 | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+		nopts=$((nopts + 1))
+		grep -q -- "Fl -${o#--}\b" man/taskring.1 || missing="$missing $c:$o"
+	done
+done
+ok "$([ "$nopts" -gt 20 ] && [ -z "$missing" ]; echo $?)" \
+	"taskring.1 names all $nopts long options of the commands' --help${missing:+ (missing:$missing)}"
+missing=""
+nopts=0
+for o in $("$build/taskringd" --help 2>&1 | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+	nopts=$((nopts + 1))
+	grep -q -- "Fl -${o#--}\b" man/taskringd.8 || missing="$missing $o"
+done
+ok "$([ "$nopts" -gt 3 ] && [ -z "$missing" ]; echo $?)" \
+	"taskringd.8 names all $nopts long options of taskringd --help${missing:+ (missing:$missing)}"
 
 exit $((fails > 0))
