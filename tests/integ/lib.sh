@@ -48,8 +48,9 @@ TR=$TASKRING_BUILD/taskring
 TRD=$TASKRING_BUILD/taskringd
 TR_TMP=$(mktemp -d "${TMPDIR:-/tmp}/taskring-test.XXXXXX") || exit 1
 # Every instance of this run starts with this prefix, so cleanup finds them all,
-# also those named inside subshells.
-TR_PREFIX="t$$r${RANDOM}"
+# also those named inside subshells. $TASKRING_TEST_PREFIX (letters and digits,
+# default "t") starts it, so that runs sharing a machine can tell theirs apart.
+TR_PREFIX="${TASKRING_TEST_PREFIX:-t}$$r${RANDOM}"
 declare -A _TR_DAEMON=()
 declare -a _TR_BG=()
 declare -a _TR_EXIT_HOOKS=()
