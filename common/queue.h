@@ -47,7 +47,7 @@
 #include "taskring.h"
 
 #define TRQ_MAGIC       0x3151474e49524b54ull /* "TKRINGQ1" */
-#define TRQ_LAYOUT      14
+#define TRQ_LAYOUT      15
 #define TRQ_NAME_MAX    32 /* task type name, including the NUL */
 #define TRQ_TYPES_MAX   128
 #define TRQ_WORKERS_MAX 1024
@@ -132,10 +132,12 @@ struct trq_slot {
 };
 _Static_assert(sizeof(struct trq_slot) == 320, "slot record size");
 
-/* One worker's record: the first line written by the supervisor, the
- * second by the worker. The one exception: a worker that reports ready
- * moves state from STARTING to READY itself (compare-and-swap, only for its
- * own incarnation), so that clients see it at once. */
+/* One worker's record: the first two lines written by the supervisor, the
+ * third by the worker, the fourth by the supervisor again (rarely written:
+ * kept off the lines the worker and its readers touch for every task). The
+ * one exception: a worker that reports ready moves state from STARTING to
+ * READY itself (compare-and-swap, only for its own incarnation), so that
+ * clients see it at once. */
 struct trq_worker {
 	int32_t pid;
 	int32_t cpu;
@@ -159,7 +161,12 @@ struct trq_worker {
 	                      worker itself stops on timeout/cancel, else 0 */
 	uint64_t ready_ns; /* CLOCK_MONOTONIC: when this incarnation reported
 	                      ready (ready_inc), 0 before */
-	char pad_[64];
+	/* By the supervisor, for status only (untrusted: readers clamp it).
+	 * While the slot has no process and its restart is held back after
+	 * early deaths (restart.backoff_ms), CLOCK_MONOTONIC when it is due;
+	 * 0 otherwise (running, restarting at once, or not to be restarted). */
+	alignas(64) uint64_t restart_ns;
+	char pad_[56];
 };
 _Static_assert(sizeof(struct trq_worker) == 256, "worker record size");
 
@@ -171,6 +178,18 @@ struct trq_reload_ans {
 	int32_t ok; /* 1 applied, 0 refused */
 	uint32_t pad_;
 	char error[240]; /* why refused, NUL-terminated (untrusted) */
+};
+
+/* What the supervisor's spare worker is doing (hdr->spare_state; see
+ * struct tr_spare in daemon/pool.h). */
+enum trq_spare_state {
+	TRQ_SPARE_OFF = 0,  /* restart.spare_worker is false (or no supervisor) */
+	TRQ_SPARE_WAIT,     /* wanted, none yet: the workers are not all ready */
+	TRQ_SPARE_STARTING, /* forked, setting itself up (spare_pid) */
+	TRQ_SPARE_READY,    /* set up and waiting to take a slot (spare_pid) */
+	TRQ_SPARE_BACKOFF,  /* the last one died unused: the next at spare_next_ns */
+	TRQ_SPARE_GAVE_UP,  /* too many died unused in a row: none until a reload */
+	TRQ_SPARE_NSTATES
 };
 
 struct trq_hdr {
@@ -217,6 +236,15 @@ struct trq_hdr {
 	uint32_t reload_pending;    /* 1: a reload converges; it answers from: */
 	uint32_t reload_pend_from;  /* the first ticket it answers */
 	struct trq_reload_ans reload_ans[TRQ_RELOAD_ANS];
+
+	/* the spare worker, published by the supervisor for status only
+	 * (untrusted: readers check the pid is the supervisor's child) */
+	int32_t spare_pid;      /* 0: none */
+	uint32_t spare_state;   /* enum trq_spare_state */
+	uint64_t spare_next_ns; /* TRQ_SPARE_BACKOFF: CLOCK_MONOTONIC when the next
+	                           one is due, else 0 */
+	uint32_t spare_fails;   /* spares in a row that died unused */
+	uint32_t spare_pad_;
 
 	alignas(64) pthread_mutex_t lock;
 	/* protected by lock; on a line of their own, apart from the lock word,

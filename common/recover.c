@@ -69,7 +69,14 @@ int trq_adopt(struct trq *q)
 		wk->cur_cpu = wk->cur_io = 0;
 		wk->io_inflight = 0;
 		wk->spinning = 0;
+		wk->restart_ns = 0;
 	}
+	/* The last supervisor's spare died with it (or is its orphan, which
+	 * the leftovers sweep ends): ours publishes its own. */
+	h->spare_pid = 0;
+	h->spare_state = TRQ_SPARE_OFF;
+	h->spare_next_ns = 0;
+	h->spare_fails = 0;
 	/* Workers of the old supervisor died with it, some maybe while counted
 	 * as spinners or sleepers: no worker polls or sleeps now. */
 	for (int c = 0; c < TRQ_NCLASS; c++) {

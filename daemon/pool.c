@@ -76,6 +76,24 @@ static void st32(uint32_t *p, uint32_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+static void st64(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* Publishes slot i's restart time in its record for status: restart_at
+ * while the slot waits without a process for a restart held back (a
+ * backoff after early deaths), else 0. Written only when it changes. */
+static void pool_publish_restart(struct tr_pool *p, unsigned i, uint64_t now)
+{
+	const struct tr_wslot *s = &p->w[i];
+	struct trq_worker *rec = &p->q->workers[i];
+	uint64_t v = !s->pid && !p->draining && s->restart_at > now ? s->restart_at : 0;
+
+	if (ld64(&rec->restart_ns) != v)
+		st64(&rec->restart_ns, v);
+}
+
 const char *tr_pool_kill_name(enum tr_kill k)
 {
 	switch (k) {
@@ -321,6 +339,11 @@ static void pool_spare_fork(struct tr_pool *p, uint64_t now)
 	sp->pidfd = pidfd;
 	sp->fd = sv[0];
 	sp->hello = 0;
+	/* Its hello makes the socket readable: status then says it is set up
+	 * (tr_pool_event). Without the watch it is read when a slot needs it. */
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = p->ev_base + TR_POOL_EV_SPARE};
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, sp->fd, &ev) < 0)
+		tr_log_errno(LOG_WARNING, errno, "epoll_ctl(ADD, socket of the spare worker)");
 	log_debug("spare worker (pid %d) starting", (int)pid);
 }
 
@@ -335,6 +358,19 @@ static void pool_spare_want(struct tr_pool *p, uint64_t now)
 	pool_spare_fork(p, now);
 }
 
+/* Closes our end of the spare's socket, taking it out of the epoll set
+ * first (a worker forked meanwhile may hold a copy, which would keep it in). */
+static void pool_spare_close_fd(struct tr_pool *p)
+{
+	struct tr_spare *sp = &p->spare;
+
+	if (sp->fd < 0)
+		return;
+	epoll_ctl(p->epfd, EPOLL_CTL_DEL, sp->fd, NULL); /* ENOENT when never added */
+	close(sp->fd);
+	sp->fd = -1;
+}
+
 /* Drops the spare: SIGKILL; reaped on SIGCHLD without a word. */
 static void pool_spare_drop(struct tr_pool *p)
 {
@@ -342,8 +378,7 @@ static void pool_spare_drop(struct tr_pool *p)
 
 	if (!sp->pid || sp->fd < 0)
 		return;
-	close(sp->fd);
-	sp->fd = -1;
+	pool_spare_close_fd(p);
 	if (sys_pidfd_send_signal(sp->pidfd, SIGKILL) < 0 && errno != ESRCH)
 		tr_log_errno(LOG_WARNING, errno, "pidfd_send_signal(spare worker, pid %d, SIGKILL)",
 		             (int)sp->pid);
@@ -372,7 +407,7 @@ static void pool_spare_reap(struct tr_pool *p, uint64_t now)
 		return; /* still running */
 	close(sp->pidfd);
 	if (sp->fd >= 0) {
-		close(sp->fd);
+		pool_spare_close_fd(p);
 		tr_cause_format(&si, how, sizeof(how));
 		log_warn("spare worker (pid %d) %s before it was needed", (int)sp->pid, how);
 		pool_spare_failed(p, now);
@@ -382,6 +417,33 @@ static void pool_spare_reap(struct tr_pool *p, uint64_t now)
 	sp->hello = 0;
 }
 
+/* Reads the spare's hello if it has come. Returns 1 when the spare is set
+ * up (said so now or before), 0 when not yet, -1 when it is gone (its end
+ * closed: reaped on SIGCHLD) or was dropped for a bad hello. */
+static int pool_spare_hello(struct tr_pool *p)
+{
+	struct tr_spare *sp = &p->spare;
+	struct tr_worker_hello hi;
+
+	if (!sp->pid || sp->fd < 0)
+		return -1;
+	if (sp->hello)
+		return 1;
+	ssize_t n = recv(sp->fd, &hi, sizeof(hi), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0; /* still setting up */
+	if (n != (ssize_t)sizeof(hi))
+		return -1; /* gone (reaped on SIGCHLD) */
+	if (hi.pid != (int32_t)sp->pid) {
+		log_warn("spare worker (pid %d) says it is pid %d: dropping it", (int)sp->pid,
+		         (int)hi.pid);
+		pool_spare_drop(p);
+		return -1;
+	}
+	sp->hello = 1;
+	return 1;
+}
+
 /* Hands slot i to the spare if it is set up: pins it to cpu while it waits
  * (so that it wakes up there), adds its pidfd to the epoll set as slot i's
  * and sends it the job. Returns its pid and sets *pidfd, or returns 0 (no
@@ -389,22 +451,10 @@ static void pool_spare_reap(struct tr_pool *p, uint64_t now)
 static pid_t pool_spare_take(struct tr_pool *p, unsigned i, uint32_t inc, int cpu, int *pidfd)
 {
 	struct tr_spare *sp = &p->spare;
-	struct tr_worker_hello hi;
 	struct tr_worker_job job = {.index = (int32_t)i, .inc = inc, .cpu = cpu};
 
-	if (!sp->pid || sp->fd < 0)
-		return 0;
-	if (!sp->hello) {
-		if (recv(sp->fd, &hi, sizeof(hi), MSG_DONTWAIT) != (ssize_t)sizeof(hi))
-			return 0; /* still setting up, or gone (reaped on SIGCHLD) */
-		if (hi.pid != (int32_t)sp->pid) {
-			log_warn("spare worker (pid %d) says it is pid %d: dropping it",
-			         (int)sp->pid, (int)hi.pid);
-			pool_spare_drop(p);
-			return 0;
-		}
-		sp->hello = 1;
-	}
+	if (pool_spare_hello(p) <= 0)
+		return 0; /* none, still setting up, or gone */
 	pool_pin(sp->pid, cpu);
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = p->ev_base + i};
 	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, sp->pidfd, &ev) < 0) {
@@ -420,7 +470,7 @@ static pid_t pool_spare_take(struct tr_pool *p, unsigned i, uint32_t inc, int cp
 	}
 	pid_t pid = sp->pid;
 	*pidfd = sp->pidfd;
-	close(sp->fd);
+	pool_spare_close_fd(p);
 	sp->pid = 0;
 	sp->pidfd = sp->fd = -1;
 	sp->hello = 0;
@@ -466,6 +516,7 @@ static void pool_spawn(struct tr_pool *p, unsigned i, uint64_t now)
 	__atomic_store_n(&rec->cur_io, 0, __ATOMIC_RELEASE);
 	rec->io_inflight = 0;
 	rec->heartbeat_ns = now;
+	st64(&rec->restart_ns, 0); /* with the state, under the lock: no backoff now */
 	if (s->spawned) {
 		rec->restarts++;
 		h->worker_restarts++;
@@ -539,6 +590,7 @@ static void pool_spawn(struct tr_pool *p, unsigned i, uint64_t now)
 		s->restart_at = now + NS_PER_MS * tr_restart_backoff_ms(
 		                                      s->early_streak, p->cfg->restart_backoff_ms,
 		                                      p->cfg->restart_backoff_max_ms);
+		pool_publish_restart(p, i, now);
 		return;
 	}
 	s->pid = pid;
@@ -735,6 +787,7 @@ static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64
 	s->kill = TR_KILL_NONE;
 	s->kill_task = 0;
 	s->restart_at = 0;
+	pool_publish_restart(p, i, now);
 	if (p->draining || i >= p->nwant) {
 		if (i >= p->nwant)
 			st32(&rec->state, TRQ_W_EMPTY);
@@ -765,6 +818,7 @@ static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64
 		uint64_t ms = tr_restart_backoff_ms(s->early_streak, c->restart_backoff_ms,
 		                                    c->restart_backoff_max_ms);
 		s->restart_at = now + ms * NS_PER_MS;
+		pool_publish_restart(p, i, now);
 		if (ms)
 			log_info("worker %u died early (%u in a row): restarting in %llu ms", i,
 			         s->early_streak, (unsigned long long)ms);
@@ -816,8 +870,7 @@ void tr_pool_fini(struct tr_pool *p)
 		sys_pidfd_send_signal(p->spare.pidfd, SIGKILL);
 		waitid(P_PIDFD, (id_t)p->spare.pidfd, &(siginfo_t){0}, WEXITED);
 		close(p->spare.pidfd);
-		if (p->spare.fd >= 0)
-			close(p->spare.fd);
+		pool_spare_close_fd(p);
 		p->spare.pid = 0;
 		p->spare.pidfd = p->spare.fd = -1;
 	}
@@ -887,7 +940,68 @@ static int pool_settling_fast(const struct tr_wslot *s)
 	return pool_settling(s) && s->kill != TR_KILL_STOP;
 }
 
+/* Publishes the spare in the header for status (hdr->spare_*), writing
+ * only what changed. What it says follows from struct tr_spare alone, so
+ * one call after every change is enough: tr_pool_step() makes it, and the
+ * supervisor calls that before every wait. */
+static void pool_spare_publish(struct tr_pool *p, uint64_t now)
+{
+	const struct tr_spare *sp = &p->spare;
+	struct trq_hdr *h = p->q->hdr;
+	uint32_t state;
+	int32_t pid = 0;
+	uint64_t next = 0;
+
+	if (!p->spare_on || p->child || p->draining || p->fatal) {
+		state = TRQ_SPARE_OFF;
+	} else if (sp->pid && sp->fd >= 0) { /* fd < 0: dropped, dying */
+		state = sp->hello ? TRQ_SPARE_READY : TRQ_SPARE_STARTING;
+		pid = (int32_t)sp->pid;
+	} else if (sp->fails >= SPARE_FAILS_MAX) {
+		state = TRQ_SPARE_GAVE_UP;
+	} else if (sp->next_at && now < sp->next_at) {
+		state = TRQ_SPARE_BACKOFF;
+		next = sp->next_at;
+	} else {
+		state = TRQ_SPARE_WAIT;
+	}
+	/* pid before state: a reader that sees READY sees its pid. */
+	if (__atomic_load_n(&h->spare_pid, __ATOMIC_RELAXED) != pid)
+		__atomic_store_n(&h->spare_pid, pid, __ATOMIC_RELEASE);
+	if (ld64(&h->spare_next_ns) != next)
+		st64(&h->spare_next_ns, next);
+	if (ld32(&h->spare_fails) != sp->fails)
+		st32(&h->spare_fails, sp->fails);
+	if (ld32(&h->spare_state) != state)
+		st32(&h->spare_state, state);
+}
+
+void tr_pool_event(struct tr_pool *p, uint64_t index, uint64_t now)
+{
+	if (index < TRQ_WORKERS_MAX) {
+		tr_pool_reap(p, (unsigned)index, now);
+		return;
+	}
+	if (index != TR_POOL_EV_SPARE || p->spare.fd < 0)
+		return;
+	/* Level-triggered: once it said hello (or closed its end) the socket
+	 * stays readable, so it leaves the set then. */
+	if (pool_spare_hello(p) != 0 && p->spare.fd >= 0)
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, p->spare.fd, NULL);
+	pool_spare_publish(p, now);
+}
+
+static int pool_step(struct tr_pool *p, uint64_t now);
+
 int tr_pool_step(struct tr_pool *p, uint64_t now)
+{
+	int r = pool_step(p, now);
+
+	pool_spare_publish(p, now);
+	return r;
+}
+
+static int pool_step(struct tr_pool *p, uint64_t now)
 {
 	int busy = 0;
 
@@ -1173,6 +1287,7 @@ void tr_pool_stop_all(struct tr_pool *p, int kill, uint64_t now)
 	pool_spare_drop(p);
 	for (unsigned i = 0; i < p->nslots; i++) {
 		p->w[i].restart_at = 0;
+		pool_publish_restart(p, i, now);
 		if (kill && p->w[i].pid)
 			pool_kill(p, i, TR_KILL_SHUTDOWN, 0, SIGKILL, now);
 	}

@@ -22,6 +22,11 @@
  * the spare (it has the old configuration); spares that die unused back off
  * like early deaths and are given up after a few in a row.
  *
+ * For `taskring status` the pool publishes, besides the records' pid, cpu
+ * and state, when a slot held back by a backoff restarts (the record's
+ * restart_ns) and what the spare is doing (hdr->spare_*): display only,
+ * nothing in the daemon reads them back.
+ *
  * Invariants: a slot has a process (pid != 0) exactly while its pidfd is
  * open and in the epoll set; its record holds our incarnation `inc` from
  * before fork() until trq_worker_lost() handed back its tasks; a slot
@@ -140,9 +145,21 @@ void tr_pool_configure(struct tr_pool *p, const struct tr_config *cfg, const str
 
 /* Starts workers that are due and, while rolling, takes the next step
  * towards the configuration (stop a surplus worker, move one to its new CPU,
- * start a missing one). Returns 1 when the pool matches the configuration
- * (every wanted worker ready, nothing surplus), else 0. */
+ * start a missing one). Then publishes the spare for status (hdr->spare_*:
+ * call it after anything that may have changed the spare, before waiting).
+ * Returns 1 when the pool matches the configuration (every wanted worker
+ * ready, nothing surplus), else 0. */
 int tr_pool_step(struct tr_pool *p, uint64_t now);
+
+/* The epoll data of the spare's socket is ev_base + TR_POOL_EV_SPARE (past
+ * every slot's): it polls readable when the spare says it is set up. */
+#define TR_POOL_EV_SPARE TRQ_WORKERS_MAX
+
+/* Handles an event of the pool's in the epoll set, whose data was ev_base +
+ * index: below TRQ_WORKERS_MAX, slot index's pidfd (as tr_pool_reap);
+ * TR_POOL_EV_SPARE, the spare's socket (reads its hello, then publishes it
+ * as set up). Any other index is ignored. */
+void tr_pool_event(struct tr_pool *p, uint64_t index, uint64_t now);
 
 /* Reaps slot index if its process ended (its pidfd polled readable). */
 void tr_pool_reap(struct tr_pool *p, unsigned index, uint64_t now);

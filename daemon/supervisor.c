@@ -31,7 +31,7 @@
 #define EV_SIGNAL         1ull
 #define EV_TIMER          2ull
 #define EV_BELL           3ull
-#define EV_POOL           (1ull << 32)    /* + worker index */
+#define EV_POOL           (1ull << 32)    /* + worker index, or TR_POOL_EV_SPARE */
 #define CHECK_MAX_S       5               /* health checks at least this often */
 #define AUDIT_EVERY_NS    (5 * NS_PER_S)  /* at most this often */
 #define AUDIT_SHARE_MAX   1000u           /* audits: at most 1/1000 of the time */
@@ -753,7 +753,7 @@ int tr_sup_run(struct tr_sup *s)
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 			if (tag >= EV_POOL) {
-				tr_pool_reap(&s->pool, (unsigned)(tag - EV_POOL), now);
+				tr_pool_event(&s->pool, tag - EV_POOL, now);
 				/* A dead worker's replacement starts before the other
 				 * events (the signalfd's sweep of /proc, say) are handled. */
 				tr_pool_step(&s->pool, now);
