@@ -220,6 +220,47 @@ static const char *const wstate_names[] = {
     [TRQ_W_STOPPING] = "stopping", [TRQ_W_DEAD] = "dead",
 };
 
+static const char *const spare_names[] = {
+    [TRQ_SPARE_OFF] = "off",     [TRQ_SPARE_WAIT] = "waiting",    [TRQ_SPARE_STARTING] = "starting",
+    [TRQ_SPARE_READY] = "ready", [TRQ_SPARE_BACKOFF] = "backoff", [TRQ_SPARE_GAVE_UP] = "given up",
+};
+
+/* The longest wait status reports: restart.backoff_max_ms's upper limit.
+ * A time further off was not written by the supervisor. */
+#define STATUS_WAIT_MAX_MS 3600000u
+
+/* Milliseconds from now until the monotonic time at (read from the
+ * segment: untrusted), rounded up, 0 when past, at most STATUS_WAIT_MAX_MS. */
+static unsigned status_ms_until(uint64_t at, uint64_t now)
+{
+	if (at <= now)
+		return 0;
+	uint64_t ms = (at - now) / 1000000u + ((at - now) % 1000000u != 0);
+	return ms > STATUS_WAIT_MAX_MS ? STATUS_WAIT_MAX_MS : (unsigned)ms;
+}
+
+/* Whether worker i's record names, as the task its main thread executes, a
+ * cpu task that is running on that worker (cur_cpu is the worker's word:
+ * checked against the slot table). Caller holds the lock. */
+static int status_executing_cpu(struct trq *q, int i)
+{
+	uint64_t id = __atomic_load_n(&q->workers[i].cur_cpu, __ATOMIC_RELAXED);
+	uint32_t idx;
+
+	if (!id || trq_id_slot(q, id, &idx))
+		return 0;
+	const struct trq_slot *t = &q->meta[idx];
+	return t->id == id && t->state == TASKRING_RUNNING && t->cls == TASKRING_CPU &&
+	       t->owner == i;
+}
+
+/* Reads the parent pid of pid from /proc; -1 when it cannot. */
+static int proc_ppid(int pid)
+{
+	struct tr_procstat ps;
+	return tr_procstat_read(pid, &ps) ? -1 : ps.ppid;
+}
+
 int taskring_status_get(taskring_t *h, struct taskring_status *st)
 {
 	struct trq *q = &h->q;
@@ -248,7 +289,7 @@ int taskring_status_get(taskring_t *h, struct taskring_status *st)
 	st->alive = trq_sup_serving(q);
 	st->pid = st->alive ? hd->sup_pid : 0;
 	st->epoch = hd->epoch;
-	uint64_t now_real = trq_realtime();
+	uint64_t now_real = trq_realtime(), now = trq_now();
 	if (st->alive && hd->sup_start_real_ns && hd->sup_start_real_ns < now_real)
 		st->uptime_s = (now_real - hd->sup_start_real_ns) / 1000000000ull;
 	st->capacity = q->capacity;
@@ -292,9 +333,49 @@ int taskring_status_get(taskring_t *h, struct taskring_status *st)
 		o->restarts = w->restarts;
 		memcpy(o->last_exit, w->last_exit, sizeof(o->last_exit));
 		o->last_exit[sizeof(o->last_exit) - 1] = 0;
+		/* A dead worker the supervisor restarts later: a backoff. */
+		uint64_t rs = __atomic_load_n(&w->restart_ns, __ATOMIC_ACQUIRE);
+		if (st->alive && ws == TRQ_W_DEAD && rs) {
+			snprintf(o->state, sizeof(o->state), "backoff");
+			o->restart_in_ms = status_ms_until(rs, now);
+		}
+		/* Executing, of the running tasks: none without a daemon (its
+		 * workers died with it); counts clamped to what the queue says
+		 * runs, as the workers write them. */
+		if (st->alive) {
+			st->executing[TASKRING_CPU] += status_executing_cpu(q, i);
+			uint32_t io = __atomic_load_n(&w->io_inflight, __ATOMIC_RELAXED);
+			st->executing[TASKRING_IO] +=
+			    io < st->running[TASKRING_IO] ? io : st->running[TASKRING_IO];
+		}
 	}
 	st->nworkers = n;
+	for (int c = 0; c < TRQ_NCLASS; c++)
+		if (st->executing[c] > st->running[c])
+			st->executing[c] = st->running[c];
+	uint32_t ss = __atomic_load_n(&hd->spare_state, __ATOMIC_ACQUIRE);
+	int spid = __atomic_load_n(&hd->spare_pid, __ATOMIC_RELAXED);
+	uint64_t snext = __atomic_load_n(&hd->spare_next_ns, __ATOMIC_RELAXED);
+	st->spare_fails = __atomic_load_n(&hd->spare_fails, __ATOMIC_RELAXED);
 	trq_unlock(q);
+	/* The spare, as the supervisor published it: nothing without one. Its
+	 * pid is shown only when it is the supervisor's child (the header is
+	 * writable by any client of the segment); one that is not, or that
+	 * has just ended, is none ("waiting" for the next). */
+	if (!st->alive)
+		ss = TRQ_SPARE_OFF;
+	if (ss == TRQ_SPARE_STARTING || ss == TRQ_SPARE_READY) {
+		if (spid > 0 && proc_ppid(spid) == st->pid)
+			st->spare_pid = spid;
+		else
+			ss = TRQ_SPARE_WAIT;
+	}
+	if (ss == TRQ_SPARE_BACKOFF)
+		st->spare_in_ms = status_ms_until(snext, now);
+	if (ss == TRQ_SPARE_OFF)
+		st->spare_fails = 0;
+	snprintf(st->spare_state, sizeof(st->spare_state), "%s",
+	         ss < TRQ_SPARE_NSTATES ? spare_names[ss] : "?");
 	/* A worker stopped by a signal (SIGSTOP, a debugger) is not ready,
 	 * whatever its record says, until the supervisor replaces it. */
 	for (int i = 0; i < n; i++) {
@@ -314,13 +395,6 @@ void taskring_status_release(struct taskring_status *st)
 	free(st->workers);
 	st->workers = NULL;
 	st->nworkers = 0;
-}
-
-/* Reads the parent pid of pid from /proc; -1 when it cannot. */
-static int proc_ppid(int pid)
-{
-	struct tr_procstat ps;
-	return tr_procstat_read(pid, &ps) ? -1 : ps.ppid;
 }
 
 int taskring_kill_worker(taskring_t *h, int index, int sig, int *pid)

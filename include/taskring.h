@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define TASKRING_VERSION "0.2.0"
+#define TASKRING_VERSION "0.3.0"
 
 /* The project's own error codes, returned negated. */
 enum {
@@ -126,12 +126,17 @@ struct taskring_worker_info {
 	int cpu;
 	char state[16];       /* "starting", "ready", "busy", "stopping" (asked to
 	                         leave), "stopped" (by a signal, until replaced),
-	                         "dead", "empty" */
+	                         "backoff" (dead, its restart held back after
+	                         early deaths: see restart_in_ms), "dead",
+	                         "empty" */
 	uint64_t task;        /* task id on the main thread, 0 none */
 	unsigned io_inflight; /* io tasks in flight */
 	uint64_t tasks_done;
 	unsigned restarts;
 	char last_exit[96]; /* e.g. "killed by signal 9 (SIGKILL)", "" if none */
+	/* Added in 0.3.0. */
+	unsigned restart_in_ms; /* state "backoff": ms until it is restarted
+	                           (0: due now); else 0 */
 };
 
 /* The status snapshot. workers points into the struct's own memory;
@@ -154,6 +159,24 @@ struct taskring_status {
 	char reload_error[256]; /* why the last reload was refused (240 bytes at most) */
 	int nworkers;
 	struct taskring_worker_info *workers;
+	/* Added in 0.3.0. */
+	/* Of running[c], the tasks a worker is executing now: a cpu task on a
+	 * worker's main thread, io tasks in flight in its io thread. The rest
+	 * (running - executing) were taken by a worker in a batch and wait in
+	 * it for their turn. */
+	unsigned executing[2];
+	/* The spare worker (restart.spare_worker): a process forked and set up
+	 * ahead of need, which a dead worker's replacement takes over. */
+	int spare_pid;        /* its pid (a child of the supervisor), 0 none */
+	char spare_state[16]; /* "ready" (set up, waiting), "starting" (setting
+	                         up), "waiting" (none yet: forked once every
+	                         worker is ready), "backoff" (the last died
+	                         unused: see spare_in_ms), "given up" (too
+	                         many died unused in a row; a reload tries
+	                         again), "off" (restart.spare_worker false, or
+	                         no daemon) */
+	unsigned spare_in_ms; /* "backoff": ms until the next is due (0: now) */
+	unsigned spare_fails; /* spares in a row that died unused */
 };
 
 /* Validates an instance name (1-32 of [A-Za-z0-9_.-]). Returns 0 or -EINVAL. */

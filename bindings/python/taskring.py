@@ -82,7 +82,7 @@ __all__ = [
     "library_path",
 ]
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # ---- constants mirrored from include/taskring.h -------------------------------
 
@@ -249,6 +249,7 @@ class _WorkerInfo(ctypes.Structure):
         ("tasks_done", ctypes.c_uint64),
         ("restarts", ctypes.c_uint),
         ("last_exit", ctypes.c_char * 96),
+        ("restart_in_ms", ctypes.c_uint),
     ]
 
 
@@ -278,6 +279,11 @@ class _Status(ctypes.Structure):
         ("reload_error", ctypes.c_char * 256),
         ("nworkers", ctypes.c_int),
         ("workers", ctypes.POINTER(_WorkerInfo)),
+        ("executing", ctypes.c_uint * 2),
+        ("spare_pid", ctypes.c_int),
+        ("spare_state", ctypes.c_char * 16),
+        ("spare_in_ms", ctypes.c_uint),
+        ("spare_fails", ctypes.c_uint),
     ]
 
 
@@ -1061,16 +1067,31 @@ class Client:
                         "restarts": w.restarts,
                         "last_exit": _cstr(w.last_exit) or None,
                         "io_inflight": w.io_inflight,
+                        "restart_in_ms": (
+                            w.restart_in_ms if _cstr(w.state) == "backoff" else None
+                        ),
                     }
                 )
+            spare_state = _cstr(st.spare_state)
             return {
                 "instance": _cstr(st.instance),
                 "pid": st.pid if alive and st.pid > 0 else None,
                 "uptime_s": st.uptime_s if alive else None,
                 "workers": workers,
                 "queues": {
-                    "cpu": {"queued": st.queued[CPU], "running": st.running[CPU]},
-                    "io": {"queued": st.queued[IO], "running": st.running[IO]},
+                    k: {
+                        "queued": st.queued[c],
+                        "running": st.running[c],
+                        "executing": st.executing[c],
+                        "waiting": st.running[c] - st.executing[c],
+                    }
+                    for k, c in (("cpu", CPU), ("io", IO))
+                },
+                "spare": {
+                    "pid": st.spare_pid if st.spare_pid > 0 else None,
+                    "state": spare_state,
+                    "next_in_ms": st.spare_in_ms if spare_state == "backoff" else None,
+                    "died_unused": st.spare_fails,
                 },
                 "capacity": st.capacity,
                 "free": st.free,
@@ -1106,8 +1127,10 @@ class Client:
         --json``: ``instance``, ``pid`` and ``uptime_s`` (None when the daemon
         is not running), ``workers`` (a list of dicts with ``index``, ``pid``,
         ``cpu``, ``state``, ``task``, ``tasks_done``, ``restarts``,
-        ``last_exit``; None where not set), ``queues`` (``{"cpu": {"queued",
-        "running"}, "io": {...}}``), ``capacity``, ``free``, ``unread``
+        ``last_exit``, ``restart_in_ms``; None where not set), ``queues``
+        (``{"cpu": {"queued", "running", "executing", "waiting"}, "io":
+        {...}}``), ``spare`` (``pid``, ``state``, ``next_in_ms``,
+        ``died_unused``), ``capacity``, ``free``, ``unread``
         (finished results kept unread), ``totals``
         (``submitted``, ``done``, ``failed``, ``cancelled``, ``requeued``,
         ``worker_restarts``). Also, beyond the CLI's shape: ``alive`` (bool),

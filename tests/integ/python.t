@@ -54,6 +54,7 @@ int main(void)
 	F(taskring_worker_info, cpu) F(taskring_worker_info, state) F(taskring_worker_info, task)
 	F(taskring_worker_info, io_inflight) F(taskring_worker_info, tasks_done)
 	F(taskring_worker_info, restarts) F(taskring_worker_info, last_exit)
+	F(taskring_worker_info, restart_in_ms)
 	S(taskring_status) F(taskring_status, instance) F(taskring_status, pid)
 	F(taskring_status, alive) F(taskring_status, uptime_s) F(taskring_status, epoch)
 	F(taskring_status, capacity) F(taskring_status, free) F(taskring_status, payload_max)
@@ -62,7 +63,8 @@ int main(void)
 	F(taskring_status, cancelled) F(taskring_status, requeued)
 	F(taskring_status, worker_restarts) F(taskring_status, reload_seq)
 	F(taskring_status, reload_ok) F(taskring_status, reload_error) F(taskring_status, nworkers)
-	F(taskring_status, workers)
+	F(taskring_status, workers) F(taskring_status, executing) F(taskring_status, spare_pid)
+	F(taskring_status, spare_state) F(taskring_status, spare_in_ms) F(taskring_status, spare_fails)
 	return 0;
 }
 C

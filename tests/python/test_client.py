@@ -529,8 +529,9 @@ def status_shape(c):
     )
     is_(sorted(st["queues"]), ["cpu", "io"], "queues: cpu and io")
     ok(
-        all(sorted(q) == ["queued", "running"] for q in st["queues"].values()),
-        "each queue: queued and running",
+        all(sorted(q) == ["executing", "queued", "running", "waiting"]
+            for q in st["queues"].values()),
+        "each queue: queued, running, executing and waiting",
     )
     is_(sorted(st["totals"]), sorted(cli["totals"]), "totals keys as the CLI's")
     ok(st["totals"]["submitted"] >= 1000 and st["totals"]["failed"] >= 2,
@@ -581,7 +582,8 @@ def cancelling():
         ok(until(lambda: c.status()["totals"]["cancelled"] >= before + 4),
            "the map's 4 unfinished tasks were cancelled", c.status()["totals"])
         ok(
-            until(lambda: c.status()["queues"]["io"] == {"queued": 0, "running": 0}),
+            until(lambda: (c.status()["queues"]["io"]["queued"],
+                           c.status()["queues"]["io"]["running"]) == (0, 0)),
             "nothing left queued or running",
         )
 
