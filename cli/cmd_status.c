@@ -4,13 +4,18 @@
  *
  * The JSON shape is stable and documented in the README:
  *   {"instance", "pid", "uptime_s", "workers": [{"index", "pid", "cpu",
- *    "state", "task", "tasks_done", "restarts", "last_exit"}],
- *    "queues": {"cpu": {"queued", "running"}, "io": {...}}, "capacity",
- *    "free", "unread", "totals": {"submitted", "done", "failed",
- *    "cancelled", "requeued", "worker_restarts"}}
+ *    "state", "task", "tasks_done", "restarts", "last_exit",
+ *    "restart_in_ms"}],
+ *    "queues": {"cpu": {"queued", "running", "executing", "waiting"},
+ *    "io": {...}}, "spare": {"pid", "state", "next_in_ms", "died_unused"},
+ *    "capacity", "free", "unread", "totals": {"submitted", "done",
+ *    "failed", "cancelled", "requeued", "worker_restarts"}}
  * with null for a pid of a process that is not running, no current task,
- * and no last exit. "unread" (added after the others) counts the finished
- * tasks whose results are kept unread, up to tasks.result_ttl_s.
+ * no last exit, and a wait (restart_in_ms, next_in_ms) outside a backoff.
+ * Keys are only ever added: "unread" counts the finished tasks whose results
+ * are kept unread, up to tasks.result_ttl_s; "restart_in_ms", "executing",
+ * "waiting" (running = executing + waiting: taken by a worker in a batch,
+ * not started yet) and "spare" came later.
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,9 +28,12 @@ static const char status_help[] =
     "usage: taskring status [--json]\n"
     "\n"
     "Shows the supervisor's pid and uptime, a table of workers (index, pid, cpu,\n"
-    "state, current task, tasks done, restarts, last exit cause), queued and\n"
-    "running tasks per class, capacity and free slots (and the finished tasks\n"
-    "whose results are kept unread), and the totals.\n"
+    "state, current task, tasks done, restarts, last exit cause; a worker whose\n"
+    "restart is held back after early deaths is in state backoff, with the time\n"
+    "until its restart), the spare worker (its pid, set up or not, or why there\n"
+    "is none), queued and running tasks per class (of the running ones, how many\n"
+    "execute and how many wait in the batch a worker took), capacity and free\n"
+    "slots (and the finished tasks whose results are kept unread), and the totals.\n"
     "\n"
     "Options:\n"
     "  -j, --json           print one JSON object (see the README for its shape)\n"
@@ -35,6 +43,25 @@ static const char status_help[] =
     "Exit status: 0 the daemon is running; 2 bad arguments; 3 the daemon cannot\n"
     "be reached or is not running (the last snapshot is still printed when its\n"
     "segment exists).\n";
+
+/* Whether worker w waits for a restart held back after early deaths. */
+static int status_backoff(const struct taskring_worker_info *w)
+{
+	return strncmp(w->state, "backoff", sizeof(w->state)) == 0;
+}
+
+/* Whether the spare's state is name. */
+static int status_spare_is(const struct taskring_status *st, const char *name)
+{
+	return strncmp(st->spare_state, name, sizeof(st->spare_state)) == 0;
+}
+
+/* Of class k's running tasks, those executing, never more than run (the
+ * library clamps it; a caller's struct is checked again). */
+static unsigned status_executing(const struct taskring_status *st, int k)
+{
+	return st->executing[k] < st->running[k] ? st->executing[k] : st->running[k];
+}
 
 static void status_json(FILE *f, const struct taskring_status *st)
 {
@@ -79,6 +106,11 @@ static void status_json(FILE *f, const struct taskring_status *st)
 			json_write_str(f, w->last_exit, le);
 		else
 			fputs("null", f);
+		json_key(f, &wf, "restart_in_ms");
+		if (status_backoff(w))
+			json_write_u64(f, w->restart_in_ms);
+		else
+			fputs("null", f);
 		putc('}', f);
 	}
 	putc(']', f);
@@ -94,9 +126,31 @@ static void status_json(FILE *f, const struct taskring_status *st)
 		json_write_u64(f, st->queued[k]);
 		json_key(f, &qf, "running");
 		json_write_u64(f, st->running[k]);
+		json_key(f, &qf, "executing");
+		json_write_u64(f, status_executing(st, k));
+		json_key(f, &qf, "waiting");
+		json_write_u64(f, st->running[k] - status_executing(st, k));
 		putc('}', f);
 	}
 	putc('}', f);
+	json_key(f, &first, "spare");
+	{
+		int sf = 1;
+		putc('{', f);
+		json_key(f, &sf, "pid");
+		json_write_int_or_null(f, st->spare_pid > 0 ? st->spare_pid : -1);
+		json_key(f, &sf, "state");
+		json_write_str(f, st->spare_state,
+		               strnlen(st->spare_state, sizeof(st->spare_state)));
+		json_key(f, &sf, "next_in_ms");
+		if (status_spare_is(st, "backoff"))
+			json_write_u64(f, st->spare_in_ms);
+		else
+			fputs("null", f);
+		json_key(f, &sf, "died_unused");
+		json_write_u64(f, st->spare_fails);
+		putc('}', f);
+	}
 	json_key(f, &first, "capacity");
 	json_write_u64(f, st->capacity);
 	json_key(f, &first, "free");
@@ -141,6 +195,33 @@ static const char *status_field(char *buf, size_t buflen, const char *field, siz
 	return buf;
 }
 
+/* The "spare:" line: the spare worker, or why there is none. */
+static void status_spare_text(FILE *f, const struct taskring_status *st)
+{
+	char d[32], buf[32];
+
+	if (status_spare_is(st, "ready") && st->spare_pid > 0)
+		fprintf(f, "spare:     pid %d, set up, waiting to replace a worker\n",
+		        st->spare_pid);
+	else if (status_spare_is(st, "starting") && st->spare_pid > 0)
+		fprintf(f, "spare:     pid %d, setting up\n", st->spare_pid);
+	else if (status_spare_is(st, "waiting"))
+		fprintf(f, "spare:     none yet (one is forked once every worker is ready)\n");
+	else if (status_spare_is(st, "backoff"))
+		fprintf(f, "spare:     none: %u in a row died unused; the next in %s\n",
+		        st->spare_fails, text_ms(d, sizeof(d), st->spare_in_ms));
+	else if (status_spare_is(st, "given up"))
+		fprintf(f,
+		        "spare:     none: given up after %u in a row died unused (a reload tries "
+		        "again)\n",
+		        st->spare_fails);
+	else if (status_spare_is(st, "off"))
+		fprintf(f, "spare:     off (restart.spare_worker is false)\n");
+	else
+		fprintf(f, "spare:     %s\n",
+		        status_field(buf, sizeof(buf), st->spare_state, sizeof(st->spare_state)));
+}
+
 static void status_text(FILE *f, const struct taskring_status *st)
 {
 	char up[32], buf[128], exitbuf[128];
@@ -171,17 +252,37 @@ static void status_text(FILE *f, const struct taskring_status *st)
 				snprintf(task, sizeof(task), "%llu", (unsigned long long)w->task);
 			else
 				snprintf(task, sizeof(task), "-");
-			fprintf(f, "  %-5d %-8s %-4d %-9s %-12s %-4u %-10llu %-8u %s\n", w->index,
+			char wait[48] = "";
+			if (status_backoff(w)) {
+				if (w->restart_in_ms)
+					snprintf(wait, sizeof(wait), "; restarting in %s",
+					         text_ms(up, sizeof(up), w->restart_in_ms));
+				else
+					snprintf(wait, sizeof(wait), "; restarting now");
+			}
+			fprintf(f, "  %-5d %-8s %-4d %-9s %-12s %-4u %-10llu %-8u %s%s\n", w->index,
 			        pid, w->cpu,
 			        status_field(buf, sizeof(buf), w->state, sizeof(w->state)), task,
 			        w->io_inflight, (unsigned long long)w->tasks_done, w->restarts,
 			        w->last_exit[0] ? status_field(exitbuf, sizeof(exitbuf),
 			                                       w->last_exit, sizeof(w->last_exit))
-			                        : "-");
+			                        : "-",
+			        wait);
 		}
 	}
-	fprintf(f, "queues:    cpu %u queued, %u running; io %u queued, %u running\n",
-	        st->queued[0], st->running[0], st->queued[1], st->running[1]);
+	if (st->alive)
+		status_spare_text(f, st);
+	char qtext[2][96];
+	for (int k = 0; k < 2; k++) {
+		int n = snprintf(qtext[k], sizeof(qtext[k]), "%u queued, %u running", st->queued[k],
+		                 st->running[k]);
+		/* Running counts what workers took; some may wait in a batch. */
+		if (st->alive && st->running[k] && n > 0 && (size_t)n < sizeof(qtext[k]))
+			snprintf(qtext[k] + n, sizeof(qtext[k]) - (size_t)n,
+			         " (%u executing, %u waiting in a worker)", status_executing(st, k),
+			         st->running[k] - status_executing(st, k));
+	}
+	fprintf(f, "queues:    cpu %s; io %s\n", qtext[0], qtext[1]);
 	if (!st->alive && st->running[0] + st->running[1])
 		fprintf(f,
 		        "           (the %u running tasks go back to the queue when a daemon "

@@ -112,6 +112,15 @@ char *text_duration(char *buf, size_t len, uint64_t secs)
 	return buf;
 }
 
+char *text_ms(char *buf, size_t len, uint64_t ms)
+{
+	if (ms < 10000)
+		snprintf(buf, len, "%llu ms", (unsigned long long)ms);
+	else
+		text_duration(buf, len, ms / 1000 + (ms % 1000 != 0));
+	return buf;
+}
+
 void text_write_line(FILE *f, const char *s, size_t len)
 {
 	if (len)

@@ -27,6 +27,10 @@ char *text_walltime(char *buf, size_t len, uint64_t ns);
  * Returns buf. */
 char *text_duration(char *buf, size_t len, uint64_t secs);
 
+/* Formats a wait in milliseconds: "250 ms" below 10 s, else as
+ * text_duration() of the seconds, rounded up ("42s", "1m05s"). Returns buf. */
+char *text_ms(char *buf, size_t len, uint64_t ms);
+
 /* Writes bytes s[0..len) followed by a newline unless they already end with
  * one, so each result takes exactly one line when it holds no newline. */
 void text_write_line(FILE *f, const char *s, size_t len);

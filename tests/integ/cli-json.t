@@ -79,9 +79,13 @@ def check_show(o, where):
             o["submitted_ns"] <= o["started_ns"] <= o["finished_ns"]):
         errs.append(where + ": times out of order")
 
-STATUS = ["instance", "pid", "uptime_s", "workers", "queues", "capacity", "free", "unread",
-          "totals"]
-WORKER = ["index", "pid", "cpu", "state", "task", "tasks_done", "restarts", "last_exit"]
+STATUS = ["instance", "pid", "uptime_s", "workers", "queues", "spare", "capacity", "free",
+          "unread", "totals"]
+WORKER = ["index", "pid", "cpu", "state", "task", "tasks_done", "restarts", "last_exit",
+          "restart_in_ms"]
+QUEUE = ["queued", "running", "executing", "waiting"]
+SPARE = ["pid", "state", "next_in_ms", "died_unused"]
+SPARE_STATES = ("ready", "starting", "waiting", "backoff", "given up", "off")
 TOTALS = ["submitted", "done", "failed", "cancelled", "requeued", "worker_restarts"]
 
 def check_status(o):
@@ -98,11 +102,24 @@ def check_status(o):
             errs.append("worker %d task" % i)
         elif not (w["last_exit"] is None or isinstance(w["last_exit"], str)):
             errs.append("worker %d last_exit" % i)
+        elif (w["restart_in_ms"] is not None) != (w["state"] == "backoff") or not (
+                w["restart_in_ms"] is None or isint(w["restart_in_ms"])):
+            errs.append("worker %d restart_in_ms set iff backoff" % i)
     q = o["queues"]
     if list(q.keys()) != ["cpu", "io"] or any(
-            list(q[c].keys()) != ["queued", "running"] or not all(isint(v) for v in q[c].values())
+            list(q[c].keys()) != QUEUE or not all(isint(v) for v in q[c].values())
+            or q[c]["executing"] + q[c]["waiting"] != q[c]["running"]
             for c in q):
         errs.append("queues %r" % q)
+    sp = o["spare"]
+    if list(sp.keys()) != SPARE or sp["state"] not in SPARE_STATES or not isint(
+            sp["died_unused"]):
+        errs.append("spare %r" % sp)
+    elif (sp["pid"] is not None) != (sp["state"] in ("ready", "starting")) or not (
+            sp["pid"] is None or isint(sp["pid"])):
+        errs.append("spare pid set iff ready or starting: %r" % sp)
+    elif (sp["next_in_ms"] is not None) != (sp["state"] == "backoff"):
+        errs.append("spare next_in_ms set iff backoff: %r" % sp)
     if list(o["totals"].keys()) != TOTALS or not all(isint(v) for v in o["totals"].values()):
         errs.append("totals %r" % o["totals"])
     if not (isint(o["capacity"]) and isint(o["free"]) and 0 <= o["free"] <= o["capacity"]):
@@ -231,14 +248,16 @@ T status --json >"$TR_TMP/status.json"
 tap_is "$?" 0 "status --json: exit 0 while the daemon runs"
 pid=$(daemon_pid "$inst")
 jcheck status "$TR_TMP/status.json" \
-	"{\"instance\": \"$inst\", \"pid\": $pid, \"capacity\": 32, \"free\": 30, \"queues\": {\"cpu\": {\"queued\": 1, \"running\": 1}, \"io\": {\"queued\": 0, \"running\": 0}}, \"workers.0.index\": 0, \"workers.0.task\": $spin, \"workers.0.last_exit\": null, \"totals.submitted\": 6, \"totals.done\": 2, \"totals.failed\": 1, \"totals.cancelled\": 1}" \
+	"{\"instance\": \"$inst\", \"pid\": $pid, \"capacity\": 32, \"free\": 30, \"queues\": {\"cpu\": {\"queued\": 1, \"running\": 1, \"executing\": 1, \"waiting\": 0}, \"io\": {\"queued\": 0, \"running\": 0, \"executing\": 0, \"waiting\": 0}}, \"workers.0.index\": 0, \"workers.0.task\": $spin, \"workers.0.last_exit\": null, \"totals.submitted\": 6, \"totals.done\": 2, \"totals.failed\": 1, \"totals.cancelled\": 1}" \
 	"status --json: the documented shape and values"
 wpid=$(jq .workers[0].pid "$TR_TMP/status.json")
 tap_ok "$([ "$(ps -o ppid= -p "$wpid" | tr -d ' ')" = "$pid" ]; echo $?)" "the worker pid is a child of the daemon"
 run T status
 tap_ok "$([ "$RUN_STATUS" = 0 ] && [[ $RUN_OUT =~ daemon:\ +pid\ $pid ]] && [[ $RUN_OUT =~ INDEX\ +PID\ +CPU ]] &&
-	[[ $RUN_OUT =~ cpu\ 1\ queued,\ 1\ running ]] && [[ $RUN_OUT =~ 30\ free\ of\ 32 ]]; echo $?)" \
-	"status (text): daemon, worker table, queues, slots"
+	[[ $RUN_OUT =~ cpu\ 1\ queued,\ 1\ running\ \(1\ executing,\ 0\ waiting\ in\ a\ worker\)\;\ io\ 0\ queued,\ 0\ running$'\n' ]] &&
+	[[ $RUN_OUT =~ 30\ free\ of\ 32 ]] && [[ $RUN_OUT =~ spare:\ +(pid\ [0-9]+|none) ]]; echo $?)" \
+	"status (text): daemon, worker table, spare, queues (1 running: executing), slots" ||
+	tap_diag "$RUN_OUT"
 
 # ---- after the daemon stopped --------------------------------------------------------------
 stop_daemon "$inst" TERM
@@ -246,7 +265,8 @@ tap_is "$TR_DAEMON_STATUS" 0 "taskringd stopped (running task requeued)"
 export TASKRING_DEAD_GRACE=1 # no restart follows: no need to wait 10 s for one
 T status --json >"$TR_TMP/dead.json" 2>"$TR_TMP/dead.err"
 tap_is "$?" 3 "status of a stopped daemon: exit 3"
-jcheck status "$TR_TMP/dead.json" '{"pid": null, "uptime_s": null}' "and the last snapshot with pid null"
+jcheck status "$TR_TMP/dead.json" '{"pid": null, "uptime_s": null, "spare": {"pid": null, "state": "off", "next_in_ms": null, "died_unused": 0}, "queues.cpu.executing": 0}' \
+	"and the last snapshot with pid null, no spare, nothing executing"
 tap_ok "$(grep -q 'the daemon is not running' "$TR_TMP/dead.err"; echo $?)" "saying the daemon is not running"
 tap_like "$(cat "$TR_TMP/dead.err")" "not running \(it stopped [0-9]+s ago\)" "and since when, as it stopped by itself"
 run T submit echo x

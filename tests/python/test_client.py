@@ -528,6 +528,9 @@ def status_shape(c):
         "worker pids are positive ints",
     )
     is_(sorted(st["queues"]), ["cpu", "io"], "queues: cpu and io")
+    is_(sorted(st["queues"]["cpu"]), sorted(cli["queues"]["cpu"]),
+        "each queue has the CLI's keys (queued, running, executing, waiting)")
+    is_(sorted(st["spare"]), sorted(cli["spare"]), "spare has the CLI's keys")
     ok(
         all(sorted(q) == ["executing", "queued", "running", "waiting"]
             for q in st["queues"].values()),
