@@ -28,6 +28,11 @@
  * usage: hostile-vandal INSTANCE --last-exit TEXT
  * Writes TEXT as worker 0's last exit, each ~ in it as an ESC byte.
  *
+ * usage: hostile-vandal INSTANCE --spare-pid PID | --spare-far 1 | --restart0-far 1
+ * Writes what status shows of the supervisor's spare and backoffs: PID as a
+ * spare set up and waiting; a spare backing off until the end of time; or
+ * worker 0 dead and restarting at the end of time.
+ *
  * usage: hostile-vandal INSTANCE --hold-lock 1
  * Takes the queue lock, prints "locked", stops itself (SIGSTOP) and, once
  * continued, exits holding it: a client suspended with Ctrl-Z inside a call.
@@ -89,7 +94,9 @@ int main(int argc, char **argv)
 		        "       hostile-vandal INSTANCE --last-exit TEXT\n"
 		        "       hostile-vandal INSTANCE --draining N|--nworkers N|--type0 NAME\n"
 		        "       hostile-vandal INSTANCE --stop-stamp N\n"
-		        "       hostile-vandal INSTANCE --hold-lock 1\n");
+		        "       hostile-vandal INSTANCE --hold-lock 1\n"
+		        "       hostile-vandal INSTANCE --spare-pid PID|--spare-far 1\n"
+		        "       hostile-vandal INSTANCE --restart0-far 1\n");
 		return 2;
 	}
 	double secs = atof(argv[2]);
@@ -156,6 +163,23 @@ int main(int argc, char **argv)
 		for (const char *p = argv[3]; *p && n < sizeof(w->last_exit) - 1; p++)
 			w->last_exit[n++] = *p == '~' ? '\033' : *p; /* ~ stands for ESC */
 		w->last_exit[n] = 0;
+		return 0;
+	}
+	if (!strcmp(argv[2], "--spare-pid")) {
+		h->spare_pid = atoi(argv[3]);
+		h->spare_state = TRQ_SPARE_READY;
+		return 0;
+	}
+	if (!strcmp(argv[2], "--spare-far")) {
+		h->spare_pid = 0;
+		h->spare_next_ns = UINT64_MAX;
+		h->spare_state = TRQ_SPARE_BACKOFF;
+		return 0;
+	}
+	if (!strcmp(argv[2], "--restart0-far")) {
+		struct trq_worker *w = (struct trq_worker *)(base + h->workers_off);
+		w->restart_ns = UINT64_MAX;
+		w->state = TRQ_W_DEAD;
 		return 0;
 	}
 	if (!strcmp(argv[2], "--sup-pid")) {

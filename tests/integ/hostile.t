@@ -179,6 +179,25 @@ tap_is "$TR_DAEMON_STATUS" 0 "and stops cleanly, never having given up"
 run T status
 tap_ok "$([ "$RUN_STATUS" = 0 ] && [[ $RUN_OUT == *"?[2Jcleared"* ]] && [[ $RUN_OUT != *$'\033'* ]]; echo $?)" \
 	"status shows an ESC in a worker's last exit as '?', never the byte"
+# What status says of the spare and of restart backoffs comes from the segment
+# too: a pid there is shown only when it is the daemon's child, and a time
+# there is clamped to restart.backoff_max_ms's limit (an hour).
+setsid sleep 300 </dev/null >/dev/null 2>&1 &
+victim=$!
+"$vandal" "$inst" --spare-pid "$victim"
+st=$(status_json "$inst")
+run T status
+tap_ok "$([ "$(jq -r .spare.pid <<<"$st")" != "$victim" ] && [[ $RUN_OUT != *"pid $victim"* ]]; echo $?)" \
+	"a forged spare pid (not the daemon's child) is not shown: $(jq -c .spare <<<"$st")"
+{ kill -KILL "$victim" && wait "$victim"; } 2>/dev/null
+"$vandal" "$inst" --spare-far 1
+"$vandal" "$inst" --restart0-far 1
+st=$(status_json "$inst")
+jq -e '(.spare.next_in_ms // 0) <= 3600000 and (.workers[0].restart_in_ms // 0) <= 3600000' \
+	<<<"$st" >/dev/null
+tap_ok $? "waits written as the end of time show as an hour at most: $(jq -c '[.spare, .workers[0].restart_in_ms]' <<<"$st")"
+wait_until 30 'status_json "$inst" | jq -e ".workers[0].state != \"backoff\"" >/dev/null'
+tap_ok $? "and worker 0, alive, no longer shows as backing off once its record is put back"
 # A client stopped while it holds the queue lock (Ctrl-Z): a map waits it out,
 # says so once, and finishes when the holder is continued (and dies holding it).
 tr_bg "$vandal" "$inst" --hold-lock 1 >"$TR_TMP/hold.out"
