@@ -95,9 +95,13 @@ $(LIB_A): $(COMMON_OBJ)
 	$(E) "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+# The soname's number changes whenever a program built against the previous
+# libtaskring.so could break (a public struct changed size: 1 since 0.3.0).
+TR_SOMAJOR := 1
+
 $(LIB_SO): $(COMMON_OBJ)
 	$(E) "  LD      $@"
-	$(Q)$(CC) -shared -Wl,-soname,libtaskring.so.0 $(LDFLAGS) -o $@ $^ -lpthread
+	$(Q)$(CC) -shared -Wl,-soname,libtaskring.so.$(TR_SOMAJOR) $(LDFLAGS) -o $@ $^ -lpthread
 
 # config + worker code shared by the daemon and the tests.
 $(INT_A): $(CONFIG_OBJ) $(WORKER_OBJ)
@@ -238,8 +242,8 @@ install:
 	$(INSTALL) -m 0755 $(DAEMON) $(DESTDIR)$(SBINDIR)/taskringd
 	$(INSTALL) -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libtaskring.a
 	$(INSTALL) -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libtaskring.so.$(TR_VERSION)
-	ln -sf libtaskring.so.$(TR_VERSION) $(DESTDIR)$(LIBDIR)/libtaskring.so.0
-	ln -sf libtaskring.so.0 $(DESTDIR)$(LIBDIR)/libtaskring.so
+	ln -sf libtaskring.so.$(TR_VERSION) $(DESTDIR)$(LIBDIR)/libtaskring.so.$(TR_SOMAJOR)
+	ln -sf libtaskring.so.$(TR_SOMAJOR) $(DESTDIR)$(LIBDIR)/libtaskring.so
 	$(INSTALL) -m 0644 $(TR_HEADERS) $(DESTDIR)$(INCLUDEDIR)/
 	$(TR_SUBST) taskring.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/taskring.pc
 	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/taskring.pc

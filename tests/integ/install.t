@@ -38,7 +38,7 @@ ok $r "make install DESTDIR=... (B=$build)"
 [ $r -eq 0 ] || diag "$tmp/install.log"
 
 missing=""
-for f in bin/taskring sbin/taskringd lib/libtaskring.a lib/libtaskring.so lib/libtaskring.so.0 \
+for f in bin/taskring sbin/taskringd lib/libtaskring.a lib/libtaskring.so lib/libtaskring.so.1 \
 	include/taskring.h lib/pkgconfig/taskring.pc lib/systemd/system/taskring.service \
 	lib/sysusers.d/taskring.conf lib/tmpfiles.d/taskring.conf share/man/man1/taskring.1 \
 	share/man/man3/libtaskring.3 share/man/man5/taskring.yaml.5 share/man/man8/taskringd.8; do
@@ -53,9 +53,9 @@ ok "$([ "$mode" = "755 755 " ]; echo $?)" "binaries are mode 0755 (got '$mode')"
 
 soname=$(readelf -d "$dest$pfx/lib/libtaskring.so" 2>/dev/null |
 	sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-real=$(readlink -f "$dest$pfx/lib/libtaskring.so.0")
-ok "$([ "$soname" = libtaskring.so.0 ] && [ -f "$real" ] && [ ! -L "$real" ]; echo $?)" \
-	"libtaskring.so -> libtaskring.so.0 -> a real file with SONAME libtaskring.so.0 (got '$soname')"
+real=$(readlink -f "$dest$pfx/lib/libtaskring.so.1")
+ok "$([ "$soname" = libtaskring.so.1 ] && [ -f "$real" ] && [ ! -L "$real" ]; echo $?)" \
+	"libtaskring.so -> libtaskring.so.1 -> a real file with SONAME libtaskring.so.1 (got '$soname')"
 
 unit=$dest$pfx/lib/systemd/system/taskring.service
 grep -q "^ExecStart=$pfx/sbin/taskringd -c /etc/taskring/taskring.yaml\$" "$unit" 2>/dev/null &&
@@ -104,8 +104,8 @@ cc -std=gnu11 -Wall -Wextra -Werror $san -o "$tmp/prog" "$tmp/prog.c" $flags >"$
 r=$?
 ok $r "a program calling taskring_submit compiles and links with those flags"
 [ $r -eq 0 ] || diag "$tmp/cc.log"
-readelf -d "$tmp/prog" 2>/dev/null | grep -q 'NEEDED.*\[libtaskring\.so\.0\]'
-ok $? "the program needs libtaskring.so.0"
+readelf -d "$tmp/prog" 2>/dev/null | grep -q 'NEEDED.*\[libtaskring\.so\.1\]'
+ok $? "the program needs libtaskring.so.1"
 
 # Run it against the staged library: no such instance -> attach says -ENOENT.
 inst="integ-install-$$"
