@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 static const char *log_prog = "taskring";
+static char log_ident[96] = "taskring"; /* log_prog, or "log_prog/instance" */
 static int log_level = LOG_INFO;
 static enum tr_log_mode log_mode = TR_LOG_AUTO;
 
@@ -32,8 +33,22 @@ static const char *const level_names[] = {
 void tr_log_init(const char *prog, int level)
 {
 	log_prog = prog ? prog : "taskring";
+	snprintf(log_ident, sizeof(log_ident), "%s", log_prog);
 	log_level = level;
 	tr_log_set_mode(tr_log_detect());
+}
+
+void tr_log_set_instance(const char *instance)
+{
+	if (instance && *instance)
+		snprintf(log_ident, sizeof(log_ident), "%s/%s", log_prog, instance);
+	else
+		snprintf(log_ident, sizeof(log_ident), "%s", log_prog);
+}
+
+const char *tr_log_ident(void)
+{
+	return log_ident;
 }
 
 void tr_log_set_mode(enum tr_log_mode mode)
@@ -122,12 +137,12 @@ static void log_emit(int level, int err, const char *fmt, va_list ap)
 	if (log_mode == TR_LOG_AUTO)
 		tr_log_set_mode(tr_log_detect());
 	if (log_mode == TR_LOG_JOURNAL)
-		n = (size_t)snprintf(line, sizeof(line), "<%d>%s: %s: ", level, log_prog,
+		n = (size_t)snprintf(line, sizeof(line), "<%d>%s: %s: ", level, log_ident,
 		                     tr_log_level_name(level));
 	else
 		n = log_stamp(line, sizeof(line));
 	if (log_mode != TR_LOG_JOURNAL && n < sizeof(line)) {
-		int k = snprintf(line + n, sizeof(line) - n, "%s[%d]: %s: ", log_prog,
+		int k = snprintf(line + n, sizeof(line) - n, "%s[%d]: %s: ", log_ident,
 		                 (int)getpid(), tr_log_level_name(level));
 		if (k > 0)
 			n += (size_t)k;

@@ -18,7 +18,7 @@
 
 static struct {
 	uintptr_t lo, hi;
-	char msg[200];
+	char msg[256];
 	size_t len;
 } sigbus_state;
 
@@ -41,20 +41,20 @@ int tr_sigbus_install(const void *base, size_t size, const char *instance)
 	int n;
 
 	/* The shape of the log's lines (common/log.c): a syslog priority
-	 * prefix for the journal, else the program and pid (the time of the
+	 * prefix for the journal, else the program/instance and pid (the time of the
 	 * fault cannot be formatted in the handler: no time stamp). */
 	if (tr_log_get_mode() == TR_LOG_AUTO)
 		tr_log_set_mode(tr_log_detect());
 	if (tr_log_get_mode() == TR_LOG_JOURNAL)
 		n = snprintf(sigbus_state.msg, sizeof(sigbus_state.msg),
-		             "<3>taskringd: error: segment /dev/shm/taskring.%s was truncated by "
+		             "<3>%s: error: segment /dev/shm/taskring.%s was truncated by "
 		             "another process: exiting\n",
-		             instance);
+		             tr_log_ident(), instance);
 	else
 		n = snprintf(sigbus_state.msg, sizeof(sigbus_state.msg),
-		             "taskringd[%d]: error: segment /dev/shm/taskring.%s was truncated by "
+		             "%s[%d]: error: segment /dev/shm/taskring.%s was truncated by "
 		             "another process: exiting\n",
-		             (int)getpid(), instance);
+		             tr_log_ident(), (int)getpid(), instance);
 	if (n < 0)
 		return -EINVAL;
 	sigbus_state.len =

@@ -123,6 +123,10 @@ int tr_taskringd_main(int argc, char **argv)
 		return 2;
 	}
 
+	/* Every line names the instance, from the first that can know it: -i
+	 * now (an invalid name is refused below), the file's once loaded. */
+	if (instance && tr_config_instance_valid(instance) == 0)
+		tr_log_set_instance(instance);
 	if (tr_dconfig_load(path, instance, &cfg, err, sizeof(err))) {
 		if (test || print)
 			fprintf(stderr, "%s\n", err);
@@ -182,6 +186,7 @@ int tr_taskringd_main(int argc, char **argv)
 		return 0;
 	}
 
+	tr_log_set_instance(cfg.instance);
 	tr_log_set_level(cfg.log_level);
 	if (tr_uring_probe(err, sizeof(err))) {
 		log_err("%s", err);

@@ -75,6 +75,10 @@ for ((i = 0; i < ncpu; i++)); do
 	[ "$(ps -o args= -p "$pid")" = "taskring: worker $i cpu $cpu" ] && titles=$((titles + 1))
 	tr '\0' '\n' <"/proc/$pid/environ" | grep -q '^NOTIFY_SOCKET=\|^WATCHDOG_' || envclean=$((envclean + 1))
 done
+# Every line names the instance (several daemons may share one log file).
+dlog=$(daemon_log "$inst")
+tap_is "$(grep -cv "^[0-9T:.+-]* taskringd/$inst\[[0-9]*\]: [a-z]*: " "$dlog")" 0 \
+	"every log line starts 'TIME taskringd/$inst[PID]: LEVEL: '" || tap_diag_file "$dlog"
 tap_is "$pinned" "$ncpu" "each worker's Cpus_allowed_list is its own CPU"
 tap_is "$(echo $seen_cpus)" "${cpus[*]}" "worker i runs on the i-th usable CPU"
 tap_is "$titles" "$ncpu" "ps shows 'taskring: worker I cpu C'"

@@ -1,7 +1,8 @@
 /*
  * test_log.c - the log line prefixes (common/log.c): the "<N>" syslog form
  * when stderr is the journal (JOURNAL_STREAM names fd 2), the time-stamped
- * "TIME prog[pid]: level: " form otherwise.
+ * "TIME prog[pid]: level: " form otherwise; both name the instance once it
+ * is set ("prog/instance").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,15 +63,18 @@ static const char *log_text(int fd)
 	return buf;
 }
 
+/* The tag check_stamped() expects before "[pid]". */
+static const char *want_ident = "test_log";
+
 /* Checks that line (one, newline-terminated) is the time-stamped form with
- * prog[pid] and level, the text after it is rest, and the stamp reads as a
+ * want_ident[pid] and level, the text after it is rest, and the stamp reads as a
  * time within 10 s of now with UTC offset want_off (seconds). */
 static void check_stamped(const char *line, pid_t pid, const char *level, const char *rest,
                           long want_off, const char *what)
 {
 	static const char re[] =
 	    "^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
-	    "\\.([0-9]{3})([+-])([0-9]{2}):([0-9]{2}) ([a-z_]+)\\[([0-9]+)\\]: "
+	    "\\.([0-9]{3})([+-])([0-9]{2}):([0-9]{2}) ([A-Za-z0-9_./-]+)\\[([0-9]+)\\]: "
 	    "([a-z]+): (.*)\n$";
 	regex_t rx;
 	regmatch_t m[15];
@@ -93,7 +97,7 @@ static void check_stamped(const char *line, pid_t pid, const char *level, const 
 		memcpy(f[i], line + m[i].rm_so, (size_t)len);
 		f[i][len] = '\0';
 	}
-	is_str(f[11], "test_log", "%s: the process name", what);
+	is_str(f[11], want_ident, "%s: the process name (and instance)", what);
 	is_int(atol(f[12]), pid, "%s: the pid", what);
 	is_str(f[13], level, "%s: the level", what);
 	is_str(f[14], rest, "%s: the message", what);
@@ -217,6 +221,38 @@ int main(void)
 	tr_log_set_mode(TR_LOG_JOURNAL);
 	log_err("forced");
 	is_str(log_text(fd), "<3>test_log: error: forced\n", "tr_log_set_mode(TR_LOG_JOURNAL)");
+
+	/* ---- the instance in every line, both forms, workers too ---- */
+	tr_log_set_instance("hB-web.1");
+	is_str(tr_log_ident(), "test_log/hB-web.1", "tr_log_ident: prog/instance");
+	log_reset(fd);
+	log_notice("journal %s", "line");
+	is_str(log_text(fd), "<5>test_log/hB-web.1: notice: journal line\n",
+	       "journal mode names the instance: '<N>prog/instance: level: '");
+	log_reset(fd);
+	tr_log_set_mode(TR_LOG_STAMP);
+	want_ident = "test_log/hB-web.1";
+	log_info("stamped");
+	check_stamped(log_text(fd), getpid(), "info", "stamped", -3 * 3600,
+	              "time-stamped mode names the instance");
+	log_reset(fd);
+	child = fork();
+	if (child == 0) {
+		log_warn("worker line");
+		_exit(0);
+	}
+	waitpid(child, &st, 0);
+	check_stamped(log_text(fd), child, "warning", "worker line", -3 * 3600,
+	              "a forked child (a worker) names the instance with its own pid");
+	log_reset(fd);
+	tr_log_set_instance(NULL);
+	want_ident = "test_log";
+	log_info("none");
+	check_stamped(log_text(fd), getpid(), "info", "none", -3 * 3600,
+	              "tr_log_set_instance(NULL): the program name alone");
+	tr_log_set_instance("x");
+	tr_log_init("test_log", LOG_INFO);
+	is_str(tr_log_ident(), "test_log", "tr_log_init resets the instance");
 
 	stderr_to(saved_err);
 	close(fd);
