@@ -37,7 +37,9 @@ Errors are exceptions derived from :class:`TaskringError`:
 * :class:`TaskCancelled` - the task was cancelled.
 
 Waiting longer than a ``timeout`` raises the built-in :class:`TimeoutError`;
-bad arguments raise :class:`ValueError` or :class:`TypeError`.
+a ``timeout`` of ``None``, ``float("inf")`` or more than 2**64 ns (about 584
+years, any huge int) means no limit, as in libtaskring. Bad arguments raise
+:class:`ValueError` or :class:`TypeError`, never :class:`OverflowError`.
 
 Thread safety: a :class:`Client` may be used by several threads at once
 (the library calls release the GIL), but must not be closed while another
@@ -114,6 +116,31 @@ FINAL_STATES = frozenset(("done", "failed", "cancelled"))
 _DETACHED = 0x1  # TASKRING_DETACHED
 _MAX_ATTEMPTS = 1000  # the queue's hard limit on max_attempts
 _UINT_MAX = 0xFFFFFFFF
+#: Timeouts longer than this many seconds (about 584 years: more than the
+#: library's nanosecond deadlines hold) mean no limit, as float("inf") does
+#: and as in libtaskring, where a huge timeout means no limit.
+_NO_LIMIT_S = (1 << 64) // 10**9
+#: The longest dead_grace in seconds (the limit of TASKRING_DEAD_GRACE for the
+#: CLI): no limit would make Client() wait for ever after any stop.
+_DEAD_GRACE_MAX = 10**9
+
+
+def _isnan(x):
+    """math.isnan without converting an int to a float (10**400 does not fit)."""
+    return isinstance(x, float) and math.isnan(x)
+
+
+def _num(x):
+    """x for a message, cut short: 10**400 is not printed in full."""
+    s = repr(x)
+    return s if len(s) <= 24 else "%s... (%d digits)" % (s[:12], len(s))
+
+
+def _int_arg(x, what):
+    """x as an int for a C int argument: an int (not a bool), else TypeError."""
+    if not isinstance(x, int) or isinstance(x, bool):
+        raise TypeError("%s: expected int, got %s" % (what, type(x).__name__))
+    return int(x)
 
 
 # ---- exceptions -----------------------------------------------------------------
@@ -535,10 +562,10 @@ def _deadline(timeout, what="timeout"):
         return None
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
         raise TypeError("%s: expected a number of seconds, got %s" % (what, type(timeout).__name__))
-    if math.isnan(timeout) or timeout < 0:
-        raise ValueError("%s must be >= 0 seconds (got %r)" % (what, timeout))
-    if math.isinf(timeout):
-        return None  # no limit
+    if _isnan(timeout) or timeout < 0:
+        raise ValueError("%s must be >= 0 seconds (got %s)" % (what, _num(timeout)))
+    if timeout > _NO_LIMIT_S:
+        return None  # inf or huge: no limit
     return time.monotonic() + timeout
 
 
@@ -548,7 +575,7 @@ def _slice_ms(deadline, cap_s):
     if deadline is None:
         return int(cap_s * 1000)
     left = deadline - time.monotonic()
-    return max(1, min(int(cap_s * 1000), int(math.ceil(left * 1000))))
+    return max(1, int(math.ceil(min(cap_s, left) * 1000)))
 
 
 def _expired(deadline):
@@ -567,7 +594,9 @@ class Client:
     running; when it stopped by itself less than :attr:`dead_grace` seconds
     ago (a restart), the constructor waits for the next one until
     :attr:`dead_grace` after that stop (``dead_grace``, when given, sets
-    that attribute for this client). Raises :class:`ValueError` for an invalid name and
+    that attribute for this client: 0 to 10**9 seconds, as
+    ``TASKRING_DEAD_GRACE`` for the CLI; no limit would wait for ever after
+    any stop, so ``inf`` and larger values raise :class:`ValueError`). Raises :class:`ValueError` for an invalid name and
     :class:`DaemonUnavailable` when the instance cannot be used.
 
     Use it as a context manager, or call :meth:`close`. Every blocking call
@@ -591,9 +620,12 @@ class Client:
                 raise TypeError(
                     "dead_grace: expected a number, got %s" % type(dead_grace).__name__
                 )
-            if not 0 <= dead_grace < math.inf:
-                # inf would make Client() wait for ever after any stop
-                raise ValueError("dead_grace: expected a finite number >= 0, got %r" % dead_grace)
+            if not 0 <= dead_grace <= _DEAD_GRACE_MAX:  # also nan
+                # no limit would make Client() wait for ever after any stop
+                raise ValueError(
+                    "dead_grace: expected 0 to %d seconds, got %s"
+                    % (_DEAD_GRACE_MAX, _num(dead_grace))
+                )
             self.dead_grace = float(dead_grace)
         if instance is None:
             instance = os.environ.get("TASKRING_INSTANCE") or "default"
@@ -733,20 +765,25 @@ class Client:
             if not isinstance(attempts, int) or isinstance(attempts, bool):
                 raise TypeError("attempts: expected int, got %s" % type(attempts).__name__)
             if not 1 <= attempts <= _MAX_ATTEMPTS:
-                raise ValueError("attempts must be 1 to %d (got %d)" % (_MAX_ATTEMPTS, attempts))
+                raise ValueError(
+                    "attempts must be 1 to %d (got %s)" % (_MAX_ATTEMPTS, _num(attempts))
+                )
             o.max_attempts = attempts
         if run_timeout is not None:
             if not isinstance(run_timeout, (int, float)) or isinstance(run_timeout, bool):
                 raise TypeError(
                     "run_timeout: expected seconds, got %s" % type(run_timeout).__name__
                 )
-            if math.isnan(run_timeout) or run_timeout <= 0:
+            if _isnan(run_timeout) or run_timeout <= 0:
                 raise ValueError(
                     "run_timeout must be more than 0 seconds (leave it None for the "
                     "daemon's tasks.run_timeout_s)"
                 )
-            if math.isinf(run_timeout) or math.ceil(run_timeout) > _UINT_MAX:
-                raise ValueError("run_timeout %r is too long" % run_timeout)
+            if run_timeout > _UINT_MAX:  # also inf: the task has a limit or None
+                raise ValueError(
+                    "run_timeout %s is too long (at most %d seconds; leave it None for "
+                    "the daemon's tasks.run_timeout_s)" % (_num(run_timeout), _UINT_MAX)
+                )
             o.run_timeout_s = int(math.ceil(run_timeout))
         if cls is not None:
             if cls in ("cpu", CPU) and not isinstance(cls, bool):
@@ -825,7 +862,7 @@ class Client:
         if not isinstance(task_id, int) or isinstance(task_id, bool):
             raise TypeError("task id: expected int, got %s" % type(task_id).__name__)
         if not 1 <= task_id < 1 << 64:
-            raise ValueError("task id %d is out of range" % task_id)
+            raise ValueError("task id %s is out of range" % _num(task_id))
         self._handle()
         return Task(self, task_id)
 
@@ -932,7 +969,7 @@ class Client:
         if not isinstance(chunksize, int) or isinstance(chunksize, bool):
             raise TypeError("chunksize: expected int, got %s" % _typename(chunksize))
         if chunksize < 1:
-            raise ValueError("chunksize must be at least 1 (got %d)" % chunksize)
+            raise ValueError("chunksize must be at least 1 (got %s)" % _num(chunksize))
         opts = self._opts(attempts, run_timeout, False, cls)
         deadline = _deadline(timeout)
         return self._imap(tname, type, iter(iterable), deadline, chunksize, opts)
@@ -1143,12 +1180,12 @@ class Client:
         the pid it hit, like ``taskring kill-worker`` - to try isolation by
         hand. Raises TaskringError (``errno.ESRCH``) when that worker is not
         running."""
-        index, sig = int(index), int(sig)
+        index, sig = _int_arg(index, "index"), _int_arg(sig, "sig")
         # ctypes would wrap 2**32 around to worker 0.
         if not 0 <= index < 2**31:
-            raise ValueError("no worker %d: an index is 0 or more" % index)
+            raise ValueError("no worker %s: an index is 0 to %d" % (_num(index), 2**31 - 1))
         if not 0 < sig < 2**31:
-            raise ValueError("not a signal: %d" % sig)
+            raise ValueError("not a signal: %s" % _num(sig))
         pid = ctypes.c_int()
         r = self._lib.taskring_kill_worker(self._handle(), index, sig, ctypes.byref(pid))
         if r < 0:

@@ -149,6 +149,17 @@ def connecting():
     raises(ValueError, lambda: taskring.Client(""), "empty instance name: ValueError")
     for g in (-1, float("inf"), float("nan")):
         raises(ValueError, lambda: taskring.Client(dead_grace=g), "dead_grace=%r: ValueError" % g)
+    # Too large for a float, or beyond TASKRING_DEAD_GRACE's 10**9 s: a
+    # clear ValueError, not OverflowError (no limit would wait for ever).
+    for g, name in ((10**400, "10**400"), (-(10**400), "-10**400"), (10**9 + 1, "10**9 + 1"),
+                    (1e300, "1e300")):
+        e = raises(ValueError, lambda: taskring.Client(INST_A, dead_grace=g),
+                   "dead_grace=%s: ValueError" % name)
+        if e is not None:
+            ok("dead_grace" in str(e) and len(str(e)) < 120,
+               "  naming dead_grace, in a short message", str(e))
+    with taskring.Client(INST_A, dead_grace=10**9) as big:
+        is_(big.dead_grace, 1e9, "dead_grace=10**9 (the largest) is accepted")
     missing = os.environ["TR_PY_PREFIX"] + "-nobody"
     e = raises(
         taskring.DaemonUnavailable,
@@ -308,6 +319,18 @@ def errors(c):
         "run_timeout=inf: ValueError",
     )
     raises(ValueError, lambda: c.task(0), "task id 0: ValueError")
+    # Numbers too large for a float or a C integer: ValueError, never OverflowError.
+    for rt, name in ((10**400, "10**400"), (2**32, "2**32"), (-(10**400), "-10**400"),
+                     (float("nan"), "nan"), (1e300, "1e300")):
+        raises(ValueError, lambda: c.submit("noop", run_timeout=rt),
+               "run_timeout=%s: ValueError" % name)
+    raises(ValueError, lambda: c.submit("noop", attempts=10**400), "attempts=10**400: ValueError")
+    raises(ValueError, lambda: c.task(10**400), "task id 10**400: ValueError")
+    raises(ValueError, lambda: c.map("noop", [], chunksize=-(10**400)),
+           "chunksize=-10**400: ValueError")
+    t = c.submit("echo", "long", run_timeout=2**32 - 1)
+    is_((t.result(timeout=30), t.info()["run_timeout_s"]), ("long", 2**32 - 1),
+        "run_timeout=2**32 - 1 (the largest) reaches the task")
     t = c.submit("echo", "again", attempts=2, run_timeout=5)
     t.result(timeout=30)
     is_(
@@ -340,6 +363,28 @@ def timeouts_and_detach(c):
     )
     raises(ValueError, lambda: t.result(timeout=-1), "negative timeout: ValueError")
     is_(c.submit("echo", "inf").result(timeout=float("inf")), "inf", "timeout=inf: no limit")
+    # Huge timeouts mean no limit, as inf and as in libtaskring; a float
+    # near its maximum must not overflow either.
+    for to, name in ((10**400, "10**400"), (2**64, "2**64"), (1e308, "1e308"),
+                     (sys.float_info.max, "float max")):
+        h = c.submit("echo", "huge")
+        try:
+            got = h.result(timeout=to)
+        except Exception as e:
+            got = "%s: %s" % (type(e).__name__, e)
+            h.result(timeout=30)  # read: leave no unread result behind
+        is_(got, "huge", "result(timeout=%s): no limit" % name)
+    try:
+        got = c.map("echo", ["a", "b"], timeout=10**400)
+        got2 = list(c.imap("echo", ["c"], timeout=10**400))
+        got3 = c.submit("echo", "d", timeout=10**400).result()
+    except Exception as e:
+        got = got2 = got3 = "%s: %s" % (type(e).__name__, e)
+    is_((got, got2, got3), (["a", "b"], ["c"], "d"),
+        "map/imap/submit(timeout=10**400): no limit")
+    raises(ValueError, lambda: t.result(timeout=-(10**400)), "timeout=-10**400: ValueError")
+    raises(ValueError, lambda: c.map("echo", ["a"], timeout=float("nan")),
+           "map(timeout=nan): ValueError")
     d = c.submit("echo", "gone", detach=True)
     ok(d.detached, "detach=True: Task.detached")
     ok(d.result(timeout=30) is None, "a detached task's result() is None once it finished")
@@ -619,6 +664,12 @@ def cancelling():
         raises(ValueError, lambda: c.kill_worker(2**32),
                "kill_worker(2**32): ValueError, not worker 0")
         raises(ValueError, lambda: c.kill_worker(-1), "kill_worker(-1): ValueError")
+        raises(ValueError, lambda: c.kill_worker(10**400), "kill_worker(10**400): ValueError")
+        raises(ValueError, lambda: c.kill_worker(0, 10**400),
+               "kill_worker(0, sig=10**400): ValueError")
+        for x in (1.5, float("inf"), float("nan"), "0"):
+            raises(TypeError, lambda: c.kill_worker(x),
+                   "kill_worker(%r): TypeError, not truncated or OverflowError" % x)
 
 
 @section
