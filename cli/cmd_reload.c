@@ -10,6 +10,18 @@
  * not that reload's answer. An answer pushed out of the daemon's ring by
  * many other reloads before we looked (-ESTALE) is asked for again.
  *
+ * How long: a reload that replaces workers does so one at a time, and each
+ * retired worker may finish its running tasks for up to shutdown_timeout_s,
+ * so no fixed time fits. Without --timeout the command waits 60 s for the
+ * answer, and once the daemon reports the reload replacing workers
+ * (taskring_reload_progress), until the time the daemon expects that to end
+ * instead, plus RELOAD_SLACK_MS: longer or shorter. That time is absolute,
+ * renewed as the supervisor goes on (its loop turns at least every 5 s): a
+ * supervisor that stops moving (SIGSTOP, hung) does not push it on, and a
+ * dead one ends the wait at once. --timeout bounds the wait whatever the
+ * daemon says. A reload that takes longer than RELOAD_QUIET_MS says how far
+ * it got on stderr, at each worker change done.
+ *
  * With --pid (systemd's ExecReload=taskring reload --pid $MAINPID, where the
  * instance named in the configuration file is not known), the instance is
  * the one whose live supervisor is that pid, found by attaching to each
@@ -25,6 +37,8 @@
 #include "cli.h"
 
 #define RELOAD_DEFAULT_TIMEOUT_MS 60000
+#define RELOAD_SLACK_MS           10000
+#define RELOAD_QUIET_MS           2000
 
 static const char reload_help[] =
     "usage: taskring reload [--pid PID] [--timeout S]\n"
@@ -34,8 +48,10 @@ static const char reload_help[] =
     "changes nothing; its error is printed.\n"
     "\n"
     "Options:\n"
-    "  -t, --timeout S      wait at most S seconds (default 60), also for a\n"
-    "                       restarting daemon\n"
+    "  -t, --timeout S      wait at most S seconds, also for a restarting daemon\n"
+    "                       (default: 60; while the daemon replaces workers, each\n"
+    "                       finishing its tasks within shutdown_timeout_s, as\n"
+    "                       long as it expects that to take, plus 10)\n"
     "      --pid PID        the daemon is process PID, and the instance the one it\n"
     "                       serves (for systemd: ExecReload=taskring reload --pid\n"
     "                       $MAINPID); with -i, that instance's daemon must be PID\n"
@@ -44,6 +60,43 @@ static const char reload_help[] =
     "\n"
     "Exit status: 0 applied; 1 refused (the error on stderr); 2 bad arguments;\n"
     "3 daemon not reachable or stopped; 4 no answer in time.\n";
+
+/* The state letter of process pid in /proc (R, S, T, ...), or 0. */
+static char reload_proc_state(int pid)
+{
+	char path[64], buf[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')'); /* the name may hold anything */
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* No answer by the deadline: says what is known and returns CLI_TIMEOUT. */
+static int reload_late(struct cli *c, int pid, int64_t waited_ms, int have,
+                       const struct taskring_reload_progress *pr)
+{
+	char state = reload_proc_state(pid), prog[160] = "";
+
+	if (have)
+		snprintf(prog, sizeof(prog), " (it had done %u of %u worker changes%s)", pr->done,
+		         pr->total, pr->left_ms == 0 ? ", and expected to be done by now" : "");
+	if (state == 'T' || state == 't')
+		cli_err(c,
+		        "no answer from the daemon (pid %d) within %lld s: it is stopped "
+		        "(state %c; SIGCONT continues it)%s",
+		        pid, (long long)(waited_ms / 1000), state, prog);
+	else
+		cli_err(c, "no answer from the daemon (pid %d) within the timeout (%lld s)%s", pid,
+		        (long long)(waited_ms / 1000), prog);
+	return CLI_TIMEOUT;
+}
 
 /* Attaches to the instance whose live supervisor is pid; name receives its
  * name. Returns CLI_OK or prints why not and returns CLI_NODAEMON. */
@@ -99,7 +152,11 @@ static int reload_run(struct cli *c, int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct taskring_status st;
-	int64_t timeout_ms = RELOAD_DEFAULT_TIMEOUT_MS, deadline, pause_ms = 5;
+	struct taskring_reload_progress pr = {0};
+	int64_t timeout_ms = RELOAD_DEFAULT_TIMEOUT_MS, deadline, pause_ms = 5, start;
+	int given = 0, have = 0;
+	int64_t roll_end = -1; /* cli_now_ms() when the daemon expects the roll to end */
+	unsigned shown_done = 0, shown_total = 0;
 	uint64_t want_pid = 0;
 	char name[64], why[256];
 	uint32_t ticket;
@@ -110,9 +167,10 @@ static int reload_run(struct cli *c, int argc, char **argv)
 		int opt = getopt_long(argc, argv, ":t:p:i:h", longopts, NULL);
 		if (opt == -1)
 			break;
-		if (opt == 't')
+		if (opt == 't') {
 			s = cli_opt_duration(c, "--timeout", optarg, &timeout_ms);
-		else if (opt == 'p')
+			given = 1;
+		} else if (opt == 'p')
 			s = cli_opt_u64(c, "--pid", optarg, 2, 0x7fffffff, &want_pid);
 		else
 			s = cli_common_opt(c, opt, tok, longopts);
@@ -121,7 +179,8 @@ static int reload_run(struct cli *c, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage(c, "unexpected argument '%.40s'", argv[optind]);
-	deadline = cli_now_ms() + timeout_ms;
+	start = cli_now_ms();
+	deadline = start + timeout_ms;
 	c->attach_by = deadline; /* no longer for a restarting daemon */
 	if (want_pid && !c->instance_opt)
 		s = reload_find(c, (int)want_pid, name, sizeof(name));
@@ -194,10 +253,28 @@ static int reload_run(struct cli *c, int argc, char **argv)
 				cli_err(c, "reload refused (no reason given)");
 			return CLI_FAILED;
 		}
-		if (cli_remaining_ms(deadline) == 0) {
-			cli_err(c, "no answer from the daemon (pid %d) within the timeout", pid);
-			return CLI_TIMEOUT;
+		if (r == -EAGAIN && taskring_reload_progress(c->h, ticket, &pr) == 0) {
+			int64_t now = cli_now_ms();
+			have = 1;
+			/* The end the daemon expects replaces the fixed wait. It is
+			 * an absolute time: once it passed (left_ms 0), it stays. */
+			if (pr.left_ms > 0 || roll_end < 0)
+				roll_end = now + pr.left_ms;
+			if (!given)
+				deadline = roll_end + RELOAD_SLACK_MS;
+			if (now - start >= RELOAD_QUIET_MS &&
+			    (pr.done != shown_done || pr.total != shown_total)) {
+				shown_done = pr.done;
+				shown_total = pr.total;
+				fprintf(
+				    stderr,
+				    "taskring: reload: %u of %u worker changes done; the daemon "
+				    "expects the rest within %lld s (running tasks finish first)\n",
+				    pr.done, pr.total, (long long)((pr.left_ms + 999) / 1000));
+			}
 		}
+		if (cli_remaining_ms(deadline) == 0)
+			return reload_late(c, pid, cli_now_ms() - start, have, &pr);
 	}
 }
 

@@ -430,3 +430,26 @@ int taskring_reload_outcome(taskring_t *h, uint32_t ticket, int *ok, char *why, 
 		return -EINVAL;
 	return trq_reload_find(&h->q, ticket, ok, why, len);
 }
+
+int taskring_reload_progress(taskring_t *h, uint32_t ticket, struct taskring_reload_progress *p)
+{
+	uint32_t done, total;
+	uint64_t by, now;
+
+	if (!h || !p)
+		return -EINVAL;
+	int r = trq_reload_roll_get(&h->q, ticket, &done, &total, &by);
+	if (r)
+		return r;
+	now = trq_now();
+	p->done = done;
+	p->total = total;
+	/* Untrusted: at most what the largest configuration can need (every
+	 * worker retired with shutdown_timeout_s at its maximum, 86400 s). */
+	uint64_t most = (uint64_t)TRQ_WORKERS_MAX * (86400 + 10) * 1000000000ull;
+	by = by > now ? by - now : 0;
+	if (by > most)
+		by = most;
+	p->left_ms = (int64_t)((by + 999999) / 1000000);
+	return 0;
+}

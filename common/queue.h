@@ -235,6 +235,12 @@ struct trq_hdr {
 	uint32_t reload_claimed;    /* the last ticket a reload claimed */
 	uint32_t reload_pending;    /* 1: a reload converges; it answers from: */
 	uint32_t reload_pend_from;  /* the first ticket it answers */
+	uint32_t reload_roll_done;  /* of the converging reload's worker changes
+	                               (stop, move, restart, start), done so far */
+	uint32_t reload_roll_total; /* and in all; 0: none published (reload.h) */
+	uint64_t reload_roll_by_ns; /* CLOCK_MONOTONIC: the latest the supervisor
+	                               expects the roll to end (each worker it
+	                               retires gets shutdown_timeout_s) */
 	struct trq_reload_ans reload_ans[TRQ_RELOAD_ANS];
 
 	/* the spare worker, published by the supervisor for status only

@@ -57,6 +57,39 @@ void trq_reload_publish(struct trq *q, uint32_t from, uint32_t n, int ok, const 
 	trq_futex_wake(&h->reload_seq, INT_MAX);
 }
 
+void trq_reload_roll(struct trq *q, uint32_t done, uint32_t total, uint64_t by_ns)
+{
+	struct trq_hdr *h = q->hdr;
+
+	__atomic_store_n(&h->reload_roll_by_ns, by_ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->reload_roll_done, done, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->reload_roll_total, total, __ATOMIC_RELEASE);
+}
+
+int trq_reload_roll_get(struct trq *q, uint32_t ticket, uint32_t *done, uint32_t *total,
+                        uint64_t *by_ns)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t claimed = __atomic_load_n(&h->reload_claimed, __ATOMIC_ACQUIRE);
+	uint32_t pending = __atomic_load_n(&h->reload_pending, __ATOMIC_ACQUIRE);
+	uint32_t pend_from = __atomic_load_n(&h->reload_pend_from, __ATOMIC_RELAXED);
+	uint32_t t = __atomic_load_n(&h->reload_roll_total, __ATOMIC_ACQUIRE);
+	uint32_t d = __atomic_load_n(&h->reload_roll_done, __ATOMIC_RELAXED);
+	uint64_t by = __atomic_load_n(&h->reload_roll_by_ns, __ATOMIC_RELAXED);
+
+	if (pending != 1 || (int32_t)(claimed - ticket) < 0 || (int32_t)(ticket - pend_from) < 0)
+		return -EAGAIN;
+	if (t == 0 || by == 0)
+		return -EAGAIN;
+	/* Stop, move, restart and start of each slot at most. */
+	if (t > 2 * TRQ_WORKERS_MAX)
+		t = 2 * TRQ_WORKERS_MAX;
+	*total = t;
+	*done = d < t ? d : t;
+	*by_ns = by;
+	return 0;
+}
+
 /* Reads answer a (a private copy of the segment's) into *ok and why. */
 static void reload_copy(const struct trq_reload_ans *a, int *ok, char *why, size_t len)
 {

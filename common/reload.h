@@ -16,6 +16,13 @@
  * the last ticket claimed and where the tickets of a converging reload
  * begin, so that a client whose answer was pushed out of the ring by many
  * other reloads learns so (and asks again) instead of waiting in vain.
+ *
+ * While a reload converges (replaces workers one at a time, each finishing
+ * its running tasks within shutdown_timeout_s) the supervisor publishes its
+ * progress: worker changes done of how many, and by when it expects the
+ * last to end at the latest, so that a client waits as long as the daemon
+ * needs, not a fixed time, and no longer once the daemon stops moving (the
+ * time is absolute: a stopped supervisor does not push it on).
  */
 #ifndef TR_RELOAD_H
 #define TR_RELOAD_H
@@ -46,6 +53,18 @@ void trq_reload_pending(struct trq *q, int pending, uint32_t from);
 /* Supervisor: publishes the answer for the n tickets from `from` on
  * (n may be 0): ok 1 applied, 0 refused because of why (truncated to fit). */
 void trq_reload_publish(struct trq *q, uint32_t from, uint32_t n, int ok, const char *why);
+
+/* Supervisor: the converging reload has done `done` of `total` worker
+ * changes and expects the last to end by by_ns (CLOCK_MONOTONIC); total 0:
+ * none converges. */
+void trq_reload_roll(struct trq *q, uint32_t done, uint32_t total, uint64_t by_ns);
+
+/* Client: when the reload that answers ticket converges and published its
+ * progress, returns 0 and sets *done, *total (done <= total, total >= 1)
+ * and *by_ns; else -EAGAIN (not begun, answered, or no roll). Untrusted:
+ * a hint for how long to wait, never a reason to wait for ever. */
+int trq_reload_roll_get(struct trq *q, uint32_t ticket, uint32_t *done, uint32_t *total,
+                        uint64_t *by_ns);
 
 /* Client: the answer covering ticket. Returns 0 and sets *ok (1 applied,
  * 0 refused) and why (len bytes, always terminated; "" when applied);

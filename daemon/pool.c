@@ -1070,6 +1070,37 @@ static int pool_step(struct tr_pool *p, uint64_t now)
 	return 1;
 }
 
+unsigned tr_pool_roll_left(const struct tr_pool *p, uint64_t now, uint64_t *by)
+{
+	uint64_t grace = pool_grace_ms(p, TR_KILL_STOP) * NS_PER_MS, t = now;
+	unsigned left = 0;
+
+	for (unsigned i = 0; i < p->nslots || i < p->nwant; i++) {
+		const struct tr_wslot *s = &p->w[i];
+		if (s->pid && s->kill != TR_KILL_NONE) {
+			/* being stopped: by its SIGKILL at the latest */
+			uint64_t end = s->sigkill_at > now ? s->sigkill_at : now;
+			if (end > t)
+				t = end;
+			left++;
+			t += TR_POOL_STEP_NS;
+		} else if (i >= p->nwant) {
+			if (s->pid) {
+				left++;
+				t += grace + TR_POOL_STEP_NS;
+			}
+		} else if (!s->pid || !s->ready) {
+			left++; /* to start, or starting */
+			t += TR_POOL_STEP_NS;
+		} else if (s->cpu != tr_cpus_pick(&p->cpus, i) || s->gen != p->gen) {
+			left++; /* to retire, then start */
+			t += grace + 2 * TR_POOL_STEP_NS;
+		}
+	}
+	*by = t;
+	return left;
+}
+
 /* The cpu task slot i's process executes, checked against its slot: returns
  * the task's slot record (and its id in *id) or NULL. */
 static struct trq_slot *pool_cur_task(struct tr_pool *p, unsigned i, uint64_t *id)

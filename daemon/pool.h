@@ -161,6 +161,16 @@ int tr_pool_step(struct tr_pool *p, uint64_t now);
  * as set up). Any other index is ignored. */
 void tr_pool_event(struct tr_pool *p, uint64_t index, uint64_t now);
 
+/* What a converging pool (a reload) still has to do: returns how many
+ * worker slots still change (a surplus worker to stop, one to move to its
+ * CPU or to restart with new settings, one to start or starting; one being
+ * stopped counts until it exited) and sets *by to the time (CLOCK_MONOTONIC)
+ * by which they should be done at the latest: a retirement ends by its
+ * SIGKILL, shutdown_timeout_s after it began, and each step is given
+ * TR_POOL_STEP_NS more for the process to exit and its successor to start. */
+#define TR_POOL_STEP_NS (5 * 1000000000ull)
+unsigned tr_pool_roll_left(const struct tr_pool *p, uint64_t now, uint64_t *by);
+
 /* Reaps slot index if its process ended (its pidfd polled readable). */
 void tr_pool_reap(struct tr_pool *p, unsigned index, uint64_t now);
 

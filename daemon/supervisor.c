@@ -150,6 +150,7 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 	uint64_t token = sup_token(); /* the pool hands it to the workers */
 	__atomic_store_n(&s->q.hdr->sup_token, token, __ATOMIC_RELAXED);
 	trq_reload_pending(&s->q, 0, 0); /* one the last supervisor left converging */
+	trq_reload_roll(&s->q, 0, 0, 0);
 	tr_sigbus_install(s->q.base, s->q.size, s->cfg.instance); /* shrunk by others: say so */
 	r = tr_instance_settings(&s->q, &s->cfg, nworkers, check_interval(&s->cfg));
 	if (r == 0) {
@@ -387,7 +388,22 @@ static void sup_reload_done(struct tr_sup *s, int ok, const char *why)
 		trq_reload_publish(&s->q, s->pend[i].from, s->pend[i].n, ok, why);
 	sup_reload_answer(s, s->pend[s->npend - 1].from, s->pend[s->npend - 1].n, ok, why);
 	trq_reload_pending(&s->q, 0, 0); /* after the answers: see trq_reload_find */
+	trq_reload_roll(&s->q, 0, 0, 0);
 	s->npend = 0;
+}
+
+/* Publishes how far the converging reload got, for `taskring reload`: its
+ * worker changes done of how many, and by when the rest should be done. */
+static void sup_reload_progress(struct tr_sup *s, uint64_t now)
+{
+	uint64_t by;
+	unsigned left = tr_pool_roll_left(&s->pool, now, &by);
+
+	if (s->roll_done + left > s->roll_total)
+		s->roll_total = s->roll_done + left; /* more to do: a worker died */
+	else
+		s->roll_done = s->roll_total - left;
+	trq_reload_roll(&s->q, s->roll_done, s->roll_total, by);
 }
 
 /* Adds tickets to those the converging reload answers. They follow the
@@ -478,6 +494,7 @@ void tr_sup_reload(struct tr_sup *s, uint64_t now)
 	 * reload still converging: this file replaced theirs. */
 	if (!s->reloading)
 		s->npend = 0;
+	s->roll_done = s->roll_total = 0; /* counted anew towards this file */
 	sup_reload_pend(s, from, nt);
 	trq_reload_pending(&s->q, 1, s->pend[0].from);
 	trq_reload_claimed(&s->q, s->reload_upto);
@@ -737,6 +754,8 @@ int tr_sup_run(struct tr_sup *s)
 			break;
 		if (converged && s->reloading)
 			sup_reload_done(s, 1, "");
+		else if (s->reloading)
+			sup_reload_progress(s, now);
 		sup_status(s, converged, now);
 		sup_arm(s);
 

@@ -51,9 +51,10 @@ struct tr_sup {
 	int epfd, sfd, tfd;
 	enum tr_sup_phase phase;
 	int exit_code;
-	int ready_sent;       /* READY=1 sent since start or the last reload */
-	int reloading;        /* a reload waits for the pool to converge */
-	uint32_t reload_upto; /* the last reload ticket claimed (reload.h) */
+	int ready_sent;                 /* READY=1 sent since start or the last reload */
+	int reloading;                  /* a reload waits for the pool to converge */
+	unsigned roll_done, roll_total; /* its worker changes done, and in all */
+	uint32_t reload_upto;           /* the last reload ticket claimed (reload.h) */
 	struct {
 		uint32_t from, n;
 	} pend[SUP_PEND_MAX];    /* the tickets the converging reload answers, */

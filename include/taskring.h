@@ -311,6 +311,26 @@ int taskring_reload_ticket(taskring_t *h, uint32_t *ticket);
  * and send SIGHUP again). -EINVAL for NULL arguments. */
 int taskring_reload_outcome(taskring_t *h, uint32_t ticket, int *ok, char *why, size_t len);
 
+/* How far the reload answering ticket got while it replaces workers: a
+ * reload that restarts, moves, stops or starts workers does so one at a
+ * time, each retired worker finishing its running tasks within the
+ * daemon's shutdown_timeout_s, so it may take that long per worker. */
+struct taskring_reload_progress {
+	unsigned done;   /* worker changes done (a worker stopped, moved, restarted,
+	                    started) */
+	unsigned total;  /* worker changes in all (grows when a worker dies meanwhile) */
+	int64_t left_ms; /* the longest the daemon expects the rest to take, from
+	                    now (0 once that time passed: it is late, or stopped) */
+};
+
+/* While the reload that answers ticket replaces workers: returns 0 and
+ * fills *p; -EAGAIN when there is nothing to report (it has not begun, it
+ * was answered, or it changes no worker), -EINVAL for NULL arguments. The
+ * daemon updates it as it goes; a supervisor that is stopped or hung does
+ * not, so that left_ms runs down to 0: wait for the answer until left_ms
+ * passed (and some slack), not longer. */
+int taskring_reload_progress(taskring_t *h, uint32_t ticket, struct taskring_reload_progress *p);
+
 /* Names of states and classes ("queued", "cpu", ...); "?" when out of range. */
 const char *taskring_state_name(int state);
 const char *taskring_class_name(int cls);

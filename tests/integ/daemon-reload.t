@@ -224,6 +224,53 @@ tap_is "$?:$(cat "$TR_TMP/reload-c.out")" "0:reload applied" "and the reload com
 wait_until 30 'test "$(nready "$inst")" = 2 && test "$(status_json "$inst" | jq .queues.cpu.running)" = 0'
 tap_ok $? "with both workers back, idle"
 
+# ---- how long `taskring reload` waits: as long as the daemon expects the roll to take ------
+# Each retired worker may finish its running tasks for shutdown_timeout_s (40 s here), one
+# worker at a time: 2 workers may need more than the 60 s of a fixed default. The daemon
+# publishes the end it expects; the client waits until then (plus 10 s), and says so
+# once the reload has taken 2 s.
+s1=$(T submit spin 3000)
+s2=$(T submit spin 3000)
+wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
+write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/b\"]" "shutdown_timeout_s: 40"
+run T reload
+tap_is "$RUN_STATUS:$RUN_OUT" "0:reload applied" "a reload replacing 2 workers busy for 3 s is applied"
+expect=$(sed -n 's/.*reload: 0 of 2 worker changes done; the daemon expects the rest within \([0-9]*\) s.*/\1/p' <<<"$RUN_ERR" | head -n 1)
+tap_ok "$([ -n "$expect" ] && [ "$expect" -gt 60 ] && [ "$expect" -le 110 ]; echo $?)" \
+	"on the way it says how far it got, and that the daemon may need ${expect:-?} s (2 x 40 s for the tasks, plus starts): more than 60 (stderr: ${RUN_ERR:0:200})"
+
+# A supervisor stopped (SIGSTOP) during such a reload does not move that end on: the
+# client gives up 10 s after it, saying the daemon is stopped, not after a fixed 60 s
+# (here the end is about 7 s away: one worker, shutdown_timeout_s 2, 5 s to restart it).
+write_config "$cfg" "workers: 1" "io:" "  allowed_paths: [\"$TR_TMP/b\"]" "shutdown_timeout_s: 2"
+run T reload
+tap_is "$RUN_STATUS:$RUN_OUT" "0:reload applied" "reload to 1 worker, shutdown_timeout_s 2"
+s1=$(T submit spin 30000)
+wait_until 30 'test "$(task_json "$inst" "$s1" state)" = running'
+write_config "$cfg" "workers: 1" "io:" "  allowed_paths: [\"$TR_TMP/a\"]" "shutdown_timeout_s: 2"
+nre=$(grep -c "with the new configuration" "$log")
+tr_bg "$TR" -i "$inst" reload >"$TR_TMP/reload-s.out" 2>"$TR_TMP/reload-s.err"
+rs=$TR_BG_PID
+wait_until 30 'test "$(grep -c "with the new configuration" "$log")" -gt "$nre"'
+dpid=$(daemon_pid "$inst")
+sleep 0.3 # the supervisor published the roll at its loop's next turn
+kill -STOP "$dpid"
+t0=$SECONDS
+wait "$rs"
+st=$?
+took=$((SECONDS - t0))
+kill -CONT "$dpid"
+tap_ok "$([ "$st" = 4 ] && [ "$took" -ge 5 ] && [ "$took" -le 40 ]; echo $?)" \
+	"a reload whose daemon is SIGSTOPped ends with exit 4 after ${took} s (about 17 expected; exit $st)"
+tap_like "$(cat "$TR_TMP/reload-s.err")" "no answer from the daemon \\(pid $dpid\\) within [0-9]+ s: it is stopped \\(state T" \
+	"saying that the daemon is stopped"
+T cancel "$s1" >/dev/null 2>&1
+write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/a\"]"
+run T reload
+tap_is "$RUN_STATUS:$RUN_OUT" "0:reload applied" "continued, the daemon applies the next reload (2 workers)"
+wait_until 30 'test "$(nready "$inst")" = 2'
+tap_ok $? "two workers ready"
+
 # ---- SIGTERM while a reload replaces workers, then SIGHUP while stopping ----------------
 slow_reload "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/b\"]"
 dpid=$(daemon_pid "$inst")

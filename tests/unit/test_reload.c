@@ -149,6 +149,59 @@ static void test_damage_and_wrap(struct trq *q)
 	       "taskring_reload_outcome(NULL): -EINVAL");
 }
 
+/* The progress of a converging reload: reported for the tickets it answers
+ * only, while it converges, and sanitized. */
+static void test_roll(struct trq *q)
+{
+	uint32_t upto = q->hdr->reload_claimed, from, done = 9, total = 9;
+	uint64_t by = 9, now = trq_now();
+	struct taskring_reload_progress pr;
+
+	trq_reload_roll(q, 0, 0, 0);
+	trq_reload_pending(q, 0, 0);
+	uint32_t t = trq_reload_ticket(q);
+	is_int(trq_reload_roll_get(q, t, &done, &total, &by), -EAGAIN,
+	       "no progress before the reload began");
+	uint32_t n = trq_reload_claim(q, &upto, &from);
+	trq_reload_pending(q, 1, from);
+	trq_reload_claimed(q, upto);
+	is_int(trq_reload_roll_get(q, t, &done, &total, &by), -EAGAIN,
+	       "none while the supervisor published no roll yet");
+	trq_reload_roll(q, 1, 3, now + 5000000000ull);
+	is_int(trq_reload_roll_get(q, t, &done, &total, &by), 0, "its roll: reported");
+	ok(done == 1 && total == 3 && by == now + 5000000000ull, "1 of 3, by now + 5 s");
+	is_int(trq_reload_roll_get(q, t + 1, &done, &total, &by), -EAGAIN,
+	       "not for a ticket its reload did not claim");
+	is_int(trq_reload_roll_get(q, from - 1, &done, &total, &by), -EAGAIN,
+	       "nor for one an earlier reload answered");
+	/* through the library: left_ms counts down from the absolute end */
+	taskring_t *h = NULL;
+	if (taskring_attach(qt_instance, &h) == 0) {
+		is_int(taskring_reload_progress(h, t, &pr), 0, "taskring_reload_progress: 0");
+		ok(pr.done == 1 && pr.total == 3 && pr.left_ms > 4000 && pr.left_ms <= 5000,
+		   "1 of 3, about 5000 ms left (%lld)", (long long)pr.left_ms);
+		trq_reload_roll(q, 2, 3, now - 1000000000ull);
+		is_int(taskring_reload_progress(h, t, &pr), 0,
+		       "an end in the past: still reported");
+		is_int(pr.left_ms, 0, "with 0 ms left");
+		trq_reload_roll(q, 7, 3, UINT64_MAX);
+		taskring_reload_progress(h, t, &pr);
+		ok(pr.done == 3 && pr.total == 3, "done past total is cut to total");
+		ok(pr.left_ms > 0 && pr.left_ms <= (int64_t)TRQ_WORKERS_MAX * 86410 * 1000,
+		   "an end far away is cut to what a configuration can need (%lld ms)",
+		   (long long)pr.left_ms);
+		is_int(taskring_reload_progress(NULL, t, &pr), -EINVAL, "NULL handle: -EINVAL");
+		is_int(taskring_reload_progress(h, t, NULL), -EINVAL, "NULL progress: -EINVAL");
+		taskring_detach(h);
+	} else {
+		ok(0, "taskring_attach");
+	}
+	trq_reload_publish(q, from, n, 1, "");
+	trq_reload_pending(q, 0, 0);
+	trq_reload_roll(q, 0, 0, 0);
+	is_int(trq_reload_roll_get(q, t, &done, &total, &by), -EAGAIN, "none once answered");
+}
+
 int main(void)
 {
 	struct trq q;
@@ -160,6 +213,7 @@ int main(void)
 		return 1;
 	}
 	test_tickets(&q);
+	test_roll(&q);
 	test_damage_and_wrap(&q);
 	trq_detach(&q);
 	return tap_done();
