@@ -22,6 +22,11 @@
  * daemon says. A reload that takes longer than RELOAD_QUIET_MS says how far
  * it got on stderr, at each worker change done.
  *
+ * With --accepted the command returns as soon as the daemon reports the
+ * reload replacing workers (the file was valid and is being applied), for
+ * systemd's ExecReload=, which systemd kills after TimeoutStartSec=: a
+ * refused file is still reported as refused.
+ *
  * With --pid (systemd's ExecReload=taskring reload --pid $MAINPID, where the
  * instance named in the configuration file is not known), the instance is
  * the one whose live supervisor is that pid, found by attaching to each
@@ -41,7 +46,7 @@
 #define RELOAD_QUIET_MS           2000
 
 static const char reload_help[] =
-    "usage: taskring reload [--pid PID] [--timeout S]\n"
+    "usage: taskring reload [--pid PID] [--timeout S] [--accepted]\n"
     "\n"
     "Sends SIGHUP to the daemon, which reloads its configuration file, and waits\n"
     "until the daemon reports the new file applied or refused. An invalid file\n"
@@ -52,13 +57,17 @@ static const char reload_help[] =
     "                       (default: 60; while the daemon replaces workers, each\n"
     "                       finishing its tasks within shutdown_timeout_s, as\n"
     "                       long as it expects that to take, plus 10)\n"
+    "  -a, --accepted       return once the daemon accepted the file and began\n"
+    "                       replacing workers, without waiting for that to end\n"
+    "                       (for systemd's ExecReload=, which has a time limit)\n"
     "      --pid PID        the daemon is process PID, and the instance the one it\n"
     "                       serves (for systemd: ExecReload=taskring reload --pid\n"
     "                       $MAINPID); with -i, that instance's daemon must be PID\n"
     "  -i, --instance NAME  the daemon instance\n"
     "  -h, --help           show this help\n"
     "\n"
-    "Exit status: 0 applied; 1 refused (the error on stderr); 2 bad arguments;\n"
+    "Exit status: 0 applied (or accepted, with --accepted); 1 refused (the error on stderr); 2 bad "
+    "arguments;\n"
     "3 daemon not reachable or stopped; 4 no answer in time.\n";
 
 /* The state letter of process pid in /proc (R, S, T, ...), or 0. */
@@ -145,16 +154,14 @@ static int reload_find(struct cli *c, int pid, char *name, size_t namelen)
 static int reload_run(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"timeout", required_argument, NULL, 't'},
-	    {"pid", required_argument, NULL, 'p'},
-	    {"instance", required_argument, NULL, 'i'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"timeout", required_argument, NULL, 't'}, {"pid", required_argument, NULL, 'p'},
+	    {"accepted", no_argument, NULL, 'a'},      {"instance", required_argument, NULL, 'i'},
+	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	struct taskring_status st;
 	struct taskring_reload_progress pr = {0};
 	int64_t timeout_ms = RELOAD_DEFAULT_TIMEOUT_MS, deadline, pause_ms = 5, start;
-	int given = 0, have = 0;
+	int given = 0, have = 0, accepted = 0;
 	int64_t roll_end = -1; /* cli_now_ms() when the daemon expects the roll to end */
 	unsigned shown_done = 0, shown_total = 0;
 	uint64_t want_pid = 0;
@@ -164,16 +171,20 @@ static int reload_run(struct cli *c, int argc, char **argv)
 
 	for (;;) {
 		const char *tok = cli_opt_token(argc, argv);
-		int opt = getopt_long(argc, argv, ":t:p:i:h", longopts, NULL);
+		int opt = getopt_long(argc, argv, ":t:p:ai:h", longopts, NULL);
 		if (opt == -1)
 			break;
 		if (opt == 't') {
 			s = cli_opt_duration(c, "--timeout", optarg, &timeout_ms);
 			given = 1;
-		} else if (opt == 'p')
+		} else if (opt == 'p') {
 			s = cli_opt_u64(c, "--pid", optarg, 2, 0x7fffffff, &want_pid);
-		else
+		} else if (opt == 'a') {
+			accepted = 1;
+			continue;
+		} else {
 			s = cli_common_opt(c, opt, tok, longopts);
+		}
 		if (s != CLI_CONTINUE)
 			return s;
 	}
@@ -256,6 +267,13 @@ static int reload_run(struct cli *c, int argc, char **argv)
 		if (r == -EAGAIN && taskring_reload_progress(c->h, ticket, &pr) == 0) {
 			int64_t now = cli_now_ms();
 			have = 1;
+			if (accepted) {
+				printf(
+				    "reload accepted: %u of %u worker changes done; the daemon "
+				    "expects the rest within %lld s (running tasks finish first)\n",
+				    pr.done, pr.total, (long long)((pr.left_ms + 999) / 1000));
+				return CLI_OK;
+			}
 			/* The end the daemon expects replaces the fixed wait. It is
 			 * an absolute time: once it passed (left_ms 0), it stays. */
 			if (pr.left_ms > 0 || roll_end < 0)

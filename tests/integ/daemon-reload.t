@@ -239,6 +239,29 @@ expect=$(sed -n 's/.*reload: 0 of 2 worker changes done; the daemon expects the 
 tap_ok "$([ -n "$expect" ] && [ "$expect" -gt 60 ] && [ "$expect" -le 110 ]; echo $?)" \
 	"on the way it says how far it got, and that the daemon may need ${expect:-?} s (2 x 40 s for the tasks, plus starts): more than 60 (stderr: ${RUN_ERR:0:200})"
 
+# --accepted (what the systemd unit's ExecReload= uses: systemd kills it after
+# TimeoutStartSec=) returns once the daemon took the file and began replacing workers,
+# while their tasks still run; a refused file is still refused.
+s1=$(T submit spin 20000)
+s2=$(T submit spin 20000)
+wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
+printf 'workers: [\n' >"$TR_TMP/bad.yaml"
+cp "$cfg" "$TR_TMP/good.yaml"
+cp "$TR_TMP/bad.yaml" "$cfg"
+run T reload --accepted
+tap_is "$RUN_STATUS" 1 "reload --accepted of a broken file: refused, exit 1"
+cp "$TR_TMP/good.yaml" "$cfg"
+write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/a\"]" "shutdown_timeout_s: 40"
+ndone=$(grep -c "reload complete" "$log")
+run T reload --accepted
+tap_like "$RUN_STATUS:$RUN_OUT" "^0:reload accepted: 0 of 2 worker changes done; the daemon expects the rest within [0-9]+ s" \
+	"reload --accepted replacing 2 busy workers: exit 0, accepted"
+tap_is "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state):$(grep -c "reload complete" "$log")" \
+	"running:running:$ndone" "it returned while the workers' 20 s tasks still ran, before the roll ended"
+T cancel "$s1" "$s2" >/dev/null 2>&1
+wait_until 60 'test "$(grep -c "reload complete" "$log")" -gt "$ndone" && test "$(nready "$inst")" = 2'
+tap_ok $? "and the roll it began completes"
+
 # A supervisor stopped (SIGSTOP) during such a reload does not move that end on: the
 # client gives up 10 s after it, saying the daemon is stopped, not after a fixed 60 s
 # (here the end is about 7 s away: one worker, shutdown_timeout_s 2, 5 s to restart it).

@@ -53,7 +53,7 @@ ok $r "make install PREFIX=/usr DESTDIR=... (B=$build)"
 [ $r -eq 0 ] || diag "$tmp/install.log"
 
 # shellcheck disable=SC2016 # $MAINPID is expanded by systemd, not here
-reload='ExecReload=/usr/bin/taskring reload --pid $MAINPID'
+reload='ExecReload=/usr/bin/taskring reload --pid $MAINPID --accepted'
 grep -qxF 'ExecStartPre=/usr/sbin/taskringd -t -c /etc/taskring/taskring.yaml' "$unit" 2>/dev/null &&
 	grep -qxF 'ExecStart=/usr/sbin/taskringd -c /etc/taskring/taskring.yaml' "$unit" &&
 	grep -qxF "$reload" "$unit"
