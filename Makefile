@@ -95,9 +95,10 @@ $(LIB_A): $(COMMON_OBJ)
 	$(E) "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-# The soname's number changes whenever a program built against the previous
-# libtaskring.so could break (a public struct changed size: 1 since 0.3.0).
-TR_SOMAJOR := 1
+# The soname's number is TASKRING_ABI of include/taskring.h: it changes
+# whenever a program built against the previous libtaskring.so could break
+# (a public struct changed size: 1 since 0.3.0).
+TR_SOMAJOR := $(shell sed -n 's/^\#define TASKRING_ABI \([0-9]*\)$$/\1/p' include/taskring.h)
 
 $(LIB_SO): $(COMMON_OBJ)
 	$(E) "  LD      $@"

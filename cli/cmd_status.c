@@ -11,7 +11,8 @@
  *    "capacity", "free", "unread", "totals": {"submitted", "done",
  *    "failed", "cancelled", "requeued", "worker_restarts"}}
  * with null for a pid of a process that is not running, no current task,
- * no last exit, and a wait (restart_in_ms, next_in_ms) outside a backoff.
+ * no last exit, a wait (restart_in_ms, next_in_ms) outside a backoff, and
+ * executing and waiting when no daemon runs.
  * Keys are only ever added: "unread" counts the finished tasks whose results
  * are kept unread, up to tasks.result_ttl_s; "restart_in_ms", "executing",
  * "waiting" (running = executing + waiting: taken by a worker in a batch,
@@ -126,10 +127,18 @@ static void status_json(FILE *f, const struct taskring_status *st)
 		json_write_u64(f, st->queued[k]);
 		json_key(f, &qf, "running");
 		json_write_u64(f, st->running[k]);
+		/* No daemon: its workers ended with it, so the running tasks
+		 * neither execute nor wait in a worker (null, null). */
 		json_key(f, &qf, "executing");
-		json_write_u64(f, status_executing(st, k));
+		if (st->alive)
+			json_write_u64(f, status_executing(st, k));
+		else
+			fputs("null", f);
 		json_key(f, &qf, "waiting");
-		json_write_u64(f, st->running[k] - status_executing(st, k));
+		if (st->alive)
+			json_write_u64(f, st->running[k] - status_executing(st, k));
+		else
+			fputs("null", f);
 		putc('}', f);
 	}
 	putc('}', f);
@@ -215,6 +224,8 @@ static void status_spare_text(FILE *f, const struct taskring_status *st)
 		        "spare:     none: given up after %u in a row died unused (a reload tries "
 		        "again)\n",
 		        st->spare_fails);
+	else if (status_spare_is(st, "stopping"))
+		fprintf(f, "spare:     none: the daemon is stopping\n");
 	else if (status_spare_is(st, "off"))
 		fprintf(f, "spare:     off (restart.spare_worker is false)\n");
 	else

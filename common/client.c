@@ -221,8 +221,10 @@ static const char *const wstate_names[] = {
 };
 
 static const char *const spare_names[] = {
-    [TRQ_SPARE_OFF] = "off",     [TRQ_SPARE_WAIT] = "waiting",    [TRQ_SPARE_STARTING] = "starting",
-    [TRQ_SPARE_READY] = "ready", [TRQ_SPARE_BACKOFF] = "backoff", [TRQ_SPARE_GAVE_UP] = "given up",
+    [TRQ_SPARE_OFF] = "off",           [TRQ_SPARE_WAIT] = "waiting",
+    [TRQ_SPARE_STARTING] = "starting", [TRQ_SPARE_READY] = "ready",
+    [TRQ_SPARE_BACKOFF] = "backoff",   [TRQ_SPARE_GAVE_UP] = "given up",
+    [TRQ_SPARE_STOPPING] = "stopping",
 };
 
 /* The longest wait status reports: restart.backoff_max_ms's upper limit.
@@ -359,13 +361,17 @@ int taskring_status_get(taskring_t *h, struct taskring_status *st)
 	st->spare_fails = __atomic_load_n(&hd->spare_fails, __ATOMIC_RELAXED);
 	trq_unlock(q);
 	/* The spare, as the supervisor published it: nothing without one. Its
-	 * pid is shown only when it is the supervisor's child (the header is
-	 * writable by any client of the segment); one that is not, or that
+	 * pid is shown only when it is the supervisor's child and no worker
+	 * (the header is writable by any client of the segment, and a spare
+	 * that just took a slot is a worker now); one that is not, or that
 	 * has just ended, is none ("waiting" for the next). */
 	if (!st->alive)
 		ss = TRQ_SPARE_OFF;
 	if (ss == TRQ_SPARE_STARTING || ss == TRQ_SPARE_READY) {
-		if (spid > 0 && proc_ppid(spid) == st->pid)
+		int is_worker = 0;
+		for (int i = 0; i < n; i++)
+			is_worker |= spid > 0 && st->workers[i].pid == spid;
+		if (spid > 0 && !is_worker && proc_ppid(spid) == st->pid)
 			st->spare_pid = spid;
 		else
 			ss = TRQ_SPARE_WAIT;

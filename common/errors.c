@@ -46,6 +46,11 @@ static const char *errno_text(int err)
 	return strerror_r(err, b, sizeof(bufs[0]));
 }
 
+int taskring_abi(void)
+{
+	return TASKRING_ABI;
+}
+
 const char *taskring_strerror(int err)
 {
 	if (err == INT_MIN)

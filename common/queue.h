@@ -189,6 +189,7 @@ enum trq_spare_state {
 	TRQ_SPARE_READY,    /* set up and waiting to take a slot (spare_pid) */
 	TRQ_SPARE_BACKOFF,  /* the last one died unused: the next at spare_next_ns */
 	TRQ_SPARE_GAVE_UP,  /* too many died unused in a row: none until a reload */
+	TRQ_SPARE_STOPPING, /* wanted, but the daemon is stopping: no more spares */
 	TRQ_SPARE_NSTATES
 };
 

@@ -952,8 +952,10 @@ static void pool_spare_publish(struct tr_pool *p, uint64_t now)
 	int32_t pid = 0;
 	uint64_t next = 0;
 
-	if (!p->spare_on || p->child || p->draining || p->fatal) {
+	if (!p->spare_on || p->child) {
 		state = TRQ_SPARE_OFF;
+	} else if (p->draining || p->fatal) {
+		state = TRQ_SPARE_STOPPING;
 	} else if (sp->pid && sp->fd >= 0) { /* fd < 0: dropped, dying */
 		state = sp->hello ? TRQ_SPARE_READY : TRQ_SPARE_STARTING;
 		pid = (int32_t)sp->pid;

@@ -36,6 +36,10 @@ extern "C" {
 #endif
 
 #define TASKRING_VERSION "0.3.0"
+/* The binary interface: the number in the shared library's soname
+ * (libtaskring.so.1). It changes whenever a program built against the
+ * previous one could break, e.g. a public struct changed size. */
+#define TASKRING_ABI 1
 
 /* The project's own error codes, returned negated. */
 enum {
@@ -163,7 +167,9 @@ struct taskring_status {
 	/* Of running[c], the tasks a worker is executing now: a cpu task on a
 	 * worker's main thread, io tasks in flight in its io thread. The rest
 	 * (running - executing) were taken by a worker in a batch and wait in
-	 * it for their turn. */
+	 * it for their turn. 0 when alive is 0: the workers ended with their
+	 * daemon, and its running tasks go back to the queue at the next
+	 * start. */
 	unsigned executing[2];
 	/* The spare worker (restart.spare_worker): a process forked and set up
 	 * ahead of need, which a dead worker's replacement takes over. */
@@ -173,8 +179,9 @@ struct taskring_status {
 	                         worker is ready), "backoff" (the last died
 	                         unused: see spare_in_ms), "given up" (too
 	                         many died unused in a row; a reload tries
-	                         again), "off" (restart.spare_worker false, or
-	                         no daemon) */
+	                         again), "stopping" (the daemon is stopping),
+	                         "off" (restart.spare_worker false, or no
+	                         daemon) */
 	unsigned spare_in_ms; /* "backoff": ms until the next is due (0: now) */
 	unsigned spare_fails; /* spares in a row that died unused */
 };
@@ -336,6 +343,10 @@ const char *taskring_state_name(int state);
 const char *taskring_class_name(int cls);
 /* Parses a state name; returns the state or -EINVAL. */
 int taskring_state_parse(const char *name);
+
+/* The TASKRING_ABI the library was built with: a program that loads it at
+ * run time by path (dlopen, Python's ctypes) compares it with its own. */
+int taskring_abi(void);
 
 /* Explains an error code (negative or positive). Never returns NULL. The
  * text of a code it does not know stays valid for 3 more such calls in the

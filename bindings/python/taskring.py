@@ -19,7 +19,12 @@ Finding the library, first match wins:
 1. ``$TASKRING_LIB`` (a path to the shared object; only that one is tried),
 2. ``../../build/libtaskring.so`` relative to this file (a source checkout
    after ``make``),
-3. ``ctypes.util.find_library("taskring")`` (an installed library).
+3. ``libtaskring.so.1`` by its soname (an installed library),
+4. ``ctypes.util.find_library("taskring")``.
+
+A library whose ``taskring_abi()`` is not the one this module's structs
+mirror (1) is skipped, so a module and a library of incompatible versions
+never exchange structs; without any other, the error names what was tried.
 
 Strings: task arguments are ``str`` (encoded as UTF-8, with
 ``surrogateescape`` so that strings from :func:`os.fsdecode` round-trip),
@@ -372,7 +377,12 @@ _PROTOTYPES = {
         [_P, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_int)],
     ),
     "taskring_strerror": (ctypes.c_char_p, [ctypes.c_int]),
+    "taskring_abi": (ctypes.c_int, []),
 }
+
+# The TASKRING_ABI (the soname's number) whose structs this module mirrors:
+# a library with another one would read or write them at other offsets.
+_ABI = 1
 
 
 def _candidates():
@@ -384,8 +394,11 @@ def _candidates():
     local = os.path.normpath(os.path.join(here, "..", "..", "build", "libtaskring.so"))
     if os.path.exists(local):
         out.append(local)
+    # The installed library by its soname first: find_library() may name an
+    # older one (the libtaskring.so link of another version's -dev package).
+    out.append("libtaskring.so.%d" % _ABI)
     found = ctypes.util.find_library("taskring")
-    if found:
+    if found and found not in out:
         out.append(found)
     return out
 
@@ -414,13 +427,14 @@ def _load():
             except AttributeError as e:
                 tried.append("%s (not libtaskring %s or later: %s)" % (path, __version__, e))
                 continue
+            abi = lib.taskring_abi()
+            if abi != _ABI:
+                tried.append(
+                    "%s (libtaskring ABI %d; this module needs ABI %d)" % (path, abi, _ABI)
+                )
+                continue
             _lib, _lib_path = lib, path
             return lib
-        if not tried:
-            tried.append(
-                "no $TASKRING_LIB, no ../../build/libtaskring.so next to %s, "
-                "and find_library('taskring') found nothing" % os.path.abspath(__file__)
-            )
         raise OSError(
             "cannot load libtaskring: tried %s; build it with `make` or set "
             "TASKRING_LIB to its path" % "; ".join(tried)
@@ -1119,8 +1133,8 @@ class Client:
                     k: {
                         "queued": st.queued[c],
                         "running": st.running[c],
-                        "executing": st.executing[c],
-                        "waiting": st.running[c] - st.executing[c],
+                        "executing": st.executing[c] if alive else None,
+                        "waiting": st.running[c] - st.executing[c] if alive else None,
                     }
                     for k, c in (("cpu", CPU), ("io", IO))
                 },

@@ -85,7 +85,7 @@ WORKER = ["index", "pid", "cpu", "state", "task", "tasks_done", "restarts", "las
           "restart_in_ms"]
 QUEUE = ["queued", "running", "executing", "waiting"]
 SPARE = ["pid", "state", "next_in_ms", "died_unused"]
-SPARE_STATES = ("ready", "starting", "waiting", "backoff", "given up", "off")
+SPARE_STATES = ("ready", "starting", "waiting", "backoff", "given up", "stopping", "off")
 TOTALS = ["submitted", "done", "failed", "cancelled", "requeued", "worker_restarts"]
 
 def check_status(o):
@@ -106,9 +106,14 @@ def check_status(o):
                 w["restart_in_ms"] is None or isint(w["restart_in_ms"])):
             errs.append("worker %d restart_in_ms set iff backoff" % i)
     q = o["queues"]
+    # With a daemon: running = executing + waiting; without one: both null.
+    alive = o["pid"] is not None
     if list(q.keys()) != ["cpu", "io"] or any(
-            list(q[c].keys()) != QUEUE or not all(isint(v) for v in q[c].values())
-            or q[c]["executing"] + q[c]["waiting"] != q[c]["running"]
+            list(q[c].keys()) != QUEUE
+            or not all(isint(q[c][k]) for k in ("queued", "running"))
+            or (alive and (not isint(q[c]["executing"]) or not isint(q[c]["waiting"])
+                           or q[c]["executing"] + q[c]["waiting"] != q[c]["running"]))
+            or (not alive and (q[c]["executing"], q[c]["waiting"]) != (None, None))
             for c in q):
         errs.append("queues %r" % q)
     sp = o["spare"]
@@ -265,7 +270,7 @@ tap_is "$TR_DAEMON_STATUS" 0 "taskringd stopped (running task requeued)"
 export TASKRING_DEAD_GRACE=1 # no restart follows: no need to wait 10 s for one
 T status --json >"$TR_TMP/dead.json" 2>"$TR_TMP/dead.err"
 tap_is "$?" 3 "status of a stopped daemon: exit 3"
-jcheck status "$TR_TMP/dead.json" '{"pid": null, "uptime_s": null, "spare": {"pid": null, "state": "off", "next_in_ms": null, "died_unused": 0}, "queues.cpu.executing": 0}' \
+jcheck status "$TR_TMP/dead.json" '{"pid": null, "uptime_s": null, "spare": {"pid": null, "state": "off", "next_in_ms": null, "died_unused": 0}, "queues.cpu.executing": null, "queues.cpu.waiting": null}' \
 	"and the last snapshot with pid null, no spare, nothing executing"
 tap_ok "$(grep -q 'the daemon is not running' "$TR_TMP/dead.err"; echo $?)" "saying the daemon is not running"
 tap_like "$(cat "$TR_TMP/dead.err")" "not running \(it stopped [0-9]+s ago\)" "and since when, as it stopped by itself"

@@ -118,4 +118,24 @@ kill -TERM "$mapper" 2>/dev/null # it cancels its tasks
 stop_daemon "$inst" TERM
 tap_is "$TR_DAEMON_STATUS" 0 "the daemon stops cleanly"
 
+# ---- a daemon that is stopping: no more spares, whatever the file says ----------------
+inst=$(tr_instance)
+write_config "$TR_TMP/c.yaml" "workers: 1" "restart:" "  spare_worker: true" "shutdown_timeout_s: 120"
+start_daemon "$inst" -c "$TR_TMP/c.yaml"
+tap_ok $? "taskringd started (1 worker, a spare, 120 s to finish tasks at a stop)"
+wait_until 60 'test "$(sj .spare.state)" = ready'
+tap_ok $? "its spare is set up"
+long=$(T submit spin 600000)
+wait_until 60 'test "$(task_json "$inst" "$long" state)" = running'
+tap_ok $? "a long task runs"
+kill -TERM "$(daemon_pid "$inst")"
+wait_until 60 'test "$(sj .spare.state)" = stopping'
+tap_ok $? "SIGTERM: while its task finishes, spare.state is stopping (not off)" ||
+	tap_diag "$(status_json "$inst" | jq -c .spare)"
+run T status
+tap_like "$RUN_OUT" $'\nspare: +none: the daemon is stopping\n' "status (text): no spare: the daemon is stopping"
+T cancel "$long" >/dev/null 2>&1
+stop_daemon "$inst" TERM
+tap_is "$TR_DAEMON_STATUS" 0 "the daemon stops once the task is cancelled"
+
 done_testing

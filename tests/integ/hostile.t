@@ -190,6 +190,13 @@ run T status
 tap_ok "$([ "$(jq -r .spare.pid <<<"$st")" != "$victim" ] && [[ $RUN_OUT != *"pid $victim"* ]]; echo $?)" \
 	"a forged spare pid (not the daemon's child) is not shown: $(jq -c .spare <<<"$st")"
 { kill -KILL "$victim" && wait "$victim"; } 2>/dev/null
+# A worker is the daemon's child too, but not its spare.
+w0=$(status_json "$inst" | jq -r '.workers[0].pid')
+"$vandal" "$inst" --spare-pid "$w0"
+st=$(status_json "$inst")
+run T status
+tap_ok "$([ "$(jq -r .spare.pid <<<"$st")" != "$w0" ] && [[ $RUN_OUT != *"spare:     pid $w0"* ]]; echo $?)" \
+	"a forged spare pid naming worker 0 ($w0) is not shown: $(jq -c .spare <<<"$st")"
 "$vandal" "$inst" --spare-far 1
 "$vandal" "$inst" --restart0-far 1
 st=$(status_json "$inst")

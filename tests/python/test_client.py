@@ -144,6 +144,27 @@ def library_and_layout():
 
 
 @section
+def library_abi():
+    is_(taskring._load().taskring_abi(), taskring._ABI, "the library's ABI is the module's")
+    # A module that mirrors other structs than the library's refuses it.
+    saved = (taskring._lib, taskring._lib_path, taskring._ABI)
+    try:
+        taskring._lib, taskring._lib_path = None, None
+        taskring._ABI = saved[2] + 1
+        try:
+            taskring._load()
+            ok(False, "a library of another ABI is refused")
+        except OSError as e:
+            ok(
+                "ABI %d; this module needs ABI %d" % (saved[2], saved[2] + 1) in str(e),
+                "a library of another ABI is refused, saying so",
+                str(e),
+            )
+    finally:
+        taskring._lib, taskring._lib_path, taskring._ABI = saved
+
+
+@section
 def connecting():
     raises(ValueError, lambda: taskring.Client("bad/name"), "invalid instance name: ValueError")
     raises(ValueError, lambda: taskring.Client(""), "empty instance name: ValueError")
