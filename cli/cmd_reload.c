@@ -16,11 +16,12 @@
  * answer, and once the daemon reports the reload replacing workers
  * (taskring_reload_progress), until the time the daemon expects that to end
  * instead, plus RELOAD_SLACK_MS: longer or shorter. That time is absolute,
- * renewed as the supervisor goes on (its loop turns at least every 5 s): a
- * supervisor that stops moving (SIGSTOP, hung) does not push it on, and a
- * dead one ends the wait at once. --timeout bounds the wait whatever the
- * daemon says. A reload that takes longer than RELOAD_QUIET_MS says how far
- * it got on stderr, at each worker change done.
+ * renewed as the supervisor goes on (its loop turns at least every 5 s
+ * while it reloads): a supervisor that stops moving (SIGSTOP, hung) does
+ * not push it on, a later end read while it is stopped is not believed (any
+ * client can write the segment), and a dead one ends the wait at once. --timeout bounds the wait
+ * whatever the daemon says. A reload that takes longer than RELOAD_QUIET_MS says how far it got on
+ * stderr, at each worker change done.
  *
  * With --accepted the command returns as soon as the daemon reports the
  * reload replacing workers (the file was valid and is being applied), for
@@ -85,6 +86,13 @@ static char reload_proc_state(int pid)
 	buf[n] = 0;
 	const char *p = strrchr(buf, ')'); /* the name may hold anything */
 	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Whether process pid is stopped (SIGSTOP, a debugger). */
+static int reload_stopped(int pid)
+{
+	char st = reload_proc_state(pid);
+	return st == 'T' || st == 't';
 }
 
 /* No answer by the deadline: says what is known and returns CLI_TIMEOUT. */
@@ -275,10 +283,14 @@ static int reload_run(struct cli *c, int argc, char **argv)
 				return CLI_OK;
 			}
 			/* The end the daemon expects replaces the fixed wait. It is
-			 * an absolute time: once it passed (left_ms 0), it stays. */
-			if (pr.left_ms > 0 || roll_end < 0)
-				roll_end = now + pr.left_ms;
-			if (!given)
+			 * an absolute time: once it passed (left_ms 0), it stays.
+			 * A stopped supervisor writes nothing: a later end read
+			 * then was written by someone else, and is not believed. */
+			int64_t end = now + pr.left_ms;
+			if ((pr.left_ms > 0 || roll_end < 0) &&
+			    (end <= roll_end || !reload_stopped(pid)))
+				roll_end = end;
+			if (!given && roll_end >= 0)
 				deadline = roll_end + RELOAD_SLACK_MS;
 			if (now - start >= RELOAD_QUIET_MS &&
 			    (pr.done != shown_done || pr.total != shown_total)) {

@@ -81,6 +81,11 @@ int trq_reload_roll_get(struct trq *q, uint32_t ticket, uint32_t *done, uint32_t
 		return -EAGAIN;
 	if (t == 0 || by == 0)
 		return -EAGAIN;
+	/* Answered, e.g. refused while an earlier reload converges: the roll is
+	 * that one's. The answer is published before claimed covers it. */
+	int ok;
+	if (trq_reload_find(q, ticket, &ok, NULL, 0) == 0)
+		return -EAGAIN;
 	/* Stop, move, restart and start of each slot at most. */
 	if (t > 2 * TRQ_WORKERS_MAX)
 		t = 2 * TRQ_WORKERS_MAX;

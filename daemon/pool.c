@@ -1092,7 +1092,9 @@ unsigned tr_pool_roll_left(const struct tr_pool *p, uint64_t now, uint64_t *by)
 				t += grace + TR_POOL_STEP_NS;
 			}
 		} else if (!s->pid || !s->ready) {
-			left++; /* to start, or starting */
+			left++; /* to start (not before a backoff ends), or starting */
+			if (!s->pid && s->restart_at > t)
+				t = s->restart_at;
 			t += TR_POOL_STEP_NS;
 		} else if (s->cpu != tr_cpus_pick(&p->cpus, i) || s->gen != p->gen) {
 			left++; /* to retire, then start */

@@ -362,19 +362,27 @@ static int sup_lock_watch(struct tr_sup *s, uint64_t now)
 	return stopped;
 }
 
-/* Ends a reload: answers the n tickets from `from` on, and tells systemd
- * that the daemon is ready again unless an earlier reload still converges. */
+/* Tells systemd that the reload its RELOADING=1 began is over for it: the
+ * file was refused, or taken and being applied (the workers follow one at a
+ * time, each finishing its tasks first, which may take longer than systemd
+ * lets a reload take: TimeoutStartSec=). Not before the first READY=1 (a
+ * reload while starting: that comes once every worker is ready), nor while
+ * stopping. */
+static void sup_reload_heard(struct tr_sup *s)
+{
+	if (s->phase == TR_SUP_RUN && s->ready_sent)
+		sup_notify(s, "READY=1");
+}
+
+/* Ends a reload: answers the n tickets from `from` on. A reload taken while
+ * the daemon was starting brings its first READY=1 once it converged. */
 static void sup_reload_answer(struct tr_sup *s, uint32_t from, uint32_t n, int ok, const char *why)
 {
 	trq_reload_publish(&s->q, from, n, ok, why);
 	trq_reload_claimed(&s->q, s->reload_upto);
 	if (ok)
 		log_notice("reload complete: %u workers", s->pool.nwant);
-	if (s->reloading)
-		return;
-	/* Back to ready; a refusal while still starting leaves the first READY=1
-	 * to the moment every worker is ready; a stopping daemon is not ready. */
-	if (s->phase == TR_SUP_RUN && (ok || s->ready_sent)) {
+	if (!s->reloading && ok && s->phase == TR_SUP_RUN && !s->ready_sent) {
 		s->ready_sent = 1;
 		sup_notify(s, "READY=1");
 	}
@@ -446,6 +454,7 @@ void tr_sup_reload(struct tr_sup *s, uint64_t now)
 		log_notice("SIGHUP: started without -c, nothing to reload");
 		sup_reload_answer(s, from, nt, 0,
 		                  "the daemon was started without -c: there is no file to reload");
+		sup_reload_heard(s);
 		return;
 	}
 	log_notice("SIGHUP: reloading %s", s->path);
@@ -471,6 +480,7 @@ void tr_sup_reload(struct tr_sup *s, uint64_t now)
 		tr_config_free(&nc);
 		/* An earlier reload still converging goes on; it answers its own. */
 		sup_reload_answer(s, from, nt, 0, err);
+		sup_reload_heard(s);
 		return;
 	}
 	const char *renew = tr_config_worker_change(&s->cfg, &nc); /* a literal: outlives both */
@@ -501,6 +511,7 @@ void tr_sup_reload(struct tr_sup *s, uint64_t now)
 	s->reloading = 1;
 	log_notice("reload: applying %s (%u workers on cpus %s)", s->path, n,
 	           tr_cpus_format(&cpus, msg, sizeof(msg)));
+	sup_reload_heard(s);
 }
 
 void tr_sup_stop(struct tr_sup *s, int graceful, uint64_t now)
@@ -652,7 +663,7 @@ static void sup_arm(struct tr_sup *s)
 		if (t_ && (!next || t_ < next))                                                    \
 			next = t_;                                                                 \
 	} while (0)
-	if (tr_pool_live(&s->pool, NULL))
+	if (tr_pool_live(&s->pool, NULL) || s->reloading) /* the latter: reload progress */
 		TAKE(s->next_check);
 	TAKE(s->next_wd);
 	if (s->phase == TR_SUP_DRAIN)
