@@ -19,9 +19,10 @@
  * renewed as the supervisor goes on (its loop turns at least every 5 s
  * while it reloads): a supervisor that stops moving (SIGSTOP, hung) does
  * not push it on, a later end read while it is stopped is not believed (any
- * client can write the segment), and a dead one ends the wait at once. --timeout bounds the wait
- * whatever the daemon says. A reload that takes longer than RELOAD_QUIET_MS says how far it got on
- * stderr, at each worker change done.
+ * client can write the segment), and a dead one ends the wait at once.
+ * --timeout bounds the wait whatever the daemon says. A reload that takes
+ * longer than RELOAD_QUIET_MS says how far it got on stderr, at each worker
+ * change done.
  *
  * With --accepted the command returns as soon as the daemon reports the
  * reload replacing workers (the file was valid and is being applied), for
@@ -67,9 +68,9 @@ static const char reload_help[] =
     "  -i, --instance NAME  the daemon instance\n"
     "  -h, --help           show this help\n"
     "\n"
-    "Exit status: 0 applied (or accepted, with --accepted); 1 refused (the error on stderr); 2 bad "
-    "arguments;\n"
-    "3 daemon not reachable or stopped; 4 no answer in time.\n";
+    "Exit status: 0 applied (or accepted, with --accepted); 1 refused (the error\n"
+    "on stderr); 2 bad arguments; 3 daemon not reachable or stopped; 4 no answer\n"
+    "in time.\n";
 
 /* The state letter of process pid in /proc (R, S, T, ...), or 0. */
 static char reload_proc_state(int pid)

@@ -556,6 +556,6 @@ out:
 const struct cli_cmd cmd_stress = {
     .name = "stress",
     .run = stress_main,
-    .summary = "kill workers, supervisor or clients under load; check nothing is lost",
+    .summary = "kill processes under load, then check that no task was lost",
     .help = stress_help,
 };

@@ -41,7 +41,7 @@ if [ -z "$tools" ]; then
 fi
 ntools=$(echo "$tools" | wc -w)
 npages=$(echo "$pages" | wc -w)
-echo "1..$((npages + npages * ntools + 4))"
+echo "1..$((npages + npages * ntools + 5))"
 
 for p in $pages; do
 	[ -s "$p" ] && head -n 20 "$p" | grep -q '^\.Dd ' && head -n 20 "$p" | grep -q '^\.Dt '
@@ -119,5 +119,13 @@ for o in $("$build/taskringd" --help 2>&1 | grep -oE -- '--[a-z][a-z-]+' | sort 
 done
 ok "$([ "$nopts" -gt 3 ] && [ -z "$missing" ]; echo $?)" \
 	"taskringd.8 names all $nopts long options of taskringd --help${missing:+ (missing:$missing)}"
+
+# Every --help fits a terminal of 80 columns.
+# shellcheck disable=SC2086 # an empty $c is the tool's own --help
+wide=$( (for c in "" submit wait map show list cancel status kill-worker reload stress; do
+	"$build/taskring" $c --help 2>&1 | awk -v c="${c:-taskring}" 'length > 80 { print c ": " $0 }'
+done
+"$build/taskringd" --help 2>&1 | awk 'length > 80 { print "taskringd: " $0 }') | head -n 3)
+ok "$([ -z "$wide" ]; echo $?)" "every --help line fits 80 columns${wide:+ (not: $wide)}"
 
 exit $((fails > 0))
