@@ -42,6 +42,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "procstat.h"
 
 #define RELOAD_DEFAULT_TIMEOUT_MS 60000
 #define RELOAD_SLACK_MS           10000
@@ -75,18 +76,8 @@ static const char reload_help[] =
 /* The state letter of process pid in /proc (R, S, T, ...), or 0. */
 static char reload_proc_state(int pid)
 {
-	char path[64], buf[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	const char *p = strrchr(buf, ')'); /* the name may hold anything */
-	return p && p[1] == ' ' ? p[2] : 0;
+	struct tr_procstat ps;
+	return tr_procstat_read(pid, &ps) == 0 ? ps.state : 0;
 }
 
 /* Whether process pid is stopped (SIGSTOP, a debugger). */
