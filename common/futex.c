@@ -117,7 +117,7 @@ void trq_bell(uint32_t *seq, uint32_t *waiters, int n)
 		trq_futex_wake(seq, n);
 }
 
-uint32_t trq_sum(uint32_t h, const void *p, size_t len)
+uint32_t trq_sum_bytes(uint32_t h, const void *p, size_t len)
 {
 	/* FNV-1a style over 8-byte words, then the tail byte by byte: the same
 	 * detection of stray writes at a fraction of the cost per byte. Long

@@ -423,21 +423,9 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 	return (int)done;
 }
 
-int trq_id_slot(struct trq *q, uint64_t id, uint32_t *idx)
+/* trq_peek for an id already split (trq_id_split) into idx and want. */
+static int peek_at(struct trq *q, uint64_t id, uint32_t idx, uint64_t want)
 {
-	if (id == 0 || (id - 1) / q->capacity > ((uint64_t)q->gen_hi_mask << 32 | UINT32_MAX))
-		return -TASKRING_EBADID;
-	*idx = (uint32_t)((id - 1) % q->capacity);
-	return 0;
-}
-
-int trq_peek(struct trq *q, uint64_t id)
-{
-	uint32_t idx;
-	int r = trq_id_slot(q, id, &idx);
-	if (r)
-		return r;
-	uint64_t want = (id - 1) / q->capacity;
 	uint32_t w32 = (uint32_t)want;
 	struct trq_slot *s = &q->meta[idx];
 	for (;;) {
@@ -463,10 +451,19 @@ int trq_peek(struct trq *q, uint64_t id)
 	}
 }
 
+int trq_peek(struct trq *q, uint64_t id)
+{
+	uint32_t idx;
+	uint64_t want;
+	int r = trq_id_split(q, id, &idx, &want);
+	return r ? r : peek_at(q, id, idx, want);
+}
+
 /* Copies slot idx into info (caller holds the lock), its buffer from
- * block blk when there is room (see trq_ibuf_alloc). */
+ * block blk when there is room (see trq_ibuf_alloc); memo remembers the
+ * last type field's checksum. */
 static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, uint64_t off,
-                     struct ibuf_blk *blk)
+                     struct ibuf_blk *blk, struct trq_tsum_memo *memo)
 {
 	struct trq_slot *s = &q->meta[idx];
 	uint32_t alen = RD(s->args_len), olen = RD(s->out_len), argc = RD(s->argc);
@@ -500,7 +497,7 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 	info->argc = (int)argc;
 	info->id = s->id;
 	memcpy(info->type, s->type, sizeof(info->type));
-	uint32_t asum = trq_args_sum(info->type, a, alen);
+	uint32_t asum = trq_sum(trq_tsum_memo(memo, info->type), a, alen);
 	info->type[sizeof(info->type) - 1] = 0;
 	if (words_bad || asum != RD(s->args_sum)) {
 		/* Type or words overwritten since submit: show none of them. */
@@ -533,7 +530,7 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 static int id_current(struct trq *q, uint64_t id, uint32_t idx)
 {
 	struct trq_slot *s = &q->meta[idx];
-	uint64_t want = (id - 1) / q->capacity, gen = slot_gen(q, s);
+	uint64_t want = trq_div_q(&q->capdiv, id - 1), gen = slot_gen(q, s);
 	if (gen > want)
 		return -TASKRING_EEXPIRED;
 	if (gen < want || s->state == TASKRING_FREE)
@@ -620,29 +617,30 @@ static void marks_add(struct trq *q, const struct trq_mark *m, unsigned n)
 		trq_flush_reads(q);
 }
 
-/* Copies final task id (slot idx) without the lock. Returns 0 (copied),
- * 1 (not final: copy it under the lock), or an error as trq_peek. */
-static int copy_final(struct trq *q, uint64_t id, uint32_t idx, struct taskring_info *info,
-                      uint64_t off, struct ibuf_blk *blk)
+/* Copies final task id (slot idx, generation gen: trq_id_split) without
+ * the lock. Returns 0 (copied), 1 (not final: copy it under the lock), or
+ * an error as trq_peek. */
+static int copy_final(struct trq *q, uint64_t id, uint32_t idx, uint64_t gen,
+                      struct taskring_info *info, uint64_t off, struct ibuf_blk *blk,
+                      struct trq_tsum_memo *memo)
 {
 	struct trq_slot *s = &q->meta[idx];
-	uint32_t want = (uint32_t)((id - 1) / q->capacity); /* the low bits: see trq_peek */
-	int st = trq_peek(q, id);
+	int st = peek_at(q, id, idx, gen);
 	if (st < 0)
 		return st;
 	if (!is_final((uint32_t)st))
 		return 1;
 	if (RD(s->id) != id) /* reclaimed since the peek, or overwritten */
-		return slot_gen(q, s) != (id - 1) / q->capacity ? -TASKRING_EEXPIRED
-		                                                : -TASKRING_ECORRUPT;
-	int r = copy_info(q, idx, info, off, blk);
+		return slot_gen(q, s) != gen ? -TASKRING_EEXPIRED : -TASKRING_ECORRUPT;
+	int r = copy_info(q, idx, info, off, blk, memo);
 	if (r)
 		return r;
 	/* Everything copied was written before the slot became final and
 	 * stays until it is reclaimed, which bumps gen first: an unchanged
-	 * gen after the copy means the copy is of this task. */
+	 * gen after the copy (its low bits: see trq_peek) means the copy is
+	 * of this task. */
 	trq_order();
-	if (ld32(&s->gen) != want || RD(s->id) != id) {
+	if (ld32(&s->gen) != (uint32_t)gen || RD(s->id) != id) {
 		taskring_info_release(info);
 		return -TASKRING_EEXPIRED;
 	}
@@ -685,7 +683,7 @@ static uint64_t realtime_off(struct trq *q)
 /* trq_get_many under the lock, for ids [i0, i1) flagged in slow. */
 static int get_locked(struct trq *q, const uint64_t *ids, struct taskring_info *infos,
                       const unsigned char *slow, size_t i0, size_t i1, int mark_read, uint64_t off,
-                      int *moved, struct ibuf_blk *blk)
+                      int *moved, struct ibuf_blk *blk, struct trq_tsum_memo *memo)
 {
 	int first = 0;
 	int r = trq_lock(q, 0);
@@ -703,7 +701,7 @@ static int get_locked(struct trq *q, const uint64_t *ids, struct taskring_info *
 		if (!r)
 			r = id_current(q, ids[i], idx);
 		if (!r && infos)
-			r = copy_info(q, idx, &infos[i], off, blk);
+			r = copy_info(q, idx, &infos[i], off, blk, memo);
 		else if (infos)
 			memset(&infos[i], 0, sizeof(infos[i]));
 		if (r) {
@@ -718,6 +716,11 @@ static int get_locked(struct trq *q, const uint64_t *ids, struct taskring_info *
 	return first;
 }
 
+/* How many tasks ahead a collect starts loading a record. */
+#ifndef COLLECT_AHEAD
+#define COLLECT_AHEAD 2
+#endif
+
 int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_info *infos,
                  int mark_read)
 {
@@ -730,9 +733,12 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 		struct trq_mark mk[64];
 		unsigned nmk = 0;
 		struct ibuf_blk *blk = infos ? trq_ibuf_block(i1 - i0) : NULL;
+		struct trq_tsum_memo memo = {.valid = 0};
 		for (size_t i = i0; i < i1; i++) {
 			uint32_t idx, nx;
-			if (i + 2 < n && trq_id_slot(q, ids[i + 2], &nx) == 0) {
+			uint64_t gen;
+			if (i + COLLECT_AHEAD < n &&
+			    trq_id_slot(q, ids[i + COLLECT_AHEAD], &nx) == 0) {
 				/* Every line copy_info reads (the record's first
 				 * three: state, times, type, sums) and the output;
 				 * the worker that finished it wrote them all. The
@@ -747,7 +753,7 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 				__builtin_prefetch(r + 128);
 				__builtin_prefetch(q->meta[nx].out_in);
 			}
-			int r = trq_id_slot(q, ids[i], &idx);
+			int r = trq_id_split(q, ids[i], &idx, &gen);
 			slow[i - i0] = 0;
 			if (!r && !infos) {
 				slow[i - i0] = 1; /* marking only: under the lock */
@@ -755,7 +761,7 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 				continue;
 			}
 			if (!r)
-				r = copy_final(q, ids[i], idx, &infos[i], off, blk);
+				r = copy_final(q, ids[i], idx, gen, &infos[i], off, blk, &memo);
 			if (r == 1) {
 				slow[i - i0] = 1;
 				nslow++;
@@ -772,8 +778,8 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 		}
 		marks_add(q, mk, nmk);
 		if (nslow) {
-			int r =
-			    get_locked(q, ids, infos, slow, i0, i1, mark_read, off, &moved, blk);
+			int r = get_locked(q, ids, infos, slow, i0, i1, mark_read, off, &moved, blk,
+			                   &memo);
 			if (r && !first)
 				first = r;
 		}

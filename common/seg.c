@@ -78,6 +78,7 @@ static int seg_name(char *buf, size_t len, const char *instance)
 static void seg_view(struct trq *q, const struct trq_geom *g, const struct seg_layout *l)
 {
 	q->capacity = g->capacity;
+	trq_div_init(&q->capdiv, g->capacity);
 	/* A generation below 2^(32 + k) with k = 31 - bits(capacity) keeps
 	 * every id, gen * capacity + index + 1, below 2^63. */
 	unsigned bits = 0;

@@ -12,6 +12,7 @@
 #define TR_SLOTS_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "queue.h"
 
@@ -73,6 +74,31 @@ static inline uint32_t trq_wrap(uint64_t x, uint32_t cap)
  * and sizes from the segment are read once through RD() into a local, then
  * checked, so the value checked is the value used. */
 #define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* The checksum of a type field, trq_args_sum()'s first part, remembered
+ * for the last field seen: the tasks of a batch mostly share one type, and
+ * comparing 32 bytes costs less than summing them. Private memory; start
+ * with valid = 0. */
+_Static_assert(TRQ_NAME_MAX % 8 == 0, "type field in words");
+struct trq_tsum_memo {
+	uint64_t type[TRQ_NAME_MAX / 8];
+	uint32_t sum;
+	int valid;
+};
+
+static inline uint32_t trq_tsum_memo(struct trq_tsum_memo *m, const char *type)
+{
+	uint64_t w[TRQ_NAME_MAX / 8], diff = 0;
+	memcpy(w, type, sizeof(w));
+	for (unsigned i = 0; i < TRQ_NAME_MAX / 8; i++)
+		diff |= w[i] ^ m->type[i];
+	if (!m->valid || diff) {
+		memcpy(m->type, w, sizeof(w));
+		m->sum = trq_sum(2166136261u, type, TRQ_NAME_MAX);
+		m->valid = 1;
+	}
+	return m->sum;
+}
 
 /* Whether a result that finished at f is past its TTL at now. A clock
  * reading older than the finish (a submitter reads the clock before it

@@ -110,6 +110,7 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 
 	/* Copy out and validate outside the lock: the slots are ours now. */
 	char *p = argbuf;
+	struct trq_tsum_memo memo = {.valid = 0};
 	for (unsigned i = 0; i < n; i++) {
 		struct trq_task *t = &tasks[i];
 		struct trq_slot *s = &q->meta[idxs[i]];
@@ -153,7 +154,7 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 		}
 		memcpy(data, trq_args_at(q, idxs[i], len), len);
 		data[len] = 0;
-		if (trq_args_sum(t->type, data, len) !=
+		if (trq_sum(trq_tsum_memo(&memo, t->type), data, len) !=
 		    __atomic_load_n(&s->args_sum, __ATOMIC_RELAXED)) {
 			t->bad = 1;
 			snprintf(t->err, sizeof(t->err), "task arguments corrupted (checksum)");
