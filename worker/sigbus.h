@@ -10,8 +10,8 @@
  * PR_SET_PDEATHSIG). A SIGBUS anywhere else is a real bug: the default action
  * runs (core dump), as without the handler.
  */
-#ifndef TR_DAEMON_SIGBUS_H
-#define TR_DAEMON_SIGBUS_H
+#ifndef TR_WORKER_SIGBUS_H
+#define TR_WORKER_SIGBUS_H
 
 #include <stddef.h>
 
