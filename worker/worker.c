@@ -4,7 +4,8 @@
  *
  * Set-up order: die with the supervisor (PR_SET_PDEATHSIG + parent check),
  * default signal dispositions and an empty mask (SIGPIPE ignored: a closed log
- * pipe must not kill a worker), no NOTIFY_SOCKET/WATCHDOG_* in the
+ * pipe must not kill a worker; SIGBUS inside the segment mapping logs the
+ * truncation and exits TR_WORKER_EXIT_TRUNCATED: sigbus.h), no NOTIFY_SOCKET/WATCHDOG_* in the
  * environment, no inherited descriptors but 0-2 (the segment stays mapped),
  * names, CPU pin (before any thread starts, so the I/O thread and its io-wq
  * helpers inherit it), the I/O thread, then ready.
@@ -57,6 +58,7 @@
 #include "iothread.h"
 #include "log.h"
 #include "plugins.h"
+#include "sigbus.h"
 #include "tasks.h"
 
 /* The supervisor's ps title setter (daemon/proctitle.c); absent in programs
@@ -370,6 +372,12 @@ static struct cpuctx *worker_setup(const struct tr_worker_args *a, int keep)
 		_exit(1); /* the supervisor is already gone */
 	reset_process(keep);
 	q->fd = -1; /* closed above; the mapping stays */
+	/* A shrunk segment: one line naming it, and an exit status the
+	 * supervisor tells from a crash, not a silent death by SIGBUS. */
+	int r = tr_sigbus_install_worker(q->base, q->size, cfg->instance, a->index,
+	                                 TR_WORKER_EXIT_TRUNCATED);
+	if (r < 0)
+		tr_log_errno(LOG_WARNING, -r, "worker %d: sigaction(SIGBUS)", a->index);
 
 	if (!spare && (uint32_t)a->index >= q->workers_max) {
 		log_err("worker %d: index out of range (0..%u)", a->index, q->workers_max - 1);
@@ -421,7 +429,7 @@ static struct cpuctx *worker_setup(const struct tr_worker_args *a, int keep)
 	else
 		io_name(io.name, sizeof(io.name), a->index);
 	struct tr_iothread *iot;
-	int r = tr_iothread_start(&iot, &io, err, sizeof(err));
+	r = tr_iothread_start(&iot, &io, err, sizeof(err));
 	if (r < 0) {
 		log_err("worker %d: %s", a->index, err);
 		_exit(TR_WORKER_EXIT_FATAL);
@@ -522,6 +530,7 @@ _Noreturn void tr_worker_spare(const struct tr_worker_args *a, int fd)
 	me.index = job.index;
 	me.inc = job.inc;
 	me.cpu = job.cpu;
+	tr_sigbus_set_index(me.index);
 	/* Only what serving needs comes before "ready": every step here costs
 	 * tens of us on a vCPU that just woke up. The supervisor pinned this
 	 * thread before it sent the job (so it woke up on its CPU); the I/O

@@ -10,7 +10,9 @@
  *
  * Exit statuses: 0 after a drain (hdr->draining set and nothing running),
  * 2 on a fatal set-up error the supervisor must not retry in a loop
- * (message logged first), anything else is a crash.
+ * (message logged first), 3 after a SIGBUS inside the segment mapping: the
+ * segment was truncated by another process (sigbus.h; message logged
+ * first), anything else is a crash.
  */
 #ifndef TR_WORKER_H
 #define TR_WORKER_H
@@ -21,7 +23,8 @@
 #include "config.h"
 #include "queue.h"
 
-#define TR_WORKER_EXIT_FATAL 2
+#define TR_WORKER_EXIT_FATAL     2
+#define TR_WORKER_EXIT_TRUNCATED 3
 
 struct tr_worker_args {
 	struct trq *q;               /* the inherited mapping */
