@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -384,6 +385,38 @@ static void pool_spare_drop(struct tr_pool *p)
 		             (int)sp->pid);
 }
 
+/* A worker (index i, or -1: the spare) that exited with
+ * TR_WORKER_EXIT_TRUNCATED faulted on its segment mapping (its own line said
+ * where). When the segment is shorter than the mapping, the supervisor
+ * cannot go on either: a replacement would fault again, and so would the
+ * supervisor at its next touch of the lost pages (tasks, worker records).
+ * Then it says so in one line and exits 1 at once, touching nothing more,
+ * as its own SIGBUS handler does (sigbus.h); the workers die with it. Else
+ * (the segment has its size again, or a program exited 3 by itself) the
+ * exit is an ordinary one. Lock-free. */
+static void pool_truncated(struct tr_pool *p, int i, pid_t pid, const siginfo_t *si)
+{
+	struct stat st;
+	char who[32];
+
+	if (si->si_code != CLD_EXITED || si->si_status != TR_WORKER_EXIT_TRUNCATED)
+		return;
+	if (fstat(p->q->fd, &st) < 0) {
+		tr_log_errno(LOG_WARNING, errno, "fstat(/dev/shm/taskring.%s)", p->cfg->instance);
+		return;
+	}
+	if ((uint64_t)st.st_size >= (uint64_t)p->q->size)
+		return;
+	if (i >= 0)
+		snprintf(who, sizeof(who), "worker %d", i);
+	else
+		snprintf(who, sizeof(who), "spare worker");
+	log_err("%s (pid %d) exited with status %d (SIGBUS in the segment, %lld of %zu bytes "
+	        "left): segment /dev/shm/taskring.%s was truncated by another process: exiting",
+	        who, (int)pid, si->si_status, (long long)st.st_size, p->q->size, p->cfg->instance);
+	_exit(1);
+}
+
 /* Reaps the spare if it ended. */
 static void pool_spare_reap(struct tr_pool *p, uint64_t now)
 {
@@ -405,6 +438,7 @@ static void pool_spare_reap(struct tr_pool *p, uint64_t now)
 	}
 	if (si.si_pid == 0)
 		return; /* still running */
+	pool_truncated(p, -1, sp->pid, &si);
 	close(sp->pidfd);
 	if (sp->fd >= 0) {
 		pool_spare_close_fd(p);
@@ -680,6 +714,8 @@ static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64
 	struct trq_worker *rec = &p->q->workers[i];
 	const struct tr_config *c = p->cfg;
 	char how[TRQ_CAUSE_MAX], cause[TRQ_CAUSE_MAX + 64], up[32];
+
+	pool_truncated(p, (int)i, s->pid, si); /* first: rec may be past the end */
 	uint64_t cur_cpu = ld64(&rec->cur_cpu), cur_io = ld64(&rec->cur_io), charge = 0;
 	uint64_t uptime = now - s->started_ns;
 	int was_ready = s->ready, early = 0;
@@ -693,6 +729,10 @@ static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64
 	s->sigkill_at = 0;
 
 	tr_cause_format(si, how, sizeof(how));
+	if (si->si_code == CLD_EXITED && si->si_status == TR_WORKER_EXIT_TRUNCATED) {
+		size_t n = strlen(how); /* the segment has its size again: charged */
+		snprintf(how + n, sizeof(how) - n, " (SIGBUS in the segment)");
+	}
 	switch (s->kill) {
 	case TR_KILL_NONE:
 		/* Its own death (or someone else's kill): charge what it was

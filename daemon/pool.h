@@ -13,7 +13,10 @@
  * queue gets the cause, e.g. "worker 1 (pid 4242) killed by signal 9
  * (SIGKILL)"; and the slot is restarted on the same CPU at once, or after a
  * backoff when it died early (see restart.h). Too many early deaths, or a
- * worker that fails its set-up with TR_WORKER_EXIT_FATAL, set `fatal`.
+ * worker that fails its set-up with TR_WORKER_EXIT_FATAL, set `fatal`. A
+ * worker (or the spare) that exits TR_WORKER_EXIT_TRUNCATED while the
+ * segment is shorter than its mapping (another process truncated it) ends
+ * the supervisor at once: one line, exit status 1, nothing restarted.
  *
  * With restart.spare_worker, once every wanted worker is ready, one spare worker is
  * forked and set up ahead of need (struct tr_spare); a restart hands it the
@@ -171,7 +174,8 @@ void tr_pool_event(struct tr_pool *p, uint64_t index, uint64_t now);
 #define TR_POOL_STEP_NS (5 * 1000000000ull)
 unsigned tr_pool_roll_left(const struct tr_pool *p, uint64_t now, uint64_t *by);
 
-/* Reaps slot index if its process ended (its pidfd polled readable). */
+/* Reaps slot index if its process ended (its pidfd polled readable). Exits
+ * 1 when it exited TR_WORKER_EXIT_TRUNCATED and the segment is truncated. */
 void tr_pool_reap(struct tr_pool *p, unsigned index, uint64_t now);
 
 /* Reaps every slot whose process ended, and the spare (after SIGCHLD). */
