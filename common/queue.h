@@ -181,6 +181,13 @@ struct trq_reload_ans {
 	char error[240]; /* why refused, NUL-terminated (untrusted) */
 };
 
+/* The tickets from..from+n-1 (modulo 2^32) that a converging reload will
+ * answer; the supervisor publishes up to TRQ_RELOAD_PEND such ranges. */
+#define TRQ_RELOAD_PEND 5
+struct trq_reload_range {
+	uint32_t from, n;
+};
+
 /* What the supervisor's spare worker is doing (hdr->spare_state; see
  * struct tr_spare in daemon/pool.h). */
 enum trq_spare_state {
@@ -254,6 +261,15 @@ struct trq_hdr {
 	uint32_t spare_fails;   /* spares in a row that died unused */
 	uint32_t spare_pad_;
 
+	/* Exactly which claimed tickets the converging reload answers (while
+	 * reload_pending is 1; see reload.h): any other claimed ticket was
+	 * answered at once. Here, in what was the padding before the lock, so
+	 * that the layout stays 15: a reader built before them ignores them,
+	 * and a daemon built before them leaves reload_pend_nr 0. */
+	uint32_t reload_pend_gen; /* odd while the supervisor rewrites them */
+	uint32_t reload_pend_nr;  /* ranges in use; 0: none published */
+	struct trq_reload_range reload_pend[TRQ_RELOAD_PEND];
+
 	alignas(64) pthread_mutex_t lock;
 	/* protected by lock; on a line of their own, apart from the lock word,
 	 * which lockers waiting for their turn keep reading */
@@ -280,6 +296,11 @@ struct trq_hdr {
 	uint32_t sup_wait;
 	alignas(64) char end_[];
 };
+/* The reload ranges only fill the padding before the lock: without them
+ * the lock would sit where it does, and so would everything after it. */
+_Static_assert(offsetof(struct trq_hdr, lock) ==
+                   (offsetof(struct trq_hdr, reload_pend_gen) + 63) / 64 * 64,
+               "the reload ranges moved the fields after them");
 
 /* Whether a worker should take no more tasks, finish those it runs and
  * exit 0: the daemon is draining, or the supervisor retires this one worker

@@ -8,6 +8,14 @@
  * before copying and seq2 after trusts the answers k with
  * seq2 - (TRQ_RELOAD_ANS - 1) < k <= seq1: the writer, busy at most with
  * answer seq2 + 1, cannot have touched those.
+ *
+ * The pending ranges are a seqlock: the writer makes reload_pend_gen odd,
+ * rewrites them, and makes it even again; a reader keeps a copy taken
+ * between two equal even looks, and tries a few times only (a client may
+ * hold the count odd for ever). When it gets none, or a damaged one, it
+ * falls back on reload_pend_from, the first pending ticket, which layout 15
+ * daemons that publish no ranges also write: every claimed ticket from it
+ * on may then be pending. That is the old answer, a wait, not a wrong one.
  */
 #include <errno.h>
 #include <limits.h>
@@ -37,10 +45,67 @@ void trq_reload_claimed(struct trq *q, uint32_t upto)
 	__atomic_store_n(&q->hdr->reload_claimed, upto, __ATOMIC_RELEASE);
 }
 
-void trq_reload_pending(struct trq *q, int pending, uint32_t from)
+void trq_reload_pending(struct trq *q, const struct trq_reload_range *r, unsigned nr)
 {
-	__atomic_store_n(&q->hdr->reload_pend_from, from, __ATOMIC_RELAXED);
-	__atomic_store_n(&q->hdr->reload_pending, pending ? 1u : 0u, __ATOMIC_RELEASE);
+	struct trq_hdr *h = q->hdr;
+	uint32_t gen = __atomic_load_n(&h->reload_pend_gen, __ATOMIC_RELAXED) & ~1u;
+
+	if (nr > TRQ_RELOAD_PEND) { /* keep the newest */
+		r += nr - TRQ_RELOAD_PEND;
+		nr = TRQ_RELOAD_PEND;
+	}
+	__atomic_store_n(&h->reload_pend_gen, gen + 1, __ATOMIC_RELAXED);
+	trq_order(); /* odd before the ranges change */
+	for (unsigned i = 0; i < nr; i++) {
+		__atomic_store_n(&h->reload_pend[i].from, r[i].from, __ATOMIC_RELAXED);
+		__atomic_store_n(&h->reload_pend[i].n, r[i].n, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&h->reload_pend_nr, nr, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->reload_pend_gen, gen + 2, __ATOMIC_RELEASE);
+	/* For readers that know no ranges, and for the fallback. */
+	__atomic_store_n(&h->reload_pend_from, nr ? r[0].from : 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->reload_pending, nr ? 1u : 0u, __ATOMIC_RELEASE);
+}
+
+/* Whether the published ranges hold ticket: 1 yes, 0 no, -1 unknown (none
+ * published, a damaged count, or being rewritten at every look). */
+static int reload_pend_has(struct trq_hdr *h, uint32_t ticket)
+{
+	struct trq_reload_range r[TRQ_RELOAD_PEND];
+
+	for (int tries = 0; tries < 8; tries++) {
+		uint32_t gen = __atomic_load_n(&h->reload_pend_gen, __ATOMIC_ACQUIRE);
+		if (gen & 1) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		uint32_t nr = __atomic_load_n(&h->reload_pend_nr, __ATOMIC_RELAXED);
+		for (unsigned i = 0; i < TRQ_RELOAD_PEND; i++) {
+			r[i].from = __atomic_load_n(&h->reload_pend[i].from, __ATOMIC_RELAXED);
+			r[i].n = __atomic_load_n(&h->reload_pend[i].n, __ATOMIC_RELAXED);
+		}
+		trq_order(); /* the copy before the second look at the count */
+		if (__atomic_load_n(&h->reload_pend_gen, __ATOMIC_RELAXED) != gen)
+			continue;
+		if (nr == 0 || nr > TRQ_RELOAD_PEND)
+			return -1;
+		for (unsigned i = 0; i < nr; i++)
+			if (ticket - r[i].from < r[i].n)
+				return 1;
+		return 0;
+	}
+	return -1;
+}
+
+/* Whether the converging reload will answer ticket, a claimed one, given
+ * reload_pending and reload_pend_from as read before. */
+static int reload_is_pending(struct trq_hdr *h, uint32_t pending, uint32_t pend_from,
+                             uint32_t ticket)
+{
+	if (!pending)
+		return 0;
+	int r = reload_pend_has(h, ticket);
+	return r >= 0 ? r : (int32_t)(ticket - pend_from) >= 0;
 }
 
 void trq_reload_publish(struct trq *q, uint32_t from, uint32_t n, int ok, const char *why)
@@ -77,7 +142,8 @@ int trq_reload_roll_get(struct trq *q, uint32_t ticket, uint32_t *done, uint32_t
 	uint32_t d = __atomic_load_n(&h->reload_roll_done, __ATOMIC_RELAXED);
 	uint64_t by = __atomic_load_n(&h->reload_roll_by_ns, __ATOMIC_RELAXED);
 
-	if (pending != 1 || (int32_t)(claimed - ticket) < 0 || (int32_t)(ticket - pend_from) < 0)
+	if (pending != 1 || (int32_t)(claimed - ticket) < 0 ||
+	    !reload_is_pending(h, pending, pend_from, ticket))
 		return -EAGAIN;
 	if (t == 0 || by == 0)
 		return -EAGAIN;
@@ -140,6 +206,8 @@ int trq_reload_find(struct trq *q, uint32_t ticket, int *ok, char *why, size_t l
 	uint32_t claimed = __atomic_load_n(&h->reload_claimed, __ATOMIC_ACQUIRE);
 	uint32_t pending = __atomic_load_n(&h->reload_pending, __ATOMIC_ACQUIRE);
 	uint32_t pend_from = __atomic_load_n(&h->reload_pend_from, __ATOMIC_RELAXED);
+	/* Also before: the supervisor drops the ranges after their answers. */
+	int pend = reload_is_pending(h, pending, pend_from, ticket);
 	unsigned n = reload_snapshot(q, ans, &k);
 
 	/* Oldest first (see reload.h). */
@@ -152,9 +220,9 @@ int trq_reload_find(struct trq *q, uint32_t ticket, int *ok, char *why, size_t l
 	}
 	if ((int32_t)(claimed - ticket) < 0)
 		return -EAGAIN; /* not claimed yet: its reload has not begun */
-	if (pending && (int32_t)(ticket - pend_from) >= 0)
-		return -EAGAIN; /* the converging reload may answer it */
-	return -ESTALE;
+	if (pend)
+		return -EAGAIN; /* the converging reload will answer it */
+	return -ESTALE;         /* answered at once, or dropped, before this look */
 }
 
 uint32_t trq_reload_last(struct trq *q, int *ok, char *why, size_t len)

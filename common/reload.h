@@ -13,9 +13,13 @@
  * The supervisor is the only writer of answers; readers copy them without a
  * lock, trust only those the writer cannot be overwriting (the last
  * TRQ_RELOAD_ANS - 1), and treat every byte as untrusted. It also publishes
- * the last ticket claimed and where the tickets of a converging reload
- * begin, so that a client whose answer was pushed out of the ring by many
- * other reloads learns so (and asks again) instead of waiting in vain.
+ * the last ticket claimed and exactly which tickets a converging reload
+ * will answer (up to TRQ_RELOAD_PEND ranges: a file refused while another
+ * converges splits them), so that a client whose answer was pushed out of
+ * the ring by many other reloads learns so at once (and asks again)
+ * instead of waiting for a roll that is not its own, or being told that
+ * roll's answer. Past TRQ_RELOAD_PEND ranges the oldest range's tickets are
+ * dropped, unanswered: their clients learn the same and ask again.
  *
  * While a reload converges (replaces workers one at a time, each finishing
  * its running tasks within shutdown_timeout_s) the supervisor publishes its
@@ -46,9 +50,11 @@ uint32_t trq_reload_claim(struct trq *q, uint32_t *upto, uint32_t *from);
  * ticket whose answer is on its way for one whose answer was lost). */
 void trq_reload_claimed(struct trq *q, uint32_t upto);
 
-/* Supervisor: a reload converges and will answer the tickets from `from`
- * on that were claimed (pending 1), or none does (pending 0). */
-void trq_reload_pending(struct trq *q, int pending, uint32_t from);
+/* Supervisor: a reload converges and will answer exactly the tickets of
+ * the nr ranges r (oldest first; 1 <= nr <= TRQ_RELOAD_PEND, a range may
+ * hold no ticket), or none does (nr 0). Published before the tickets are
+ * marked claimed. */
+void trq_reload_pending(struct trq *q, const struct trq_reload_range *r, unsigned nr);
 
 /* Supervisor: publishes the answer for the n tickets from `from` on
  * (n may be 0): ok 1 applied, 0 refused because of why (truncated to fit). */
@@ -69,9 +75,9 @@ int trq_reload_roll_get(struct trq *q, uint32_t ticket, uint32_t *done, uint32_t
 /* Client: the answer covering ticket. Returns 0 and sets *ok (1 applied,
  * 0 refused) and why (len bytes, always terminated; "" when applied);
  * -EAGAIN when it has not come yet; -ESTALE when it came but TRQ_RELOAD_ANS
- * - 1 or more other answers followed before this look (ask again). The
- * oldest kept answer that covers the ticket wins: a reload that converges
- * may answer, past SUP_PEND_MAX ranges, tickets a refusal answered before. */
+ * - 1 or more other answers followed before this look, or when it was
+ * dropped unanswered (ask again either way). The oldest kept answer that
+ * covers the ticket wins (a damaged or forged ring may cover it twice). */
 int trq_reload_find(struct trq *q, uint32_t ticket, int *ok, char *why, size_t len);
 
 /* The newest answer, for the status: returns hdr->reload_seq (0: none yet)

@@ -149,7 +149,7 @@ int tr_sup_start(struct tr_sup *s, struct tr_config *cfg, const char *path,
 	tr_orphans_sweep_session(prev.pid, prev.sid, prev.starttime, prev.token);
 	uint64_t token = sup_token(); /* the pool hands it to the workers */
 	__atomic_store_n(&s->q.hdr->sup_token, token, __ATOMIC_RELAXED);
-	trq_reload_pending(&s->q, 0, 0); /* one the last supervisor left converging */
+	trq_reload_pending(&s->q, NULL, 0); /* one the last supervisor left converging */
 	trq_reload_roll(&s->q, 0, 0, 0);
 	tr_sigbus_install(s->q.base, s->q.size, s->cfg.instance); /* shrunk by others: say so */
 	r = tr_instance_settings(&s->q, &s->cfg, nworkers, check_interval(&s->cfg));
@@ -395,7 +395,7 @@ static void sup_reload_done(struct tr_sup *s, int ok, const char *why)
 	for (unsigned i = 0; i + 1 < s->npend; i++)
 		trq_reload_publish(&s->q, s->pend[i].from, s->pend[i].n, ok, why);
 	sup_reload_answer(s, s->pend[s->npend - 1].from, s->pend[s->npend - 1].n, ok, why);
-	trq_reload_pending(&s->q, 0, 0); /* after the answers: see trq_reload_find */
+	trq_reload_pending(&s->q, NULL, 0); /* after the answers: see trq_reload_find */
 	trq_reload_roll(&s->q, 0, 0, 0);
 	s->npend = 0;
 }
@@ -415,17 +415,29 @@ static void sup_reload_progress(struct tr_sup *s, uint64_t now)
 }
 
 /* Adds tickets to those the converging reload answers. They follow the
- * last range, or come after tickets a refusal answered; past SUP_PEND_MAX
- * ranges the last one grows over those (their clients had their answer). */
+ * last range, or come after tickets a refusal answered. A range never grows
+ * over those: their answer may have left the ring by the time their client
+ * looks, which must then learn so, not read this reload's answer. Past
+ * TRQ_RELOAD_PEND ranges the oldest is dropped unanswered: its clients,
+ * finding no answer and their tickets not pending, ask again. There is
+ * always one range, if empty (sup_reload_done answers the last). */
 static void sup_reload_pend(struct tr_sup *s, uint32_t from, uint32_t n)
 {
 	if (s->npend > 0) {
-		uint32_t *last_n = &s->pend[s->npend - 1].n;
-		uint32_t gap = from - (s->pend[s->npend - 1].from + *last_n);
-		if (gap == 0 || s->npend == SUP_PEND_MAX) {
-			*last_n += gap + n;
+		struct trq_reload_range *last = &s->pend[s->npend - 1];
+		if (from == last->from + last->n) {
+			last->n += n;
 			return;
 		}
+		if (n == 0) /* a SIGHUP sent by hand: nothing to answer */
+			return;
+	}
+	if (s->npend == TRQ_RELOAD_PEND) {
+		log_notice("reload: more than %u files taken while workers are replaced, with "
+		           "refused ones between: the clients of the oldest are told to ask again",
+		           TRQ_RELOAD_PEND);
+		memmove(&s->pend[0], &s->pend[1], (TRQ_RELOAD_PEND - 1) * sizeof(s->pend[0]));
+		s->npend--;
 	}
 	s->pend[s->npend].from = from;
 	s->pend[s->npend].n = n;
@@ -506,7 +518,7 @@ void tr_sup_reload(struct tr_sup *s, uint64_t now)
 		s->npend = 0;
 	s->roll_done = s->roll_total = 0; /* counted anew towards this file */
 	sup_reload_pend(s, from, nt);
-	trq_reload_pending(&s->q, 1, s->pend[0].from);
+	trq_reload_pending(&s->q, s->pend, s->npend);
 	trq_reload_claimed(&s->q, s->reload_upto);
 	s->reloading = 1;
 	log_notice("reload: applying %s (%u workers on cpus %s)", s->path, n,

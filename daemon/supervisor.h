@@ -33,10 +33,6 @@
 #include "pool.h"
 #include "queue.h"
 
-/* Ranges of reload tickets one converging reload answers: one per accepted
- * file since it began, apart where a refused file's tickets came between. */
-#define SUP_PEND_MAX 8
-
 enum tr_sup_phase { TR_SUP_RUN = 0, TR_SUP_DRAIN, TR_SUP_QUIT };
 
 struct tr_sup {
@@ -55,10 +51,11 @@ struct tr_sup {
 	int reloading;                  /* a reload waits for the pool to converge */
 	unsigned roll_done, roll_total; /* its worker changes done, and in all */
 	uint32_t reload_upto;           /* the last reload ticket claimed (reload.h) */
-	struct {
-		uint32_t from, n;
-	} pend[SUP_PEND_MAX];    /* the tickets the converging reload answers, */
-	unsigned npend;          /* in npend ranges */
+	/* The tickets the converging reload answers, in npend ranges: one per
+	 * accepted file since it began, apart where a refused file's tickets
+	 * came between (published: trq_reload_pending). */
+	struct trq_reload_range pend[TRQ_RELOAD_PEND];
+	unsigned npend;
 	uint64_t drain_deadline; /* when draining workers get SIGKILL */
 	uint64_t next_check;     /* next health check */
 	uint64_t audit_at;       /* no audit before this */

@@ -2,7 +2,10 @@
  * test_reload.c - reload tickets and answers (common/reload.c): each ticket
  * gets the answer of the reload that claimed it, also when answers come out
  * of ticket order; the last TRQ_RELOAD_ANS - 1 answers are kept; damaged
- * answers read as refusals; tickets wrap around.
+ * answers read as refusals; tickets wrap around; a refusal pushed out of the
+ * ring while another reload converges reads as lost (ask again), not as
+ * pending, whatever ranges the converging one answers; damaged or missing
+ * ranges fall back on the first pending ticket, without hanging.
  */
 #include "qtest.h"
 #include "reload.h"
@@ -27,6 +30,13 @@ static const char *answer(struct trq *q, uint32_t t)
 	else
 		snprintf(buf, sizeof(buf), "refused: %s", why);
 	return buf;
+}
+
+/* Publishes the one range of n tickets from `from` as pending. */
+static void pend1(struct trq *q, uint32_t from, uint32_t n)
+{
+	struct trq_reload_range r = {from, n};
+	trq_reload_pending(q, &r, 1);
 }
 
 static void test_tickets(struct trq *q)
@@ -57,7 +67,7 @@ static void test_tickets(struct trq *q)
 	/* A reload that converges slowly, a refused one while it does. */
 	uint32_t ta = trq_reload_ticket(q);
 	uint32_t fa, na = trq_reload_claim(q, &upto, &fa);
-	trq_reload_pending(q, 1, fa);
+	pend1(q, fa, na);
 	trq_reload_claimed(q, upto);
 	uint32_t tb = trq_reload_ticket(q);
 	uint32_t fb, nb = trq_reload_claim(q, &upto, &fb);
@@ -66,17 +76,16 @@ static void test_tickets(struct trq *q)
 	is_str(answer(q, tb), "refused: taskring.yaml:3:3: unknown key",
 	       "the later request: refused");
 	is_str(answer(q, ta), "none", "the earlier one: still waiting for its workers");
-	/* Many refusals while it converges push the later one's answer out.
-	 * Its client cannot tell it from one the converging reload answers
-	 * (its tickets lie after that reload's first): it waits on, to its
-	 * deadline at worst; this needs 31 answers between two of its looks. */
+	/* Many refusals while it converges push the later one's answer out
+	 * (31 answers between two of its client's looks). Its tickets are in
+	 * none of the converging reload's ranges: lost, so its client asks
+	 * again at once instead of waiting for that reload's end. */
 	for (int i = 0; i < TRQ_RELOAD_ANS; i++)
 		trq_reload_publish(q, upto + 1, 0, 0, "x");
-	is_str(answer(q, tb), "none",
-	       "an answer pushed out while a reload converges: not yet (it may be pending)");
+	is_str(answer(q, tb), "lost", "an answer pushed out while a reload converges: lost");
 	is_str(answer(q, ta), "none", "one the converging reload will answer: not yet");
 	trq_reload_publish(q, fa, na, 1, "");
-	trq_reload_pending(q, 0, 0);
+	trq_reload_pending(q, NULL, 0);
 	is_str(answer(q, ta), "ok", "the earlier one: applied, answered after the later one");
 	is_int(trq_reload_last(q, &okv, why, sizeof(why)), 4 + TRQ_RELOAD_ANS,
 	       "%d answers published", 4 + TRQ_RELOAD_ANS);
@@ -92,8 +101,8 @@ static void test_tickets(struct trq *q)
 	is_int(trq_reload_last(q, &okv, why, sizeof(why)), 4 + 2 * TRQ_RELOAD_ANS - 1,
 	       "the status counts them all");
 
-	/* Past SUP_PEND_MAX ranges a converging reload's answer may cover a
-	 * ticket a refusal answered before: the older answer wins. */
+	/* A ring that covers a ticket twice (damaged, forged): the older
+	 * answer wins. */
 	uint32_t tr = trq_reload_ticket(q);
 	n = trq_reload_claim(q, &upto, &from);
 	trq_reload_publish(q, from, n, 0, "bad file");
@@ -162,12 +171,12 @@ static void test_roll(struct trq *q)
 	memset(q->hdr->reload_ans, 0, sizeof(q->hdr->reload_ans));
 	q->hdr->reload_seq = 0;
 	trq_reload_roll(q, 0, 0, 0);
-	trq_reload_pending(q, 0, 0);
+	trq_reload_pending(q, NULL, 0);
 	uint32_t t = trq_reload_ticket(q);
 	is_int(trq_reload_roll_get(q, t, &done, &total, &by), -EAGAIN,
 	       "no progress before the reload began");
 	uint32_t n = trq_reload_claim(q, &upto, &from);
-	trq_reload_pending(q, 1, from);
+	pend1(q, from, n);
 	trq_reload_claimed(q, upto);
 	is_int(trq_reload_roll_get(q, t, &done, &total, &by), -EAGAIN,
 	       "none while the supervisor published no roll yet");
@@ -212,9 +221,118 @@ static void test_roll(struct trq *q)
 	is_int(trq_reload_roll_get(q, t, &done, &total, &by), 0,
 	       "while the converging one still reports its own");
 	trq_reload_publish(q, from, n, 1, "");
-	trq_reload_pending(q, 0, 0);
+	trq_reload_pending(q, NULL, 0);
 	trq_reload_roll(q, 0, 0, 0);
 	is_int(trq_reload_roll_get(q, t, &done, &total, &by), -EAGAIN, "none once answered");
+}
+
+/* Takes n tickets and claims them: the first in *from. */
+static uint32_t take(struct trq *q, uint32_t *upto, uint32_t n, uint32_t *from)
+{
+	for (uint32_t i = 0; i < n; i++)
+		trq_reload_ticket(q);
+	return trq_reload_claim(q, upto, from);
+}
+
+/* A refusal between two files a converging reload takes, pushed out of the
+ * ring by a flood of refusals: lost at once, during the roll and after it,
+ * never pending and never that reload's answer. */
+static void test_ranges(struct trq *q)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t upto = h->reload_claimed, done, total;
+	uint64_t by;
+	struct trq_reload_range r[TRQ_RELOAD_PEND + 1];
+
+	memset(h->reload_ans, 0, sizeof(h->reload_ans));
+	h->reload_seq = 0;
+	trq_reload_pending(q, NULL, 0);
+	/* A: taken, converging. */
+	uint32_t fa, na = take(q, &upto, 2, &fa);
+	r[0] = (struct trq_reload_range){fa, na};
+	trq_reload_pending(q, r, 1);
+	trq_reload_claimed(q, upto);
+	trq_reload_roll(q, 0, 2, trq_now() + 60000000000ull);
+	/* B: refused. */
+	uint32_t fb, nb = take(q, &upto, 1, &fb);
+	trq_reload_publish(q, fb, nb, 0, "b: bad");
+	trq_reload_claimed(q, upto);
+	/* C: taken too; it takes over A's tickets, not B's. */
+	uint32_t fc, nc = take(q, &upto, 1, &fc);
+	r[1] = (struct trq_reload_range){fc, nc};
+	trq_reload_pending(q, r, 2);
+	trq_reload_claimed(q, upto);
+	is_str(answer(q, fb), "refused: b: bad", "B, refused between two taken files: refused");
+	/* A flood of refusals, each of its own tickets. */
+	uint32_t fz = 0;
+	for (int i = 0; i < 2 * TRQ_RELOAD_ANS; i++) {
+		uint32_t f, n = take(q, &upto, 1, &f);
+		trq_reload_publish(q, f, n, 0, "flood");
+		trq_reload_claimed(q, upto);
+		fz = f;
+	}
+	is_str(answer(q, fb), "lost", "B pushed out by %d refusals during the roll: lost at once",
+	       2 * TRQ_RELOAD_ANS);
+	is_int(trq_reload_roll_get(q, fb, &done, &total, &by), -EAGAIN,
+	       "and the roll is not reported to B's client");
+	is_str(answer(q, fz), "refused: flood", "the last refusal: refused");
+	ok(!strcmp(answer(q, fa), "none") && !strcmp(answer(q, fa + 1), "none") &&
+	       !strcmp(answer(q, fc), "none"),
+	   "A's and C's tickets: pending");
+	is_int(trq_reload_roll_get(q, fc, &done, &total, &by), 0, "C's client sees the roll");
+	is_str(answer(q, upto + 1), "none", "a ticket not claimed yet: not yet");
+
+	/* Fallbacks: a daemon that publishes no ranges (layout 15 before
+	 * them), a damaged count, a count held odd: every claimed ticket from
+	 * the first pending one on may be pending, as before the ranges. */
+	uint32_t nr = h->reload_pend_nr, gen = h->reload_pend_gen;
+	h->reload_pend_nr = 0;
+	is_str(answer(q, fb), "none", "no ranges published: B may be pending (the old answer)");
+	is_str(answer(q, fa - 1), "lost", "and a ticket before the first pending one is lost");
+	h->reload_pend_nr = 0xffffffffu;
+	is_str(answer(q, fb), "none", "a damaged range count: the same");
+	h->reload_pend_nr = nr;
+	h->reload_pend_gen = gen | 1;
+	is_str(answer(q, fb), "none", "ranges being rewritten for ever: the same, no hang");
+	h->reload_pend_gen = gen + 2;
+	h->reload_pend[0].n = 0xffffffffu; /* covers B and all but one ticket */
+	is_str(answer(q, fb), "none", "a damaged range: a wait, no crash");
+	h->reload_pend[0].n = na;
+	is_str(answer(q, fb), "lost", "repaired: lost again");
+
+	/* The roll ends: one answer per range, then none pending. */
+	trq_reload_publish(q, fa, na, 1, "");
+	trq_reload_publish(q, fc, nc, 1, "");
+	trq_reload_claimed(q, upto);
+	trq_reload_pending(q, NULL, 0);
+	trq_reload_roll(q, 0, 0, 0);
+	ok(!strcmp(answer(q, fa), "ok") && !strcmp(answer(q, fc), "ok"), "A and C: applied");
+	is_str(answer(q, fb), "lost", "B, after the roll: still lost, not applied");
+
+	/* Past TRQ_RELOAD_PEND ranges the supervisor drops the oldest: its
+	 * tickets read as lost (their clients ask again), the others pending. */
+	for (unsigned i = 0; i <= TRQ_RELOAD_PEND; i++) {
+		uint32_t f, n = take(q, &upto, 1, &f);
+		r[i] = (struct trq_reload_range){f, n};
+		take(q, &upto, 1, &f); /* a refusal between */
+		trq_reload_publish(q, f, 1, 0, "between");
+	}
+	trq_reload_pending(q, r + 1, TRQ_RELOAD_PEND);
+	trq_reload_claimed(q, upto);
+	for (int i = 0; i < TRQ_RELOAD_ANS; i++)
+		trq_reload_publish(q, upto + 1, 0, 0, "x");
+	is_str(answer(q, r[0].from), "lost", "the dropped range's ticket: lost");
+	int pending = 1;
+	for (unsigned i = 1; i <= TRQ_RELOAD_PEND; i++)
+		pending &= !strcmp(answer(q, r[i].from), "none") &&
+		           !strcmp(answer(q, r[i].from + 1), "lost");
+	ok(pending, "the %u kept ranges: pending; the refusals between them: lost",
+	   TRQ_RELOAD_PEND);
+	trq_reload_pending(q, r, TRQ_RELOAD_PEND + 1);
+	is_int(h->reload_pend_nr, TRQ_RELOAD_PEND, "too many ranges given: the newest are kept");
+	is_str(answer(q, r[0].from), "lost", "the oldest one dropped");
+	trq_reload_pending(q, NULL, 0);
+	is_int(h->reload_pending, 0, "none pending at last");
 }
 
 int main(void)
@@ -229,6 +347,7 @@ int main(void)
 	}
 	test_tickets(&q);
 	test_roll(&q);
+	test_ranges(&q);
 	test_damage_and_wrap(&q);
 	trq_detach(&q);
 	return tap_done();
