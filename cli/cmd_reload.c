@@ -8,7 +8,8 @@
  * the supervisor dies, or the timeout passes. Each request gets its own
  * answer: a file refused while an earlier reload still replaces workers is
  * not that reload's answer. An answer pushed out of the daemon's ring by
- * many other reloads before we looked (-ESTALE) is asked for again.
+ * many other reloads before we looked, or a request the daemon dropped
+ * (-ESTALE; see reload.h), is asked for again.
  *
  * How long: a reload that replaces workers does so one at a time, and each
  * retired worker may finish its running tasks for up to shutdown_timeout_s,

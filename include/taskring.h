@@ -314,8 +314,11 @@ int taskring_reload_ticket(taskring_t *h, uint32_t *ticket);
 /* The answer for ticket: returns 0 and sets *ok (1 applied, 0 refused) and
  * why (len bytes, always terminated: the reason of a refusal, "" when
  * applied); -EAGAIN when it has not come yet; -ESTALE when it came but the
- * daemon's last 31 answers, all it keeps, are others' (take a new ticket
- * and send SIGHUP again). -EINVAL for NULL arguments. */
+ * daemon's last 31 answers, all it keeps, are others', also while another
+ * reload still replaces workers, or when the daemon dropped the request
+ * unanswered (more than 5 files taken, with refused ones between, while
+ * one reload replaces workers): take a new ticket and send SIGHUP again.
+ * -EINVAL for NULL arguments. */
 int taskring_reload_outcome(taskring_t *h, uint32_t ticket, int *ok, char *why, size_t len);
 
 /* How far the reload answering ticket got while it replaces workers: a
