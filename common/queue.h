@@ -259,13 +259,16 @@ struct trq_hdr {
 	uint64_t spare_next_ns; /* TRQ_SPARE_BACKOFF: CLOCK_MONOTONIC when the next
 	                           one is due, else 0 */
 	uint32_t spare_fails;   /* spares in a row that died unused */
-	uint32_t spare_pad_;
 
 	/* Exactly which claimed tickets the converging reload answers (while
 	 * reload_pending is 1; see reload.h): any other claimed ticket was
 	 * answered at once. Here, in what was the padding before the lock, so
-	 * that the layout stays 15: a reader built before them ignores them,
-	 * and a daemon built before them leaves reload_pend_nr 0. */
+	 * that the layout stays 15: a reader built before them ignores them. A
+	 * daemon built before them never writes them: in a new segment they
+	 * stay empty, but one adopted from a newer supervisor killed while a
+	 * reload converged keeps that one's ranges, which reload_pend_tok
+	 * (sup_token's low half when written) then no longer matches. */
+	uint32_t reload_pend_tok; /* (uint32_t)sup_token of their writer */
 	uint32_t reload_pend_gen; /* odd while the supervisor rewrites them */
 	uint32_t reload_pend_nr;  /* ranges in use; 0: none published */
 	struct trq_reload_range reload_pend[TRQ_RELOAD_PEND];

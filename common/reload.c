@@ -12,8 +12,11 @@
  * The pending ranges are a seqlock: the writer makes reload_pend_gen odd,
  * rewrites them, and makes it even again; a reader keeps a copy taken
  * between two equal even looks, and tries a few times only (a client may
- * hold the count odd for ever). When it gets none, or a damaged one, it
- * falls back on reload_pend_from, the first pending ticket, which layout 15
+ * hold the count odd for ever). When it gets none, or a damaged one, or
+ * ranges another supervisor wrote (reload_pend_tok is not the current
+ * sup_token's low half: an older daemon that publishes no ranges adopted
+ * the segment of a newer one killed while a reload converged), it falls
+ * back on reload_pend_from, the first pending ticket, which layout 15
  * daemons that publish no ranges also write: every claimed ticket from it
  * on may then be pending. That is the old answer, a wait, not a wrong one.
  */
@@ -61,6 +64,9 @@ void trq_reload_pending(struct trq *q, const struct trq_reload_range *r, unsigne
 		__atomic_store_n(&h->reload_pend[i].n, r[i].n, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&h->reload_pend_nr, nr, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->reload_pend_tok,
+	                 (uint32_t)__atomic_load_n(&h->sup_token, __ATOMIC_RELAXED),
+	                 __ATOMIC_RELAXED);
 	__atomic_store_n(&h->reload_pend_gen, gen + 2, __ATOMIC_RELEASE);
 	/* For readers that know no ranges, and for the fallback. */
 	__atomic_store_n(&h->reload_pend_from, nr ? r[0].from : 0, __ATOMIC_RELAXED);
@@ -68,7 +74,8 @@ void trq_reload_pending(struct trq *q, const struct trq_reload_range *r, unsigne
 }
 
 /* Whether the published ranges hold ticket: 1 yes, 0 no, -1 unknown (none
- * published, a damaged count, or being rewritten at every look). */
+ * published, a damaged count, another supervisor's, or being rewritten at
+ * every look). */
 static int reload_pend_has(struct trq_hdr *h, uint32_t ticket)
 {
 	struct trq_reload_range r[TRQ_RELOAD_PEND];
@@ -80,6 +87,7 @@ static int reload_pend_has(struct trq_hdr *h, uint32_t ticket)
 			continue;
 		}
 		uint32_t nr = __atomic_load_n(&h->reload_pend_nr, __ATOMIC_RELAXED);
+		uint32_t tok = __atomic_load_n(&h->reload_pend_tok, __ATOMIC_RELAXED);
 		for (unsigned i = 0; i < TRQ_RELOAD_PEND; i++) {
 			r[i].from = __atomic_load_n(&h->reload_pend[i].from, __ATOMIC_RELAXED);
 			r[i].n = __atomic_load_n(&h->reload_pend[i].n, __ATOMIC_RELAXED);
@@ -87,7 +95,8 @@ static int reload_pend_has(struct trq_hdr *h, uint32_t ticket)
 		trq_order(); /* the copy before the second look at the count */
 		if (__atomic_load_n(&h->reload_pend_gen, __ATOMIC_RELAXED) != gen)
 			continue;
-		if (nr == 0 || nr > TRQ_RELOAD_PEND)
+		if (nr == 0 || nr > TRQ_RELOAD_PEND ||
+		    tok != (uint32_t)__atomic_load_n(&h->sup_token, __ATOMIC_RELAXED))
 			return -1;
 		for (unsigned i = 0; i < nr; i++)
 			if (ticket - r[i].from < r[i].n)

@@ -335,6 +335,51 @@ static void test_ranges(struct trq *q)
 	is_int(h->reload_pending, 0, "none pending at last");
 }
 
+/* A supervisor that publishes ranges is SIGKILLed while a reload converges;
+ * one built before the ranges (same layout) adopts the segment: it never
+ * clears them, and writes only reload_pend_from and reload_pending. Its
+ * converging reload's tickets must read as pending (the old answer), not
+ * as lost because the dead one's ranges do not hold them: a `taskring
+ * reload` told "lost" sends SIGHUP again and again until its timeout. */
+static void test_adopted_by_older(struct trq *q)
+{
+	struct trq_hdr *h = q->hdr;
+	uint32_t upto = h->reload_claimed, done, total;
+	uint64_t by, token = h->sup_token;
+
+	memset(h->reload_ans, 0, sizeof(h->reload_ans));
+	h->reload_seq = 0;
+	trq_reload_pending(q, NULL, 0);
+	/* The newer supervisor: A converges, then it is killed. */
+	h->sup_token = 0x1111111122222222ull;
+	uint32_t fa, na = take(q, &upto, 1, &fa);
+	pend1(q, fa, na);
+	trq_reload_claimed(q, upto);
+	/* The older one adopts: a new token; at start pending 0 (its
+	 * trq_reload_pending(q, 0, 0)); then B converges, from its first
+	 * claimed ticket on (its reload_upto starts at 0: ticket 1). */
+	h->sup_token = 0x3333333344444444ull;
+	__atomic_store_n(&h->reload_pend_from, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->reload_pending, 0, __ATOMIC_RELEASE);
+	uint32_t fb, nb = take(q, &upto, 1, &fb);
+	(void)nb;
+	__atomic_store_n(&h->reload_pend_from, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->reload_pending, 1, __ATOMIC_RELEASE);
+	trq_reload_claimed(q, upto);
+	trq_reload_roll(q, 0, 2, trq_now() + 60000000000ull);
+	is_str(answer(q, fb), "none",
+	       "an older daemon's converging reload: its ticket pending, not lost to the "
+	       "ranges a killed newer one left");
+	is_int(trq_reload_roll_get(q, fb, &done, &total, &by), 0, "and its roll is reported");
+	/* The older daemon answers. */
+	trq_reload_publish(q, 1, upto, 1, "");
+	__atomic_store_n(&h->reload_pending, 0, __ATOMIC_RELEASE);
+	trq_reload_roll(q, 0, 0, 0);
+	is_str(answer(q, fb), "ok", "then applied");
+	h->sup_token = token;
+	trq_reload_pending(q, NULL, 0);
+}
+
 int main(void)
 {
 	struct trq q;
@@ -349,6 +394,7 @@ int main(void)
 	test_roll(&q);
 	test_ranges(&q);
 	test_damage_and_wrap(&q);
+	test_adopted_by_older(&q);
 	trq_detach(&q);
 	return tap_done();
 }
