@@ -730,8 +730,13 @@ static void pool_lost(struct tr_pool *p, unsigned i, const siginfo_t *si, uint64
 
 	tr_cause_format(si, how, sizeof(how));
 	if (si->si_code == CLD_EXITED && si->si_status == TR_WORKER_EXIT_TRUNCATED) {
-		size_t n = strlen(how); /* the segment has its size again: charged */
-		snprintf(how + n, sizeof(how) - n, " (SIGBUS in the segment)");
+		/* The segment is whole (pool_truncated): the segment had its
+		 * size again after the worker's SIGBUS in it, or the task's
+		 * own code called exit(3). The status does not say which (the
+		 * worker's own log line does): name both, charged. */
+		size_t n = strlen(how);
+		snprintf(how + n, sizeof(how) - n,
+		         " (a SIGBUS in the segment, or the task's own exit(3))");
 	}
 	switch (s->kill) {
 	case TR_KILL_NONE:

@@ -5,7 +5,8 @@
 # or another plugin's, no entry symbol, not a shared object, missing) stop the daemon
 # at start with a message naming the file and make `taskringd -t` exit 1; a failing
 # init stops it at its workers' set-up; a handler that segfaults is charged like any
-# crash and its worker replaced; a reload cannot change the plugin list; a handler
+# crash and its worker replaced (also one that calls exit(3), the status of a
+# worker's SIGBUS handler); a reload cannot change the plugin list; a handler
 # that stops its own worker (SIGSTOP) is charged when it does it again.
 # The broken plugins (tests/plugins/*.c) are built here with cc.
 . "$(dirname "$0")/lib.sh"
@@ -142,6 +143,16 @@ tap_ok $? "the workers were replaced and are ready"
 tap_is "$(restarts)" $((r0 + 2)) "two restarts, one per attempt"
 task word-count still "works fine"
 tap_is "$STATE:$RESULT" "done:3" "the replacement workers run plugin tasks"
+# Status 3 is also what a worker's SIGBUS handler exits with (a truncated
+# segment); the segment is whole here: an ordinary death, its cause not a SIGBUS.
+task --attempts 1 plugin-exit3
+tap_is "$STATE" failed "a handler that calls exit(3) fails its task"
+tap_like "$ERROR" '^worker [0-9]+ \(pid [0-9]+\) exited with status 3.* on attempt 1 of 1$' \
+	"charged like any crash, the cause in its error"
+tap_ok "$(grep -qF '(SIGBUS in the segment)' <<<"$ERROR"; echo $((!$?)))" \
+	"which does not claim a SIGBUS it cannot know of ($ERROR)"
+wait_until 30 'test "$(nready "$inst")" = 2'
+tap_ok $? "the worker was replaced, the daemon runs on"
 
 # ---- plugins are fixed at start ------------------------------------------------------------------
 write_config "$TR_TMP/ok.yaml" "workers: 2" "plugins:" "  - $WC"
