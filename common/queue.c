@@ -360,6 +360,8 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 		uint64_t now = t0 ? t0 : trq_now();
 		t0 = 0;
 		int32_t cpu1 = trq_lone_cpu(q, now);
+		if (!trq_heads_sane(q)) /* once per lock (see trq_slot_alloc) */
+			trq_rebuild(q);
 		size_t put = 0;
 		unsigned pushed[TRQ_NCLASS] = {0}, nrec = 0;
 		uint32_t rec[SUBMIT_CHUNK];
@@ -423,15 +425,23 @@ int trq_submit(struct trq *q, size_t n, const struct taskring_req *reqs,
 	return (int)done;
 }
 
+/* How often a lock-free look reads a slot whose generation changes while it
+ * looks before it gives up (-TASKRING_ECORRUPT). */
+#define PEEK_TRIES 10000
+
 /* trq_peek for an id already split (trq_id_split) into idx and want. */
 static int peek_at(struct trq *q, uint64_t id, uint32_t idx, uint64_t want)
 {
 	uint32_t w32 = (uint32_t)want;
 	struct trq_slot *s = &q->meta[idx];
-	for (;;) {
+	for (unsigned tries = 0;; tries++) {
 		uint32_t g1 = ld32(&s->gen);
 		uint32_t st = ld32(&s->state);
 		uint32_t g2 = ld32(&s->gen);
+		/* gen moves once per reuse of the slot: a gen that moves under
+		 * every one of these reads is being written by someone else. */
+		if (g1 != g2 && tries >= PEEK_TRIES)
+			return -TASKRING_ECORRUPT;
 		if (g1 != g2)
 			continue;
 		/* The low 32 bits of the generation, compared modulo 2^32: the

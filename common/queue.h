@@ -570,7 +570,9 @@ static inline int trq_id_slot(const struct trq *q, uint64_t id, uint32_t *idx)
 }
 
 /* Lock-free look at task id: returns its state (>= 0), -ENOENT (never
- * issued), -TASKRING_EEXPIRED (slot reused) or -TASKRING_EBADID. */
+ * issued), -TASKRING_EEXPIRED (slot reused), -TASKRING_EBADID, or
+ * -TASKRING_ECORRUPT (its record is damaged, or its generation keeps
+ * changing under the look: someone writes it out of turn). */
 int trq_peek(struct trq *q, uint64_t id);
 
 /* Copies task id into *info (allocating its buffer). With mark_read, marks

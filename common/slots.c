@@ -194,8 +194,6 @@ static inline void slot_prefetch(struct trq *q, uint32_t idx)
 uint32_t trq_slot_alloc(struct trq *q, uint64_t now, int *reclaimed)
 {
 	struct trq_hdr *h = q->hdr;
-	if (!trq_heads_sane(q))
-		trq_rebuild(q);
 	for (int tries = 0; tries < 2; tries++) {
 		uint32_t idx = RD(h->free_head);
 		if (idx != TRQ_NIL) {

@@ -94,7 +94,7 @@ static inline uint32_t trq_tsum_memo(struct trq_tsum_memo *m, const char *type)
 		diff |= w[i] ^ m->type[i];
 	if (!m->valid || diff) {
 		memcpy(m->type, w, sizeof(w));
-		m->sum = trq_sum(2166136261u, type, TRQ_NAME_MAX);
+		m->sum = trq_sum(2166136261u, w, TRQ_NAME_MAX); /* the bytes compared */
 		m->valid = 1;
 	}
 	return m->sum;
@@ -171,7 +171,8 @@ int trq_sort_cmp(const void *a, const void *b);
 /* Takes a slot off the free list, or reclaims the oldest read result, or
  * the oldest unread one past its TTL (then sets *reclaimed: the caller
  * wakes its waiters after unlocking). Returns TRQ_NIL when the table is
- * full. */
+ * full. The caller checked the heads (trq_heads_sane) since it took the
+ * lock: once per lock, not per slot. */
 uint32_t trq_slot_alloc(struct trq *q, uint64_t now, int *reclaimed);
 
 /* Moves a finished slot to its place: freed when detached, else fin list 0. */

@@ -72,13 +72,13 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 		return r;
 	uint64_t now = trq_now();
 	int rebuilt = 0;
+	/* Once per lock, not per task: under the lock only this loop moves
+	 * the heads, and a rebuild leaves them sane. */
+	if (!trq_heads_sane(q)) {
+		trq_rebuild(q);
+		rebuilt = 1;
+	}
 	while (n < max && h->ring_count[cls] > 0) {
-		if (!trq_heads_sane(q)) {
-			if (rebuilt++)
-				break;
-			trq_rebuild(q);
-			continue;
-		}
 		uint32_t head = trq_wrap(RD(h->ring_head[cls]), q->capacity);
 		uint32_t idx = RD(q->ring[cls][head]);
 		if (idx >= q->capacity || q->meta[idx].state != TASKRING_QUEUED ||
