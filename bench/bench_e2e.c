@@ -348,10 +348,9 @@ static double run_batch(taskring_t *h, const char *inst, unsigned long n, unsign
 		int r = taskring_wait_many(h, BATCH, &ids[got % window], 10000, infos);
 		if (r)
 			bench_die("%s: taskring_wait_many: %s", inst, taskring_strerror(r));
-		for (int i = 0; i < BATCH; i++) {
+		for (int i = 0; i < BATCH; i++)
 			check_done(&infos[i], inst);
-			taskring_info_release(&infos[i]);
-		}
+		taskring_info_release_many(BATCH, infos);
 		got += BATCH;
 	}
 	double rate = (double)n / ((double)(bench_ns() - t0) / 1e9);

@@ -152,8 +152,7 @@ static double run_taskring(unsigned long n, unsigned batch, unsigned window)
 			fprintf(stderr, "collect: %s\n", taskring_strerror(r));
 			exit(1);
 		}
-		for (unsigned i = 0; i < batch; i++)
-			taskring_info_release(&infos[i]);
+		taskring_info_release_many(batch, infos);
 		head = (head + batch) % window;
 		got += batch;
 	}

@@ -158,6 +158,14 @@ void taskring_info_release(struct taskring_info *info)
 	memset(info, 0, sizeof(*info));
 }
 
+void taskring_info_release_many(size_t n, struct taskring_info *infos)
+{
+	if (!infos || !n)
+		return;
+	trq_info_free_many(infos, n);
+	memset(infos, 0, n * sizeof(*infos));
+}
+
 int taskring_cancel(taskring_t *h, uint64_t id)
 {
 	return trq_cancel(&h->q, id);

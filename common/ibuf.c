@@ -87,6 +87,30 @@ void trq_ibuf_done(struct ibuf_blk *b)
 		ibuf_put(b, 1 + IBUF_MAX(b->size) - b->carved);
 }
 
+void trq_info_free_many(const struct taskring_info *infos, size_t n)
+{
+	struct ibuf_blk *run = NULL; /* the block of the buffers counted in k */
+	unsigned k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!infos[i].buf_)
+			continue;
+		struct ibuf_hdr *h = (struct ibuf_hdr *)infos[i].buf_ - 1;
+		if (!h->blk) {
+			free(h);
+			continue;
+		}
+		if (h->blk != run) {
+			if (run)
+				ibuf_put(run, k);
+			run = h->blk;
+			k = 0;
+		}
+		k++;
+	}
+	if (run)
+		ibuf_put(run, k);
+}
+
 void trq_info_free(void *buf)
 {
 	if (!buf)

@@ -660,6 +660,10 @@ int trq_giveback(struct trq *q, int widx, uint32_t inc, unsigned n, const struct
  * one collect of many may share a block, freed with the last of them. */
 void trq_info_free(void *buf);
 
+/* trq_info_free() of the buffers of infos[0..n), one reference count
+ * update per run of buffers from the same block. */
+void trq_info_free_many(const struct taskring_info *infos, size_t n);
+
 /* The checksum kept in a slot's args_sum: over the whole type field (the
  * name, zero-padded to TRQ_NAME_MAX bytes) and then the len argument bytes.
  * type must point to TRQ_NAME_MAX readable bytes. */

@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define TASKRING_VERSION "0.3.0"
+#define TASKRING_VERSION "0.3.1"
 /* The binary interface: the number in the shared library's soname
  * (libtaskring.so.1). It changes whenever a program built against the
  * previous one could break, e.g. a public struct changed size. */
@@ -276,6 +276,13 @@ int taskring_wait_many(taskring_t *h, size_t n, const uint64_t *ids, int64_t tim
 
 /* Frees what an info holds; the struct may be reused. */
 void taskring_info_release(struct taskring_info *info);
+
+/* taskring_info_release() of infos[0..n), for what taskring_wait_many()
+ * filled: its infos share blocks of memory, and this gives each block's
+ * references back at once (a locked instruction per block, not per info).
+ * Infos already released, zeroed or from other calls are fine. NULL is
+ * ignored. Since 0.3.1. */
+void taskring_info_release_many(size_t n, struct taskring_info *infos);
 
 /* Cancels a task. A queued task becomes cancelled at once; a running one is
  * marked and the supervisor stops its worker (for a running task, 0 means the

@@ -87,8 +87,24 @@ int main(void)
 	       infos[1].output && strcmp(infos[0].output, "a") == 0 &&
 	       strcmp(infos[1].output, "b") == 0,
 	   "both infos filled, in the order of the ids");
-	taskring_info_release(&infos[0]);
-	taskring_info_release(&infos[1]);
+	/* taskring_info_release_many: wait_many's infos (one block), a get's
+	 * info (a buffer of its own) and a zeroed one; a leak or a double
+	 * free shows under ASan. */
+	struct taskring_info mix[4];
+	memset(mix, 0, sizeof(mix));
+	mix[0] = infos[0];
+	mix[2] = infos[1];
+	r = taskring_get(h, ids[0], &mix[3]);
+	ok(r == 0 && mix[3].output && strcmp(mix[3].output, "a") == 0,
+	   "get still reads a result wait_many consumed");
+	taskring_info_release_many(4, mix);
+	static const struct taskring_info zero;
+	ok(memcmp(&mix[0], &zero, sizeof(zero)) == 0 && memcmp(&mix[1], &zero, sizeof(zero)) == 0 &&
+	       memcmp(&mix[2], &zero, sizeof(zero)) == 0 &&
+	       memcmp(&mix[3], &zero, sizeof(zero)) == 0,
+	   "release_many frees and zeroes wait_many's infos, a get's and a zeroed one");
+	taskring_info_release_many(4, mix); /* released twice: harmless */
+	taskring_info_release_many(0, NULL);
 
 	/* taskring_daemon_stopped_s: -1 while a supervisor serves the segment;
 	 * once none does, the age of the stamp a stopping one leaves, and -1
