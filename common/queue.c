@@ -227,33 +227,36 @@ static void submit_fill(struct trq *q, uint32_t idx, const struct taskring_req *
 	char *a = trq_args_at(q, idx, p->len);
 	for (int i = 0; i < r->argc; i++) {
 		size_t n = strlen(r->argv[i]) + 1;
-		memcpy(a, r->argv[i], n);
+		trq_st_bytes(a, r->argv[i], n);
 		a += n;
 	}
 	unsigned ma = o && o->max_attempts ? o->max_attempts : h->max_attempts_default;
 	if (ma < 1 || ma > TRQ_ATTEMPTS_MAX)
 		ma = ma < 1 ? 1 : TRQ_ATTEMPTS_MAX;
-	s->id = slot_id(q, idx, slot_gen(q, s));
-	s->cls = p->cls;
-	s->flags = o && (o->flags & TASKRING_DETACHED) ? TRQ_F_DETACHED : 0;
-	s->attempts = 0;
-	s->max_attempts = ma;
-	s->owner = -1;
-	s->owner_inc = 0;
-	s->run_timeout_s = o && o->run_timeout_s ? o->run_timeout_s : h->run_timeout_default_s;
-	s->argc = p->argc;
-	s->args_len = p->len;
-	s->out_len = 0;
+	/* WR: a lock-free copy of the slot's last task may still be reading
+	 * (copy_final; it finds gen moved on and drops what it read). */
+	WR(s->id, slot_id(q, idx, slot_gen(q, s)));
+	WR(s->cls, p->cls);
+	WR(s->flags, o && (o->flags & TASKRING_DETACHED) ? TRQ_F_DETACHED : 0);
+	WR(s->attempts, 0);
+	WR(s->max_attempts, ma);
+	WR(s->owner, -1);
+	WR(s->owner_inc, 0);
+	WR(s->run_timeout_s, o && o->run_timeout_s ? o->run_timeout_s : h->run_timeout_default_s);
+	WR(s->argc, p->argc);
+	WR(s->args_len, p->len);
+	WR(s->out_len, 0);
 	st32r(&s->next, TRQ_NIL);
-	s->prev = TRQ_NIL;
-	s->submit_ns = now;
-	s->start_ns = s->finish_ns = 0;
-	s->qseq = h->qseq_next++;
-	memcpy(s->type, p->type, sizeof(s->type));
+	WR(s->prev, TRQ_NIL);
+	WR(s->submit_ns, now);
+	WR(s->start_ns, 0);
+	WR(s->finish_ns, 0);
+	WR(s->qseq, h->qseq_next++);
+	trq_st_bytes(s->type, p->type, sizeof(s->type));
 	/* From the private copy of the name: reading back the bytes just
 	 * written to a slot line not yet ours would wait for that line. */
-	s->args_sum = trq_sum(p->tsum, trq_args_at(q, idx, p->len), p->len);
-	s->out_sum = trq_sum(2166136261u, NULL, 0);
+	WR(s->args_sum, trq_sum(p->tsum, trq_args_at(q, idx, p->len), p->len));
+	WR(s->out_sum, trq_sum(2166136261u, NULL, 0));
 	__atomic_store_n(&s->watch, 0, __ATOMIC_RELAXED);
 	st32(&s->state, TASKRING_QUEUED);
 	trq_ring_push(q, (int)p->cls, idx, 0);
@@ -490,13 +493,16 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 	info->buf_ = buf;
 	info->argv = (char **)buf;
 	char *a = buf + (argc + 1) * sizeof(char *);
-	memcpy(a, trq_args_at(q, idx, alen), alen);
+	/* Without the lock (copy_final) the slot may be refilled meanwhile:
+	 * every read is atomic (RD, trq_ld_bytes), the caller checks gen. */
+	trq_ld_bytes(a, trq_args_at(q, idx, alen), alen);
 	a[alen] = 0;
 	info->output = a + alen + 1;
-	memcpy(info->output, trq_out_at(q, idx, olen), olen);
+	trq_ld_bytes(info->output, trq_out_at(q, idx, olen), olen);
 	info->output[olen] = 0;
 	info->output_len = olen;
-	int out_bad = is_final(s->state) && trq_sum(2166136261u, info->output, olen) != s->out_sum;
+	uint32_t state = RD(s->state);
+	int out_bad = is_final(state) && trq_sum(2166136261u, info->output, olen) != RD(s->out_sum);
 	/* The word count is not in the checksum: a count that does not fit
 	 * the words is damage too. */
 	int words_bad = trq_split_args(a, alen, argc, info->argv) != 0;
@@ -505,8 +511,8 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 		info->argv[0] = NULL;
 	}
 	info->argc = (int)argc;
-	info->id = s->id;
-	memcpy(info->type, s->type, sizeof(info->type));
+	info->id = RD(s->id);
+	trq_ld_bytes(info->type, s->type, sizeof(info->type));
 	uint32_t asum = trq_sum(trq_tsum_memo(memo, info->type), a, alen);
 	info->type[sizeof(info->type) - 1] = 0;
 	if (words_bad || asum != RD(s->args_sum)) {
@@ -515,15 +521,16 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 		info->argc = 0;
 		info->argv[0] = NULL;
 	}
-	info->cls = (int)s->cls;
-	info->state = (int)s->state;
-	info->attempts = s->attempts;
-	info->max_attempts = s->max_attempts;
-	info->worker = s->owner;
-	info->run_timeout_s = s->run_timeout_s;
-	info->submitted_ns = s->submit_ns ? s->submit_ns + off : 0;
-	info->started_ns = s->start_ns ? s->start_ns + off : 0;
-	info->finished_ns = s->finish_ns ? s->finish_ns + off : 0;
+	uint64_t sub_ns = RD(s->submit_ns), start_ns = RD(s->start_ns), fin_ns = RD(s->finish_ns);
+	info->cls = (int)RD(s->cls);
+	info->state = (int)state;
+	info->attempts = RD(s->attempts);
+	info->max_attempts = RD(s->max_attempts);
+	info->worker = RD(s->owner);
+	info->run_timeout_s = RD(s->run_timeout_s);
+	info->submitted_ns = sub_ns ? sub_ns + off : 0;
+	info->started_ns = start_ns ? start_ns + off : 0;
+	info->finished_ns = fin_ns ? fin_ns + off : 0;
 	if (out_bad) {
 		/* Say so rather than hand out bytes someone overwrote. */
 		static const char msg[] = "result corrupted in shared memory";
@@ -565,7 +572,8 @@ static int mark_one(struct trq *q, uint32_t idx, uint64_t id)
 		trq_rebuild(q);
 		return 0;
 	}
-	s->flags |= TRQ_F_READ;
+	/* WR: trq_get_many looks without the lock */
+	WR(s->flags, s->flags | TRQ_F_READ);
 	trq_fin_append(q, 1, idx);
 	return 1;
 }
@@ -938,7 +946,8 @@ int trq_cancel(struct trq *q, uint64_t id)
 			woke = 1;
 			break;
 		case TASKRING_RUNNING:
-			s->flags |= TRQ_F_CANCEL;
+			/* WR: trq_get_many looks without the lock */
+			WR(s->flags, s->flags | TRQ_F_CANCEL);
 			ring = 1;
 			break;
 		default:

@@ -54,9 +54,10 @@ int trq_adopt(struct trq *q)
 			continue;
 		if (s->flags & TRQ_F_CANCEL)
 			continue; /* ends cancelled in trq_rebuild below: not run again */
+		/* WR: see trq_slot_end */
 		if (s->attempts > 0)
-			s->attempts--;
-		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
+			WR(s->attempts, s->attempts - 1);
+		WR(s->flags, s->flags & ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ));
 		st32(&s->state, TASKRING_QUEUED);
 		h->requeued++;
 		n++;
@@ -177,7 +178,7 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 		if (c < TRQ_NCLASS && h->running[c] > 0)
 			h->running[c]--;
 		if (c >= TRQ_NCLASS)
-			s->cls = 0;
+			WR(s->cls, 0);
 		if (s->flags & TRQ_F_CANCEL) {
 			trq_slot_end(q, i, TASKRING_CANCELLED, "cancelled while running", now);
 			back[nb - 1 - nend++] = i;
@@ -210,9 +211,10 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 			back[nb - 1 - nend++] = i;
 			continue;
 		}
+		/* WR: see trq_slot_end */
 		if (!charged && s->attempts > 0)
-			s->attempts--;
-		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
+			WR(s->attempts, s->attempts - 1);
+		WR(s->flags, s->flags & ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ));
 		st32(&s->state, TASKRING_QUEUED);
 		back[nback++] = i;
 		h->requeued++;

@@ -21,8 +21,11 @@ void trq_out_place(struct trq *q, uint32_t idx, uint64_t id, const char *src, ui
 	if (len > q->result_max)
 		len = q->result_max;
 	char *dst = trq_out_at(q, idx, len);
+	/* dst and src never overlap unless equal: the record's out_in and a
+	 * result area, or private memory. trq_st_bytes: a lock-free copy of
+	 * the slot's previous task may still be reading (copy_final). */
 	if (dst != src && __atomic_load_n(&q->meta[idx].id, __ATOMIC_RELAXED) == id)
-		memmove(dst, src, len);
+		trq_st_bytes(dst, src, len);
 }
 
 /* Wakes every client waiting on slot idx. */
@@ -113,10 +116,10 @@ void trq_slot_push_free(struct trq *q, uint32_t idx)
 	struct trq_hdr *h = q->hdr;
 	struct trq_slot *s = &q->meta[idx];
 	st32(&s->state, TASKRING_FREE);
-	s->id = 0;
-	s->flags = 0;
+	WR(s->id, 0); /* WR: a lock-free result copy may be reading them */
+	WR(s->flags, 0);
 	st32r(&s->next, h->free_head);
-	s->prev = TRQ_NIL;
+	WR(s->prev, TRQ_NIL);
 	st32r(&h->free_head, idx);
 	h->free_count++;
 }
@@ -254,9 +257,11 @@ void trq_slot_end(struct trq *q, uint32_t idx, int state, const char *text, uint
 	size_t n = text ? strlen(text) : 0;
 	if (n > q->result_max)
 		n = q->result_max;
-	memcpy(trq_out_at(q, idx, (uint32_t)n), text ? text : "", n);
-	s->out_len = (uint32_t)n;
-	s->out_sum = trq_sum(2166136261u, trq_out_at(q, idx, (uint32_t)n), n);
+	/* Atomic stores (WR, trq_st_bytes): a lock-free copy of the task
+	 * that last held the slot may still be reading it (copy_final). */
+	trq_st_bytes(trq_out_at(q, idx, (uint32_t)n), text ? text : "", n);
+	WR(s->out_len, (uint32_t)n);
+	WR(s->out_sum, trq_sum(2166136261u, trq_out_at(q, idx, (uint32_t)n), n));
 	trq_slot_final(q, idx, (uint32_t)state, now);
 }
 

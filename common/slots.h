@@ -75,6 +75,43 @@ static inline uint32_t trq_wrap(uint64_t x, uint32_t cap)
  * checked, so the value checked is the value used. */
 #define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
+/* A store of a slot field that a lock-free result copy (copy_final in
+ * queue.c) may be reading at the same time: the slot was reclaimed and is
+ * being refilled under the lock while the copy is under way, which the
+ * copy tells by the generation it reads afterwards. Relaxed atomic, so that
+ * ThreadSanitizer sees no race (the copy reads through RD()); a plain mov on
+ * x86-64. */
+#define WR(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* The byte copies of the same pattern (argument words, type name, output):
+ * from a slot into private memory (trq_ld_bytes) while it may be refilled,
+ * and into a slot (trq_st_bytes) while a copy may be reading it. memcpy
+ * (memmove: the same code in glibc), the same moves on x86-64 as atomic
+ * ones; under ThreadSanitizer relaxed atomic byte accesses, which is what
+ * they are, so that it reports only real races. Source and destination do
+ * not overlap (trq_st_bytes copies forward under TSan). */
+static inline void trq_ld_bytes(void *dst, const void *src, size_t n)
+{
+#ifdef __SANITIZE_THREAD__
+	for (size_t i = 0; i < n; i++)
+		((unsigned char *)dst)[i] =
+		    __atomic_load_n((const unsigned char *)src + i, __ATOMIC_RELAXED);
+#else
+	memcpy(dst, src, n);
+#endif
+}
+
+static inline void trq_st_bytes(void *dst, const void *src, size_t n)
+{
+#ifdef __SANITIZE_THREAD__
+	for (size_t i = 0; i < n; i++)
+		__atomic_store_n((unsigned char *)dst + i, ((const unsigned char *)src)[i],
+		                 __ATOMIC_RELAXED);
+#else
+	memmove(dst, src, n);
+#endif
+}
+
 /* The checksum of a type field, trq_args_sum()'s first part, remembered
  * for the last field seen: the tasks of a batch mostly share one type, and
  * comparing 32 bytes costs less than summing them. Private memory; start
@@ -185,8 +222,8 @@ static inline void trq_slot_final(struct trq *q, uint32_t idx, uint32_t state, u
 {
 	struct trq_hdr *h = q->hdr;
 	struct trq_slot *s = &q->meta[idx];
-	s->finish_ns = now;
-	s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
+	WR(s->finish_ns, now); /* WR: see trq_slot_end */
+	WR(s->flags, s->flags & ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ));
 	st32(&s->state, state);
 	if (state == TASKRING_DONE)
 		h->done++;

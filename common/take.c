@@ -91,11 +91,13 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 		st32r(&h->ring_head[cls], trq_wrap((uint64_t)head + 1, q->capacity));
 		st32r(&h->ring_count[cls], h->ring_count[cls] - 1);
 		struct trq_slot *s = &q->meta[idx];
-		s->owner = widx;
-		s->owner_inc = inc;
-		s->attempts++;
-		s->start_ns = now;
-		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
+		/* WR: a lock-free copy of the slot's previous task may still
+		 * be reading (copy_final in queue.c). */
+		WR(s->owner, widx);
+		WR(s->owner_inc, inc);
+		WR(s->attempts, s->attempts + 1);
+		WR(s->start_ns, now);
+		WR(s->flags, s->flags & ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ));
 		st32(&s->state, TASKRING_RUNNING);
 		h->running[cls]++;
 		idxs[n++] = idx;
@@ -208,8 +210,8 @@ int trq_finish(struct trq *q, int widx, uint32_t inc, unsigned n, const struct t
 		h->running[c]--;
 		if (cpu1 > 0 && s->sub_cpu == cpu1)
 			here = 1;
-		s->out_len = x->out_len > q->result_max ? q->result_max : x->out_len;
-		s->out_sum = sums[i];
+		WR(s->out_len, x->out_len > q->result_max ? q->result_max : x->out_len);
+		WR(s->out_sum, sums[i]);
 		int st = x->state;
 		if (st != TASKRING_DONE && st != TASKRING_CANCELLED)
 			st = TASKRING_FAILED;
@@ -255,10 +257,12 @@ int trq_giveback(struct trq *q, int widx, uint32_t inc, unsigned n, const struct
 			ended[nend++] = idx;
 			continue;
 		}
+		/* It never started: the take's attempt is undone (WR: see
+		 * trq_take). */
 		if (s->attempts > 0)
-			s->attempts--; /* it never started: the take's attempt is undone */
-		s->start_ns = 0;
-		s->flags &= ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ);
+			WR(s->attempts, s->attempts - 1);
+		WR(s->start_ns, 0);
+		WR(s->flags, s->flags & ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ));
 		st32(&s->state, TASKRING_QUEUED);
 		trq_ring_push(q, (int)c, idx, 1);
 		pushed[c]++;
