@@ -1,13 +1,15 @@
 /*
  * test_share.c - one taskring_t handle shared by several threads, as
  * include/taskring.h allows ("may be used by several threads at once,
- * except taskring_detach"). NTHREADS threads submit (one task and batches),
- * wait (one and many), get, cancel, list and read the status through the
- * same handle for a few seconds (TR_SHARE_S, default 3) while two forked
- * consumers play the workers. Every result must be the right one, no id
- * may be handed out twice and every task submitted must be collected.
- * `make check` runs it under TSan too, which reports any two threads of the
- * handle touching its private state (or the segment) without ordering.
+ * except taskring_detach"). NTHREADS threads submit (one task, batches,
+ * detached tasks), wait (one, many, without waiting), get, cancel, list,
+ * read the status and make the calls that only look, through the same
+ * handle for a few seconds (TR_SHARE_S, default 3), while two consumer
+ * threads, each with a handle of its own, play the workers. Every result
+ * must be the task's own, no id may be handed out twice and every task
+ * submitted must be collected. `make check` runs it under TSan too, which
+ * reports two threads of the handle touching its private state or the
+ * segment without ordering.
  */
 #include <pthread.h>
 
@@ -20,7 +22,7 @@
 #define BATCH    8
 
 static taskring_t *h;
-static volatile int stop_flag;
+static int consumers_stop;
 static uint64_t run_ns;
 
 struct tstate {
@@ -35,6 +37,7 @@ struct tstate {
 	uint64_t *ids;
 	size_t nids, ids_room;
 	unsigned long submitted, collected, cancelled, lists, listed, statuses, gets;
+	unsigned long detached, polls, misc;
 	unsigned long errors;
 	char err[256];
 };
@@ -205,6 +208,62 @@ static void get_one(struct tstate *t)
 	taskring_info_release(&in);
 }
 
+/* A wait that does not wait: done (collected, as taskring_wait marks it
+ * read) or -ETIMEDOUT. */
+static void poll_one(struct tstate *t)
+{
+	unsigned i = (t->seq * 5u) % t->npend;
+	struct taskring_info in;
+	int r = taskring_wait(h, t->pend_id[i], 0, &in);
+	t->polls++;
+	if (r == 0) {
+		check_info(t, &in, t->pend_id[i], t->pend_seq[i], 0);
+		t->collected++;
+		pend_drop(t, i);
+	} else if (r != -ETIMEDOUT) {
+		fail(t, "taskring_wait %llu, timeout 0: %s", (unsigned long long)t->pend_id[i],
+		     taskring_strerror(r));
+	}
+	taskring_info_release(&in);
+}
+
+/* A detached task: nobody collects it, its slot is freed when it ends. */
+static void submit_detached(struct tstate *t)
+{
+	const char *argv[] = {"detached", "x"};
+	struct taskring_opts o = sub_opts;
+	o.flags = TASKRING_DETACHED;
+	uint64_t id = 0;
+	int r = taskring_submit(h, "echo", 2, argv, &o, &id);
+	if (r) {
+		fail(t, "detached taskring_submit: %s", taskring_strerror(r));
+		return;
+	}
+	note_id(t, id);
+	t->detached++;
+}
+
+/* The calls that only look: daemon_alive, daemon_stopped_s, lock_holder,
+ * a reload ticket and its (never coming) outcome. */
+static void look_around(struct tstate *t)
+{
+	char buf[128];
+	uint32_t ticket;
+	int ok_;
+	t->misc++;
+	if (taskring_daemon_alive(h) != 1)
+		fail(t, "taskring_daemon_alive: not 1");
+	if (taskring_daemon_stopped_s(h) != -1)
+		fail(t, "taskring_daemon_stopped_s: not -1 with a supervisor");
+	if (taskring_lock_holder(h, buf, sizeof(buf)) < 0)
+		fail(t, "taskring_lock_holder < 0");
+	int r = taskring_reload_ticket(h, &ticket);
+	if (!r)
+		r = taskring_reload_outcome(h, ticket, &ok_, buf, sizeof(buf));
+	if (r != -EAGAIN)
+		fail(t, "reload ticket and outcome: %s", taskring_strerror(r));
+}
+
 /* Submits a task and cancels it at once: cancelled, or done first (the
  * consumers run a task they took to its end). */
 
@@ -313,6 +372,12 @@ static void *client(void *arg)
 		default:
 			if (step % 64 == 7)
 				status_one(t);
+			else if (step % 64 == 15)
+				submit_detached(t);
+			else if (step % 64 == 23)
+				look_around(t);
+			else if (step % 64 == 31)
+				poll_one(t);
 			else if (t->npend < PEND_MAX)
 				submit_one(t);
 			break;
@@ -321,6 +386,24 @@ static void *client(void *arg)
 	/* Nothing left behind: collect what is still in flight. */
 	while (t->npend && t->errors < 10)
 		wait_one(t);
+	return NULL;
+}
+
+/* A consumer playing worker w (incarnation inc) through its own handle. */
+struct cons {
+	int w;
+	uint32_t inc;
+	struct trq q;
+};
+
+static void *consumer(void *arg)
+{
+	struct cons *c = arg;
+	while (!__atomic_load_n(&consumers_stop, __ATOMIC_RELAXED)) {
+		uint32_t seen = __atomic_load_n(&c->q.hdr->q_seq[TASKRING_CPU], __ATOMIC_ACQUIRE);
+		qt_consume(&c->q, c->w, c->inc, 1); /* until the queue is empty */
+		trq_wait_work(&c->q, TASKRING_CPU, seen, trq_now() + 50000000ull);
+	}
 	return NULL;
 }
 
@@ -343,24 +426,27 @@ int main(void)
 		printf("Bail out! trq_create: %s\n", strerror(-r));
 		return 1;
 	}
+	/* The creator plays the supervisor too (taskring_daemon_alive). */
+	if (!q.sup_held && trq_sup_lock(&q) != 0) {
+		printf("Bail out! trq_sup_lock failed\n");
+		return 1;
+	}
 	r = taskring_attach(qt_instance, &h);
 	if (!ok(r == 0, "attach to the test segment")) {
 		diag("  taskring_attach: %s", taskring_strerror(r));
 		return tap_done();
 	}
-	/* The consumers: forked before any thread starts. */
-	pid_t kids[NWORKERS];
+	/* The consumers: threads of this process with handles of their own,
+	 * as a worker's threads are, so that TSan sees their side too. */
+	static struct cons cons[NWORKERS];
+	pthread_t cons_th[NWORKERS];
 	for (int w = 0; w < NWORKERS; w++) {
-		uint32_t inc = qt_worker_start(&q, w, getpid());
-		kids[w] = fork();
-		if (kids[w] < 0) {
-			printf("Bail out! fork: %s\n", strerror(errno));
+		cons[w].w = w;
+		cons[w].inc = qt_worker_start(&q, w, getpid());
+		if (trq_attach(&cons[w].q, qt_instance) ||
+		    pthread_create(&cons_th[w], NULL, consumer, &cons[w])) {
+			printf("Bail out! consumer %d\n", w);
 			return 1;
-		}
-		if (kids[w] == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			qt_consume(&q, w, inc, 0);
-			_exit(0);
 		}
 	}
 
@@ -371,7 +457,7 @@ int main(void)
 			return 1;
 		}
 	}
-	unsigned long sub = 0, col = 0, can = 0, lists = 0, stats = 0, gets = 0;
+	unsigned long sub = 0, col = 0, can = 0, lists = 0, stats = 0, gets = 0, det = 0;
 	for (int i = 0; i < NTHREADS; i++) {
 		pthread_join(ts[i].th, NULL);
 		struct tstate *t = &ts[i];
@@ -386,11 +472,12 @@ int main(void)
 		can += t->cancelled;
 		lists += t->lists;
 		stats += t->statuses;
-		gets += t->gets;
+		gets += t->gets + t->polls;
+		det += t->detached;
 	}
-	diag("%lu tasks submitted, %lu collected (%lu cancelled), %lu gets, %lu lists, "
-	     "%lu status reads in %u s",
-	     sub, col, can, gets, lists, stats, secs);
+	diag("%lu tasks submitted, %lu collected (%lu cancelled), %lu detached, %lu gets, "
+	     "%lu lists, %lu status reads in %u s",
+	     sub, col, can, det, gets, lists, stats, secs);
 	ok(sub > 100, "the threads got work done (%lu tasks)", sub);
 
 	/* Ids are never handed out twice, also to two threads at once. */
@@ -415,18 +502,27 @@ int main(void)
 	is_int(dups, 0, "no id handed out twice among %zu", n);
 	free(all);
 
+	/* The detached tasks may still run: until none is queued or running. */
 	struct taskring_status st;
-	r = taskring_status_get(h, &st);
-	ok(r == 0 && st.submitted == sub && st.done + st.cancelled == sub && !st.queued[0] &&
-	       !st.running[0],
+	uint64_t until = trq_now() + 20000000000ull;
+	for (;;) {
+		r = taskring_status_get(h, &st);
+		if (r || (!st.queued[0] && !st.running[0]) || trq_now() > until)
+			break;
+		taskring_status_release(&st);
+		usleep(10000);
+	}
+	ok(r == 0 && st.submitted == sub + det && st.done + st.cancelled == sub + det &&
+	       !st.queued[0] && !st.running[0],
 	   "the status counts every task: %llu submitted, %llu done, %llu cancelled",
 	   (unsigned long long)st.submitted, (unsigned long long)st.done,
 	   (unsigned long long)st.cancelled);
 	taskring_status_release(&st);
 
+	__atomic_store_n(&consumers_stop, 1, __ATOMIC_RELAXED);
 	for (int w = 0; w < NWORKERS; w++) {
-		kill(kids[w], SIGKILL);
-		waitpid(kids[w], NULL, 0);
+		pthread_join(cons_th[w], NULL);
+		trq_detach(&cons[w].q);
 	}
 	taskring_detach(h);
 	char msg[256];
