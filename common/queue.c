@@ -501,8 +501,9 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 	trq_ld_bytes(info->output, trq_out_at(q, idx, olen), olen);
 	info->output[olen] = 0;
 	info->output_len = olen;
-	uint32_t state = RD(s->state);
-	int out_bad = is_final(state) && trq_sum(2166136261u, info->output, olen) != RD(s->out_sum);
+	uint32_t state = CPY(s->state);
+	int out_bad =
+	    is_final(state) && trq_sum(2166136261u, info->output, olen) != CPY(s->out_sum);
 	/* The word count is not in the checksum: a count that does not fit
 	 * the words is damage too. */
 	int words_bad = trq_split_args(a, alen, argc, info->argv) != 0;
@@ -511,7 +512,7 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 		info->argv[0] = NULL;
 	}
 	info->argc = (int)argc;
-	info->id = RD(s->id);
+	info->id = CPY(s->id);
 	trq_ld_bytes(info->type, s->type, sizeof(info->type));
 	uint32_t asum = trq_sum(trq_tsum_memo(memo, info->type), a, alen);
 	info->type[sizeof(info->type) - 1] = 0;
@@ -521,13 +522,14 @@ static int copy_info(struct trq *q, uint32_t idx, struct taskring_info *info, ui
 		info->argc = 0;
 		info->argv[0] = NULL;
 	}
-	uint64_t sub_ns = RD(s->submit_ns), start_ns = RD(s->start_ns), fin_ns = RD(s->finish_ns);
-	info->cls = (int)RD(s->cls);
+	uint64_t sub_ns = CPY(s->submit_ns), start_ns = CPY(s->start_ns),
+	         fin_ns = CPY(s->finish_ns);
+	info->cls = (int)CPY(s->cls);
 	info->state = (int)state;
-	info->attempts = RD(s->attempts);
-	info->max_attempts = RD(s->max_attempts);
-	info->worker = RD(s->owner);
-	info->run_timeout_s = RD(s->run_timeout_s);
+	info->attempts = CPY(s->attempts);
+	info->max_attempts = CPY(s->max_attempts);
+	info->worker = CPY(s->owner);
+	info->run_timeout_s = CPY(s->run_timeout_s);
 	info->submitted_ns = sub_ns ? sub_ns + off : 0;
 	info->started_ns = start_ns ? start_ns + off : 0;
 	info->finished_ns = fin_ns ? fin_ns + off : 0;

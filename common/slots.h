@@ -76,20 +76,29 @@ static inline uint32_t trq_wrap(uint64_t x, uint32_t cap)
 #define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 /* A store of a slot field that a lock-free result copy (copy_final in
- * queue.c) may be reading at the same time: the slot was reclaimed and is
- * being refilled under the lock while the copy is under way, which the
- * copy tells by the generation it reads afterwards. Relaxed atomic, so that
- * ThreadSanitizer sees no race (the copy reads through RD()); a plain mov on
- * x86-64. */
+ * queue.c) may be reading at the same time (CPY), and that read: the slot
+ * was reclaimed and is being refilled under the lock while the copy is
+ * under way, which the copy tells by the generation it reads afterwards (a
+ * sequence lock: what it read is dropped). Relaxed atomics under
+ * ThreadSanitizer, so that it reports only real races; plain accesses
+ * otherwise. Relaxed atomics are plain movs on x86-64 too, but they keep
+ * the compiler from merging and scheduling the stores of a slot's refill
+ * and the loads of its copy: batches of 64 ran 5-7 % slower with them
+ * (bench/RESULTS.md). A value checked and then used is read with RD(). */
+#ifdef __SANITIZE_THREAD__
 #define WR(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define CPY(x)   __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#else
+#define WR(x, v) ((x) = (v))
+#define CPY(x)   (x)
+#endif
 
 /* The byte copies of the same pattern (argument words, type name, output):
  * from a slot into private memory (trq_ld_bytes) while it may be refilled,
  * and into a slot (trq_st_bytes) while a copy may be reading it. memcpy
- * (memmove: the same code in glibc), the same moves on x86-64 as atomic
- * ones; under ThreadSanitizer relaxed atomic byte accesses, which is what
- * they are, so that it reports only real races. Source and destination do
- * not overlap (trq_st_bytes copies forward under TSan). */
+ * outside ThreadSanitizer; under it relaxed atomic byte accesses, which
+ * is what they are, so that it reports only real races. Source and
+ * destination never overlap. */
 static inline void trq_ld_bytes(void *dst, const void *src, size_t n)
 {
 #ifdef __SANITIZE_THREAD__
@@ -108,7 +117,7 @@ static inline void trq_st_bytes(void *dst, const void *src, size_t n)
 		__atomic_store_n((unsigned char *)dst + i, ((const unsigned char *)src)[i],
 		                 __ATOMIC_RELAXED);
 #else
-	memmove(dst, src, n);
+	memcpy(dst, src, n);
 #endif
 }
 
