@@ -282,6 +282,8 @@ struct trq_hdr {
 	uint32_t running[TRQ_NCLASS];
 	uint64_t qseq_next;
 	uint64_t submitted, done, failed, cancelled, requeued, worker_restarts, repairs;
+	uint64_t audits; /* trq_audit() calls that may repair (the supervisor's), for
+	                    tests: in what was padding, so the layout stays 15 */
 
 	/* futex words, one cache line per writer group */
 	alignas(64) uint32_t q_seq[TRQ_NCLASS];   /* bumped when tasks are queued */
@@ -304,6 +306,9 @@ struct trq_hdr {
 _Static_assert(offsetof(struct trq_hdr, lock) ==
                    (offsetof(struct trq_hdr, reload_pend_gen) + 63) / 64 * 64,
                "the reload ranges moved the fields after them");
+_Static_assert(offsetof(struct trq_hdr, q_seq) ==
+                   (offsetof(struct trq_hdr, repairs) + 8 + 63) / 64 * 64,
+               "the audit count moved the fields after it");
 
 /* Whether a worker should take no more tasks, finish those it runs and
  * exit 0: the daemon is draining, or the supervisor retires this one worker
@@ -355,6 +360,7 @@ struct trq {
 	                           LOCK_SPENT_FOR_NS or until a call gets the lock
 	                           (the supervisor's handle; one thread) */
 	uint64_t lock_spent;    /* when that wait began, 0: none */
+	uint64_t audit_held_ns; /* how long the last trq_audit() held the lock */
 	uint64_t rt_off;        /* cached CLOCK_REALTIME - CLOCK_MONOTONIC */
 	unsigned rt_calls;      /* calls since; refreshed every 64 */
 	/* A hint, not state: the last work_bell through this handle woke a
@@ -760,8 +766,10 @@ struct trq_lost_report {
 int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, const char *cause,
                     struct trq_lost_report *report);
 
-/* Checks every invariant; with repair, rebuilds on a violation. Returns 0
- * when consistent, else -TASKRING_ECORRUPT with the first violation in msg. */
+/* Checks every invariant; with repair, rebuilds on a violation and counts
+ * the audit in hdr->audits. Sets q->audit_held_ns to how long it held the
+ * lock (not counting the wait for it). Returns 0 when consistent, else
+ * -TASKRING_ECORRUPT with the first violation in msg. */
 int trq_audit(struct trq *q, int repair, char *msg, size_t msglen);
 
 /* Read-only invariant check (takes the lock). As trq_audit without repair. */

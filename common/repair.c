@@ -237,6 +237,7 @@ int trq_audit(struct trq *q, int repair, char *msg, size_t msglen)
 		snprintf(msg, msglen, "lock: %s", strerror(-r));
 		return r;
 	}
+	uint64_t locked = trq_now();
 	uint32_t live = 0;
 	for (uint32_t w = 0; w < q->workers_max; w++) {
 		uint32_t ws = RD(q->workers[w].state);
@@ -338,15 +339,19 @@ int trq_audit(struct trq *q, int repair, char *msg, size_t msglen)
 		AUDIT_FAIL("finished lists hold %u slots, %u tasks finished", fins,
 		           count[TASKRING_DONE] + count[TASKRING_FAILED] +
 		               count[TASKRING_CANCELLED]);
-	trq_unlock(q);
-	free(seen);
-	return 0;
+	r = 0;
+	goto out;
 bad:
 	if (repair)
 		trq_rebuild(q);
+	r = -TASKRING_ECORRUPT;
+out:
+	if (repair)
+		h->audits++;
+	q->audit_held_ns = trq_now() - locked;
 	trq_unlock(q);
 	free(seen);
-	return -TASKRING_ECORRUPT;
+	return r;
 }
 
 int trq_check(struct trq *q, char *msg, size_t msglen)

@@ -264,12 +264,16 @@ static void sup_audit(struct tr_sup *s, uint64_t now)
 	if (!due && !quiet && s->q.capacity > AUDIT_QUIET_SLOTS &&
 	    now - s->audit_at < AUDIT_BUSY_NS)
 		return;
-	uint64_t t0 = trq_now();
 	int r = trq_audit(&s->q, 1, msg, sizeof(msg));
-	if (r == 0 || r == -TASKRING_ECORRUPT)
+	uint64_t pace = 0;
+	if (r == 0 || r == -TASKRING_ECORRUPT) {
 		s->pool.audit_due = 0;
-	uint64_t t1 = trq_now(), pace = (t1 - t0) * AUDIT_SHARE_MAX;
-	s->audit_at = t1 + (pace > AUDIT_EVERY_NS ? pace : AUDIT_EVERY_NS);
+		/* The time it held the lock, not the wait for it: a client
+		 * stopped while it held the lock for 10 s must not put off the
+		 * next audit by 10,000 s. */
+		pace = s->q.audit_held_ns * AUDIT_SHARE_MAX;
+	}
+	s->audit_at = trq_now() + (pace > AUDIT_EVERY_NS ? pace : AUDIT_EVERY_NS);
 	if (r == -TASKRING_ECORRUPT)
 		log_warn("queue audit: %s: repaired", msg);
 	else if (r)

@@ -33,6 +33,10 @@
  * spare set up and waiting; a spare backing off until the end of time; or
  * worker 0 dead and restarting at the end of time.
  *
+ * usage: hostile-vandal INSTANCE --audits 0
+ * Only reads: prints how many audits the supervisor has made (hdr->audits),
+ * so a test can wait for one that began after the damage it wrote.
+ *
  * usage: hostile-vandal INSTANCE --hold-lock 1
  * Takes the queue lock, prints "locked", stops itself (SIGSTOP) and, once
  * continued, exits holding it: a client suspended with Ctrl-Z inside a call.
@@ -95,6 +99,7 @@ int main(int argc, char **argv)
 		        "       hostile-vandal INSTANCE --draining N|--nworkers N|--type0 NAME\n"
 		        "       hostile-vandal INSTANCE --stop-stamp N\n"
 		        "       hostile-vandal INSTANCE --hold-lock 1\n"
+		        "       hostile-vandal INSTANCE --audits 0\n"
 		        "       hostile-vandal INSTANCE --spare-pid PID|--spare-far 1\n"
 		        "       hostile-vandal INSTANCE --restart0-far 1\n");
 		return 2;
@@ -120,6 +125,10 @@ int main(int argc, char **argv)
 	    h->ring_off[1] + cap * 4 > size) {
 		fprintf(stderr, "hostile-vandal: %s does not look like a taskring segment\n", name);
 		return 1;
+	}
+	if (!strcmp(argv[2], "--audits")) {
+		printf("%llu\n", (unsigned long long)__atomic_load_n(&h->audits, __ATOMIC_RELAXED));
+		return 0;
 	}
 	if (!strcmp(argv[2], "--hold-lock")) {
 		int r = pthread_mutex_lock(&h->lock);

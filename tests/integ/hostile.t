@@ -55,6 +55,13 @@ tap_is "$(sj .wrong_results)" 0 "no honest task ended done with a wrong result (
 [ "$(sj .altered_tasks)" = 0 ]
 tap_ok $? "no honest task is read back with another type or other words ($(sj .altered_tasks))"
 tap_diag "honest tasks: done $(sj .done), failed $(sj .failed), lost $(sj .lost) (damaged ones end with an error)"
+# Damage that no operation reads (a running count) waits for the supervisor's
+# audit, every 5 s while the queue changes (a minute while idle): wait for one
+# that began after the vandal stopped.
+audits=$("$vandal" "$inst" --audits 0)
+T submit --wait echo x >/dev/null
+wait_until 60 'test "$("$vandal" "$inst" --audits 0)" != "$audits"'
+tap_ok $? "the supervisor audited the segment after the vandal stopped"
 stress "$inst" --duration 3 --kill-every 0 --clients 2 --mix cpu,io
 stress_checks "after the vandal stopped"
 tap_is "$(sj .failed)" 0 "no task fails any more"
@@ -207,6 +214,7 @@ wait_until 30 'status_json "$inst" | jq -e ".workers[0].state != \"backoff\"" >/
 tap_ok $? "and worker 0, alive, no longer shows as backing off once its record is put back"
 # A client stopped while it holds the queue lock (Ctrl-Z): a map waits it out,
 # says so once, and finishes when the holder is continued (and dies holding it).
+T submit --wait echo before >/dev/null # a change: the next audit (within 5 s) waits for the lock
 tr_bg "$vandal" "$inst" --hold-lock 1 >"$TR_TMP/hold.out"
 holder=$TR_BG_PID
 wait_until 20 'grep -q locked "$TR_TMP/hold.out" && test "$(sed -n "s/^[0-9]* (.*) \(.\) .*/\1/p" /proc/$holder/stat)" = T'
@@ -245,6 +253,13 @@ tap_is "$(cat "$TR_TMP/lm.st"):$(cat "$TR_TMP/lm.out" | tr '\n' ' ')" "0:a b c "
 tap_is "$(grep -c . "$TR_TMP/lm.err")" 1 "with one line on stderr" || tap_diag_file "$TR_TMP/lm.err"
 wait_until 30 'test "$(nready "$inst")" = 2'
 tap_ok $? "2 workers ready after the lock came back"
+# The audit still runs after the lock stall. (Its pace counts the time it held
+# the lock, not its wait for it: one that waited its 2 s in vain once put the
+# next one off by 2,000 s, and waits behind busy clients made it lazy.)
+audits=$("$vandal" "$inst" --audits 0)
+T submit --wait echo x >/dev/null
+wait_until 30 'test "$("$vandal" "$inst" --audits 0)" != "$audits"'
+tap_ok $? "and the periodic audit goes on (after it waited for the lock)"
 
 # Python: an imap closed while the lock is stuck abandons its 63 outstanding tasks
 # without waiting 10 s for the lock per task.
