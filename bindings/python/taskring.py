@@ -678,17 +678,32 @@ class Client:
                 % (": it stopped %d s ago and no new one started" % ago if ago >= 0 else ""),
                 "instance %r" % instance,
             )
-        try:
+        self._limits = None
+
+    # The table's geometry, read from the status at first use, not in the
+    # constructor: reading the status takes the queue lock, and a client
+    # that attaches while a stopped process holds it must not wait 10 s
+    # for it (its calls have deadlines of their own).
+    def _limit(self, key):
+        if self._limits is None:
             st = self._status_raw()
-        except BaseException:
-            self.close()
-            raise
-        #: The size of the instance's task table.
-        self.capacity = st["capacity"]
-        #: The most argument bytes one task may carry (each word plus a NUL).
-        self.payload_max = st["payload_max"]
-        #: The most result bytes a task keeps.
-        self.result_max = st["result_max"]
+            self._limits = {k: st[k] for k in ("capacity", "payload_max", "result_max")}
+        return self._limits[key]
+
+    @property
+    def capacity(self):
+        """The size of the instance's task table."""
+        return self._limit("capacity")
+
+    @property
+    def payload_max(self):
+        """The most argument bytes one task may carry (each word plus a NUL)."""
+        return self._limit("payload_max")
+
+    @property
+    def result_max(self):
+        """The most result bytes a task keeps."""
+        return self._limit("result_max")
 
     # -- life cycle
 
@@ -859,6 +874,8 @@ class Client:
             )
             if r == 0:
                 return Task(self, tid.value, detached=bool(detach))
+            if block and r == -ELOCKED and deadline is not None and not _expired(deadline):
+                continue  # a slice of the deadline ended at a stuck lock
             if block and r in (-_errno.ETIMEDOUT, -EFULL):
                 if _expired(deadline):
                     raise QueueFull(

@@ -233,15 +233,20 @@ tap_ok $? "the daemon logged the stopped holder" || tap_diag_file "$log"
 if command -v python3 >/dev/null 2>&1 && [ -f "$TASKRING_BUILD/libtaskring.so" ]; then
 	py_setup
 	py 60 - "$inst" >"$TR_TMP/py.out" 2>&1 <<'PY'
-import sys, taskring
+import sys, time, taskring
+c = taskring.Client(sys.argv[1])  # needs no lock
+t0 = time.monotonic()
 try:
-    taskring.Client(sys.argv[1]).submit("echo", "x", timeout=1)
+    c.submit("echo", "x", timeout=1)
     print("submitted")
 except taskring.TaskringError as e:
     print(e.code == taskring.ELOCKED, e)
+print("after %.1f s" % (time.monotonic() - t0))
 PY
-	grep -q "^True .*; it is held by pid $holder (hostile-vandal), stopped" "$TR_TMP/py.out"
-	tap_ok $? "Python: ELOCKED names the holder" || tap_diag_file "$TR_TMP/py.out"
+	grep -q "^True .*; it is held by pid $holder (hostile-vandal), stopped" "$TR_TMP/py.out" &&
+		grep -Eq "^after ([1-4]\.[0-9]|0\.[5-9]) s" "$TR_TMP/py.out"
+	tap_ok $? "Python: a client attaches, and its submit(timeout=1) raises ELOCKED naming the holder after 1 to 5 s" ||
+		tap_diag_file "$TR_TMP/py.out"
 else
 	tap_skip "python3 or libtaskring.so missing: the Python binding's ELOCKED"
 fi
