@@ -38,7 +38,7 @@ tap_ok $? "taskringd started (1 worker, shutdown_timeout_s 60)"
 # (its worker is replaced) lets the spin start, and SIGTERM follows at once: the spin
 # is running then however slow the machine is, and the rest is queued.
 hold
-spin=$(T submit spin 10000) # still running when we act, even on a loaded machine
+spin=$(T submit spin 5000) # still running when we act, even on a loaded machine
 sleeps=($(for i in 1 2 3; do T submit sleep 1000; done))
 echos=($(for i in 1 2 3 4 5; do T submit echo queued "$i"; done))
 release
@@ -147,7 +147,7 @@ T cancel "$held" >/dev/null
 start_and_wait
 tap_ok $? "restarted after SIGQUIT"
 hold
-spin=$(T submit spin 10000) # still running when we act, even on a loaded machine
+spin=$(T submit spin 5000) # still running when we act, even on a loaded machine
 tail=($(for i in 1 2 3; do T submit echo tail "$i"; done))
 release
 wait_until 30 'test "$(task_json "$inst" "$spin" state)" = running'
