@@ -73,7 +73,7 @@
 	((check_ns) == 0 || (uint64_t)(secs)*1000000000ull < (check_ns) + (check_ns) / 4)
 
 /* type registry flags */
-#define TRQ_T_ANYCLASS 0x1u /* submitter may choose the class (exec) */
+#define TRQ_T_ANYCLASS 0x1u /* submitter may choose the class (exec, sleep) */
 
 /* The futex bit an io thread that cannot take tasks (all records busy, or
  * leaving) waits on alone; wake-ups for new io tasks leave it out, cancels

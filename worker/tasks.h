@@ -74,7 +74,7 @@ enum tr_io_kind {
 };
 
 /* tr_task_def flags */
-#define TR_TASK_ANYCLASS 0x1u /* the submitter chooses the class (exec) */
+#define TR_TASK_ANYCLASS 0x1u /* the submitter may choose the class (exec, sleep) */
 
 /* Arguments after checking. */
 struct tr_targs {

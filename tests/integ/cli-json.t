@@ -39,7 +39,7 @@ except Exception as e:
     print("not valid JSON: %s: %r" % (e, raw[:300]))
     sys.exit(1)
 
-SHOW = ["id", "type", "args", "state", "attempts", "max_attempts", "worker", "result",
+SHOW = ["id", "type", "class", "args", "state", "attempts", "max_attempts", "worker", "result",
         "error", "submitted_ns", "started_ns", "finished_ns"]
 now = time.time_ns()
 
@@ -52,6 +52,7 @@ def check_show(o, where):
         return
     if not isint(o["id"]) or o["id"] < 1: errs.append(where + ": id")
     if not isinstance(o["type"], str): errs.append(where + ": type")
+    if o["class"] not in ("cpu", "io"): errs.append(where + ": class")
     if not isinstance(o["args"], list) or not all(isinstance(a, str) for a in o["args"]):
         errs.append(where + ": args")
     if o["state"] not in ("queued", "running", "done", "failed", "cancelled"):

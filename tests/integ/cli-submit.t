@@ -103,6 +103,9 @@ tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "does not allow the requested 
 	"a class the type does not allow: exit 2"
 run T submit --wait --class cpu echo x
 tap_is "$RUN_STATUS:$RUN_OUT" "0:x" "its own class is fine"
+id=$(T submit --class cpu sleep 50)
+run T wait --timeout 60 "$id"
+tap_is "$RUN_STATUS:$RUN_OUT:$(field "$id" class)" "0::cpu" "sleep, an io type, may run in the cpu class"
 
 # ---- queued, running, cancelled, timed out -------------------------------------------
 spin=$(T submit spin 20000)

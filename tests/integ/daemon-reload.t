@@ -24,8 +24,8 @@ wait_until 30 'test "$(nready "$inst")" = 1'
 tap_ok $? "one worker ready"
 
 # ---- more workers, while a task runs ---------------------------------------------------
-spin=$(T submit spin 1500)
-wait_until 30 'test "$(task_json "$inst" "$spin" state)" = running'
+task=$(T submit --class cpu sleep 1500)
+wait_until 30 'test "$(task_json "$inst" "$task" state)" = running'
 w0=$(worker_pid "$inst" 0)
 write_config "$cfg" "workers: 3" "tasks:" "  max_attempts: 7"
 run T reload
@@ -33,8 +33,8 @@ tap_is "$RUN_STATUS" 0 "taskring reload to workers: 3 succeeds"
 tap_is "$(status_json "$inst" | jq '[.workers[] | select(.state == "ready" or .state == "busy")] | length')" 3 \
 	"when it returns, 3 workers are up"
 tap_is "$(worker_pid "$inst" 0)" "$w0" "worker 0 kept running through the reload"
-run T wait --timeout 60 "$spin"
-tap_is "$RUN_STATUS:$(task_json "$inst" "$spin" attempts)" "0:1" "its task completed undisturbed"
+run T wait --timeout 60 "$task"
+tap_is "$RUN_STATUS:$(task_json "$inst" "$task" attempts)" "0:1" "its task completed undisturbed"
 id=$(T submit echo x)
 tap_is "$(task_json "$inst" "$id" max_attempts)" 7 "tasks.max_attempts from the new file applies"
 tap_like "$(cat "$log")" "reload complete: 3 workers" "the log says the reload completed"
@@ -116,8 +116,8 @@ p1=$(worker_pid "$inst" 1)
 # A task running on each worker: retired, a worker finishes it first (within
 # shutdown_timeout_s, 30 s by default, as at a stop; not tasks.kill_grace_ms, the 2 s
 # a cancelled or timed-out task gets), so nothing goes back to the queue.
-s1=$(T submit spin 3000)
-s2=$(T submit spin 3000)
+s1=$(T submit --class cpu sleep 3000)
+s2=$(T submit --class cpu sleep 3000)
 wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
 rq=$(status_json "$inst" | jq .totals.requeued)
 write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/b\"]"
@@ -132,8 +132,8 @@ tap_like "$(cat "$log")" "reload: io.allowed_paths changed, which workers read w
 	"the log says why the workers were restarted"
 # A retiring worker's task that is cancelled still ends within tasks.kill_grace_ms,
 # not after the shutdown_timeout_s a retiring worker gets for its running tasks.
-s1=$(T submit spin 60000)
-s2=$(T submit spin 60000)
+s1=$(T submit --class cpu sleep 60000)
+s2=$(T submit --class cpu sleep 60000)
 wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
 nre=$(grep -c "with the new configuration" "$log")
 write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/a\"]"
@@ -148,14 +148,14 @@ tap_ok "$([ "$RUN_STATUS" = 0 ] && [ "$took" -lt 15 ]; echo $?)" \
 wait "$rr"
 tap_is "$?:$(cat "$TR_TMP/reload-r.out")" "0:reload applied" "the reload then completes"
 
-# slow_reload LINE...: with a spin task running on each worker, writes the config
+# slow_reload LINE...: with a cpu task running on each worker, writes the config
 # file from LINEs (a change that replaces the workers, so it takes as long as those
 # tasks) and starts `taskring reload` in the background (its pid in $ra, its output in
 # reload-a.out/.err); returns once the daemon is applying the file.
 slow_reload() {
 	local s1 s2 nlog
-	s1=$(T submit spin 2500)
-	s2=$(T submit spin 2500)
+	s1=$(T submit --class cpu sleep 2500)
+	s2=$(T submit --class cpu sleep 2500)
 	wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
 	write_config "$cfg" "$@"
 	nlog=$(grep -c 'reload: applying' "$log")
@@ -196,8 +196,8 @@ tap_is "$(reads "$TR_TMP/a/f"):$(reads "$TR_TMP/b/f")" "6:6" "the later file is 
 # The retiring worker may take shutdown_timeout_s (60 s here) to finish its task; a
 # worker that dies meanwhile is replaced at once all the same, and the supervisor waits
 # for the retiring one without a busy loop.
-s1=$(T submit spin 60000)
-s2=$(T submit spin 60000)
+s1=$(T submit --class cpu sleep 60000)
+s2=$(T submit --class cpu sleep 60000)
 wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
 write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/a\"]" "shutdown_timeout_s: 60"
 nre=$(grep -c "with the new configuration" "$log")
@@ -229,8 +229,8 @@ tap_ok $? "with both workers back, idle"
 # worker at a time: 2 workers may need more than the 60 s of a fixed default. The daemon
 # publishes the end it expects; the client waits until then (plus 10 s), and says so
 # once the reload has taken 2 s.
-s1=$(T submit spin 3000)
-s2=$(T submit spin 3000)
+s1=$(T submit --class cpu sleep 3000)
+s2=$(T submit --class cpu sleep 3000)
 wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
 write_config "$cfg" "workers: 2" "io:" "  allowed_paths: [\"$TR_TMP/b\"]" "shutdown_timeout_s: 40"
 run T reload
@@ -242,8 +242,8 @@ tap_ok "$([ -n "$expect" ] && [ "$expect" -gt 60 ] && [ "$expect" -le 110 ]; ech
 # --accepted (what the systemd unit's ExecReload= uses: systemd kills it after
 # TimeoutStartSec=) returns once the daemon took the file and began replacing workers,
 # while their tasks still run; a refused file is still refused.
-s1=$(T submit spin 20000)
-s2=$(T submit spin 20000)
+s1=$(T submit --class cpu sleep 20000)
+s2=$(T submit --class cpu sleep 20000)
 wait_until 30 'test "$(task_json "$inst" "$s1" state):$(task_json "$inst" "$s2" state)" = running:running'
 printf 'workers: [\n' >"$TR_TMP/bad.yaml"
 cp "$cfg" "$TR_TMP/good.yaml"
@@ -277,7 +277,7 @@ tap_ok $? "and the roll it began completes"
 write_config "$cfg" "workers: 1" "io:" "  allowed_paths: [\"$TR_TMP/b\"]" "shutdown_timeout_s: 2"
 run T reload
 tap_is "$RUN_STATUS:$RUN_OUT" "0:reload applied" "reload to 1 worker, shutdown_timeout_s 2"
-s1=$(T submit spin 30000)
+s1=$(T submit --class cpu sleep 30000)
 wait_until 30 'test "$(task_json "$inst" "$s1" state)" = running'
 write_config "$cfg" "workers: 1" "io:" "  allowed_paths: [\"$TR_TMP/a\"]" "shutdown_timeout_s: 2"
 nre=$(grep -c "with the new configuration" "$log")

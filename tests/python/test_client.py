@@ -326,7 +326,7 @@ def errors(c):
         is_(e.message, taskring.strerror(taskring.EBADTYPE), "  message from taskring_strerror")
     e = raises(
         taskring.TaskringError,
-        lambda: c.submit("sleep", "1", cls="cpu"),
+        lambda: c.submit("read-file", "/nonexistent", cls="cpu"),
         "io type forced to cpu: TaskringError",
     )
     if e is not None:

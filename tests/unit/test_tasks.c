@@ -368,13 +368,38 @@ static void test_prepare(void)
 	int same = m == n && n == 12;
 	for (size_t i = 0; same && i < n; i++)
 		same = strcmp(types[i].name, all[i].name) == 0 && (int)types[i].cls == all[i].cls &&
-		       types[i].flags == (strcmp(all[i].name, "exec") == 0 ? TRQ_T_ANYCLASS : 0u);
-	ok(same, "registry entries: 12 built-in types with their classes, exec of any class");
+		       types[i].flags ==
+		           (strcmp(all[i].name, "exec") == 0 || strcmp(all[i].name, "sleep") == 0
+		                ? TRQ_T_ANYCLASS
+		                : 0u);
+	ok(same, "registry entries: 12 built-in types with their classes, exec and sleep of any "
+	         "class");
 	const char *io_types[] = {"sleep", "read-file", "write-file", "copy-file"};
 	int io_ok = 1;
 	for (int i = 0; i < 4; i++)
 		io_ok &= tr_task_find(io_types[i]) && tr_task_find(io_types[i])->cls == TASKRING_IO;
 	ok(io_ok, "sleep and the file types are io tasks");
+
+	/* sleep in the cpu class: holds the main thread, uses no CPU */
+	snprintf(t.type, sizeof(t.type), "sleep");
+	argv[0] = "300";
+	tr_out_init(&o, buf, sizeof(buf));
+	d = tr_task_prepare(&t, TASKRING_CPU, &ta, &o);
+	ok(d != NULL, "prepare: sleep in the cpu class allowed");
+	if (d) {
+		struct timespec c0, c1;
+		uint64_t m0 = trq_now(), st;
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+		st = (uint64_t)tr_task_run(d, &ta, 1, argv, &o);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+		uint64_t took = trq_now() - m0,
+		         cpu = (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000ull +
+		               (uint64_t)(c1.tv_nsec - c0.tv_nsec);
+		ok(st == TASKRING_DONE && o.len == 0 && took >= 300000000ull,
+		   "sleep 300 in the cpu class: done, empty, after %llu ms",
+		   (unsigned long long)(took / 1000000));
+		ok(cpu < took / 4, "... using %llu ms of CPU", (unsigned long long)(cpu / 1000000));
+	}
 	ok(tr_tasks_fill_types(types, 3) == 3, "fill_types respects max");
 }
 
