@@ -215,10 +215,10 @@ T show "$esc" >"$TR_TMP/esc.txt"
 tap_ok "$(! LC_ALL=C grep -q $'[\x01\x1b\x7f]' "$TR_TMP/esc.txt"; echo $?)" \
 	"show (text) shows control bytes escaped, never raw"
 
-spin=$(T submit spin 20000)
-wait_state "$spin" running
-tap_ok $? "spin task running"
-T show --json "$spin" >"$TR_TMP/running.json"
+long=$(T submit --class cpu sleep 20000)
+wait_state "$long" running
+tap_ok $? "a long cpu task running"
+T show --json "$long" >"$TR_TMP/running.json"
 jcheck show "$TR_TMP/running.json" '{"state": "running", "worker": 0, "result": null, "error": null, "finished_ns": null}' \
 	"show --json of a running task: worker set, finished_ns null"
 q=$(T submit echo waiting)
@@ -238,7 +238,7 @@ n=$(jq length "$TR_TMP/list.json")
 tap_is "$n" 6 "it holds all 6 tasks in the table"
 tap_is "$(jq -r '.[0].id' "$TR_TMP/list.json")" "$c" "the newest first"
 T list --json --state queued,running >"$TR_TMP/qr.json"
-tap_is "$(jq -c '[.[].id]' "$TR_TMP/qr.json")" "[$q,$spin]" "list --state queued,running: just those, newest first"
+tap_is "$(jq -c '[.[].id]' "$TR_TMP/qr.json")" "[$q,$long]" "list --state queued,running: just those, newest first"
 T list --state failed -s cancelled --json >"$TR_TMP/fc.json"
 tap_is "$(jq -c '[.[].state] | sort' "$TR_TMP/fc.json")" '["cancelled","failed"]' "--state repeated adds states"
 run T list --state done
@@ -249,12 +249,12 @@ tap_ok "$([ "$RUN_STATUS" = 0 ] && [[ $RUN_OUT =~ state:\ +done ]] && [[ $RUN_OU
 	[[ $RUN_OUT =~ args:\ +hello\ \'big\ world\' ]]; echo $?)" "show (text): state, quoted args and result"
 
 # ---- status --json ----------------------------------------------------------------------
-# 30 free of 32: the spin runs, one task is queued (the cancelled one counts as read).
+# 30 free of 32: the long task runs, one task is queued (the cancelled one counts as read).
 T status --json >"$TR_TMP/status.json"
 tap_is "$?" 0 "status --json: exit 0 while the daemon runs"
 pid=$(daemon_pid "$inst")
 jcheck status "$TR_TMP/status.json" \
-	"{\"instance\": \"$inst\", \"pid\": $pid, \"capacity\": 32, \"free\": 30, \"queues\": {\"cpu\": {\"queued\": 1, \"running\": 1, \"executing\": 1, \"waiting\": 0}, \"io\": {\"queued\": 0, \"running\": 0, \"executing\": 0, \"waiting\": 0}}, \"workers.0.index\": 0, \"workers.0.task\": $spin, \"workers.0.last_exit\": null, \"totals.submitted\": 6, \"totals.done\": 2, \"totals.failed\": 1, \"totals.cancelled\": 1}" \
+	"{\"instance\": \"$inst\", \"pid\": $pid, \"capacity\": 32, \"free\": 30, \"queues\": {\"cpu\": {\"queued\": 1, \"running\": 1, \"executing\": 1, \"waiting\": 0}, \"io\": {\"queued\": 0, \"running\": 0, \"executing\": 0, \"waiting\": 0}}, \"workers.0.index\": 0, \"workers.0.task\": $long, \"workers.0.last_exit\": null, \"totals.submitted\": 6, \"totals.done\": 2, \"totals.failed\": 1, \"totals.cancelled\": 1}" \
 	"status --json: the documented shape and values"
 wpid=$(jq .workers[0].pid "$TR_TMP/status.json")
 tap_ok "$([ "$(ps -o ppid= -p "$wpid" | tr -d ' ')" = "$pid" ]; echo $?)" "the worker pid is a child of the daemon"

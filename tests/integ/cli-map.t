@@ -96,7 +96,7 @@ tap_ok $? "nothing is left queued or running after the timeout"
 # ignored SIGINT alone, tested below): set it back to the default first, as an
 # interactive shell's job would have it.
 tr_bg perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die' \
-	"$TR" -i "$inst" map spin 20000 20000 20000 20000 >/dev/null 2>"$TR_TMP/int.err"
+	"$TR" -i "$inst" map --class cpu sleep 20000 20000 20000 20000 >/dev/null 2>"$TR_TMP/int.err"
 mp=$TR_BG_PID
 for ((i = 0; i < 600; i++)); do
 	[ "$(T list --state running --json | jq length)" -ge 1 ] && break

@@ -84,7 +84,7 @@ tap_is "$TR_DAEMON_STATUS" 0 "the daemon stops cleanly while a worker backs off"
 
 # ---- taken vs executing ----------------------------------------------------------------
 # One worker, no spare. A quick task first makes the worker take its next tasks
-# two at a time (batches grow while tasks are quick); then four long spins
+# two at a time (batches grow while tasks are quick); then four long cpu sleeps
 # queued at once: it takes two, executes one, the other waits in the worker.
 inst=$(tr_instance)
 write_config "$TR_TMP/b.yaml" "workers: 1" "restart:" "  spare_worker: false" \
@@ -100,7 +100,7 @@ tap_like "$RUN_OUT" $'\nqueues: +cpu 0 queued, 0 running; io 0 queued, 0 running
 	"status (text): nothing running, no executing/waiting detail"
 run T submit --wait echo warm
 tap_is "$RUN_STATUS:$RUN_OUT" "0:warm" "a quick task ran"
-tr_bg "$TR" -i "$inst" map spin 600000 600000 600000 600000 2>/dev/null
+tr_bg "$TR" -i "$inst" map --class cpu sleep 600000 600000 600000 600000 2>/dev/null
 mapper=$TR_BG_PID
 taken() {
 	st=$(status_json "$inst")
@@ -108,7 +108,7 @@ taken() {
 		<<<"$st" >/dev/null
 }
 wait_until 60 taken
-tap_ok $? "4 long spins: 1 executing, the others taken wait in the worker: $(jq -c .queues.cpu <<<"$st")"
+tap_ok $? "4 long cpu tasks: 1 executing, the others taken wait in the worker: $(jq -c .queues.cpu <<<"$st")"
 tap_is "$(jq -c '.queues.io' <<<"$st")" '{"queued":0,"running":0,"executing":0,"waiting":0}' \
 	"io: nothing (executing and waiting are 0 with nothing running)"
 run T status
@@ -125,7 +125,7 @@ start_daemon "$inst" -c "$TR_TMP/c.yaml"
 tap_ok $? "taskringd started (1 worker, a spare, 120 s to finish tasks at a stop)"
 wait_until 60 'test "$(sj .spare.state)" = ready'
 tap_ok $? "its spare is set up"
-long=$(T submit spin 600000)
+long=$(T submit --class cpu sleep 600000)
 wait_until 60 'test "$(task_json "$inst" "$long" state)" = running'
 tap_ok $? "a long task runs"
 kill -TERM "$(daemon_pid "$inst")"

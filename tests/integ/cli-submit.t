@@ -108,9 +108,9 @@ run T wait --timeout 60 "$id"
 tap_is "$RUN_STATUS:$RUN_OUT:$(field "$id" class)" "0::cpu" "sleep, an io type, may run in the cpu class"
 
 # ---- queued, running, cancelled, timed out -------------------------------------------
-spin=$(T submit spin 20000)
-wait_state "$spin" running
-tap_ok $? "a long spin task is running on the only worker"
+long=$(T submit --class cpu sleep 20000)
+wait_state "$long" running
+tap_ok $? "a long cpu task is running on the only worker"
 q=$(T submit echo queued)
 tap_is "$(field "$q" state)" queued "a task behind it is queued"
 run T wait --timeout 0.2 "$q"
@@ -123,7 +123,7 @@ tap_ok "$([ "$RUN_STATUS" = 4 ] && [[ $RUN_ERR =~ task\ [0-9]+:\ not\ finished ]
 	"submit --wait --timeout: exit 4 naming the task"
 late=$(echo "$RUN_ERR" | sed -n 's/.*task \([0-9]*\): not finished.*/\1/p')
 
-# Fill the table: 8 slots hold spin, q, late and 5 more.
+# Fill the table: 8 slots hold long, q, late and 5 more.
 fill=()
 for i in 1 2 3 4 5; do
 	fill+=("$(T submit echo fill$i)")
@@ -147,10 +147,10 @@ tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "task $q was cancelled" ]]; ec
 run T submit --no-block echo room1
 run T submit --no-block echo room2
 tap_like "$RUN_STATUS:$RUN_OUT" '^0:[1-9][0-9]*$' "the slots of cancelled tasks are free for reuse ($RUN_ERR)"
-run T cancel "$spin"
+run T cancel "$long"
 tap_is "$RUN_STATUS" 0 "cancel of the running task"
-run T wait --timeout 30 "$spin"
-tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "task $spin was cancelled" ]]; echo $?)" \
+run T wait --timeout 30 "$long"
+tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "task $long was cancelled" ]]; echo $?)" \
 	"the running task ends cancelled (exit 1)"
 run T wait --timeout 30 "$late"
 tap_is "$RUN_STATUS:$RUN_OUT" "0:late" "the task whose submit --wait timed out still ran"

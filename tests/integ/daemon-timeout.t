@@ -42,7 +42,7 @@ tap_is "$(task_json "$inst" "$id" error)" "timed out after 2 s on attempt 1 of 1
 # A run timeout longer than the supervisor's periodic look at running tasks (every 5 s at
 # the default workers_heartbeat_s): the worker rings no doorbell for it, and the look arms
 # the supervisor's timer for the deadline. Stopped on time, not at a later look.
-id=$(T submit --run-timeout 7 --attempts 1 spin 600000)
+id=$(T submit --run-timeout 7 --attempts 1 --class cpu sleep 600000)
 t0=$(date +%s%N)
 run T wait --timeout 120 "$id"
 ms=$((($(date +%s%N) - t0) / 1000000))
@@ -58,7 +58,7 @@ wait_until 30 'test "$(nready "$inst")" = 1'
 tap_ok $? "the worker was replaced and is ready"
 
 # ---- cancel a queued task ---------------------------------------------------------------
-busy=$(T submit --run-timeout 600 spin 600000)
+busy=$(T submit --run-timeout 600 --class cpu sleep 600000)
 wait_until 30 'test "$(task_json "$inst" "$busy" state)" = running'
 queued=$(T submit echo never)
 tap_is "$(task_json "$inst" "$queued" state)" queued "a task behind the busy worker is queued"
@@ -87,7 +87,7 @@ tap_is "$RUN_STATUS:$RUN_OUT" "0:still working" "the new worker runs tasks"
 # ---- a running task that finishes before its worker can be stopped -------------------------
 # A stopped supervisor stands in for a busy one: the cancel is recorded, the task ends
 # done first, and cancel says so instead of exiting 0.
-quick=$(T submit spin 5000)
+quick=$(T submit --class cpu sleep 5000)
 wait_until 30 'test "$(task_json "$inst" "$quick" state)" = running'
 dpid=$(daemon_pid "$inst")
 kill -STOP "$dpid"
@@ -98,7 +98,7 @@ tap_like "$RUN_STATUS:$RUN_ERR" "^1:.*task $quick finished \\(done\\) before it 
 tap_is "$(task_json "$inst" "$quick" state)" done "and the task keeps its result"
 # --timeout: how long cancel waits for a running task to end (the stopped
 # supervisor cannot end it meanwhile).
-slow=$(T submit spin 20000)
+slow=$(T submit --class cpu sleep 20000)
 wait_until 30 'test "$(task_json "$inst" "$slow" state)" = running'
 kill -STOP "$dpid"
 start=$(date +%s%N)
