@@ -846,10 +846,17 @@ int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
 	r = trq_peek(q, id);
 	if (r < 0 || is_final((uint32_t)r))
 		return r < 0 ? r : 0; /* often, with tasks in flight: no clock read */
+	wait_started(q, s, (uint32_t)r);
+	uint64_t now = trq_now();
+	if (deadline && now >= deadline) { /* a look (timeout 0), not a wait: no spin */
+		if (!orphaned(q, now))
+			return -ETIMEDOUT;
+		r = trq_peek(q, id); /* one that ended just now still counts */
+		return r < 0 ? r : is_final((uint32_t)r) ? 0 : -TASKRING_ENODAEMON;
+	}
 	/* Right after waking a worker on this CPU, spinning only keeps it off. */
 	int spin = !__atomic_exchange_n(&q->woke_here, 0, __ATOMIC_RELAXED);
-	wait_started(q, s, (uint32_t)r);
-	uint64_t spin_end = trq_now() + (uint64_t)q->spin_ns;
+	uint64_t spin_end = now + (uint64_t)q->spin_ns;
 	for (unsigned i = 1; spin; i++) {
 		r = trq_peek(q, id);
 		if (r < 0)
@@ -875,7 +882,8 @@ int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
 			break;
 		}
 		/* In slices, to notice a segment nothing will serve again. */
-		uint64_t now = trq_now(), until = now + TRQ_ORPHAN_CHECK_NS;
+		now = trq_now();
+		uint64_t until = now + TRQ_ORPHAN_CHECK_NS;
 		if (deadline && deadline < until)
 			until = deadline;
 		r = trq_futex_wait(&s->wake, w, until);

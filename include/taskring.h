@@ -254,7 +254,8 @@ int taskring_submit_batch(taskring_t *h, size_t n, const struct taskring_req *re
 int taskring_get(taskring_t *h, uint64_t id, struct taskring_info *info);
 
 /* Waits until task `id` is final (done, failed, cancelled) or timeout_ms
- * passes (<0 forever), then copies it into *info (may be NULL) and marks its
+ * passes (<0 forever; 0: one look, which neither spins nor sleeps), then
+ * copies it into *info (may be NULL) and marks its
  * result read (the slot may then be reused, oldest first; the mark is
  * applied at this handle's next queue operation, a wait that sleeps, or
  * taskring_detach). Returns 0,

@@ -614,8 +614,9 @@ static void test_orphaned(void)
 	   "a supervisor made and holds a segment");
 	close(pfd[0]);
 	close(pfd[1]);
-	struct trq o2;
-	ok(trq_attach(&o, name) == 0 && trq_attach(&o2, name) == 0, "attached to it twice");
+	struct trq o2, o3;
+	ok(trq_attach(&o, name) == 0 && trq_attach(&o2, name) == 0 && trq_attach(&o3, name) == 0,
+	   "attached to it three times");
 	struct taskring_req r = {"echo", 0, NULL};
 	struct taskring_opts nb = {.timeout_ms = 0};
 	uint64_t id1 = 0, id2 = 0;
@@ -663,6 +664,19 @@ static void test_orphaned(void)
 	ok(err == -TASKRING_ENODAEMON,
 	   "so does a wait in 100 ms slices on another handle (%d, %.1f s)", err,
 	   (double)(trq_now() - t0) / 1e9);
+	/* A third, looking with timeout 0 (no spin, no sleep): it learns it too. */
+	t0 = trq_now();
+	unsigned looks = 0;
+	do {
+		err = trq_wait_final(&o3, id1, trq_now());
+		looks++;
+		if (err == -ETIMEDOUT)
+			usleep(1000);
+	} while (err == -ETIMEDOUT && trq_now() - t0 < 10000000000ull);
+	ok(err == -TASKRING_ENODAEMON,
+	   "so do looks with timeout 0 on a third handle (%d after %u looks, %.1f s)", err, looks,
+	   (double)(trq_now() - t0) / 1e9);
+	trq_detach(&o3);
 	trq_detach(&o2);
 	trq_detach(&o);
 }
