@@ -368,6 +368,16 @@ _PROTOTYPES = {
         ctypes.c_int,
         [_P, ctypes.c_uint64, ctypes.c_int64, ctypes.POINTER(_Info)],
     ),
+    "taskring_wait_many": (
+        ctypes.c_int,
+        [
+            _P,
+            ctypes.c_size_t,
+            ctypes.POINTER(ctypes.c_uint64),
+            ctypes.c_int64,
+            ctypes.POINTER(_Info),
+        ],
+    ),
     "taskring_info_release": (None, [ctypes.POINTER(_Info)]),
     "taskring_cancel": (ctypes.c_int, [_P, ctypes.c_uint64]),
     "taskring_status_get": (ctypes.c_int, [_P, ctypes.POINTER(_Status)]),
@@ -378,6 +388,13 @@ _PROTOTYPES = {
     ),
     "taskring_strerror": (ctypes.c_char_p, [ctypes.c_int]),
     "taskring_abi": (ctypes.c_int, []),
+}
+
+# Used when the library has them (newer than __version__, the oldest this
+# module accepts); the module works without them.
+_OPTIONAL = {
+    # since 0.3.1
+    "taskring_info_release_many": (None, [ctypes.c_size_t, ctypes.POINTER(_Info)]),
 }
 
 # The TASKRING_ABI (the soname's number) whose structs this module mirrors:
@@ -427,6 +444,11 @@ def _load():
             except AttributeError as e:
                 tried.append("%s (not libtaskring %s or later: %s)" % (path, __version__, e))
                 continue
+            for name, (res, args) in _OPTIONAL.items():
+                if hasattr(lib, name):
+                    fn = getattr(lib, name)
+                    fn.restype = res
+                    fn.argtypes = args
             abi = lib.taskring_abi()
             if abi != _ABI:
                 tried.append(
@@ -1021,6 +1043,14 @@ class Client:
         wait_slot = False  # full of others' tasks: block for one slot
         dead = [None]
         inflight = None  # ids of the submit call whose ids are not in pending yet
+        # Collecting: the oldest `batch` pending tasks in one wait_many call
+        # when all are final, into these arrays (made once, reused). batch
+        # halves when they were not all final (a failed look spins on the
+        # first unfinished one) and doubles, up to chunk, when they were.
+        wids = (ctypes.c_uint64 * chunk)()
+        winfos = (_Info * chunk)()
+        release_many = getattr(lib, "taskring_info_release_many", None)  # 0.3.1
+        batch = chunk
         try:
             while True:
                 # Submit while there is room in the window for a whole chunk.
@@ -1081,9 +1111,24 @@ class Client:
                     if exhausted and not ready:
                         return
                     continue
+                k = min(batch, len(pending))
+                got = None
+                if k > 1:
+                    got = self._collect(pending, k, wids, winfos, release_many)
+                    batch = min(chunk, 2 * batch) if got else max(1, batch // 2)
+                if got:
+                    owed = False
+                    results, err = got
+                    yield from results
+                    if err is not None:
+                        raise err
+                    continue
+                # Not all final (or an error): wait for the oldest alone,
+                # which blocks to the deadline and reports every error.
                 d, _ = self._wait(pending[0], deadline)
                 pending.popleft()
                 owed = False
+                batch = max(batch, 2)  # look for a batch again next time
                 if d["state"] != "done":
                     raise _outcome_error(d, d["id"])
                 yield d["result"]
@@ -1094,6 +1139,48 @@ class Client:
                 left += [x for x in inflight if x and x not in seen]
             if left and self._h is not None:
                 self._abandon(left)
+
+    def _collect(self, pending, k, ids, infos, release_many):
+        """Collects the k oldest pending tasks with one taskring_wait_many
+        call that does not wait, when every one of them is final. Returns
+        (results, error): the results (str) in order up to the first task
+        that failed or was cancelled, and the TaskFailed/TaskCancelled to
+        raise after them (else None), as _wait's caller would. The k are
+        taken off pending (wait_many marked all of them read, also those
+        after a failed one). Returns None, with nothing read, when they are
+        not all final yet or on any error: the caller then waits for the
+        oldest alone, which reports errors as it always did."""
+        lib = self._lib
+        for j in range(k):
+            ids[j] = pending[j]
+        if lib.taskring_wait_many(self._handle(), k, ids, 0, infos) != 0:
+            return None  # infos zeroed, nothing read
+        try:
+            # Read: no longer outstanding, so not for _abandon to cancel.
+            # (An interrupt before this leaves them in pending; cancelling
+            # a final task is refused and waiting for it returns at once.)
+            for _ in range(k):
+                pending.popleft()
+            results = []
+            for j in range(k):
+                info = infos[j]
+                if info.state != _DONE:
+                    d, _ = _info_dict(info)
+                    return results, _outcome_error(d, d["id"])
+                # What _info_dict(info)[0]["result"] is, without the dict.
+                n = info.output_len
+                results.append(
+                    ctypes.string_at(info.output, n).decode("utf-8", "surrogateescape")
+                    if info.output
+                    else ""
+                )
+            return results, None
+        finally:
+            if release_many is not None:
+                release_many(k, infos)
+            else:  # libtaskring 0.3.0
+                for j in range(k):
+                    lib.taskring_info_release(ctypes.byref(infos[j]))
 
     def _abandon(self, ids):
         """Cancels tasks map() no longer wants and collects those that reach
