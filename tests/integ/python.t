@@ -1,6 +1,7 @@
 #!/bin/bash
 # python.t - the Python client (bindings/python/taskring.py) against real daemons
 # (issue 8, Python client): submit/result, map order and maps larger than the table,
+# map collecting finished tasks in batches (wait_many), with a failed or cancelled one inside,
 # errors as exceptions, timeouts, cancel, status(), the ctypes struct layouts against
 # include/taskring.h, and the example script. The checks live in
 # tests/python/test_client.py, which prints unnumbered TAP lines numbered here.

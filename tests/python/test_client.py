@@ -482,6 +482,188 @@ def mapping(c):
     )
 
 
+class LibProxy:
+    """Stands in for the client's CDLL: forwards every call, counts the
+    calls named in `counted`, records the ids of submit_batch calls, and
+    hides the names in `hide` (as an older library lacks them)."""
+
+    def __init__(self, real, counted=(), hide=()):
+        self._real = real
+        self._hide = set(hide)
+        self.calls = {name: 0 for name in counted}
+        self.ids = []  # every id map() submitted, in order
+        self.interrupt_after_wait_many = False
+
+    def __getattr__(self, name):
+        if name in self._hide:
+            raise AttributeError(name)
+        fn = getattr(self._real, name)
+        if name not in self.calls:
+            return fn
+
+        def counting(*args):
+            self.calls[name] += 1
+            return fn(*args)
+
+        return counting
+
+    def taskring_submit_batch(self, h, n, reqs, opts, ids):
+        r = self._real.taskring_submit_batch(h, n, reqs, opts, ids)
+        self.ids.extend(ids[j] for j in range(max(r, 0)))
+        return r
+
+    def taskring_wait_many(self, *args):
+        r = self._real.taskring_wait_many(*args)
+        if "taskring_wait_many" in self.calls:
+            self.calls["taskring_wait_many"] += 1
+        if r == 0 and self.interrupt_after_wait_many:
+            self.interrupt_after_wait_many = False
+            raise KeyboardInterrupt  # the batch is read, not yet taken off pending
+        return r
+
+
+def idle(c):
+    """Nothing queued or running: every task submitted so far is final."""
+    q = c.status()["queues"]
+    return all(q[k]["queued"] == 0 and q[k]["running"] == 0 for k in q)
+
+
+def started(c, it):
+    """Starts an imap iterator (its first next() submits what fits in the
+    window) and waits until every task it submitted is final, so that what
+    follows collects in batches. Returns the first result."""
+    first = next(it)
+    ok(until(lambda: idle(c)), "  the tasks in flight finished", c.status())
+    return first
+
+
+@section
+def map_batches(c):
+    real = c._lib
+    n = 300
+    got = c.map("echo", ["e%d" % i for i in range(n)], chunksize=16)
+    ok(got == ["e%d" % i for i in range(n)], "map of %d echo tasks, chunksize 16: in order" % n,
+       "got %d results, first wrong at %s"
+       % (len(got), next((i for i, g in enumerate(got) if g != "e%d" % i), None)))
+
+    # With every task final, results come in batches: one wait_many call
+    # for many tasks, no taskring_wait per task.
+    proxy = LibProxy(real, counted=("taskring_wait", "taskring_wait_many"))
+    c._lib = proxy
+    try:
+        it = c.imap("echo", ["b%d" % i for i in range(60)], chunksize=32)
+        first = started(c, it)
+        proxy.calls = dict.fromkeys(proxy.calls, 0)
+        rest = list(it)
+    finally:
+        c._lib = real
+    is_([first] + rest, ["b%d" % i for i in range(60)], "imap over finished tasks: all, in order")
+    ok(proxy.calls["taskring_wait"] == 0 and 1 <= proxy.calls["taskring_wait_many"] <= 8,
+       "  collected with a few taskring_wait_many calls, no taskring_wait per task",
+       proxy.calls)
+
+    # A failed task inside a batch: the results before it, then what the
+    # task's own result() raises; the rest of its batch is not left behind.
+    ref = c.submit("sqrt-sum", "x").exception(timeout=30)
+    proxy = LibProxy(real, counted=("taskring_wait_many",))
+    c._lib = proxy
+    args = ["1"] * 20 + ["x"] + ["2"] * 19
+    try:
+        it = c.imap("sqrt-sum", args, chunksize=32)
+        got, e = [], None
+        try:
+            got.append(started(c, it))
+            while True:
+                got.append(next(it))
+        except Exception as exc:  # noqa: BLE001 - checked below
+            e = exc
+    finally:
+        c._lib = real
+    ok(proxy.calls["taskring_wait_many"] >= 1, "  (wait_many was used)", proxy.calls)
+    is_(got, ["0.000000"] * 20, "imap with a failed task in a batch: the 20 results before it")
+    ok(isinstance(e, taskring.TaskFailed), "  then TaskFailed", repr(e))
+    if isinstance(e, taskring.TaskFailed):
+        is_((type(e), e.error, e.state), (type(ref), ref.error, ref.state),
+            "  with the error and state the task's own result() gives")
+        is_(e.task_id, proxy.ids[20], "  and the failed task's id")
+        ok(e.info is not None and e.info["args"] == ["x"] and e.info["id"] == e.task_id
+           and sorted(e.info) == sorted(ref.info),
+           "  and its info dict, shaped as result()'s", e.info)
+    raises(StopIteration, lambda: next(it), "  the iterator is finished after it")
+    ok(until(lambda: all_free(c)), "  every slot is free (the rest of the batch was read)",
+       c.status())
+
+    # A cancelled task inside a batch.
+    proxy = LibProxy(real)
+    c._lib = proxy
+    try:
+        it = c.imap("sleep", ["0"] * 10 + ["30000"] + ["0"] * 10, chunksize=32)
+        first = next(it)
+        victim = c.task(proxy.ids[10])
+        ok(until(lambda: victim.state == "running"), "a 30 s sleep among 0 ms ones runs")
+        is_(victim.cancel(), True, "  cancelled")
+        ok(until(lambda: idle(c)), "  and every task of the imap is final", c.status())
+        got = [first]
+        try:
+            while True:
+                got.append(next(it))
+        except Exception as exc:  # noqa: BLE001 - checked below
+            e = exc
+    finally:
+        c._lib = real
+    is_(got, [""] * 10, "imap with a cancelled task in a batch: the 10 results before it")
+    ok(isinstance(e, taskring.TaskCancelled), "  then TaskCancelled", repr(e))
+    if isinstance(e, taskring.TaskCancelled):
+        is_((e.state, e.task_id), ("cancelled", proxy.ids[10]), "  for that task")
+    ok(until(lambda: all_free(c)), "  every slot is free", c.status())
+
+    # The first result comes when it is known, not when its batch is.
+    t0 = time.monotonic()
+    it = c.imap("sleep", ["0"] + ["3000"] * 5, chunksize=8)
+    first = next(it)
+    waited = time.monotonic() - t0
+    it.close()
+    is_(first, "", "imap of a quick sleep then 3 s ones: the first result")
+    ok(waited < 2.0, "  before the later tasks finish", "waited %.3f s" % waited)
+    ok(until(lambda: all_free(c)), "  closing it then frees every slot", c.status())
+
+    # Closed in the middle of a batch: nothing leaks.
+    it = c.imap("echo", ["m%d" % i for i in range(200)], chunksize=32)
+    got = [started(c, it)] + [next(it) for _ in range(5)]
+    it.close()
+    is_(got, ["m%d" % i for i in range(6)], "imap closed in the middle of a batch")
+    ok(until(lambda: all_free(c)), "  every slot is free again", c.status())
+
+    # Interrupted after wait_many read a batch, before imap took it off its
+    # pending ids: they are final and read, and the way out copes with that.
+    proxy = LibProxy(real)
+    c._lib = proxy
+    try:
+        it = c.imap("echo", ["k%d" % i for i in range(60)], chunksize=32)
+        started(c, it)
+        proxy.interrupt_after_wait_many = True
+        raises(KeyboardInterrupt, lambda: list(it), "KeyboardInterrupt right after wait_many")
+    finally:
+        c._lib = real
+    ok(until(lambda: all_free(c)), "  every slot is free", c.status())
+
+    # A libtaskring 0.3.0 has no taskring_info_release_many: each info is
+    # released by itself.
+    proxy = LibProxy(real, counted=("taskring_info_release", "taskring_wait_many"),
+                     hide=("taskring_info_release_many",))
+    c._lib = proxy
+    try:
+        it = c.imap("echo", ["o%d" % i for i in range(60)], chunksize=32)
+        got = [started(c, it)] + list(it)
+    finally:
+        c._lib = real
+    is_(got, ["o%d" % i for i in range(60)], "without taskring_info_release_many: all, in order")
+    # Whether collected alone or in a batch, each info is released once.
+    ok(proxy.calls["taskring_info_release"] >= 60 and proxy.calls["taskring_wait_many"] >= 1,
+       "  each info released with taskring_info_release", proxy.calls)
+    ok(until(lambda: all_free(c)), "  every slot is free", c.status())
+
+
 @section
 def queue_full(c):
     ok(until(lambda: all_free(c)), "table empty before filling it")
