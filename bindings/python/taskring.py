@@ -1045,12 +1045,19 @@ class Client:
         inflight = None  # ids of the submit call whose ids are not in pending yet
         # Collecting: the oldest `batch` pending tasks in one wait_many call
         # when all are final, into these arrays (made once, reused). batch
-        # halves when they were not all final (a failed look spins on the
-        # first unfinished one) and doubles, up to chunk, when they were.
+        # doubles, up to chunk, when they were all final, and halves when
+        # not. A look that fails spins for a moment (the library's spin
+        # before sleeping, even with timeout 0) on the first unfinished
+        # one, taking CPU from the workers: after one, the next look comes
+        # after `skip` single waits (1: the next collection), a number that
+        # doubles with each failed look and halves with each good one, so
+        # that while the workers are behind few looks are made.
         wids = (ctypes.c_uint64 * chunk)()
         winfos = (_Info * chunk)()
         release_many = getattr(lib, "taskring_info_release_many", None)  # 0.3.1
         batch = chunk
+        skip = 0
+        backoff = 1
         try:
             while True:
                 # Submit while there is room in the window for a whole chunk.
@@ -1113,9 +1120,13 @@ class Client:
                     continue
                 k = min(batch, len(pending))
                 got = None
-                if k > 1:
+                if k > 1 and not skip:
                     got = self._collect(pending, k, wids, winfos, release_many)
-                    batch = min(chunk, 2 * batch) if got else max(1, batch // 2)
+                    if got:
+                        batch, backoff = min(chunk, 2 * batch), max(1, backoff // 2)
+                    else:
+                        batch, skip = max(2, batch // 2), backoff
+                        backoff = min(chunk, 2 * backoff)
                 if got:
                     owed = False
                     results, err = got
@@ -1128,7 +1139,7 @@ class Client:
                 d, _ = self._wait(pending[0], deadline)
                 pending.popleft()
                 owed = False
-                batch = max(batch, 2)  # look for a batch again next time
+                skip = max(0, skip - 1)
                 if d["state"] != "done":
                     raise _outcome_error(d, d["id"])
                 yield d["result"]
