@@ -44,8 +44,6 @@ void taskfmt_json(FILE *f, const struct taskring_info *t)
 	json_write_u64(f, t->id);
 	json_key(f, &first, "type");
 	json_write_str(f, t->type, strnlen(t->type, sizeof(t->type)));
-	json_key(f, &first, "class");
-	json_write_cstr(f, taskring_class_name(t->cls));
 	json_key(f, &first, "args");
 	putc('[', f);
 	for (int i = 0; i < t->argc; i++) {
@@ -80,6 +78,9 @@ void taskfmt_json(FILE *f, const struct taskring_info *t)
 	json_write_u64_or_null(f, t->started_ns);
 	json_key(f, &first, "finished_ns");
 	json_write_u64_or_null(f, t->finished_ns);
+	/* Keys added later go last: scripts that match the text keep working. */
+	json_key(f, &first, "class");
+	json_write_cstr(f, taskring_class_name(t->cls));
 	putc('}', f);
 }
 

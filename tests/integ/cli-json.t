@@ -39,8 +39,8 @@ except Exception as e:
     print("not valid JSON: %s: %r" % (e, raw[:300]))
     sys.exit(1)
 
-SHOW = ["id", "type", "class", "args", "state", "attempts", "max_attempts", "worker", "result",
-        "error", "submitted_ns", "started_ns", "finished_ns"]
+SHOW = ["id", "type", "args", "state", "attempts", "max_attempts", "worker", "result",
+        "error", "submitted_ns", "started_ns", "finished_ns", "class"]
 now = time.time_ns()
 
 def isint(v):
