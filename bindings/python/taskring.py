@@ -889,6 +889,7 @@ class Client:
         deadline = _deadline(timeout) if block else None
         tid = ctypes.c_uint64()
         dead = [None]
+        stuck = False  # the previous slice ended at a stuck lock
         while True:
             opts.timeout_ms = _slice_ms(deadline, self._SLICE) if block else 0
             r = self._lib.taskring_submit(
@@ -897,14 +898,21 @@ class Client:
             if r == 0:
                 return Task(self, tid.value, detached=bool(detach))
             if block and r == -ELOCKED and deadline is not None and not _expired(deadline):
+                stuck = True
                 continue  # a slice of the deadline ended at a stuck lock
             if block and r in (-_errno.ETIMEDOUT, -EFULL):
                 if _expired(deadline):
+                    if stuck and r == -_errno.ETIMEDOUT:
+                        # The last slice was too short for the library to
+                        # call the lock stuck: it still is, the table is
+                        # not known to be full.
+                        raise self._error(-ELOCKED, "submit %r" % type)
                     raise QueueFull(
                         _errno.ETIMEDOUT,
                         "the task table is still full after %g s" % timeout,
                         "submit %r" % type,
                     )
+                stuck = False
                 self._check_daemon(dead)
                 continue
             raise self._error(r, "submit %r" % type)
