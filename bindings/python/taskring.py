@@ -1172,9 +1172,13 @@ class Client:
         lib = self._lib
         for j in range(k):
             ids[j] = pending[j]
-        if lib.taskring_wait_many(self._handle(), k, ids, 0, infos) != 0:
-            return None  # infos zeroed, nothing read
+        h = self._handle()
         try:
+            # Released in any case: an error may come after some infos were
+            # filled (a task that expired between its wait and its copy),
+            # and an interrupt right after the call must not leak them.
+            if lib.taskring_wait_many(h, k, ids, 0, infos) != 0:
+                return None
             # Read: no longer outstanding, so not for _abandon to cancel.
             # (An interrupt before this leaves them in pending; cancelling
             # a final task is refused and waiting for it returns at once.)

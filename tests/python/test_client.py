@@ -16,6 +16,7 @@ Environment (set by python.t):
   TASKRING_LIB   the library under test
 """
 
+import ctypes
 import errno
 import json
 import math
@@ -493,6 +494,13 @@ class LibProxy:
         self.calls = {name: 0 for name in counted}
         self.ids = []  # every id map() submitted, in order
         self.interrupt_after_wait_many = False
+        # Fills the infos (taskring_get: nothing marked read) and returns
+        # an error, as wait_many does when a copy fails after others were
+        # made; leaked: whether any of them was still unreleased at the
+        # next call (taskring_wait, the oldest alone).
+        self.fail_after_fill = False
+        self.filled = None
+        self.leaked = None
 
     def __getattr__(self, name):
         if name in self._hide:
@@ -512,7 +520,23 @@ class LibProxy:
         self.ids.extend(ids[j] for j in range(max(r, 0)))
         return r
 
+    def taskring_wait(self, *args):
+        if "taskring_wait" in self.calls:
+            self.calls["taskring_wait"] += 1
+        if self.filled is not None:
+            infos, k = self.filled
+            self.filled = None
+            self.leaked = any(infos[j].buf_ for j in range(k))
+        return self._real.taskring_wait(*args)
+
     def taskring_wait_many(self, *args):
+        if self.fail_after_fill:
+            self.fail_after_fill = False
+            h, k, ids, _, infos = args
+            for j in range(k):
+                self._real.taskring_get(h, ids[j], ctypes.byref(infos[j]))
+            self.filled = (infos, k)
+            return -taskring.EEXPIRED
         r = self._real.taskring_wait_many(*args)
         if "taskring_wait_many" in self.calls:
             self.calls["taskring_wait_many"] += 1
@@ -645,6 +669,21 @@ def map_batches(c):
         raises(KeyboardInterrupt, lambda: list(it), "KeyboardInterrupt right after wait_many")
     finally:
         c._lib = real
+    ok(until(lambda: all_free(c)), "  every slot is free", c.status())
+
+    # wait_many fails after it filled some infos: they are released all the
+    # same, and the tasks are collected one at a time.
+    proxy = LibProxy(real)
+    c._lib = proxy
+    try:
+        it = c.imap("echo", ["f%d" % i for i in range(60)], chunksize=32)
+        first = started(c, it)
+        proxy.fail_after_fill = True
+        got = [first] + list(it)
+    finally:
+        c._lib = real
+    is_(got, ["f%d" % i for i in range(60)], "wait_many failing after filling infos: all, in order")
+    is_(proxy.leaked, False, "  the infos it filled were released")
     ok(until(lambda: all_free(c)), "  every slot is free", c.status())
 
     # A libtaskring 0.3.0 has no taskring_info_release_many: each info is
