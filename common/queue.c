@@ -849,8 +849,12 @@ int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline)
 	wait_started(q, s, (uint32_t)r);
 	uint64_t now = trq_now();
 	if (deadline && now >= deadline) { /* a look (timeout 0), not a wait: no spin */
-		if (!orphaned(q, now))
+		if (!orphaned(q, now)) {
+			/* As a wait that sleeps does: a poller hands back what it
+			 * read (nothing to do, and no lock, when it read nothing). */
+			trq_flush_reads(q);
 			return -ETIMEDOUT;
+		}
 		r = trq_peek(q, id); /* one that ended just now still counts */
 		return r < 0 ? r : is_final((uint32_t)r) ? 0 : -TASKRING_ENODAEMON;
 	}

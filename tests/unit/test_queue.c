@@ -1004,6 +1004,20 @@ static void test_read_marks(void)
 	check("after deferred read marks");
 	drain(inc);
 
+	/* A look with timeout 0 at an unfinished task hands them back too, as
+	 * a wait that sleeps does: a poller keeps no results from their reuse. */
+	uint64_t done1 = submit1("echo", 0, NULL, NULL, &err);
+	take1(0, inc, &t, TASKRING_CPU);
+	finish1(0, inc, &t, TASKRING_DONE, "r");
+	uint64_t queued1 = submit1("echo", 0, NULL, NULL, &err);
+	uint32_t read2 = q.hdr->fin_count[1];
+	is_int(trq_get(&q, done1, &info, 1), 0, "read a result");
+	taskring_info_release(&info);
+	is_int(trq_wait_final(&q, queued1, trq_now()), -ETIMEDOUT,
+	       "a look with timeout 0 at a queued task: -ETIMEDOUT");
+	is_int(q.hdr->fin_count[1], read2 + 1, "and the read mark was applied");
+	drain(inc);
+
 	/* A reader draining results one at a time, with no lock in between,
 	 * hands its marks back every TRQ_MARKS_KEEP reads: killed, it would
 	 * leave fewer than that to their TTL. */
