@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define TASKRING_VERSION "0.3.1"
+#define TASKRING_VERSION "0.3.2"
 /* The binary interface: the number in the shared library's soname
  * (libtaskring.so.1). It changes whenever a program built against the
  * previous one could break, e.g. a public struct changed size. */
@@ -254,15 +254,14 @@ int taskring_submit_batch(taskring_t *h, size_t n, const struct taskring_req *re
 int taskring_get(taskring_t *h, uint64_t id, struct taskring_info *info);
 
 /* Waits until task `id` is final (done, failed, cancelled) or timeout_ms
- * passes (<0 forever; 0: one look, which neither spins nor sleeps), then
- * copies it into *info (may be NULL) and marks its
- * result read (the slot may then be reused, oldest first; the mark is
- * applied at this handle's next queue operation, a wait that sleeps, or
- * taskring_detach). Returns 0,
- * -ETIMEDOUT, -ENOENT, -TASKRING_EBADID, -TASKRING_EEXPIRED (also for a
- * detached task that finished: its slot was freed at once),
- * -TASKRING_ENODAEMON (the segment was removed: see the top). On an error
- * *info is zeroed (releasing it is harmless). */
+ * passes (<0 forever; 0: one look, which neither spins nor sleeps, since
+ * 0.3.2), then copies it into *info (may be NULL) and marks its result
+ * read (the slot may then be reused, oldest first; the mark is applied at
+ * this handle's next queue operation, a wait that sleeps or looks, or
+ * taskring_detach). Returns 0, -ETIMEDOUT, -ENOENT, -TASKRING_EBADID,
+ * -TASKRING_EEXPIRED (also for a detached task that finished: its slot was
+ * freed at once), -TASKRING_ENODAEMON (the segment was removed: see the
+ * top). On an error *info is zeroed (releasing it is harmless). */
 int taskring_wait(taskring_t *h, uint64_t id, int64_t timeout_ms, struct taskring_info *info);
 
 /* Waits for n tasks with one overall deadline; infos may be NULL, else an

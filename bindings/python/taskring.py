@@ -1054,12 +1054,12 @@ class Client:
         # Collecting: the oldest `batch` pending tasks in one wait_many call
         # when all are final, into these arrays (made once, reused). batch
         # doubles, up to chunk, when they were all final, and halves when
-        # not. A look that fails is wasted work (with libtaskring before
-        # 0.3.1's fb40209 it also spun for 20 us, taking CPU from the
-        # workers): after one, the next look comes after `skip` single
-        # waits (1: the next collection), a number that doubles with each
-        # failed look and halves with each good one, so that while the
-        # workers are behind few looks are made.
+        # not. A look that fails is wasted work (with a libtaskring before
+        # 0.3.2 it also spun for 20 us, taking CPU from the workers): after
+        # one, the next look comes after `skip` single waits (1: the next
+        # collection), a number that doubles with each failed look and
+        # halves with each good one, so that while the workers are behind
+        # few looks are made.
         wids = (ctypes.c_uint64 * chunk)()
         winfos = (_Info * chunk)()
         release_many = getattr(lib, "taskring_info_release_many", None)  # 0.3.1
