@@ -106,6 +106,29 @@ int main(void)
 	taskring_info_release_many(4, mix); /* released twice: harmless */
 	taskring_info_release_many(0, NULL);
 
+	/* An error met copying the results once all were final (here a
+	 * damaged id in the second slot: its look passes, its copy does not)
+	 * still zeroes every info, also the first one's, which was copied. */
+	uint64_t ids2[2] = {0, 0};
+	r = taskring_submit(h, "echo", 1, wa, NULL, &ids2[0]);
+	if (r == 0)
+		r = taskring_submit(h, "echo", 1, wb, NULL, &ids2[1]);
+	qt_consume(&q, 0, inc, 2);
+	uint32_t id2 = (uint32_t)((ids2[1] - 1) % q.capacity);
+	ok(r == 0 && taskring_get(h, ids2[1], NULL) == 0, "two more echo tasks done");
+	q.meta[id2].id ^= 0x55;
+	memset(infos, 0xa5, sizeof(infos));
+	r = taskring_wait_many(h, 2, ids2, 5000, infos);
+	is_int(r, -TASKRING_ECORRUPT, "wait_many with a damaged id in the second slot: ECORRUPT");
+	ok(infos[0].id == 0 && infos[0].buf_ == NULL && infos[1].id == 0 && infos[1].buf_ == NULL,
+	   "after the error both infos are zeroed, the copied one's too");
+	taskring_info_release_many(2, infos);
+	q.meta[id2].id ^= 0x55;
+	r = taskring_wait_many(h, 2, ids2, 5000, infos);
+	ok(r == 0 && infos[1].output && strcmp(infos[1].output, "b") == 0,
+	   "with the id put back, wait_many reads both");
+	taskring_info_release_many(2, infos);
+
 	/* taskring_daemon_stopped_s: -1 while a supervisor serves the segment;
 	 * once none does, the age of the stamp a stopping one leaves, and -1
 	 * for no stamp or a hostile one from the future. A supervisor holding
