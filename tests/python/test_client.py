@@ -561,6 +561,17 @@ def started(c, it):
     return first
 
 
+def drain_into(got, it):
+    """Appends the iterator's results to got until it ends or raises.
+    Returns what it raised (None when it just ended)."""
+    try:
+        for x in it:
+            got.append(x)
+    except Exception as exc:  # noqa: BLE001 - the caller checks it
+        return exc
+    return None
+
+
 @section
 def map_batches(c):
     real = c._lib
@@ -594,13 +605,8 @@ def map_batches(c):
     args = ["1"] * 20 + ["x"] + ["2"] * 19
     try:
         it = c.imap("sqrt-sum", args, chunksize=32)
-        got, e = [], None
-        try:
-            got.append(started(c, it))
-            while True:
-                got.append(next(it))
-        except Exception as exc:  # noqa: BLE001 - checked below
-            e = exc
+        got = [started(c, it)]
+        e = drain_into(got, it)
     finally:
         c._lib = real
     ok(proxy.calls["taskring_wait_many"] >= 1, "  (wait_many was used)", proxy.calls)
@@ -628,11 +634,7 @@ def map_batches(c):
         is_(victim.cancel(), True, "  cancelled")
         ok(until(lambda: idle(c)), "  and every task of the imap is final", c.status())
         got = [first]
-        try:
-            while True:
-                got.append(next(it))
-        except Exception as exc:  # noqa: BLE001 - checked below
-            e = exc
+        e = drain_into(got, it)
     finally:
         c._lib = real
     is_(got, [""] * 10, "imap with a cancelled task in a batch: the 10 results before it")
