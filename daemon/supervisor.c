@@ -268,9 +268,9 @@ static void sup_audit(struct tr_sup *s, uint64_t now)
 	uint64_t pace = 0;
 	if (r == 0 || r == -TASKRING_ECORRUPT) {
 		s->pool.audit_due = 0;
-		/* The time it held the lock, not the wait for it: a client
-		 * stopped while it held the lock for 10 s must not put off the
-		 * next audit by 10,000 s. */
+		/* The time it held the lock, not the wait for it: an audit
+		 * that waited out its 2 s (SUP_LOCK_WAIT_NS) behind a stopped
+		 * client must not put off the next one by 2,000 s. */
 		pace = s->q.audit_held_ns * AUDIT_SHARE_MAX;
 	}
 	s->audit_at = trq_now() + (pace > AUDIT_EVERY_NS ? pace : AUDIT_EVERY_NS);
