@@ -2,7 +2,8 @@
  * cmd_cancel.c - `taskring cancel`: cancel tasks. A queued task is cancelled
  * at once; a running one is marked, and its cpu worker stopped (io and exec
  * tasks are ended by their worker); the command then waits to see that it
- * ended cancelled, as a task may finish first.
+ * ended cancelled, as a task may finish first. With --queued, every queued
+ * task (of one type) at once, in one pass of the library.
  */
 #include <errno.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 
 static const char cancel_help[] =
     "usage: taskring cancel [--timeout S] ID...\n"
+    "       taskring cancel --queued [--type TYPE]\n"
     "\n"
     "Cancels each task. A queued task becomes cancelled at once. A running cpu\n"
     "task has its worker stopped by the daemon (and replaced); a running io task\n"
@@ -25,17 +27,26 @@ static const char cancel_help[] =
     "A task seen cancelled counts as read: its slot may be reused at once\n"
     "(oldest first; show finds it until then). Prints nothing on success.\n"
     "\n"
+    "With --queued, cancels every task still queued (or only those of type\n"
+    "TYPE) at once, in one pass: the others keep their order, running tasks\n"
+    "are left alone, clients waiting for them see them cancelled, and their\n"
+    "slots may be reused at once. Prints how many it cancelled. Tasks\n"
+    "submitted meanwhile may or may not be among them.\n"
+    "\n"
     "Options:\n"
     "  -t, --timeout S      wait at most S seconds in all for running tasks to\n"
     "                       end (decimals allowed; default 10; 0: look once,\n"
     "                       a running task then gives exit status 4): an exec\n"
     "                       program that ignores SIGTERM ends only after the\n"
     "                       daemon's tasks.kill_grace_ms\n"
+    "  -q, --queued         cancel every queued task instead of IDs\n"
+    "  -T, --type TYPE      with --queued: only tasks of this type\n"
     "  -i, --instance NAME  the daemon instance\n"
     "  -h, --help           show this help\n"
     "\n"
     "Exit status: 0 all cancelled; 1 a task was already finished, finished\n"
-    "before it could be stopped, does not exist or expired; 2 bad arguments;\n"
+    "before it could be stopped, does not exist or expired; 2 bad arguments\n"
+    "(or a TYPE that no queued task has and the daemon does not know);\n"
     "3 daemon not reachable; 4 a running task had not ended in time (the cancel\n"
     "stays recorded).\n";
 
@@ -89,31 +100,67 @@ static int cancel_outcome(struct cli *c, uint64_t id, int64_t deadline, int64_t 
 	}
 }
 
+/* cancel --queued [--type TYPE]: prints how many were cancelled. */
+static int cancel_queued(struct cli *c, const char *type)
+{
+	int st = cli_attach(c, 0);
+	if (st != CLI_OK)
+		return st;
+	uint64_t n = 0;
+	int r = taskring_cancel_queued(c->h, type, &n);
+	if (!r || n) /* also the count of a pass that failed part of the way */
+		printf("%llu\n", (unsigned long long)n);
+	if (r == -TASKRING_EBADTYPE)
+		cli_err(c,
+		        "unknown task type '%.40s': instance '%s' does not know it and no "
+		        "queued task has it",
+		        type, c->instance);
+	else if (r == -TASKRING_ELOCKED)
+		cli_lock_error(c, "", r);
+	else if (r)
+		cli_err(c, "cancelling the queued tasks of instance '%s': %s", c->instance,
+		        taskring_strerror(r));
+	return cli_status_of(r);
+}
+
 static int cancel_run(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"timeout", required_argument, NULL, 't'},
-	    {"instance", required_argument, NULL, 'i'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"queued", no_argument, NULL, 'q'},        {"type", required_argument, NULL, 'T'},
+	    {"timeout", required_argument, NULL, 't'}, {"instance", required_argument, NULL, 'i'},
+	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	uint64_t *ids;
-	int n, st, worst = CLI_OK;
+	int n, st, worst = CLI_OK, queued = 0;
 	int64_t wait_ms = CANCEL_WAIT_MS;
+	const char *type = NULL;
 
 	for (;;) {
 		const char *tok = cli_opt_token(argc, argv);
-		int opt = getopt_long(argc, argv, ":t:i:h", longopts, NULL);
+		int opt = getopt_long(argc, argv, ":qT:t:i:h", longopts, NULL);
 		if (opt == -1)
 			break;
-		if (opt == 't')
+		if (opt == 't') {
 			st = cli_opt_duration(c, "--timeout", optarg, &wait_ms);
-		else
+		} else if (opt == 'q') {
+			queued = 1;
+			st = CLI_CONTINUE;
+		} else if (opt == 'T') {
+			type = optarg;
+			st = *type ? CLI_CONTINUE : cli_usage(c, "--type: empty value");
+		} else {
 			st = cli_common_opt(c, opt, tok, longopts);
+		}
 		if (st != CLI_CONTINUE)
 			return st;
 	}
 	n = argc - optind;
+	if (type && !queued)
+		return cli_usage(c, "--type goes with --queued (cancel by ID takes no type)");
+	if (queued && n > 0)
+		return cli_usage(c, "--queued takes no ID ('%.40s')", argv[optind]);
+	if (queued)
+		return cancel_queued(c, type);
 	st = cli_ids_attach(c, n, argv + optind, "to cancel", &ids);
 	if (st != CLI_OK)
 		return st;

@@ -175,6 +175,16 @@ int taskring_cancel(taskring_t *h, uint64_t id)
 	return trq_cancel(&h->q, id);
 }
 
+int taskring_cancel_queued(taskring_t *h, const char *type, uint64_t *count)
+{
+	if (!h) {
+		if (count)
+			*count = 0;
+		return -EINVAL;
+	}
+	return trq_cancel_queued(&h->q, type, count);
+}
+
 struct list_ent {
 	uint64_t key, id;
 };

@@ -300,6 +300,18 @@ static void exercise(struct trq *q, const uint8_t *d, size_t n)
 		if (n > 64) /* enough ids */
 			break;
 	}
+	/* Every queued task of one type, then of all: whatever the rings
+	 * hold, the tasks they name end cancelled or stay queued. */
+	for (int k = 0; k < 2; k++) {
+		uint64_t cq = UINT64_MAX;
+		r = trq_cancel_queued(q, k ? NULL : "noop", &cq);
+		fz_check(r == 0 || r == -TASKRING_ECORRUPT || (r == -TASKRING_EBADTYPE && !cq),
+		         "trq_cancel_queued returns 0 or a documented error",
+		         strerror(r < 0 ? -r : r));
+		fz_check(cq <= q->capacity, "trq_cancel_queued counts at most the table", NULL);
+	}
+	r = trq_check(q, msg, sizeof(msg));
+	fz_check(r == 0, "trq_check after trq_cancel_queued", msg);
 	static const char *const w[] = {"fuzz"};
 	struct taskring_req req = {"echo", 1, w};
 	struct taskring_opts o = {.timeout_ms = 0};

@@ -395,6 +395,11 @@ _PROTOTYPES = {
 _OPTIONAL = {
     # since 0.3.1
     "taskring_info_release_many": (None, [ctypes.c_size_t, ctypes.POINTER(_Info)]),
+    # since 0.4.0
+    "taskring_cancel_queued": (
+        ctypes.c_int,
+        [_P, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint64)],
+    ),
 }
 
 # The TASKRING_ABI (the soname's number) whose structs this module mirrors:
@@ -969,6 +974,28 @@ class Client:
 
     def _cancel(self, task_id):
         return self._lib.taskring_cancel(self._handle(), task_id)
+
+    def cancel_queued(self, type=None):
+        """Cancels every task still queued, or only those of ``type``, at
+        once, like ``taskring cancel --queued``: they end cancelled (their
+        waiters see it) and their slots may be reused; queued tasks of other
+        types keep their order; running tasks are left alone (cancel them
+        with :meth:`Task.cancel`). Returns how many were cancelled. Raises
+        :class:`TaskringError` with ``code == EBADTYPE`` for a type that no
+        queued task has and the daemon does not know. Needs libtaskring
+        0.4.0 or later (else raises NotImplementedError)."""
+        tname = None if type is None else _type_name(type)
+        fn = getattr(self._lib, "taskring_cancel_queued", None)
+        if fn is None:
+            raise NotImplementedError(
+                "cancel_queued needs libtaskring 0.4.0 or later (%s is older)" % _lib_path
+            )
+        n = ctypes.c_uint64()
+        r = fn(self._handle(), tname, ctypes.byref(n))
+        if r < 0:
+            what = "cancel the queued tasks" + ("" if type is None else " of type %r" % type)
+            raise self._error(r, what)
+        return n.value
 
     # -- map
 

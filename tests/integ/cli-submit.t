@@ -1,11 +1,13 @@
 #!/bin/bash
-# cli-submit.t - taskring submit, wait and cancel against a real daemon: ids and
-# results on stdout, errors on stderr, and every exit status they can give:
+# cli-submit.t - taskring submit, wait and cancel (by id, and cancel --queued)
+# against a real daemon: ids and results on stdout, errors on stderr, and every
+# exit status they can give:
 # 0 done, 1 failed/cancelled/no such task/no longer in the table/already finished, 2 unknown
 # type, over-long payload, class not allowed, 4 timed out, 5 queue full with
 # --no-block. One worker and an 8-slot table so "queued" and "full" are easy to
 # arrange.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon-lib.sh"
 
 [ -x "$TRD" ] && [ -x "$TR" ] || tap_skip_all "taskringd or taskring not built in $TASKRING_BUILD"
 command -v jq >/dev/null 2>&1 || tap_skip_all "jq not installed"
@@ -155,6 +157,40 @@ tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "task $long was cancelled" ]];
 run T wait --timeout 30 "$late"
 tap_is "$RUN_STATUS:$RUN_OUT" "0:late" "the task whose submit --wait timed out still ran"
 T wait "${fill[@]}" >/dev/null 2>&1 # collect, so the slots come free
+
+# ---- cancel --queued: every queued task, or those of one type ------------------------
+long=$(T submit --class cpu sleep 20000)
+wait_state "$long" running
+tap_ok $? "a long cpu task runs again"
+e1=$(T submit echo a)
+n1=$(T submit noop)
+e2=$(T submit echo b)
+n2=$(T submit noop)
+tr_bg bash -c '"$1" -i "$2" wait --timeout 30 "$3" >"$4/qw.out" 2>"$4/qw.err"; echo $? >"$4/qw.st"' \
+	_ "$TR" "$inst" "$e2" "$TR_TMP"
+run T cancel --queued --type echo
+tap_is "$RUN_STATUS:$RUN_OUT:$RUN_ERR" "0:2:" "cancel --queued --type echo: exit 0, prints how many (2)"
+tap_is "$(field "$e1" state):$(field "$e2" state):$(field "$long" state)" "cancelled:cancelled:running" \
+	"both echo tasks are cancelled; the running one is left alone"
+wait_until 30 'test -s "$TR_TMP/qw.st"'
+tap_ok "$([ "$(cat "$TR_TMP/qw.st")" = 1 ] &&
+	grep -q "task $e2 was cancelled: cancelled before it ran" "$TR_TMP/qw.err"; echo $?)" \
+	"a client waiting for one sees it cancelled (exit 1)" || tap_diag_file "$TR_TMP/qw.err"
+tap_is "$(T list --state queued --json | jq -c '[.[].id]')" "[$n2,$n1]" \
+	"the noops are still queued, in their order"
+run T cancel --queued --type nosuch
+tap_ok "$([ "$RUN_STATUS" = 2 ] && [ -z "$RUN_OUT" ] && [[ $RUN_ERR =~ "unknown task type 'nosuch'" ]]; echo $?)" \
+	"cancel --queued --type of an unknown type: exit 2, says so"
+run T cancel --queued "$n1"
+tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "--queued takes no ID" ]]; echo $?)" "--queued with an ID: exit 2"
+run T cancel --type noop "$n1"
+tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "--type goes with --queued" ]]; echo $?)" \
+	"--type without --queued: exit 2"
+tap_is "$(field "$n1" state)" queued "and those cancelled nothing"
+run T cancel --queued
+tap_is "$RUN_STATUS:$RUN_OUT:$(field "$n1" state):$(field "$n2" state)" "0:2:cancelled:cancelled" \
+	"cancel --queued: the 2 noops"
+T cancel "$long"
 
 # ---- attempts and run timeout ---------------------------------------------------------
 run T submit --wait --attempts 1 --run-timeout 1 spin 20000

@@ -851,6 +851,17 @@ def cancelling():
         ok(q.cancelled() and q.done(), "cancelled() and done()")
         is_(q.cancel(), False, "cancel() again returns False")
         ok(spin.running(), "the spin task still runs")
+        qs = [c.submit("echo", "p%d" % i) for i in range(3)] + [c.submit("noop")]
+        is_(c.cancel_queued("echo"), 3, "cancel_queued('echo') cancels the 3 queued echo tasks")
+        raises(taskring.TaskCancelled, lambda: qs[1].result(timeout=30), "  each ends cancelled")
+        is_(qs[3].state, "queued", "  the noop stays queued")
+        e = raises(taskring.TaskringError, lambda: c.cancel_queued("nosuch"),
+                   "cancel_queued('nosuch'): TaskringError")
+        if e is not None:
+            is_(e.code, taskring.EBADTYPE, "  code EBADTYPE")
+        raises(TypeError, lambda: c.cancel_queued(5), "cancel_queued(5): TypeError")
+        is_(c.cancel_queued(), 1, "cancel_queued() cancels the rest (the noop)")
+        ok(spin.running(), "the spin task still runs")
         is_(spin.cancel(), True, "cancel() of the running task returns True")
         raises(
             taskring.TaskCancelled,

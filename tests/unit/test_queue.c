@@ -827,6 +827,11 @@ static void die_mid_update(int kind)
 			h->fin_head[0] = q.meta[i].next;
 			q.meta[i].gen++;
 			break;
+		case 6: /* cancel --queued: a task ended, still in the ring, on no list */
+			i = q.ring[0][h->ring_head[0] % q.capacity];
+			q.meta[i].finish_ns = trq_now();
+			q.meta[i].state = TASKRING_CANCELLED;
+			break;
 		}
 		raise(SIGKILL);
 	}
@@ -836,13 +841,13 @@ static void die_mid_update(int kind)
 
 static void test_owner_dead(void)
 {
-	static const char *names[] = {"ring pop",  "free-list pop", "finish",
-	                              "mark read", "submit",        "slot free"};
+	static const char *names[] = {"ring pop", "free-list pop", "finish",       "mark read",
+	                              "submit",   "slot free",     "cancel queued"};
 	uint32_t inc = qt_worker_start(&q, 0, getpid());
 	struct trq_task t;
 	int err;
 	drain(inc);
-	for (int kind = 0; kind < 6; kind++) {
+	for (int kind = 0; kind < 7; kind++) {
 		uint64_t a = submit1("echo", 0, NULL, NULL, &err);
 		submit1("echo", 0, NULL, NULL, &err);
 		take1(0, inc, &t, TASKRING_CPU); /* a running */
@@ -850,7 +855,6 @@ static void test_owner_dead(void)
 		struct trq_task t2;
 		take1(0, inc, &t2, TASKRING_CPU); /* b running */
 		finish1(0, inc, &t2, TASKRING_DONE, "b");
-		(void)c;
 		uint64_t rep = q.hdr->repairs, failed = q.hdr->failed;
 		die_mid_update(kind);
 		is_int(trq_lock(&q, 0), 0, "lock after a holder died in %s", names[kind]);
@@ -859,6 +863,9 @@ static void test_owner_dead(void)
 		if (kind == 5)
 			is_int(trq_peek(&q, t2.id), -TASKRING_EEXPIRED,
 			       "the half-freed task's id reads as expired");
+		if (kind == 6)
+			is_int(trq_peek(&q, c), TASKRING_CANCELLED,
+			       "the task cancelled in the ring stays cancelled, never runs");
 		ok(q.hdr->repairs > rep, "repair ran after EOWNERDEAD (%s)", names[kind]);
 		check(names[kind]);
 		ok(trq_peek(&q, a) >= TASKRING_RUNNING, "running task kept (%s)", names[kind]);
@@ -1797,6 +1804,96 @@ static void test_sum(void)
 	   "trq_sum changes with each of %d one-bit flips and with swapped words", n);
 }
 
+/* trq_cancel_queued: every queued task of one type, or all of them. The
+ * others keep their order, the cancelled ones count as read (their slots
+ * can be reused), a client waiting for one is woken, a detached one is
+ * freed, a running one is left alone. */
+static void test_cancel_queued(void)
+{
+	uint32_t inc = qt_worker_start(&q, 0, getpid());
+	struct trq_task t;
+	struct taskring_info info;
+	uint64_t n = 99, e[4], k[3];
+	int err;
+	drain(inc);
+	uint64_t run = submit1("echo", 0, NULL, NULL, NULL);
+	is_int(take1(0, inc, &t, TASKRING_CPU), 1, "one echo task running");
+	for (int i = 0; i < 4; i++) {
+		e[i] = submit1("echo", 0, NULL, NULL, &err);
+		if (i < 3)
+			k[i] = submit1("noop", 0, NULL, NULL, &err);
+	}
+	uint64_t io = submit1("sleep", 0, NULL, NULL, NULL);
+	uint64_t det =
+	    submit1("echo", 0, NULL, &(struct taskring_opts){.flags = TASKRING_DETACHED}, NULL);
+	ok(e[3] && k[2] && io && det,
+	   "queued: 4 echo and 3 noop interleaved, a sleep, a detached echo");
+	int64_t spin = q.spin_ns;
+	q.spin_ns = 0; /* the waiter sleeps at once */
+	struct waiter w = {.id = e[1]};
+	pthread_t th;
+	pthread_create(&th, NULL, wait_for_task, &w);
+	uint32_t idx = (uint32_t)((e[1] - 1) % q.capacity);
+	for (int i = 0; i < 20000 && !__atomic_load_n(&q.meta[idx].nwait, __ATOMIC_SEQ_CST); i++)
+		usleep(100);
+	uint64_t cancelled = q.hdr->cancelled;
+	uint32_t nfree = trq_free_slots(&q, trq_now());
+	is_int(trq_cancel_queued(&q, "echo", &n), 0, "cancel the queued echo tasks");
+	is_int((int)n, 5, "5 of them (one detached)");
+	pthread_join(th, NULL);
+	q.spin_ns = spin;
+	ok(w.r == 0 && w.took < 2.0, "a client asleep on one was woken (%d, %.3f s)", w.r, w.took);
+	int bad = 0;
+	for (int i = 0; i < 4; i++) {
+		if (trq_get(&q, e[i], &info, 0) != 0 || info.state != TASKRING_CANCELLED ||
+		    strcmp(info.output, "cancelled before it ran") != 0)
+			bad++;
+		taskring_info_release(&info);
+	}
+	is_int(bad, 0, "each reads as cancelled before it ran");
+	is_int(trq_peek(&q, det), -TASKRING_EEXPIRED, "the detached one is freed");
+	is_int(trq_peek(&q, run), TASKRING_RUNNING, "the running echo is left alone");
+	is_int((int)(q.hdr->cancelled - cancelled), 5, "the cancelled total counts 5");
+	is_int((int)trq_free_slots(&q, trq_now()), (int)nfree + 5,
+	       "their 5 slots can be reused at once (read, or freed)");
+	check("after cancelling the queued echo tasks");
+	struct trq_task t2;
+	int order = 0;
+	for (int i = 0; i < 3; i++)
+		if (take1(0, inc, &t2, TASKRING_CPU) == 1 && t2.id == k[i] &&
+		    finish1(0, inc, &t2, TASKRING_DONE, "") == 0)
+			order++;
+	is_int(order, 3, "the 3 noops stay queued, in their order");
+	is_int(trq_peek(&q, io), TASKRING_QUEUED, "the io task is still queued");
+	n = 99;
+	is_int(trq_cancel_queued(&q, "noop", &n), 0, "a type with nothing queued: 0");
+	is_int((int)n, 0, "cancelled none");
+	is_int(trq_cancel_queued(&q, NULL, &n), 0, "cancel every queued task");
+	ok(n == 1 && trq_peek(&q, io) == TASKRING_CANCELLED, "the sleep (io) task (%d)", (int)n);
+	n = 99;
+	is_int(trq_cancel_queued(&q, "nosuch", &n), -TASKRING_EBADTYPE,
+	       "a type nobody registered and no task has: EBADTYPE");
+	is_int((int)n, 0, "and a count of 0");
+	is_int(trq_cancel_queued(&q, "", NULL), -TASKRING_EBADTYPE, "an empty name: EBADTYPE");
+	is_int(trq_cancel_queued(&q, "a-type-name-of-thirty-two-chars!", NULL), -TASKRING_EBADTYPE,
+	       "a name too long: EBADTYPE");
+	/* A type the registry no longer has (a reload removed it) is found. */
+	uint64_t old = submit1("noop", 0, NULL, NULL, NULL);
+	strcpy(q.meta[(old - 1) % q.capacity].type, "gone");
+	q.meta[(old - 1) % q.capacity].args_sum = trq_args_sum("gone", "", 0);
+	is_int(trq_cancel_queued(&q, "gone", &n), 0, "a type no longer registered");
+	ok(n == 1 && trq_peek(&q, old) == TASKRING_CANCELLED, "its queued task is cancelled");
+	/* A damaged ring is rebuilt from the table, then walked. */
+	uint64_t d = submit1("noop", 0, NULL, NULL, NULL);
+	q.hdr->ring_count[0] = q.capacity + 5;
+	is_int(trq_cancel_queued(&q, "noop", &n), 0, "a damaged ring count: rebuilt, then walked");
+	ok(n == 1 && trq_peek(&q, d) == TASKRING_CANCELLED, "its task is cancelled");
+	check("after cancelling every queued task");
+	is_int(finish1(0, inc, &t, TASKRING_DONE, "x"), 0, "the running task finishes");
+	drain(inc);
+	check("drained");
+}
+
 int main(void)
 {
 	qt_setup("queue", 120);
@@ -1821,6 +1918,7 @@ int main(void)
 	test_nap();
 	test_giveback();
 	test_owner_dead();
+	test_cancel_queued();
 	test_lock_stopped();
 	test_orphaned();
 	test_gen_wrap();
