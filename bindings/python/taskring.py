@@ -651,6 +651,10 @@ class Client:
     dead_grace = 10.0
     #: Longest single library wait, in seconds.
     _SLICE = 0.25
+    #: How long a call with no deadline of its own waits out a queue lock
+    #: that stays held (a stopped holder) before it raises ELOCKED: the C
+    #: library's wait for a call with no deadline (10 s).
+    _LOCK_WAIT = 10.0
     #: Seconds map() spends collecting the tasks it cancelled on the way out.
     _REAP = 1.0
 
@@ -880,6 +884,10 @@ class Client:
         up to ``timeout`` seconds (``None``: as long as it takes), then raises
         :class:`QueueFull` (``code == errno.ETIMEDOUT``); with
         ``block=False`` raises :class:`QueueFull` (``code == EFULL``) at once.
+        A queue lock that stays held (its holder stopped) is waited out to
+        the deadline, or with ``timeout=None`` for 10 s (as the C library
+        waits), then raises :class:`TaskringError` with ``code == ELOCKED``
+        naming the holder.
 
         Raises :class:`TaskringError` with ``code == EBADTYPE`` for an
         unknown type, ``errno.E2BIG`` when the arguments exceed
@@ -895,6 +903,7 @@ class Client:
         tid = ctypes.c_uint64()
         dead = [None]
         stuck = False  # the previous slice ended at a stuck lock
+        stuck_since = None  # without a deadline: when the lock first looked stuck
         while True:
             opts.timeout_ms = _slice_ms(deadline, self._SLICE) if block else 0
             r = self._lib.taskring_submit(
@@ -902,9 +911,17 @@ class Client:
             )
             if r == 0:
                 return Task(self, tid.value, detached=bool(detach))
-            if block and r == -ELOCKED and deadline is not None and not _expired(deadline):
+            if block and r == -ELOCKED and not _expired(deadline):
                 stuck = True
-                continue  # a slice of the deadline ended at a stuck lock
+                if deadline is not None:
+                    continue  # a slice of the deadline ended at a stuck lock
+                # No deadline: wait it out as long as the C library would.
+                if stuck_since is None:
+                    stuck_since = time.monotonic() - self._SLICE
+                if time.monotonic() - stuck_since < self._LOCK_WAIT:
+                    continue
+                raise self._error(r, "submit %r" % type)
+            stuck_since = None
             if block and r in (-_errno.ETIMEDOUT, -EFULL):
                 if _expired(deadline):
                     if stuck and r == -_errno.ETIMEDOUT:
@@ -1076,6 +1093,7 @@ class Client:
         exhausted = False
         owed = False  # the table was full: collect one of ours before retrying
         wait_slot = False  # full of others' tasks: block for one slot
+        stuck_since = None  # when a slot wait first met a stuck lock (no deadline)
         dead = [None]
         inflight = None  # ids of the submit call whose ids are not in pending yet
         # Collecting: the oldest `batch` pending tasks in one wait_many call
@@ -1130,7 +1148,7 @@ class Client:
                         self._handle(), k, reqs, ctypes.byref(opts), ids
                     )
                     if r > 0:
-                        wait_slot = False
+                        wait_slot, stuck_since = False, None
                         for j in range(r):
                             ready.popleft()
                             pending.append(ids[j])
@@ -1139,6 +1157,18 @@ class Client:
                             owed = bool(pending)
                         continue
                     inflight = None
+                    if r == -ELOCKED and wait_slot and not _expired(deadline):
+                        # A slice of the slot wait ended at a stuck lock: on
+                        # to the deadline, or without one as long as the C
+                        # library would wait (as submit() does).
+                        if stuck_since is None:
+                            stuck_since = time.monotonic() - self._SLICE
+                        if deadline is not None or (
+                            time.monotonic() - stuck_since < self._LOCK_WAIT
+                        ):
+                            continue
+                    else:
+                        stuck_since = None
                     if r in (-EFULL, -_errno.ETIMEDOUT) and pending:
                         owed = True
                         break

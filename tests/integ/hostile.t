@@ -237,7 +237,10 @@ import sys, time, taskring
 c = taskring.Client(sys.argv[1])  # needs no lock
 # 1.1: the last 250 ms slice of the deadline is too short (100 ms) to call the
 # lock stuck; the table is not full all the same.
-for timeout in (1, 1.1):
+# None: waited out as the C library waits without a deadline (10 s; 2 s here,
+# not one 250 ms slice).
+c._LOCK_WAIT = 2.0
+for timeout in (1, 1.1, None):
     t0 = time.monotonic()
     try:
         c.submit("echo", "x", timeout=timeout)
@@ -246,9 +249,10 @@ for timeout in (1, 1.1):
         print(e.code == taskring.ELOCKED, type(e).__name__, e)
     print("after %.1f s" % (time.monotonic() - t0))
 PY
-	[ "$(grep -c "^True TaskringError .*; it is held by pid $holder (hostile-vandal), stopped" "$TR_TMP/py.out")" = 2 ] &&
-		[ "$(grep -Ec "^after ([1-4]\.[0-9]|0\.[5-9]) s" "$TR_TMP/py.out")" = 2 ]
-	tap_ok $? "Python: a client attaches, and its submit(timeout=1 or 1.1) raises ELOCKED (not QueueFull) naming the holder after 1 to 5 s" ||
+	[ "$(grep -c "^True TaskringError .*; it is held by pid $holder (hostile-vandal), stopped" "$TR_TMP/py.out")" = 3 ] &&
+		[ "$(grep -Ec "^after ([1-4]\.[0-9]|0\.[5-9]) s" "$TR_TMP/py.out")" = 3 ] &&
+		[[ "$(tail -1 "$TR_TMP/py.out")" =~ ^after\ ([2-4]\.[0-9]|1\.[5-9])\ s ]]
+	tap_ok $? "Python: a client attaches, and its submit(timeout=1, 1.1 or None with a 2 s lock wait) raises ELOCKED (not QueueFull) naming the holder after 1 to 5 s" ||
 		tap_diag_file "$TR_TMP/py.out"
 else
 	tap_skip "python3 or libtaskring.so missing: the Python binding's ELOCKED"
