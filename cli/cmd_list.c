@@ -1,6 +1,6 @@
 /*
  * cmd_list.c - `taskring list`: the tasks in the table, newest first, as a
- * table or a JSON array of `show --json` objects.
+ * table or a JSON array of `show --json` objects; --state and --type filter.
  *
  * The listing callback only formats into memory: it may run while the
  * library holds the queue lock, and writing to a stdout pipe that is not
@@ -16,7 +16,7 @@
 #include "taskfmt.h"
 
 static const char list_help[] =
-    "usage: taskring list [--state STATE[,STATE...]] [--json]\n"
+    "usage: taskring list [--state STATE[,STATE...]] [--type TYPE] [--json]\n"
     "\n"
     "Lists the tasks in the table, newest first: queued, running, and finished\n"
     "ones whose results are still kept.\n"
@@ -25,6 +25,7 @@ static const char list_help[] =
     "  -s, --state STATES   only tasks in these states: queued, running, done,\n"
     "                       failed, cancelled (comma-separated, or repeat the\n"
     "                       option); 'all' for every state (the default)\n"
+    "  -T, --type TYPE      only tasks of this type\n"
     "  -j, --json           print a JSON array of 'show --json' objects\n"
     "  -i, --instance NAME  the daemon instance\n"
     "  -h, --help           show this help\n"
@@ -36,16 +37,19 @@ static const char list_help[] =
 	 (1u << TASKRING_FAILED) | (1u << TASKRING_CANCELLED))
 
 struct list_ctx {
-	FILE *m;      /* memory stream collecting the output */
-	int json;     /* JSON array instead of rows */
-	size_t n;     /* tasks seen */
-	uint64_t now; /* CLOCK_REALTIME ns, for ages */
+	FILE *m;          /* memory stream collecting the output */
+	int json;         /* JSON array instead of rows */
+	size_t n;         /* tasks seen */
+	uint64_t now;     /* CLOCK_REALTIME ns, for ages */
+	const char *type; /* only tasks of this type (NULL: all) */
 };
 
 static int list_one(const struct taskring_info *info, void *arg)
 {
 	struct list_ctx *l = arg;
 
+	if (l->type && strcmp(info->type, l->type) != 0)
+		return 0;
 	if (l->json) {
 		fputs(l->n ? ",\n" : "\n", l->m);
 		taskfmt_json(l->m, info);
@@ -89,11 +93,9 @@ static int list_states(struct cli *c, const char *arg, unsigned *mask)
 static int list_run(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"state", required_argument, NULL, 's'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"instance", required_argument, NULL, 'i'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"state", required_argument, NULL, 's'}, {"type", required_argument, NULL, 'T'},
+	    {"json", no_argument, NULL, 'j'},        {"instance", required_argument, NULL, 'i'},
+	    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
 	};
 	struct list_ctx l = {0};
 	struct timespec ts;
@@ -104,7 +106,7 @@ static int list_run(struct cli *c, int argc, char **argv)
 
 	for (;;) {
 		const char *tok = cli_opt_token(argc, argv);
-		int opt = getopt_long(argc, argv, ":s:ji:h", longopts, NULL);
+		int opt = getopt_long(argc, argv, ":s:T:ji:h", longopts, NULL);
 		if (opt == -1)
 			break;
 		if (opt == 'j') {
@@ -113,6 +115,9 @@ static int list_run(struct cli *c, int argc, char **argv)
 		}
 		if (opt == 's')
 			st = list_states(c, optarg, &mask);
+		else if (opt == 'T')
+			st =
+			    *(l.type = optarg) ? CLI_CONTINUE : cli_usage(c, "--type: empty value");
 		else
 			st = cli_common_opt(c, opt, tok, longopts);
 		if (st != CLI_CONTINUE)
@@ -154,6 +159,6 @@ static int list_run(struct cli *c, int argc, char **argv)
 const struct cli_cmd cmd_list = {
     .name = "list",
     .run = list_run,
-    .summary = "list tasks, newest first (--state, --json)",
+    .summary = "list tasks, newest first (--state, --type, --json)",
     .help = list_help,
 };

@@ -168,6 +168,10 @@ e2=$(T submit echo b)
 n2=$(T submit noop)
 tr_bg bash -c '"$1" -i "$2" wait --timeout 30 "$3" >"$4/qw.out" 2>"$4/qw.err"; echo $? >"$4/qw.st"' \
 	_ "$TR" "$inst" "$e2" "$TR_TMP"
+tap_is "$(T list --state queued --type echo --json | jq -c '[.[].id]')" "[$e2,$e1]" \
+	"list --state queued --type echo: what cancel --queued --type echo will cancel"
+run T list --type ''
+tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "--type: empty value" ]]; echo $?)" "list --type '': exit 2"
 run T cancel --queued --type echo
 tap_is "$RUN_STATUS:$RUN_OUT:$RUN_ERR" "0:2:" "cancel --queued --type echo: exit 0, prints how many (2)"
 tap_is "$(field "$e1" state):$(field "$e2" state):$(field "$long" state)" "cancelled:cancelled:running" \
