@@ -984,24 +984,25 @@ int trq_cancel(struct trq *q, uint64_t id)
 
 /* Cancels the tasks of ring c whose type field is name (zero-padded, a
  * whole field; NULL: every one), keeping the others in their order, and
- * marks them read. Caller holds the lock, the heads checked. Returns how
- * many, or -1 when the ring names a slot that is not queued in class c:
- * the caller rebuilds (what was cancelled so far is consistent: the table
- * is the truth) and tries again. */
-static int64_t purge_ring(struct trq *q, int c, const char *name, uint64_t now)
+ * marks them read; adds how many to *gone and wakes their waiters, also
+ * when it stops part of the way. Caller holds the lock, the heads checked.
+ * Returns 0, or -1 when the ring names a slot that is not queued in class
+ * c: the caller rebuilds (what was cancelled so far is consistent: the
+ * table is the truth) and tries again. */
+static int purge_ring(struct trq *q, int c, const char *name, uint64_t now, uint64_t *gone)
 {
 	struct trq_hdr *h = q->hdr;
 	uint32_t cap = q->capacity, n = RD(h->ring_count[c]), head = RD(h->ring_head[c]);
 	uint32_t kept = 0, woke[64];
 	unsigned nwoke = 0;
-	int64_t gone = 0;
+	int r = 0;
 	for (uint32_t j = 0; j < n; j++) {
 		uint32_t idx = RD(q->ring[c][trq_wrap((uint64_t)head + j, cap)]);
-		if (idx >= cap)
-			return -1;
-		struct trq_slot *s = &q->meta[idx];
-		if (ld32(&s->state) != TASKRING_QUEUED || RD(s->cls) != (uint32_t)c)
-			return -1;
+		struct trq_slot *s = idx < cap ? &q->meta[idx] : NULL;
+		if (!s || ld32(&s->state) != TASKRING_QUEUED || RD(s->cls) != (uint32_t)c) {
+			r = -1; /* the ring and its count are the rebuild's */
+			break;
+		}
 		if (name && memcmp(s->type, name, TRQ_NAME_MAX) != 0) {
 			/* Kept: moved up over the ones cancelled before it. A
 			 * kill here leaves an entry twice; the repair rebuilds
@@ -1014,16 +1015,17 @@ static int64_t purge_ring(struct trq *q, int c, const char *name, uint64_t now)
 		uint64_t id = RD(s->id);
 		trq_slot_end(q, idx, TASKRING_CANCELLED, "cancelled before it ran", now);
 		(void)mark_one(q, idx, id); /* nobody wants its result (a detached one is free) */
-		gone++;
+		(*gone)++;
 		woke[nwoke++] = idx;
 		if (nwoke == 64) { /* waiters see it cancelled before its slot is reused */
 			trq_slot_wake_after(q, woke, nwoke);
 			nwoke = 0;
 		}
 	}
-	st32r(&h->ring_count[c], kept);
+	if (!r)
+		st32r(&h->ring_count[c], kept);
 	trq_slot_wake_after(q, woke, nwoke);
-	return gone;
+	return r;
 }
 
 /* Whether running slot s, task id, is a cpu task of type field name (NULL:
@@ -1106,16 +1108,14 @@ int trq_cancel_queued(struct trq *q, const char *type, uint64_t *count)
 	total = flagged;
 	uint64_t now = trq_now();
 	for (int c = 0; c < TRQ_NCLASS && !r; c++) {
-		int64_t k = -1;
+		int k = -1;
 		for (int tries = 0; tries < 2 && k < 0; tries++) {
 			if (tries || !trq_heads_sane(q))
 				trq_rebuild(q);
-			k = purge_ring(q, c, type ? name : NULL, now);
+			k = purge_ring(q, c, type ? name : NULL, now, &total);
 		}
 		if (k < 0)
 			r = -TASKRING_ECORRUPT;
-		else
-			total += (uint64_t)k;
 	}
 	trq_unlock(q);
 	if (total > flagged) /* their slots can be reused */

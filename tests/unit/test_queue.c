@@ -1889,6 +1889,43 @@ static void test_cancel_queued(void)
 	q.hdr->ring_count[0] = q.capacity + 5;
 	is_int(trq_cancel_queued(&q, "noop", &n), 0, "a damaged ring count: rebuilt, then walked");
 	ok(n == 1 && trq_peek(&q, d) == TASKRING_CANCELLED, "its task is cancelled");
+	/* A bad entry met part of the way: the tasks cancelled before it are
+	 * counted, and their waiters woken, as well as those of the walk
+	 * after the rebuild. */
+	uint64_t pa = submit1("noop", 0, NULL, NULL, NULL),
+	         pb = submit1("noop", 0, NULL, NULL, NULL);
+	uint32_t rh = q.hdr->ring_head[0] % q.capacity;
+	ok(pa && pb && q.hdr->ring_count[0] == 2 && q.ring[0][rh] == (pa - 1) % q.capacity,
+	   "two noops queued");
+	q.spin_ns = 0;
+	struct waiter wa = {.id = pa};
+	pthread_create(&th, NULL, wait_for_task, &wa);
+	idx = (uint32_t)((pa - 1) % q.capacity);
+	for (int i = 0; i < 20000 && !__atomic_load_n(&q.meta[idx].nwait, __ATOMIC_SEQ_CST); i++)
+		usleep(100);
+	/* The second entry names the running task (pb is in no ring). */
+	q.ring[0][(rh + 1) % q.capacity] = (uint32_t)((run - 1) % q.capacity);
+	n = 99;
+	is_int(trq_cancel_queued(&q, "noop", &n), 0, "a ring entry that is not queued, mid-walk");
+	pthread_join(th, NULL);
+	q.spin_ns = spin;
+	ok(trq_peek(&q, pa) == TASKRING_CANCELLED && trq_peek(&q, pb) == TASKRING_CANCELLED,
+	   "both noops cancelled");
+	is_int((int)n, 2, "both counted, the one before the bad entry too");
+	ok(wa.r == 0 && wa.took < 0.5, "the waiter on the one before it was woken (%d, %.3f s)",
+	   wa.r, wa.took);
+	/* The same with a type no longer registered: the one cancelled
+	 * before the bad entry makes it no typing error. */
+	uint64_t g = submit1("noop", 0, NULL, NULL, NULL);
+	strcpy(q.meta[(g - 1) % q.capacity].type, "gone");
+	q.meta[(g - 1) % q.capacity].args_sum = trq_args_sum("gone", "", 0);
+	rh = q.hdr->ring_head[0] % q.capacity;
+	q.ring[0][(rh + 1) % q.capacity] = (uint32_t)((run - 1) % q.capacity);
+	q.hdr->ring_count[0] = 2;
+	n = 99;
+	is_int(trq_cancel_queued(&q, "gone", &n), 0, "a removed type, a bad entry after its task");
+	ok(n == 1 && trq_peek(&q, g) == TASKRING_CANCELLED, "its task cancelled and counted (%d)",
+	   (int)n);
 	check("after cancelling every queued task");
 	is_int(finish1(0, inc, &t, TASKRING_DONE, "x"), 0, "the running task finishes");
 	drain(inc);
