@@ -28,10 +28,12 @@ static const char cancel_help[] =
     "(oldest first; show finds it until then). Prints nothing on success.\n"
     "\n"
     "With --queued, cancels every task still queued (or only those of type\n"
-    "TYPE) at once, in one pass: the others keep their order, running tasks\n"
-    "are left alone, clients waiting for them see them cancelled, and their\n"
-    "slots may be reused at once. Prints how many it cancelled. Tasks\n"
-    "submitted meanwhile may or may not be among them.\n"
+    "TYPE) at once, in one pass: the others keep their order, clients waiting\n"
+    "for them see them cancelled, and their slots may be reused at once. A\n"
+    "task a worker took with others and has not started counts as queued (it\n"
+    "ends cancelled when its turn comes); tasks that run are left alone. Prints\n"
+    "how many it cancelled. Tasks submitted meanwhile may or may not be among\n"
+    "them.\n"
     "\n"
     "Options:\n"
     "  -t, --timeout S      wait at most S seconds in all for running tasks to\n"
@@ -131,7 +133,7 @@ static int cancel_run(struct cli *c, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	uint64_t *ids;
-	int n, st, worst = CLI_OK, queued = 0;
+	int n, st, worst = CLI_OK, queued = 0, timed = 0;
 	int64_t wait_ms = CANCEL_WAIT_MS;
 	const char *type = NULL;
 
@@ -141,6 +143,7 @@ static int cancel_run(struct cli *c, int argc, char **argv)
 		if (opt == -1)
 			break;
 		if (opt == 't') {
+			timed = 1;
 			st = cli_opt_duration(c, "--timeout", optarg, &wait_ms);
 		} else if (opt == 'q') {
 			queued = 1;
@@ -159,6 +162,8 @@ static int cancel_run(struct cli *c, int argc, char **argv)
 		return cli_usage(c, "--type goes with --queued (cancel by ID takes no type)");
 	if (queued && n > 0)
 		return cli_usage(c, "--queued takes no ID ('%.40s')", argv[optind]);
+	if (queued && timed)
+		return cli_usage(c, "--timeout goes with IDs (--queued does not wait)");
 	if (queued)
 		return cancel_queued(c, type);
 	st = cli_ids_attach(c, n, argv + optind, "to cancel", &ids);

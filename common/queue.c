@@ -1014,7 +1014,11 @@ static int purge_ring(struct trq *q, int c, const char *name, uint64_t now, uint
 		}
 		uint64_t id = RD(s->id);
 		trq_slot_end(q, idx, TASKRING_CANCELLED, "cancelled before it ran", now);
-		(void)mark_one(q, idx, id); /* nobody wants its result (a detached one is free) */
+		/* Read: its slot can be reused (a detached one is free already),
+		 * unless a client waits for it, which then reads it cancelled
+		 * before a submitter blocked on a full table takes the slot. */
+		if (!__atomic_load_n(&s->nwait, __ATOMIC_SEQ_CST))
+			(void)mark_one(q, idx, id);
 		(*gone)++;
 		woke[nwoke++] = idx;
 		if (nwoke == 64) { /* waiters see it cancelled before its slot is reused */

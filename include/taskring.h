@@ -295,17 +295,19 @@ void taskring_info_release_many(size_t n, struct taskring_info *infos);
 int taskring_cancel(taskring_t *h, uint64_t id);
 
 /* Cancels every queued task, or only those of type `type` (NULL: every
- * type), in one pass under the queue lock per class: they end cancelled
- * ("cancelled before it ran") and count as read, so their slots may be
- * reused at once (oldest first); clients waiting for them are woken and see
- * them cancelled. Queued tasks of other types keep their order. Running
- * tasks are not touched (cancel them with taskring_cancel). Tasks submitted
- * while it runs may or may not be cancelled. *count (may be NULL) gets how
- * many were cancelled, also when it fails part of the way. Returns 0,
- * -TASKRING_EBADTYPE for a type name that is malformed, or that no queued
- * task has and the daemon does not know, -TASKRING_ELOCKED, -TASKRING_
- * ECORRUPT (a queue that stays damaged after its repair). The lock is held
- * for the walk: 65 ms for a million queued tasks here. Since 0.4.0. */
+ * type), in one pass under the queue lock: they end cancelled ("cancelled
+ * before it ran"), and count as read, so their slots may be reused at once
+ * (oldest first), except those a client is waiting for: it is woken and
+ * reads them cancelled. Queued tasks of other types keep their order. Cpu
+ * tasks a worker took with others and has not started count as queued:
+ * each ends cancelled when its turn comes. Tasks that run are not touched
+ * (cancel them with taskring_cancel). Tasks submitted while it runs may or
+ * may not be cancelled. *count (may be NULL) gets how many were cancelled,
+ * also when it fails part of the way. Returns 0, -TASKRING_EBADTYPE for a
+ * type name that is malformed, or that no queued task has and the daemon
+ * does not know, -TASKRING_ELOCKED, -TASKRING_ECORRUPT (a queue that stays
+ * damaged after its repair). The lock is held for the walk: 65 ms for a
+ * million queued tasks here. Since 0.4.0. */
 int taskring_cancel_queued(taskring_t *h, const char *type, uint64_t *count);
 
 /* Calls fn for every task whose state bit (1u << state) is in state_mask,

@@ -190,6 +190,9 @@ tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "--queued takes no ID" ]]; ech
 run T cancel --type noop "$n1"
 tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "--type goes with --queued" ]]; echo $?)" \
 	"--type without --queued: exit 2"
+run T cancel --queued --timeout 5
+tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "--timeout goes with IDs" ]]; echo $?)" \
+	"--queued with --timeout: exit 2"
 tap_is "$(field "$n1" state)" queued "and those cancelled nothing"
 run T cancel --queued
 tap_is "$RUN_STATUS:$RUN_OUT:$(field "$n1" state):$(field "$n2" state)" "0:2:cancelled:cancelled" \

@@ -1855,8 +1855,11 @@ static void test_cancel_queued(void)
 	is_int(trq_peek(&q, det), -TASKRING_EEXPIRED, "the detached one is freed");
 	is_int(trq_peek(&q, run), TASKRING_RUNNING, "the running echo is left alone");
 	is_int((int)(q.hdr->cancelled - cancelled), 5, "the cancelled total counts 5");
+	is_int((int)trq_free_slots(&q, trq_now()), (int)nfree + 4,
+	       "4 of their slots can be reused at once (read, or freed), not the one waited for");
+	is_int(trq_get(&q, e[1], NULL, 1), 0, "its waiter reads it");
 	is_int((int)trq_free_slots(&q, trq_now()), (int)nfree + 5,
-	       "their 5 slots can be reused at once (read, or freed)");
+	       "then its slot can be reused too");
 	check("after cancelling the queued echo tasks");
 	struct trq_task t2;
 	int order = 0;
