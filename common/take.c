@@ -95,7 +95,10 @@ int trq_take(struct trq *q, int cls, int widx, uint32_t inc, unsigned max, struc
 		 * be reading (copy_final in queue.c). */
 		WR(s->owner, widx);
 		WR(s->owner_inc, inc);
-		WR(s->attempts, s->attempts + 1);
+		/* Never past max_attempts: a queued task has fewer (a requeue
+		 * uncharges the take), unless its record was damaged, and an
+		 * attempt count past the limit would make the record invalid. */
+		WR(s->attempts, s->attempts < s->max_attempts ? s->attempts + 1 : s->max_attempts);
 		WR(s->start_ns, now);
 		WR(s->flags, s->flags & ~(TRQ_F_CANCEL | TRQ_F_TIMEOUT | TRQ_F_READ));
 		st32(&s->state, TASKRING_RUNNING);
