@@ -1,9 +1,10 @@
 /*
  * test_killstorm.c - producers and consumers on one segment while a killer
  * SIGKILLs random ones every few milliseconds for TR_STORM_S seconds
- * (default 10). The test's parent plays the supervisor: it reaps dead
- * consumers, hands their tasks back with trq_worker_lost() and respawns
- * everything it killed.
+ * (default 10). A purger among them submits noop tasks and cancels every
+ * queued noop (trq_cancel_queued), killed mid-walk now and then too. The
+ * test's parent plays the supervisor: it reaps dead consumers, hands their
+ * tasks back with trq_worker_lost() and respawns everything it killed.
  *
  * Afterwards: every task whose submit returned success is done with the
  * right result, none is lost or stuck running, the free count is back to
@@ -23,6 +24,7 @@ struct shared {
 	uint64_t log[NP][MAXLOG];
 	uint32_t wrong, overrun, errors, timeouts;
 	uint64_t verified;
+	uint64_t purged; /* noop tasks the purger's trq_cancel_queued counted */
 	uint64_t max_wait_ns;
 };
 
@@ -99,6 +101,50 @@ static void producer(int p)
 	}
 }
 
+/* Submits 16 noop tasks, cancels every queued noop, collects its own (done
+ * or cancelled), over and over. The echo tasks of the producers are never
+ * cancelled. */
+static void purger(void)
+{
+	struct taskring_req reqs[16];
+	uint64_t ids[16];
+	for (int i = 0; i < 16; i++)
+		reqs[i] = (struct taskring_req){"noop", 0, NULL};
+	for (;;) {
+		struct taskring_opts o = {.timeout_ms = 5000};
+		uint64_t t0 = trq_now(), dl = t0 + 5000000000ull, n = 0;
+		int k = trq_submit(&q, 16, reqs, &o, ids);
+		note_wait(t0, dl);
+		if (k == -ETIMEDOUT) {
+			__atomic_add_fetch(&sh->timeouts, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (k < 0 || trq_cancel_queued(&q, "noop", &n) != 0) {
+			__atomic_add_fetch(&sh->errors, 1, __ATOMIC_RELAXED);
+			_exit(21);
+		}
+		__atomic_add_fetch(&sh->purged, n, __ATOMIC_RELAXED);
+		for (int i = 0; i < k; i++) {
+			struct taskring_info info;
+			t0 = trq_now();
+			dl = t0 + 10000000000ull;
+			int r = trq_wait_final(&q, ids[i], dl);
+			note_wait(t0, dl);
+			if (r == 0)
+				r = trq_get(&q, ids[i], &info, 1);
+			if (r) {
+				__atomic_add_fetch(r == -ETIMEDOUT ? &sh->timeouts : &sh->errors, 1,
+				                   __ATOMIC_RELAXED);
+				continue;
+			}
+			if (info.state != TASKRING_DONE && info.state != TASKRING_CANCELLED)
+				__atomic_add_fetch(&sh->wrong, 1, __ATOMIC_RELAXED);
+			taskring_info_release(&info);
+		}
+		usleep(1000);
+	}
+}
+
 static pid_t spawn(int role, int idx, uint32_t inc)
 {
 	fflush(stdout);
@@ -108,6 +154,8 @@ static pid_t spawn(int role, int idx, uint32_t inc)
 		srand((unsigned)getpid());
 		if (role == 0)
 			producer(idx);
+		else if (role == 2)
+			purger();
 		else
 			qt_consume(&q, idx, inc, 0);
 		_exit(0);
@@ -139,6 +187,9 @@ static int echo_right(const struct taskring_info *in)
 			strcat(want, " ");
 		strncat(want, in->argv[i], 40);
 	}
+	if (in->state == TASKRING_CANCELLED) /* only the purger's noop tasks */
+		return strcmp(in->type, "noop") == 0 && !in->argc &&
+		       strcmp(in->output, "cancelled before it ran") == 0;
 	return in->state == TASKRING_DONE && strcmp(in->output, want) == 0;
 }
 
@@ -162,8 +213,9 @@ int main(void)
 	}
 	for (int i = 0; i < NP; i++)
 		prod[i] = spawn(0, i, 0);
+	pid_t purge = spawn(2, 0, 0);
 
-	unsigned kills_p = 0, kills_c = 0, requeued = 0, unexpected = 0;
+	unsigned kills_p = 0, kills_c = 0, kills_u = 0, requeued = 0, unexpected = 0;
 	/* Storm for `secs`, and on until MIN_ACCEPTED tasks were accepted, so a
 	 * slow machine (valgrind, a loaded CI host) still puts enough tasks
 	 * through the kills; the hard cap keeps a stalled queue from hanging. */
@@ -174,8 +226,8 @@ int main(void)
 		if (now >= cap || (now >= end && accepted() >= MIN_ACCEPTED))
 			break;
 		usleep(1000 + (unsigned)(rand() % 7000));
-		int v = rand() % (NP + NC);
-		pid_t pid = v < NP ? prod[v] : cons[v - NP];
+		int v = rand() % (NP + NC + 1);
+		pid_t pid = v < NP ? prod[v] : v < NP + NC ? cons[v - NP] : purge;
 		kill(pid, SIGKILL);
 		int st;
 		waitpid(pid, &st, 0);
@@ -184,6 +236,9 @@ int main(void)
 		if (v < NP) {
 			kills_p++;
 			prod[v] = spawn(0, v, 0);
+		} else if (v == NP + NC) {
+			kills_u++;
+			purge = spawn(2, 0, 0);
 		} else {
 			int w = v - NP;
 			kills_c++;
@@ -199,6 +254,8 @@ int main(void)
 		kill(prod[i], SIGKILL);
 		waitpid(prod[i], NULL, 0);
 	}
+	kill(purge, SIGKILL);
+	waitpid(purge, NULL, 0);
 	/* Let the consumers drain what is left. */
 	uint64_t dl = trq_now() + 60000000000ull;
 	while (trq_now() < dl) {
@@ -214,11 +271,14 @@ int main(void)
 		waitpid(cons[i], NULL, 0);
 		qt_worker_dead(&q, i, 0, NULL);
 	}
-	diag("kills: %u producers, %u consumers; %u tasks requeued; %llu results verified by "
-	     "producers; longest wait %.1f ms; %u repairs",
-	     kills_p, kills_c, requeued, (unsigned long long)sh->verified, sh->max_wait_ns / 1e6,
-	     (unsigned)q.hdr->repairs);
-	ok(kills_p + kills_c > (unsigned)secs * 3, "the killer killed (%u)", kills_p + kills_c);
+	diag("kills: %u producers, %u consumers, %u purgers; %u tasks requeued; %llu results "
+	     "verified by producers; %llu noop tasks purged; longest wait %.1f ms; %u repairs",
+	     kills_p, kills_c, kills_u, requeued, (unsigned long long)sh->verified,
+	     (unsigned long long)sh->purged, sh->max_wait_ns / 1e6, (unsigned)q.hdr->repairs);
+	ok(kills_p + kills_c + kills_u > (unsigned)secs * 3, "the killer killed (%u)",
+	   kills_p + kills_c + kills_u);
+	ok(sh->purged > 0, "the purger cancelled queued noop tasks (%llu)",
+	   (unsigned long long)sh->purged);
 	is_int(unexpected, 0, "every victim died of our SIGKILL, none crashed on its own");
 	is_int(sh->wrong, 0, "no producer saw a wrong result");
 	is_int(sh->errors, 0, "no producer operation failed");

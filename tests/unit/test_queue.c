@@ -1810,6 +1810,7 @@ static void test_sum(void)
  * freed, a running one is left alone. */
 static void test_cancel_queued(void)
 {
+	static const char gone[TRQ_NAME_MAX] = "gone"; /* a whole type field */
 	uint32_t inc = qt_worker_start(&q, 0, getpid());
 	struct trq_task t;
 	struct taskring_info info;
@@ -1884,7 +1885,7 @@ static void test_cancel_queued(void)
 	/* A type the registry no longer has (a reload removed it) is found. */
 	uint64_t old = submit1("noop", 0, NULL, NULL, NULL);
 	strcpy(q.meta[(old - 1) % q.capacity].type, "gone");
-	q.meta[(old - 1) % q.capacity].args_sum = trq_args_sum("gone", "", 0);
+	q.meta[(old - 1) % q.capacity].args_sum = trq_args_sum(gone, "", 0);
 	is_int(trq_cancel_queued(&q, "gone", &n), 0, "a type no longer registered");
 	ok(n == 1 && trq_peek(&q, old) == TASKRING_CANCELLED, "its queued task is cancelled");
 	/* A damaged ring is rebuilt from the table, then walked. */
@@ -1921,7 +1922,7 @@ static void test_cancel_queued(void)
 	 * before the bad entry makes it no typing error. */
 	uint64_t g = submit1("noop", 0, NULL, NULL, NULL);
 	strcpy(q.meta[(g - 1) % q.capacity].type, "gone");
-	q.meta[(g - 1) % q.capacity].args_sum = trq_args_sum("gone", "", 0);
+	q.meta[(g - 1) % q.capacity].args_sum = trq_args_sum(gone, "", 0);
 	rh = q.hdr->ring_head[0] % q.capacity;
 	q.ring[0][(rh + 1) % q.capacity] = (uint32_t)((run - 1) % q.capacity);
 	q.hdr->ring_count[0] = 2;
