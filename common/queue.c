@@ -1032,56 +1032,11 @@ static int purge_ring(struct trq *q, int c, const char *name, uint64_t now, uint
 	return r;
 }
 
-/* Whether running slot s, task id, is a cpu task of type field name (NULL:
- * any) that waits in its worker's batch: taken with others and not started
- * (a worker names the task its main thread executes in cur_cpu). Caller
- * holds the lock. A wrong answer (the worker starts it right now) flags a
- * task it runs: the supervisor then stops that worker, as for a cancel of
- * a running task. */
-static int waits_in_worker(struct trq *q, const struct trq_slot *s, uint64_t id, const char *name)
-{
-	uint32_t w = (uint32_t)RD(s->owner);
-	if (ld32(&s->state) != TASKRING_RUNNING || RD(s->cls) != TASKRING_CPU ||
-	    (RD(s->flags) & TRQ_F_CANCEL) || RD(s->id) != id || w >= q->workers_max)
-		return 0;
-	if (name && memcmp(s->type, name, TRQ_NAME_MAX) != 0)
-		return 0;
-	return __atomic_load_n(&q->workers[w].cur_cpu, __ATOMIC_SEQ_CST) != id;
-}
-
-/* The running cpu slots, found without the lock (a walk of the table, only
- * while some cpu task runs): the candidates for waits_in_worker(). Returns
- * a malloc'd array of *n indexes, or NULL (none, or no memory: then only
- * queued tasks are cancelled). */
-static uint32_t *taken_find(struct trq *q, size_t *n)
-{
-	uint32_t *v = NULL;
-	size_t cap = 0;
-	*n = 0;
-	if (!RD(q->hdr->running[TASKRING_CPU]))
-		return NULL;
-	for (uint32_t i = 0; i < q->capacity; i++) {
-		const struct trq_slot *s = &q->meta[i];
-		if (ld32(&s->state) != TASKRING_RUNNING || RD(s->cls) != TASKRING_CPU)
-			continue;
-		if (*n == cap) {
-			size_t ncap = cap ? 2 * cap : 64;
-			uint32_t *nv = realloc(v, ncap * sizeof(*v));
-			if (!nv)
-				break;
-			v = nv;
-			cap = ncap;
-		}
-		v[(*n)++] = i;
-	}
-	return v;
-}
-
 int trq_cancel_queued(struct trq *q, const char *type, uint64_t *count)
 {
 	struct trq_hdr *h = q->hdr;
 	char name[TRQ_NAME_MAX];
-	uint64_t total = 0, flagged = 0;
+	uint64_t total = 0;
 	if (count)
 		*count = 0;
 	if (type) {
@@ -1090,26 +1045,9 @@ int trq_cancel_queued(struct trq *q, const char *type, uint64_t *count)
 		memset(name, 0, sizeof(name));
 		strcpy(name, type);
 	}
-	size_t ntaken;
-	uint32_t *taken = taken_find(q, &ntaken);
 	int r = trq_lock(q, 0);
-	if (r) {
-		free(taken);
+	if (r)
 		return r;
-	}
-	/* Tasks a worker took with others and has not started count as queued
-	 * here: flagged, each ends cancelled when its turn comes (as a cancel
-	 * of one does). */
-	for (size_t i = 0; i < ntaken; i++) {
-		struct trq_slot *s = &q->meta[taken[i]];
-		uint64_t id = RD(s->id);
-		if (!waits_in_worker(q, s, id, type ? name : NULL))
-			continue;
-		WR(s->flags, s->flags | TRQ_F_CANCEL); /* WR: trq_get_many looks without the lock */
-		flagged++;
-	}
-	free(taken);
-	total = flagged;
 	uint64_t now = trq_now();
 	for (int c = 0; c < TRQ_NCLASS && !r; c++) {
 		int k = -1;
@@ -1122,10 +1060,8 @@ int trq_cancel_queued(struct trq *q, const char *type, uint64_t *count)
 			r = -TASKRING_ECORRUPT;
 	}
 	trq_unlock(q);
-	if (total > flagged) /* their slots can be reused */
+	if (total) /* their slots can be reused */
 		trq_bell(&h->free_seq, &h->free_wait, INT_MAX);
-	if (flagged) /* one its worker started meanwhile is stopped by the supervisor */
-		trq_bell(&h->sup_seq, &h->sup_wait, INT_MAX);
 	if (count)
 		*count = total;
 	/* A type no longer registered (removed by a reload) may still have

@@ -612,8 +612,7 @@ int trq_wait_final(struct trq *q, uint64_t id, uint64_t deadline);
 int trq_cancel(struct trq *q, uint64_t id);
 
 /* Cancels every queued task, or those of type `type` (NULL: all), under one
- * lock, and flags the cpu tasks waiting in a worker's batch; *count (may be
- * NULL) gets how many (see taskring_cancel_queued). */
+ * lock; *count (may be NULL) gets how many (see taskring_cancel_queued). */
 int trq_cancel_queued(struct trq *q, const char *type, uint64_t *count);
 
 /* ---- workers ------------------------------------------------------------ */

@@ -298,10 +298,10 @@ int taskring_cancel(taskring_t *h, uint64_t id);
  * type), in one pass under the queue lock: they end cancelled ("cancelled
  * before it ran"), and count as read, so their slots may be reused at once
  * (oldest first), except those a client is waiting for: it is woken and
- * reads them cancelled. Queued tasks of other types keep their order. Cpu
- * tasks a worker took with others and has not started count as queued:
- * each ends cancelled when its turn comes. Tasks that run are not touched
- * (cancel them with taskring_cancel). Tasks submitted while it runs may or
+ * reads them cancelled. Queued tasks of other types keep their order.
+ * Running tasks are not touched, also those a worker took with others
+ * (up to 64 per worker) and has not started: cancel them one by one with
+ * taskring_cancel. Tasks submitted while it runs may or
  * may not be cancelled. *count (may be NULL) gets how many were cancelled,
  * also when it fails part of the way. Returns 0, -TASKRING_EBADTYPE for a
  * type name that is malformed, or that no queued task has and the daemon
