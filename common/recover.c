@@ -165,8 +165,14 @@ int trq_worker_lost(struct trq *q, int widx, uint32_t inc, uint64_t charge_id, c
 		uint32_t c = sp & ~TRQ_SPIN_NAP;
 		if (c >= 1 && c <= TRQ_NCLASS) {
 			__atomic_sub_fetch(&h->q_spin[c - 1], 1, __ATOMIC_SEQ_CST);
-			if (sp & TRQ_SPIN_NAP)
-				__atomic_sub_fetch(&h->q_nap[c - 1], 1, __ATOMIC_SEQ_CST);
+			/* Not below zero: a flag written by another process may
+			 * not match the count, and a count below zero keeps
+			 * clients from ending the naps of live workers. */
+			int32_t v = __atomic_load_n(&h->q_nap[c - 1], __ATOMIC_RELAXED);
+			while ((sp & TRQ_SPIN_NAP) && v > 0 &&
+			       !__atomic_compare_exchange_n(&h->q_nap[c - 1], &v, v - 1, 0,
+			                                    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+				;
 		}
 	}
 	for (long j = 0; j < ncand; j++) {
