@@ -530,17 +530,36 @@ def _type_name(name):
 
 def _argv(words):
     """A C array of char * for the words (bytes), kept alive by the array."""
-    arr = (ctypes.c_char_p * (len(words) + 1))()
-    for i, w in enumerate(words):
-        arr[i] = w
-    arr[len(words)] = None
-    return arr
+    return (ctypes.c_char_p * (len(words) + 1))(*words)  # the last one NULL
+
+
+def _simple_word(x):
+    """x as bytes when it is exactly a str, int or bytes with no NUL byte,
+    else None (the caller then takes the general path and its messages)."""
+    t = type(x)
+    if t is str:
+        b = x.encode("utf-8", "surrogateescape")
+    elif t is int:
+        b = str(x).encode("ascii")
+    elif t is bytes:
+        b = x
+    else:
+        return None
+    return None if b"\0" in b else b
 
 
 def _element_words(x, index):
     """The argument words of one map element: a str/bytes/int is one
     argument, a tuple or list several."""
+    # The common cases first, with no message formatted unless it is needed:
+    # this runs once per task of a map.
+    b = _simple_word(x)
+    if b is not None:
+        return [b]
     if isinstance(x, (tuple, list)):
+        words = [_simple_word(w) for w in x]
+        if None not in words:
+            return words
         return [_word(w, "map element %d, argument %d" % (index, i)) for i, w in enumerate(x)]
     if isinstance(x, (str, bytes, bytearray, memoryview, int)) and not isinstance(x, bool):
         return [_word(x, "map element %d" % index)]
@@ -1133,11 +1152,13 @@ class Client:
                     reqs = (_Req * k)()
                     keep = []
                     for j in range(k):
-                        a = _argv(ready[j][1])
+                        w = ready[j][1]
+                        a = _argv(w)
                         keep.append(a)
-                        reqs[j].type = tname
-                        reqs[j].argc = len(ready[j][1])
-                        reqs[j].argv = a
+                        rq = reqs[j]  # one proxy object, not three
+                        rq.type = tname
+                        rq.argc = len(w)
+                        rq.argv = a
                     ids = (ctypes.c_uint64 * k)()  # zeros: an id is never 0
                     opts.timeout_ms = _slice_ms(deadline, self._SLICE) if wait_slot else 0
                     # An interrupt (KeyboardInterrupt) may come between the
