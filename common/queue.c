@@ -984,8 +984,8 @@ int trq_cancel(struct trq *q, uint64_t id)
 
 /* Cancels the tasks of ring c whose type field is name (zero-padded, a
  * whole field; NULL: every one), keeping the others in their order, and
- * marks them read; adds how many to *gone and wakes their waiters, also
- * when it stops part of the way. Caller holds the lock, the heads checked.
+ * marks those nobody waits for read; adds how many to *gone and wakes
+ * their waiters, also when it stops part of the way. Caller holds the lock, the heads checked.
  * Returns 0, or -1 when the ring names a slot that is not queued in class
  * c: the caller rebuilds (what was cancelled so far is consistent: the
  * table is the truth) and tries again. */
