@@ -15,7 +15,7 @@
 
 static const char cancel_help[] =
     "usage: taskring cancel [--timeout S] ID...\n"
-    "       taskring cancel --queued [--type TYPE]\n"
+    "       taskring cancel --queued (--type TYPE | --all)\n"
     "\n"
     "Cancels each task. A queued task becomes cancelled at once. A running cpu\n"
     "task has its worker stopped by the daemon (and replaced); a running io task\n"
@@ -27,13 +27,14 @@ static const char cancel_help[] =
     "A task seen cancelled counts as read: its slot may be reused at once\n"
     "(oldest first; show finds it until then). Prints nothing on success.\n"
     "\n"
-    "With --queued, cancels every task still queued (or only those of type\n"
-    "TYPE) at once, in one pass: the others keep their order, clients waiting\n"
-    "for them see them cancelled, and their slots may be reused at once.\n"
-    "Running tasks are left alone, also those a worker took with others (up to\n"
-    "64 per worker) and has not started: cancel them by ID (list --state running\n"
-    "--type TYPE). Prints how many it cancelled. Tasks submitted meanwhile may\n"
-    "or may not be among them.\n"
+    "With --queued, cancels the tasks still queued, of type TYPE or, with\n"
+    "--all, of every type (one of the two must be given), at once, in one\n"
+    "pass: the others keep their order, clients waiting for them see them\n"
+    "cancelled, and their slots may be reused at once. Running tasks are left\n"
+    "alone, also those a worker took with others (up to 64 per worker) and\n"
+    "has not started: cancel them by ID (list --state running --type TYPE).\n"
+    "Prints how many it cancelled. Tasks submitted meanwhile may or may not\n"
+    "be among them.\n"
     "\n"
     "Options:\n"
     "  -t, --timeout S      wait at most S seconds in all for running tasks to\n"
@@ -41,8 +42,9 @@ static const char cancel_help[] =
     "                       a running task then gives exit status 4): an exec\n"
     "                       program that ignores SIGTERM ends only after the\n"
     "                       daemon's tasks.kill_grace_ms\n"
-    "  -q, --queued         cancel every queued task instead of IDs\n"
-    "  -T, --type TYPE      with --queued: only tasks of this type\n"
+    "  -q, --queued         cancel queued tasks (of --type, or --all) instead of IDs\n"
+    "  -T, --type TYPE      with --queued: the tasks of this type\n"
+    "  -a, --all            with --queued: the tasks of every type\n"
     "  -i, --instance NAME  the daemon instance\n"
     "  -h, --help           show this help\n"
     "\n"
@@ -102,7 +104,7 @@ static int cancel_outcome(struct cli *c, uint64_t id, int64_t deadline, int64_t 
 	}
 }
 
-/* cancel --queued [--type TYPE]: prints how many were cancelled. */
+/* cancel --queued (--type TYPE | --all): prints how many were cancelled. */
 static int cancel_queued(struct cli *c, const char *type)
 {
 	int st = cli_attach(c, 0);
@@ -128,25 +130,29 @@ static int cancel_queued(struct cli *c, const char *type)
 static int cancel_run(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"queued", no_argument, NULL, 'q'},        {"type", required_argument, NULL, 'T'},
-	    {"timeout", required_argument, NULL, 't'}, {"instance", required_argument, NULL, 'i'},
-	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+	    {"queued", no_argument, NULL, 'q'},
+	    {"type", required_argument, NULL, 'T'},
+	    {"all", no_argument, NULL, 'a'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"instance", required_argument, NULL, 'i'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	uint64_t *ids;
-	int n, st, worst = CLI_OK, queued = 0, timed = 0;
+	int n, st, worst = CLI_OK, queued = 0, timed = 0, all = 0;
 	int64_t wait_ms = CANCEL_WAIT_MS;
 	const char *type = NULL;
 
 	for (;;) {
 		const char *tok = cli_opt_token(argc, argv);
-		int opt = getopt_long(argc, argv, ":qT:t:i:h", longopts, NULL);
+		int opt = getopt_long(argc, argv, ":qT:at:i:h", longopts, NULL);
 		if (opt == -1)
 			break;
 		if (opt == 't') {
 			timed = 1;
 			st = cli_opt_duration(c, "--timeout", optarg, &wait_ms);
-		} else if (opt == 'q') {
-			queued = 1;
+		} else if (opt == 'q' || opt == 'a') {
+			*(opt == 'q' ? &queued : &all) = 1;
 			st = CLI_CONTINUE;
 		} else if (opt == 'T') {
 			type = optarg;
@@ -158,8 +164,13 @@ static int cancel_run(struct cli *c, int argc, char **argv)
 			return st;
 	}
 	n = argc - optind;
-	if (type && !queued)
-		return cli_usage(c, "--type goes with --queued (cancel by ID takes no type)");
+	if ((type || all) && !queued)
+		return cli_usage(c, "--%s goes with --queued (cancel by ID takes no type)",
+		                 type ? "type" : "all");
+	if (queued && !type == !all)
+		return cli_usage(
+		    c, type ? "--queued: --type or --all, not both"
+		            : "--queued: name the tasks' --type, or --all for every type");
 	if (queued && n > 0)
 		return cli_usage(c, "--queued takes no ID ('%.40s')", argv[optind]);
 	if (queued && timed)

@@ -185,18 +185,26 @@ tap_is "$(T list --state queued --json | jq -c '[.[].id]')" "[$n2,$n1]" \
 run T cancel --queued --type nosuch
 tap_ok "$([ "$RUN_STATUS" = 2 ] && [ -z "$RUN_OUT" ] && [[ $RUN_ERR =~ "unknown task type 'nosuch'" ]]; echo $?)" \
 	"cancel --queued --type of an unknown type: exit 2, says so"
-run T cancel --queued "$n1"
+run T cancel --queued --all "$n1"
 tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "--queued takes no ID" ]]; echo $?)" "--queued with an ID: exit 2"
 run T cancel --type noop "$n1"
 tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "--type goes with --queued" ]]; echo $?)" \
 	"--type without --queued: exit 2"
-run T cancel --queued --timeout 5
+run T cancel --queued --all --timeout 5
 tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "--timeout goes with IDs" ]]; echo $?)" \
 	"--queued with --timeout: exit 2"
 tap_is "$(field "$n1" state)" queued "and those cancelled nothing"
 run T cancel --queued
+tap_ok "$([ "$RUN_STATUS" = 2 ] && [[ $RUN_ERR =~ "--queued: name the tasks' --type, or --all for every type" ]]; echo $?)" \
+	"--queued alone: exit 2, asks for --type or --all (nothing cancelled by a forgotten --type)"
+run T cancel --queued --all --type noop
+tap_is "$RUN_STATUS" 2 "--queued with both --all and --type: exit 2"
+run T cancel --all "$n1"
+tap_is "$RUN_STATUS" 2 "--all without --queued: exit 2"
+tap_is "$(field "$n1" state)" queued "and those cancelled nothing"
+run T cancel --queued --all
 tap_is "$RUN_STATUS:$RUN_OUT:$(field "$n1" state):$(field "$n2" state)" "0:2:cancelled:cancelled" \
-	"cancel --queued: the 2 noops"
+	"cancel --queued --all: the 2 noops"
 T cancel "$long"
 
 # ---- attempts and run timeout ---------------------------------------------------------
