@@ -41,6 +41,16 @@ static void note_wait(uint64_t t0, uint64_t deadline)
 		__atomic_add_fetch(&sh->overrun, 1, __ATOMIC_RELAXED);
 }
 
+/* Waits (10 s at most) for task id to end, noting the wait, then copies it
+ * into *info and marks it read. Returns 0 or the error. */
+static int collect(uint64_t id, struct taskring_info *info)
+{
+	uint64_t t0 = trq_now(), dl = t0 + 10000000000ull;
+	int r = trq_wait_final(&q, id, dl);
+	note_wait(t0, dl);
+	return r ? r : trq_get(&q, id, info, 1);
+}
+
 static void producer(int p)
 {
 	char words[8][2][32];
@@ -76,16 +86,11 @@ static void producer(int p)
 		}
 		for (int i = 0; i < n; i++) {
 			struct taskring_info info;
-			t0 = trq_now();
-			dl = t0 + 10000000000ull;
-			int r = trq_wait_final(&q, ids[i], dl);
-			note_wait(t0, dl);
+			int r = collect(ids[i], &info);
 			if (r == -ETIMEDOUT) {
 				__atomic_add_fetch(&sh->timeouts, 1, __ATOMIC_RELAXED);
 				continue;
 			}
-			if (r == 0)
-				r = trq_get(&q, ids[i], &info, 1);
 			if (r) {
 				__atomic_add_fetch(&sh->errors, 1, __ATOMIC_RELAXED);
 				continue;
@@ -126,12 +131,7 @@ static void purger(void)
 		__atomic_add_fetch(&sh->purged, n, __ATOMIC_RELAXED);
 		for (int i = 0; i < k; i++) {
 			struct taskring_info info;
-			t0 = trq_now();
-			dl = t0 + 10000000000ull;
-			int r = trq_wait_final(&q, ids[i], dl);
-			note_wait(t0, dl);
-			if (r == 0)
-				r = trq_get(&q, ids[i], &info, 1);
+			int r = collect(ids[i], &info);
 			if (r) {
 				__atomic_add_fetch(r == -ETIMEDOUT ? &sh->timeouts : &sh->errors, 1,
 				                   __ATOMIC_RELAXED);
