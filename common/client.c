@@ -146,8 +146,9 @@ int taskring_wait_many(taskring_t *h, size_t n, const uint64_t *ids, int64_t tim
 		if (err)
 			return err;
 	}
-	/* All final: collect them under one lock. On an error the others are
-	 * filled (and marked read): zero them, as promised. */
+	/* All final: collect them (the copies need no lock; the read marks go
+	 * in under one, only when every copy succeeded). On an error the
+	 * others are filled: zero them, as promised. */
 	err = trq_get_many(&h->q, n, ids, infos, 1);
 	if (err && infos)
 		taskring_info_release_many(n, infos);

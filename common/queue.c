@@ -700,10 +700,18 @@ static uint64_t realtime_off(struct trq *q)
 	return off;
 }
 
-/* trq_get_many under the lock, for ids [i0, i1) flagged in slow. */
+/* Read marks a call of several ids keeps until it knows it succeeded. */
+struct mark_set {
+	struct trq_mark *v;
+	size_t n;
+};
+
+/* trq_get_many under the lock, for ids [i0, i1) flagged in slow. With
+ * defer, the read marks go there instead of into the segment. */
 static int get_locked(struct trq *q, const uint64_t *ids, struct taskring_info *infos,
                       const unsigned char *slow, size_t i0, size_t i1, int mark_read, uint64_t off,
-                      int *moved, struct ibuf_blk *blk, struct trq_tsum_memo *memo)
+                      int *moved, struct ibuf_blk *blk, struct trq_tsum_memo *memo,
+                      struct mark_set *defer)
 {
 	int first = 0;
 	int r = trq_lock(q, 0);
@@ -729,11 +737,30 @@ static int get_locked(struct trq *q, const uint64_t *ids, struct taskring_info *
 				first = r;
 			continue;
 		}
-		if (mark_read)
+		if (mark_read && defer)
+			defer->v[defer->n++] = (struct trq_mark){ids[i], idx};
+		else if (mark_read)
 			*moved += mark_one(q, idx, ids[i]);
 	}
 	trq_unlock(q);
 	return first;
+}
+
+/* Applies the marks of a call that succeeded, with the pending ones, under
+ * one lock; a lock that cannot be had soon leaves as many as the buffer
+ * takes pending (the others wait for their TTL, as pending marks do). */
+static void marks_commit(struct trq *q, const struct mark_set *m)
+{
+	if (trq_lock(q, trq_now() + FLUSH_WAIT_NS) != 0) {
+		marks_add(q, m->v, m->n < TRQ_MARKS ? (unsigned)m->n : TRQ_MARKS);
+		return;
+	}
+	int moved = 0;
+	for (size_t i = 0; i < m->n; i++)
+		moved += mark_one(q, m->v[i].idx, m->v[i].id);
+	trq_unlock(q);
+	if (moved)
+		trq_bell(&q->hdr->free_seq, &q->hdr->free_wait, INT_MAX);
 }
 
 /* How many tasks ahead a collect starts loading a record. */
@@ -746,6 +773,17 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 {
 	int first = 0, moved = 0;
 	uint64_t off = realtime_off(q);
+	/* Several ids: all read or none. Their marks are kept here and applied
+	 * once every copy succeeded (one lock, as a batch's marks always were):
+	 * a copy that fails must not leave the others' results marked read,
+	 * reusable before the caller, who gets only the error, has them. */
+	struct trq_mark stack[64];
+	struct mark_set all = {stack, 0}, *defer = NULL;
+	if (mark_read && n > 1) {
+		if (n > 64 && !(all.v = malloc(n * sizeof(*all.v))))
+			return -ENOMEM;
+		defer = &all;
+	}
 	for (size_t i0 = 0; i0 < n; i0 += 64) {
 		size_t i1 = n - i0 < 64 ? n : i0 + 64;
 		unsigned char slow[64];
@@ -793,13 +831,17 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 					first = r;
 				continue;
 			}
-			if (mark_read && !(RD(q->meta[idx].flags) & (TRQ_F_READ | TRQ_F_DETACHED)))
+			if (!mark_read || (RD(q->meta[idx].flags) & (TRQ_F_READ | TRQ_F_DETACHED)))
+				continue;
+			if (defer)
+				defer->v[defer->n++] = (struct trq_mark){ids[i], idx};
+			else
 				mk[nmk++] = (struct trq_mark){ids[i], idx};
 		}
 		marks_add(q, mk, nmk);
 		if (nslow) {
 			int r = get_locked(q, ids, infos, slow, i0, i1, mark_read, off, &moved, blk,
-			                   &memo);
+			                   &memo, defer);
 			if (r && !first)
 				first = r;
 		}
@@ -811,8 +853,12 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 	 * one-at-a-time reader keeps its marks for its next operation (fewer
 	 * than TRQ_MARKS_KEEP), so a reader killed mid-stream leaves at most
 	 * those results to their TTL. */
-	if (mark_read && n > 1)
+	if (defer && !first && all.n)
+		marks_commit(q, &all);
+	else if (defer)
 		trq_flush_reads(q);
+	if (all.v != stack)
+		free(all.v);
 	return first;
 }
 

@@ -268,12 +268,11 @@ int taskring_wait(taskring_t *h, uint64_t id, int64_t timeout_ms, struct taskrin
  * array of n. Returns 0 when all are final: then every info is filled and
  * every result marked read. Else returns the first error met (-ETIMEDOUT,
  * or one of taskring_wait()'s for that id); then every info is zeroed and
- * no result is marked read, also of tasks that were final: wait again, or
- * for each with taskring_wait(). One exception to the marks: an error met
- * copying the results once all were final (a damaged result, -TASKRING_
- * ECORRUPT, or one whose result_ttl ended in between, -TASKRING_EEXPIRED)
- * leaves the others marked read. Releasing the infos is harmless either
- * way. */
+ * no result is marked read, also of tasks that were final, also when the
+ * error was met copying the results once all were final (a damaged result,
+ * -TASKRING_ECORRUPT, or one whose result_ttl ended in between, -TASKRING_
+ * EEXPIRED; since 0.4.0): wait again, or for each with taskring_wait().
+ * Releasing the infos is harmless either way. */
 int taskring_wait_many(taskring_t *h, size_t n, const uint64_t *ids, int64_t timeout_ms,
                        struct taskring_info *infos);
 

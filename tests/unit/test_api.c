@@ -123,6 +123,13 @@ int main(void)
 	ok(infos[0].id == 0 && infos[0].buf_ == NULL && infos[1].id == 0 && infos[1].buf_ == NULL,
 	   "after the error both infos are zeroed, the copied one's too");
 	taskring_info_release_many(2, infos);
+	struct taskring_status st0;
+	if (taskring_status_get(h, &st0) == 0) /* takes the lock: applies pending marks */
+		taskring_status_release(&st0);
+	uint32_t id1 = (uint32_t)((ids2[0] - 1) % q.capacity);
+	ok(!(q_read_flags(&q, id1) & TRQ_F_READ),
+	   "and the copied one's result is not marked read (its slot is not reused under the "
+	   "caller, who got only the error)");
 	q.meta[id2].id ^= 0x55;
 	r = taskring_wait_many(h, 2, ids2, 5000, infos);
 	ok(r == 0 && infos[1].output && strcmp(infos[1].output, "b") == 0,
