@@ -44,7 +44,7 @@
 /* ---- locking ------------------------------------------------------------ */
 
 static unsigned marks_take(struct trq *q, struct trq_mark *out);
-static int marks_apply(struct trq *q, const struct trq_mark *m, unsigned n);
+static int marks_apply(struct trq *q, const struct trq_mark *m, size_t n);
 
 int trq_lock(struct trq *q, uint64_t deadline)
 {
@@ -594,10 +594,10 @@ static unsigned marks_take(struct trq *q, struct trq_mark *out)
 }
 
 /* Applies n taken marks (caller holds the lock); returns how many moved. */
-static int marks_apply(struct trq *q, const struct trq_mark *m, unsigned n)
+static int marks_apply(struct trq *q, const struct trq_mark *m, size_t n)
 {
 	int moved = 0;
-	for (unsigned i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		moved += mark_one(q, m[i].idx, m[i].id);
 	return moved;
 }
@@ -700,20 +700,22 @@ static uint64_t realtime_off(struct trq *q)
 	return off;
 }
 
-/* Read marks a call of several ids keeps until it knows it succeeded. */
+/* The read marks of one trq_get_many call, applied once it succeeded. */
 struct mark_set {
 	struct trq_mark *v;
 	size_t n;
 };
 
-/* trq_get_many under the lock, for ids [i0, i1) flagged in slow. With
- * defer, the read marks go there instead of into the segment. */
+/* trq_get_many under the lock, for ids [i0, i1) flagged in slow; their
+ * read marks (with mark_read) go to *marks, or with apply (a call for one
+ * id) into the segment at once, under this lock. */
 static int get_locked(struct trq *q, const uint64_t *ids, struct taskring_info *infos,
                       const unsigned char *slow, size_t i0, size_t i1, int mark_read, uint64_t off,
-                      int *moved, struct ibuf_blk *blk, struct trq_tsum_memo *memo,
-                      struct mark_set *defer)
+                      struct ibuf_blk *blk, struct trq_tsum_memo *memo, struct mark_set *marks,
+                      int apply)
 {
 	int first = 0;
+	size_t from = marks->n;
 	int r = trq_lock(q, 0);
 	if (r) {
 		for (size_t i = i0; i < i1 && infos; i++)
@@ -737,12 +739,15 @@ static int get_locked(struct trq *q, const uint64_t *ids, struct taskring_info *
 				first = r;
 			continue;
 		}
-		if (mark_read && defer)
-			defer->v[defer->n++] = (struct trq_mark){ids[i], idx};
-		else if (mark_read)
-			*moved += mark_one(q, idx, ids[i]);
+		if (mark_read)
+			marks->v[marks->n++] = (struct trq_mark){ids[i], idx};
 	}
+	int moved = apply ? marks_apply(q, marks->v + from, marks->n - from) : 0;
+	if (apply)
+		marks->n = from;
 	trq_unlock(q);
+	if (moved)
+		trq_bell(&q->hdr->free_seq, &q->hdr->free_wait, INT_MAX);
 	return first;
 }
 
@@ -755,9 +760,7 @@ static void marks_commit(struct trq *q, const struct mark_set *m)
 		marks_add(q, m->v, m->n < TRQ_MARKS ? (unsigned)m->n : TRQ_MARKS);
 		return;
 	}
-	int moved = 0;
-	for (size_t i = 0; i < m->n; i++)
-		moved += mark_one(q, m->v[i].idx, m->v[i].id);
+	int moved = marks_apply(q, m->v, m->n);
 	trq_unlock(q);
 	if (moved)
 		trq_bell(&q->hdr->free_seq, &q->hdr->free_wait, INT_MAX);
@@ -771,25 +774,20 @@ static void marks_commit(struct trq *q, const struct mark_set *m)
 int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_info *infos,
                  int mark_read)
 {
-	int first = 0, moved = 0;
+	int first = 0;
 	uint64_t off = realtime_off(q);
-	/* Several ids: all read or none. Their marks are kept here and applied
-	 * once every copy succeeded (one lock, as a batch's marks always were):
-	 * a copy that fails must not leave the others' results marked read,
-	 * reusable before the caller, who gets only the error, has them. */
+	/* All read or none: the marks are kept here and applied once every
+	 * copy succeeded. A copy that fails must not leave the others' results
+	 * marked read, reusable before the caller, who gets only the error,
+	 * has them. */
 	struct trq_mark stack[64];
-	struct mark_set all = {stack, 0}, *defer = NULL;
-	if (mark_read && n > 1) {
-		if (n > 64 && !(all.v = malloc(n * sizeof(*all.v))))
-			return -ENOMEM;
-		defer = &all;
-	}
+	struct mark_set all = {stack, 0};
+	if (mark_read && n > 64 && !(all.v = malloc(n * sizeof(*all.v))))
+		return -ENOMEM;
 	for (size_t i0 = 0; i0 < n; i0 += 64) {
 		size_t i1 = n - i0 < 64 ? n : i0 + 64;
 		unsigned char slow[64];
 		int nslow = 0;
-		struct trq_mark mk[64];
-		unsigned nmk = 0;
 		struct ibuf_blk *blk = infos ? trq_ibuf_block(i1 - i0) : NULL;
 		struct trq_tsum_memo memo = {.valid = 0};
 		for (size_t i = i0; i < i1; i++) {
@@ -831,31 +829,26 @@ int trq_get_many(struct trq *q, size_t n, const uint64_t *ids, struct taskring_i
 					first = r;
 				continue;
 			}
-			if (!mark_read || (RD(q->meta[idx].flags) & (TRQ_F_READ | TRQ_F_DETACHED)))
-				continue;
-			if (defer)
-				defer->v[defer->n++] = (struct trq_mark){ids[i], idx};
-			else
-				mk[nmk++] = (struct trq_mark){ids[i], idx};
+			if (mark_read && !(RD(q->meta[idx].flags) & (TRQ_F_READ | TRQ_F_DETACHED)))
+				all.v[all.n++] = (struct trq_mark){ids[i], idx};
 		}
-		marks_add(q, mk, nmk);
 		if (nslow) {
-			int r = get_locked(q, ids, infos, slow, i0, i1, mark_read, off, &moved, blk,
-			                   &memo, defer);
+			int r = get_locked(q, ids, infos, slow, i0, i1, mark_read, off, blk, &memo,
+			                   &all, n == 1);
 			if (r && !first)
 				first = r;
 		}
 		trq_ibuf_done(blk);
 	}
-	if (moved)
-		trq_bell(&q->hdr->free_seq, &q->hdr->free_wait, INT_MAX);
 	/* A batch's marks go back with the batch (one lock for all): only a
 	 * one-at-a-time reader keeps its marks for its next operation (fewer
 	 * than TRQ_MARKS_KEEP), so a reader killed mid-stream leaves at most
 	 * those results to their TTL. */
-	if (defer && !first && all.n)
+	if (n == 1)
+		marks_add(q, all.v, (unsigned)all.n);
+	else if (mark_read && n > 1 && !first && all.n)
 		marks_commit(q, &all);
-	else if (defer)
+	else if (mark_read && n > 1)
 		trq_flush_reads(q);
 	if (all.v != stack)
 		free(all.v);
@@ -1031,10 +1024,10 @@ int trq_cancel(struct trq *q, uint64_t id)
 /* Cancels the tasks of ring c whose type field is name (zero-padded, a
  * whole field; NULL: every one), keeping the others in their order, and
  * marks those nobody waits for read; adds how many to *gone and wakes
- * their waiters, also when it stops part of the way. Caller holds the lock, the heads checked.
- * Returns 0, or -1 when the ring names a slot that is not queued in class
- * c: the caller rebuilds (what was cancelled so far is consistent: the
- * table is the truth) and tries again. */
+ * their waiters, also when it stops part of the way. Caller holds the
+ * lock, the heads checked. Returns 0, or -1 when the ring names a slot
+ * that is not queued in class c: the caller rebuilds (what was cancelled
+ * so far is consistent: the table is the truth) and tries again. */
 static int purge_ring(struct trq *q, int c, const char *name, uint64_t now, uint64_t *gone)
 {
 	struct trq_hdr *h = q->hdr;
