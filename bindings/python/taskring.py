@@ -935,9 +935,8 @@ class Client:
                 if deadline is not None:
                     continue  # a slice of the deadline ended at a stuck lock
                 # No deadline: wait it out as long as the C library would.
-                if stuck_since is None:
-                    stuck_since = time.monotonic() - self._SLICE
-                if time.monotonic() - stuck_since < self._LOCK_WAIT:
+                stuck_since, go_on = self._lock_wait_on(stuck_since)
+                if go_on:
                     continue
                 raise self._error(r, "submit %r" % type)
             stuck_since = None
@@ -1007,6 +1006,16 @@ class Client:
             return _info_dict(info)
         finally:
             self._lib.taskring_info_release(ctypes.byref(info))
+
+    def _lock_wait_on(self, since):
+        """For a call with no deadline whose slice ended at a stuck queue lock:
+        returns (since, go_on): when the lock first looked stuck (pass None
+        the first time) and whether to try again, as the C library would go
+        on waiting (for _LOCK_WAIT in all)."""
+        now = time.monotonic()
+        if since is None:
+            since = now - self._SLICE
+        return since, now - since < self._LOCK_WAIT
 
     def _cancel(self, task_id):
         return self._lib.taskring_cancel(self._handle(), task_id)
@@ -1182,11 +1191,8 @@ class Client:
                         # A slice of the slot wait ended at a stuck lock: on
                         # to the deadline, or without one as long as the C
                         # library would wait (as submit() does).
-                        if stuck_since is None:
-                            stuck_since = time.monotonic() - self._SLICE
-                        if deadline is not None or (
-                            time.monotonic() - stuck_since < self._LOCK_WAIT
-                        ):
+                        stuck_since, go_on = self._lock_wait_on(stuck_since)
+                        if deadline is not None or go_on:
                             continue
                     else:
                         stuck_since = None
