@@ -298,15 +298,17 @@ int taskring_cancel(taskring_t *h, uint64_t id);
  * before it ran"), and count as read, so their slots may be reused at once
  * (oldest first), except those a client is waiting for: it is woken and
  * reads them cancelled. Queued tasks of other types keep their order.
- * Running tasks are not touched, also those a worker took with others
- * (up to 64 per worker) and has not started: cancel them one by one with
- * taskring_cancel. Tasks submitted while it runs may or
- * may not be cancelled. *count (may be NULL) gets how many were cancelled,
- * also when it fails part of the way. Returns 0, -TASKRING_EBADTYPE for a
- * type name that is malformed, or that no queued task has and the daemon
- * does not know, -TASKRING_ELOCKED, -TASKRING_ECORRUPT (a queue that stays
- * damaged after its repair). The lock is held for the walk: 65 ms for a
- * million queued tasks here. Since 0.4.0. */
+ * Running tasks are not touched, and neither are the quick tasks (up to
+ * 64) a worker took together with the one it runs, which end within
+ * microseconds: a worker hands the tasks it has not started back to the
+ * queue before a task that is not known to be quick starts. Tasks
+ * submitted while it runs may or may not be cancelled. *count (may be
+ * NULL) gets how many were cancelled, also when it fails part of the way.
+ * Returns 0, -TASKRING_EBADTYPE for a type name that is malformed, or that
+ * no queued task has and the daemon does not know, -TASKRING_ELOCKED,
+ * -TASKRING_ECORRUPT (a queue that stays damaged after its repair). The
+ * lock is held for the walk: 65 ms for a million queued tasks here. Since
+ * 0.4.0. */
 int taskring_cancel_queued(taskring_t *h, const char *type, uint64_t *count);
 
 /* Calls fn for every task whose state bit (1u << state) is in state_mask,

@@ -10,10 +10,12 @@
  * names, CPU pin (before any thread starts, so the I/O thread and its io-wq
  * helpers inherit it), the I/O thread, then ready.
  *
- * The cpu loop takes tasks in batches that grow (1, 2, 4 .. 16) while every
- * task is known to be quick and fall back to 1 after any other, so a long task
- * never holds more than one task hostage for long and another worker can take
- * the rest. Results of quick tasks are handed back together, but never later
+ * The cpu loop takes tasks in batches that grow (1, 2, 4 .. 64) while every
+ * task is known to be quick and fall back to 1 after any other. Before a task
+ * that is not known to be quick starts, the tasks taken with it that have not
+ * started go back to the front of their ring (cpu_hand_back), so a long task
+ * holds no other task hostage: another worker, or this one afterwards, takes
+ * them. Results of quick tasks are handed back together, but never later
  * than about 50 us after the task ended, and always before a task that is not
  * known to be quick starts (so a crash or a long run never delays them).
  * worker->cur_cpu holds the id of the task whose handler runs, else 0.
@@ -92,13 +94,6 @@ static void cpu_flush(struct cpuctx *c)
 	c->nres = 0;
 }
 
-/* Whether another worker waits for cpu tasks (asleep, polling or napping). */
-static int cpu_others_idle(const struct cpuctx *c)
-{
-	return __atomic_load_n(&c->hdr->q_wait[TASKRING_CPU], __ATOMIC_SEQ_CST) > 0 ||
-	       __atomic_load_n(&c->hdr->q_spin[TASKRING_CPU], __ATOMIC_SEQ_CST) > 0;
-}
-
 /* Puts back the n taken tasks at t that this worker has not started
  * (trq_giveback). Returns 0, or -1 (logged) when it could not: the worker
  * then runs them. */
@@ -112,12 +107,15 @@ static int cpu_give_back(struct cpuctx *c, const struct trq_task *t, unsigned n)
 	return 0;
 }
 
-/* After slow task t, the *rest tasks taken with it (t + 1 ...), taken while
- * tasks were quick, should not wait behind it while another worker idles:
- * hands them back and sets *rest to 0. */
+/* Before task t, which is not known to be quick, runs: the *rest tasks
+ * taken with it (t + 1 ...), while tasks were quick, must not wait behind
+ * it. Hands them back to the front of their ring and sets *rest to 0, even
+ * when no other worker idles now: one may go idle while t runs, and a
+ * purge of the queue (trq_cancel_queued) sees only tasks in the rings. So
+ * a worker holds unstarted tasks only behind tasks known to be quick. */
 static void cpu_hand_back(struct cpuctx *c, const struct trq_task *t, unsigned *rest)
 {
-	if (*rest && cpu_others_idle(c) && cpu_give_back(c, t + 1, *rest) == 0)
+	if (*rest && cpu_give_back(c, t + 1, *rest) == 0)
 		*rest = 0;
 }
 
@@ -239,10 +237,7 @@ static _Noreturn void cpu_loop(struct cpuctx *c, struct tr_iothread *io)
 				break;
 			}
 			unsigned rest = (unsigned)(n - i - 1);
-			int quick = cpu_run_one(c, &c->tasks[i], &rest, !all_quick);
-			all_quick &= quick;
-			if (!quick) /* before it ran, and again now that it has */
-				cpu_hand_back(c, &c->tasks[i], &rest);
+			all_quick &= cpu_run_one(c, &c->tasks[i], &rest, !all_quick);
 			n = i + 1 + (int)rest;
 		}
 		/* fewer than asked for: the queue looked empty, nothing to batch with */
