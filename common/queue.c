@@ -562,7 +562,9 @@ static int id_current(struct trq *q, uint64_t id, uint32_t idx)
 /* ---- read marks --------------------------------------------------------- */
 
 /* Marks final task (idx, id) read: moves it to fin list 1, where it is the
- * first to be reclaimed. Caller holds the lock. Returns 1 when it moved. */
+ * first to be reclaimed. Caller holds the lock. Returns 1 when it moved, 0
+ * when there was nothing to move, -1 when it found the fin list damaged
+ * and rebuilt the derived lists and rings (a caller walking a ring stops). */
 static int mark_one(struct trq *q, uint32_t idx, uint64_t id)
 {
 	if (idx >= q->capacity || id_current(q, id, idx))
@@ -572,7 +574,7 @@ static int mark_one(struct trq *q, uint32_t idx, uint64_t id)
 		return 0;
 	if (trq_fin_unlink(q, 0, idx)) {
 		trq_rebuild(q);
-		return 0;
+		return -1;
 	}
 	/* WR: trq_get_many looks without the lock */
 	WR(s->flags, s->flags | TRQ_F_READ);
@@ -598,7 +600,7 @@ static int marks_apply(struct trq *q, const struct trq_mark *m, size_t n)
 {
 	int moved = 0;
 	for (size_t i = 0; i < n; i++)
-		moved += mark_one(q, m[i].idx, m[i].id);
+		moved += mark_one(q, m[i].idx, m[i].id) > 0;
 	return moved;
 }
 
@@ -1021,21 +1023,48 @@ int trq_cancel(struct trq *q, uint64_t id)
 	return r;
 }
 
+/* Settles the n tasks purge_ring() just cancelled, before their slots can
+ * be reused: marks read those no client waits for or is about to (so the
+ * slot can be reused at once), then wakes the waiters, who read them
+ * cancelled. A client that starts waiting stores watch, then loads the
+ * state (wait_started); the purge stored the state, and after a full fence
+ * loads nwait and watch: one of the two sees the other. Without watch, a
+ * client still spinning (not yet counted in nwait) could find the slot
+ * reused and the task "no longer in the table". A watched task nobody
+ * reads waits for its TTL, as any unread result does. Returns 0, or -1
+ * when a mark rebuilt the lists (mark_one). */
+static int purge_settle(struct trq *q, const uint32_t *idx, const uint64_t *id, unsigned n)
+{
+	unsigned fence = 0; /* a locked instruction on a private line: a full fence */
+	int r = 0;
+	__atomic_fetch_or(&fence, 0, __ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < n && !r; i++) {
+		struct trq_slot *s = &q->meta[idx[i]];
+		if (!__atomic_load_n(&s->nwait, __ATOMIC_SEQ_CST) &&
+		    !__atomic_load_n(&s->watch, __ATOMIC_SEQ_CST) && mark_one(q, idx[i], id[i]) < 0)
+			r = -1;
+	}
+	trq_slot_wake_after(q, idx, n);
+	return r;
+}
+
 /* Cancels the tasks of ring c whose type field is name (zero-padded, a
  * whole field; NULL: every one), keeping the others in their order, and
- * marks those nobody waits for read; adds how many to *gone and wakes
- * their waiters, also when it stops part of the way. Caller holds the
- * lock, the heads checked. Returns 0, or -1 when the ring names a slot
- * that is not queued in class c: the caller rebuilds (what was cancelled
- * so far is consistent: the table is the truth) and tries again. */
+ * marks those nobody waits for read (purge_settle); adds how many to *gone
+ * and wakes their waiters, also when it stops part of the way. Caller
+ * holds the lock, the heads checked. Returns 0, or -1 when the ring names
+ * a slot that is not queued in class c, or a mark found the lists damaged:
+ * the caller rebuilds (what was cancelled so far is consistent: the table
+ * is the truth) and tries again. */
 static int purge_ring(struct trq *q, int c, const char *name, uint64_t now, uint64_t *gone)
 {
 	struct trq_hdr *h = q->hdr;
 	uint32_t cap = q->capacity, n = RD(h->ring_count[c]), head = RD(h->ring_head[c]);
-	uint32_t kept = 0, woke[64];
-	unsigned nwoke = 0;
+	uint32_t kept = 0, ended[64];
+	uint64_t ids[64];
+	unsigned nend = 0;
 	int r = 0;
-	for (uint32_t j = 0; j < n; j++) {
+	for (uint32_t j = 0; j < n && !r; j++) {
 		uint32_t idx = RD(q->ring[c][trq_wrap((uint64_t)head + j, cap)]);
 		struct trq_slot *s = idx < cap ? &q->meta[idx] : NULL;
 		if (!s || ld32(&s->state) != TASKRING_QUEUED || RD(s->cls) != (uint32_t)c) {
@@ -1051,23 +1080,19 @@ static int purge_ring(struct trq *q, int c, const char *name, uint64_t now, uint
 			kept++;
 			continue;
 		}
-		uint64_t id = RD(s->id);
+		ids[nend] = RD(s->id);
 		trq_slot_end(q, idx, TASKRING_CANCELLED, "cancelled before it ran", now);
-		/* Read: its slot can be reused (a detached one is free already),
-		 * unless a client waits for it, which then reads it cancelled
-		 * before a submitter blocked on a full table takes the slot. */
-		if (!__atomic_load_n(&s->nwait, __ATOMIC_SEQ_CST))
-			(void)mark_one(q, idx, id);
 		(*gone)++;
-		woke[nwoke++] = idx;
-		if (nwoke == 64) { /* waiters see it cancelled before its slot is reused */
-			trq_slot_wake_after(q, woke, nwoke);
-			nwoke = 0;
+		ended[nend++] = idx;
+		if (nend == 64) {
+			r = purge_settle(q, ended, ids, nend);
+			nend = 0;
 		}
 	}
+	if (nend && purge_settle(q, ended, ids, nend))
+		r = -1;
 	if (!r)
 		st32r(&h->ring_count[c], kept);
-	trq_slot_wake_after(q, woke, nwoke);
 	return r;
 }
 

@@ -1860,6 +1860,20 @@ static void test_cancel_queued(void)
 	is_int(trq_get(&q, e[1], NULL, 1), 0, "its waiter reads it");
 	is_int((int)trq_free_slots(&q, trq_now()), (int)nfree + 5,
 	       "then its slot can be reused too");
+	/* A client still spinning in trq_wait_final has marked the task
+	 * watched but is not counted in nwait yet: not marked read either, so
+	 * its slot is not reused before that client reads it. */
+	uint64_t sp = submit1("echo", 0, NULL, NULL, NULL);
+	__atomic_store_n(&q.meta[(sp - 1) % q.capacity].watch, 1, __ATOMIC_SEQ_CST);
+	nfree = trq_free_slots(&q, trq_now());
+	is_int(trq_cancel_queued(&q, "echo", &n), 0, "cancel a watched echo task");
+	ok(n == 1 && trq_free_slots(&q, trq_now()) == nfree,
+	   "cancelled, and its slot is not reusable yet (%d)", (int)n);
+	ok(trq_get(&q, sp, &info, 1) == 0 && info.state == TASKRING_CANCELLED,
+	   "its client reads it cancelled");
+	taskring_info_release(&info);
+	trq_flush_reads(&q);
+	is_int((int)trq_free_slots(&q, trq_now()), (int)nfree + 1, "then its slot can be reused");
 	check("after cancelling the queued echo tasks");
 	struct trq_task t2;
 	int order = 0;
