@@ -525,7 +525,7 @@ static void take_tasks(struct tr_iothread *t)
 	if (room > TAKE_MAX)
 		room = TAKE_MAX;
 	if (room == 0)
-		return; /* woke stays set: take when a record frees */
+		return; /* rec_free() sets woke again when a record frees */
 	int n = trq_take(t->q, TASKRING_IO, t->o.widx, t->o.inc, room, t->tasks, t->argbuf,
 	                 t->argbuf_len);
 	if (n < 0) {
