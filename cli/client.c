@@ -616,17 +616,22 @@ int cli_report_final(struct cli *c, const struct taskring_info *info, int blank_
 	if (blank_line)
 		putchar('\n');
 	fflush(stdout);
+	/* The error comes from the task (an exec program's standard error):
+	 * its control bytes are shown, not sent to the terminal, as by show. */
+	int n = cli_trimmed(out, len);
+	char *vis = text_visible(out, (size_t)n);
+	const char *e = vis ? vis : "(out of memory)";
 	if (info->state == TASKRING_CANCELLED) {
-		int n = cli_trimmed(out, len);
 		if (n && !(n == 9 && memcmp(out, "cancelled", 9) == 0))
-			cli_err(c, "task %llu was cancelled: %.*s", id, n, out);
+			cli_err(c, "task %llu was cancelled: %s", id, e);
 		else
 			cli_err(c, "task %llu was cancelled", id);
 	} else if (info->state == TASKRING_FAILED) {
-		cli_err(c, "task %llu failed: %.*s", id, cli_trimmed(out, len), out);
+		cli_err(c, "task %llu failed: %s", id, e);
 	} else {
 		cli_err(c, "task %llu is %s, not finished", id, taskring_state_name(info->state));
 	}
+	free(vis);
 	return CLI_FAILED;
 }
 

@@ -3,6 +3,7 @@
  */
 #include "text.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -129,7 +130,7 @@ void text_write_line(FILE *f, const char *s, size_t len)
 		putc('\n', f);
 }
 
-void text_write_visible(FILE *f, const char *s, size_t len)
+static void text_put_visible(FILE *f, const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -138,6 +139,27 @@ void text_write_visible(FILE *f, const char *s, size_t len)
 		else
 			putc(c, f);
 	}
+}
+
+void text_write_visible(FILE *f, const char *s, size_t len)
+{
+	text_put_visible(f, s, len);
 	if (len == 0 || s[len - 1] != '\n')
 		putc('\n', f);
+}
+
+char *text_visible(const char *s, size_t len)
+{
+	char *out = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&out, &n);
+
+	if (!f)
+		return NULL;
+	text_put_visible(f, s, len);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
 }

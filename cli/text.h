@@ -41,4 +41,9 @@ void text_write_line(FILE *f, const char *s, size_t len);
  * `wait` or `show --json`. */
 void text_write_visible(FILE *f, const char *s, size_t len);
 
+/* The bytes s[0..len) as text_write_visible() shows them, without the
+ * newline it adds: a NUL-terminated copy to free(), or NULL when out of
+ * memory. For a task's error in a message on standard error. */
+char *text_visible(const char *s, size_t len);
+
 #endif

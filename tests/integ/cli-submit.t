@@ -73,6 +73,16 @@ run T wait "$f" "$g"
 tap_is "$RUN_STATUS:$RUN_OUT" "1:
 fine" "wait with a failed task: blank line for it, the others printed, exit 1"
 tap_like "$RUN_ERR" "task $f failed: oops" "and the failure names the task and its error"
+# A task's error (an exec program's standard error) may hold terminal escape
+# sequences: the message shows them as \xHH, as show does, never the raw bytes.
+run T submit --wait fail $'red\e[31mX\rY'
+tap_ok "$([ "$RUN_STATUS" = 1 ] && ! grep -q $'[\e\r]' "$TR_TMP/run.err" &&
+	grep -qF 'failed: red\x1b[31mX\x0dY' "$TR_TMP/run.err"; echo $?)" \
+	"submit --wait: control bytes of the error shown as \\xHH, not sent raw"
+run T wait "$(T submit fail $'a\e]0;title\ab')"
+tap_ok "$([ "$RUN_STATUS" = 1 ] && ! grep -q $'[\e\a]' "$TR_TMP/run.err" &&
+	grep -qF 'failed: a\x1b]0;title\x07b' "$TR_TMP/run.err"; echo $?)" \
+	"wait: the same for a failed task's error"
 
 run T wait 999999999
 tap_ok "$([ "$RUN_STATUS" = 1 ] && [[ $RUN_ERR =~ "task 999999999: no such task" ]]; echo $?)" \
