@@ -182,6 +182,12 @@ jcheck show "$TR_TMP/done.json" \
 	"{\"id\": $done_id, \"type\": \"echo\", \"args\": [\"hello\", \"big world\"], \"state\": \"done\", \"attempts\": 1, \"worker\": 0, \"result\": \"hello big world\", \"error\": null}" \
 	"show --json of a done task: the documented shape and values"
 tap_is "$(jq -r .result "$TR_TMP/done.json")" "hello big world" "jq reads it too"
+# Every key of the object is among those `show --help` lists.
+missing=""
+for k in $(jq -r 'keys[]' "$TR_TMP/done.json"); do
+	T show --help | grep -qF "\"$k\"" || missing="$missing $k"
+done
+tap_is "$missing" "" "show --help names every key show --json prints"
 
 fail_id=$(T submit fail "no good")
 T wait "$fail_id" >/dev/null 2>&1
