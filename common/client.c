@@ -39,6 +39,8 @@ int taskring_instance_valid(const char *name)
 
 int taskring_attach(const char *name, taskring_t **out)
 {
+	if (!out)
+		return -EINVAL;
 	if (!name)
 		name = getenv("TASKRING_INSTANCE");
 	if (!name || !*name)

@@ -195,7 +195,8 @@ int taskring_instance_valid(const char *name);
  * or to the service's user, `taskring` or $TASKRING_SERVICE_USER), and give
  * others no access. Returns 0 and sets *out,
  * -ENOENT when no such instance exists, -EAGAIN while its daemon is still
- * creating it (try again), -EACCES, -EINVAL (a bad name), -TASKRING_ELAYOUT,
+ * creating it (try again), -EACCES, -EINVAL (a bad name, or out NULL),
+ * -TASKRING_ELAYOUT,
  * ... */
 int taskring_attach(const char *name, taskring_t **out);
 

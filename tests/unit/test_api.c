@@ -34,6 +34,8 @@ int main(void)
 		printf("Bail out! trq_create: %s\n", strerror(-r));
 		return 1;
 	}
+	is_int(taskring_attach(qt_instance, NULL), -EINVAL,
+	       "taskring_attach with out NULL: -EINVAL");
 	r = taskring_attach(qt_instance, &h);
 	if (!ok(r == 0, "attach to the test segment")) {
 		diag("  taskring_attach: %s", taskring_strerror(r));
