@@ -181,13 +181,16 @@ static int map_from_stdin(struct map_job *m, const char *type, int npfx, char **
 }
 
 /* Cancels our tasks that are not finished and collects the finished ones,
- * so their slots come free. Returns how many were cancelled. Stops at a
- * queue lock that stays held (each call would wait its 10 s for it): the
- * tasks left then run and their results expire after result_ttl. */
-static size_t map_abandon(struct cli *c, const uint64_t *ids, size_t n)
+ * so their slots come free. Returns how many were cancelled, and sets
+ * *ended to how many had finished already (not printed: results go out in
+ * order). Stops at a queue lock that stays held (each call would wait its
+ * 10 s for it): the tasks left then run and their results expire after
+ * result_ttl. */
+static size_t map_abandon(struct cli *c, const uint64_t *ids, size_t n, size_t *ended)
 {
 	size_t cancelled = 0;
 
+	*ended = 0;
 	/* Newest first: a queued task is cancelled before a worker that just
 	 * dropped an older one can start it (a running one is cancelled only
 	 * once its worker stops it, later). */
@@ -200,6 +203,7 @@ static size_t map_abandon(struct cli *c, const uint64_t *ids, size_t n)
 			return cancelled;
 		}
 		cancelled += r == 0;
+		*ended += r == -TASKRING_EFINAL;
 	}
 	/* Collect them, so their slots come free now rather than after
 	 * result_ttl: a running task needs its worker to notice the cancel. */
@@ -337,8 +341,20 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 	fflush(stdout);
 	if (fail) {
 		size_t left = sub - got;
-		size_t cancelled = map_abandon(c, m->ids + got, left);
+		size_t ended;
+		size_t cancelled = map_abandon(c, m->ids + got, left, &ended);
 		int sig = cli_interrupted();
+		/* The rest, so that the counts add up: finished after the one it
+		 * gave up on (not printed: results go in order), never submitted. */
+		char fin[160] = "";
+		int fl = 0;
+		if (ended)
+			fl = snprintf(fin, sizeof(fin),
+			              "; %zu more finished, not printed (results go in order)",
+			              ended);
+		if (sub < m->n && fl >= 0 && (size_t)fl < sizeof(fin))
+			snprintf(fin + fl, sizeof(fin) - (size_t)fl, "; %zu not submitted",
+			         m->n - sub);
 		/* Given up while waiting for a slot in a table full of others'
 		 * tasks: all of ours were collected (sub == got), the rest could
 		 * not even be submitted. */
@@ -360,17 +376,17 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 			}
 			/* fall through */
 		case -TASKRING_ELOCKED:
-			cli_err(c,
-			        "timed out%s with %zu of %zu tasks done; cancelled %zu unfinished",
-			        fail == -ETIMEDOUT ? "" : " waiting for the queue lock", got, m->n,
-			        cancelled);
+			cli_err(
+			    c, "timed out%s with %zu of %zu tasks done; cancelled %zu unfinished%s",
+			    fail == -ETIMEDOUT ? "" : " waiting for the queue lock", got, m->n,
+			    cancelled, fin);
 			worst = CLI_TIMEOUT;
 			break;
 		case -TASKRING_ENODAEMON:
 			cli_err(c,
 			        "the daemon of instance '%s' stopped with %zu of %zu tasks done; "
-			        "cancelled %zu unfinished",
-			        c->instance, got, m->n, cancelled);
+			        "cancelled %zu unfinished%s",
+			        c->instance, got, m->n, cancelled, fin);
 			worst = CLI_NODAEMON;
 			break;
 		case -EINTR:
@@ -381,8 +397,8 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 			else if (sig != SIGPIPE)
 				cli_err(c,
 				        "interrupted with %zu of %zu tasks done; cancelled %zu "
-				        "unfinished",
-				        got, m->n, cancelled);
+				        "unfinished%s",
+				        got, m->n, cancelled, fin);
 			cli_interrupt_reset();
 			fflush(stderr);
 			raise(sig);
@@ -391,8 +407,8 @@ static int map_loop(struct cli *c, struct map_job *m, const struct taskopts *o)
 		case -EPIPE:
 			cli_err(c,
 			        "writing the results: standard output failed with %zu of %zu tasks "
-			        "done; cancelled %zu unfinished",
-			        got, m->n, cancelled);
+			        "done; cancelled %zu unfinished%s",
+			        got, m->n, cancelled, fin);
 			/* Said once: what is left in the buffer is not written, nor
 			 * the failure reported again at exit. */
 			__fpurge(stdout);

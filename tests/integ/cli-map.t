@@ -91,6 +91,14 @@ tap_ok "$([ "$RUN_STATUS" = 4 ] && [[ $RUN_ERR =~ timed\ out\ with\ [01]\ of\ 4\
 tap_like "$RUN_ERR" "cancelled [1-9]" "and that it cancelled the unfinished ones"
 wait_idle
 tap_ok $? "nothing is left queued or running after the timeout"
+# Results go out in order: one that finished after the task map gave up on is
+# not printed, and the message says so instead of leaving it uncounted.
+run T map --timeout 1 sleep 20000 50
+tap_ok "$([ "$RUN_STATUS" = 4 ] && [ -z "$RUN_OUT" ] &&
+	[[ $RUN_ERR =~ "with 0 of 2 tasks done; cancelled 1 unfinished; 1 more finished, not printed" ]]
+	echo $?)" "map --timeout: a task that finished after the one it waited for is counted" ||
+	tap_diag "$RUN_ERR"
+wait_idle
 
 # A background job of a script starts with SIGINT ignored (and map leaves an
 # ignored SIGINT alone, tested below): set it back to the default first, as an
@@ -167,6 +175,10 @@ tap_ok $? "and SIGTERM still cancels its tasks"
 # ---- giving up on many io tasks frees their slots at once ---------------------------------
 seq 1 200 | sed 's/.*/3000/' | T map --timeout 0.3 sleep - >/dev/null 2>"$TR_TMP/io.err"
 tap_is "$?" 4 "map --timeout over 200 sleeps: exit 4"
+# A table of 16: most were never submitted, and the counts say so, adding up to 200.
+[[ $(cat "$TR_TMP/io.err") =~ "with 0 of 200 tasks done; cancelled "([0-9]+)" unfinished; "([0-9]+)" not submitted" ]]
+tap_is "${BASH_REMATCH[1]:-?}+${BASH_REMATCH[2]:-?}=$((${BASH_REMATCH[1]:-0} + ${BASH_REMATCH[2]:-0}))" \
+	"${BASH_REMATCH[1]:-?}+${BASH_REMATCH[2]:-?}=200" "and says how many it cancelled and did not submit"
 clean_soon
 tap_ok $? "every slot is free again at once, none left to result_ttl"
 tap_diag_file "$TR_TMP/io.err"
