@@ -1331,12 +1331,15 @@ uint64_t tr_pool_next_deadline(struct tr_pool *p)
 	uint64_t next = 0, id;
 	int held = 0;
 
-	/* A roll holds restarts back while a worker settles (tr_pool_step);
-	 * that worker's exit or readiness is an event of its own, so a restart
-	 * time already past would only make the timer fire again and again. */
+	/* A roll holds restarts back while a worker starts or is being killed
+	 * (pool_step, pool_settling_fast); that worker's exit or readiness is
+	 * an event of its own, so a restart time already past would only make
+	 * the timer fire again and again. A retiring worker finishing its
+	 * tasks holds nothing back: a restart after a backoff meanwhile needs
+	 * its timer, or the slot stays empty until the next health check. */
 	if (p->rolling)
 		for (unsigned i = 0; i < p->nslots; i++)
-			held |= pool_settling(&p->w[i]);
+			held |= pool_settling_fast(&p->w[i]);
 
 #define TAKE(t)                                                                                    \
 	do {                                                                                       \
