@@ -82,6 +82,13 @@ static void st64(uint64_t *p, uint64_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+/* The state letter of /proc/PID/stat ('R', 'S', 'T', ...), or 0. */
+static char proc_state(pid_t pid)
+{
+	struct tr_procstat ps;
+	return tr_procstat_read(pid, &ps) ? 0 : ps.state;
+}
+
 /* Publishes slot i's restart time in its record for status: restart_at
  * while the slot waits without a process for a restart held back (a
  * backoff after early deaths), else 0. Written only when it changes. */
@@ -489,6 +496,16 @@ static pid_t pool_spare_take(struct tr_pool *p, unsigned i, uint32_t inc, int cp
 
 	if (pool_spare_hello(p) <= 0)
 		return 0; /* none, still setting up, or gone */
+	if (proc_state(sp->pid) == 'T') {
+		/* Stopped (SIGSTOP) while it waited: the slot would stay empty
+		 * until the health checks find its worker stopped, seconds from
+		 * now. A fork is ready in milliseconds. */
+		log_warn("spare worker (pid %d) is stopped (state T): dropping it; worker %u is "
+		         "forked instead",
+		         (int)sp->pid, i);
+		pool_spare_drop(p);
+		return 0;
+	}
 	pool_pin(sp->pid, cpu);
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = p->ev_base + i};
 	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, sp->pidfd, &ev) < 0) {
@@ -1279,13 +1296,6 @@ void tr_pool_tick(struct tr_pool *p, uint64_t now)
 		}
 	}
 	pool_watch_tasks(p, now);
-}
-
-/* The state letter of /proc/PID/stat ('R', 'S', 'T', ...), or 0. */
-static char proc_state(pid_t pid)
-{
-	struct tr_procstat ps;
-	return tr_procstat_read(pid, &ps) ? 0 : ps.state;
 }
 
 void tr_pool_check(struct tr_pool *p, uint64_t now)

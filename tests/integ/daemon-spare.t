@@ -6,8 +6,9 @@
 # Proves: the key defaults to true; the spare is there and unpinned; a
 # SIGKILLed worker's replacement is that very process, with the worker's title,
 # its CPU pin on both threads, and it runs cpu and io tasks; a new spare
-# follows; a spare that dies unused is logged and replaced; a reload drops the
-# spare (it has the old configuration) and forks a new one; a reload to
+# follows; a spare that dies unused is logged and replaced; a stopped spare is
+# dropped, not handed a slot; a reload drops the spare (it has the old
+# configuration) and forks a new one; a reload to
 # spare_worker: false drops it for good and one back to true brings a new one;
 # nothing of it is left after the daemon stops. With spare_worker: false from
 # the start there is no spare and a dead worker is replaced by a fork.
@@ -86,6 +87,21 @@ grep -q "spare worker (pid $spare) killed by signal 9 (SIGKILL) before it was ne
 	"$(daemon_log "$inst")"
 tap_ok $? "its death is logged with the signal"
 tap_is "$(nready "$inst")" 2 "the workers were not disturbed"
+
+# A spare stopped (SIGSTOP) while it waits is not handed a slot: that worker
+# would stay down until the health checks find it stopped (about 10 s here).
+spare=$(spare_pid)
+kill -STOP "$spare"
+old=$(worker_pid "$inst" 0)
+T kill-worker 0 >/dev/null
+wait_until 3 'p=$(worker_pid "$inst" 0); [ "$p" != null ] && [ "$p" != "$old" ] &&
+	test "$(status_json "$inst" | jq -r ".workers[0].state")" = ready'
+tap_ok $? "with the spare stopped, a SIGKILLed worker is ready again within 3 s"
+tap_ok "$([ "$(worker_pid "$inst" 0)" != "$spare" ]; echo $?)" "by a fork, not the stopped spare"
+wait_until 10 '! _tr_alive "$spare"'
+tap_ok $? "the stopped spare (pid $spare) is dropped"
+wait_until 30 'new_spare "$spare"'
+tap_ok $? "and a new one follows"
 
 # A reload drops the spare: it has the old configuration.
 spare=$(spare_pid)
