@@ -42,9 +42,10 @@ t0=$SECONDS
 wait_until 10 'p=$(worker_pid "$inst" "$other"); [ "$p" != null ] && [ "$p" != "$opid" ] &&
 	test "$(status_json "$inst" | jq -r ".workers[$other].state")" = ready'
 tap_ok $? "worker $other is back"
-# The health checks come every 5 s here (workers_heartbeat_s 10).
-tap_ok "$([ $((SECONDS - t0)) -le 2 ]; echo $?)" \
-	"within 2 s of its death, not at the next health check ($((SECONDS - t0)) s)"
+# Without its timer it came back at the supervisor's next periodic look, 5 s later
+# (measured 5 s against 0-1 s with it).
+tap_ok "$([ $((SECONDS - t0)) -le 3 ]; echo $?)" \
+	"within 3 s of its death, not at the next periodic look ($((SECONDS - t0)) s)"
 
 T cancel "$task" >/dev/null 2>&1
 wait_until 30 'grep -q "reload complete: 2 workers" "$log"'
