@@ -354,8 +354,12 @@ int taskring_status_get(taskring_t *h, struct taskring_status *st)
 			snprintf(o->state, sizeof(o->state), "busy");
 		if (!st->alive)
 			snprintf(o->state, sizeof(o->state), "dead");
-		o->task = __atomic_load_n(&w->cur_cpu, __ATOMIC_RELAXED);
-		o->io_inflight = __atomic_load_n(&w->io_inflight, __ATOMIC_RELAXED);
+		/* A dead worker (or one whose daemon is gone) runs nothing: what
+		 * its record still says is what it ran when it died, and that
+		 * task may be queued again or done by now. */
+		int live = st->alive && ws != TRQ_W_DEAD;
+		o->task = live ? __atomic_load_n(&w->cur_cpu, __ATOMIC_RELAXED) : 0;
+		o->io_inflight = live ? __atomic_load_n(&w->io_inflight, __ATOMIC_RELAXED) : 0;
 		o->tasks_done = __atomic_load_n(&w->tasks_done, __ATOMIC_RELAXED);
 		o->restarts = w->restarts;
 		memcpy(o->last_exit, w->last_exit, sizeof(o->last_exit));

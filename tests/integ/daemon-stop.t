@@ -167,6 +167,8 @@ tap_ok "$([[ $RUN_OUT =~ "workers:   1, as the last daemon left them (they ended
 	[[ $RUN_OUT =~ "(the 1 running tasks go back to the queue when a daemon starts)" ]]; echo $?)" \
 	"its text says the worker records and the running task are the dead daemon's" || tap_diag "$RUN_OUT"
 tap_is "$(states "$spin")" running "the segment still shows the task the dead worker ran"
+tap_is "$(T status --json | jq -c '[.workers[0].state, .workers[0].task]')" '["dead",null]' \
+	"but status names no task on the dead worker (the task is requeued at the next start)"
 start_and_wait
 tap_ok $? "a new daemon starts on the segment"
 tap_like "$(cat "$log")" "adopted /dev/shm/taskring.$inst \\(capacity [0-9]+, 4 tasks queued, 1 of them requeued from the last daemon's workers\\)" \
