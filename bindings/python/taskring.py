@@ -1096,7 +1096,9 @@ class Client:
         """Like :meth:`map` but returns an iterator yielding each result as
         soon as it and all before it are known; the input is read lazily.
         ``timeout`` counts from this call. Closing the iterator early (or
-        dropping it) cancels the tasks still outstanding."""
+        dropping it) cancels the tasks still outstanding; not in a
+        ``fork()``ed child that inherited it, whose parent still collects
+        them."""
         self._handle()
         tname = _type_name(type)
         if not isinstance(chunksize, int) or isinstance(chunksize, bool):
@@ -1139,6 +1141,10 @@ class Client:
         batch = chunk
         skip = 0
         backoff = 1
+        # The tasks are this process's: a fork()ed child that inherits the
+        # suspended iterator and drops it (exits, collects it) must not
+        # cancel them under the parent, which is still collecting them.
+        owner = os.getpid()
         try:
             while True:
                 # Submit while there is room in the window for a whole chunk.
@@ -1240,7 +1246,7 @@ class Client:
             if inflight is not None:
                 seen = set(left)
                 left += [x for x in inflight if x and x not in seen]
-            if left and self._h is not None:
+            if left and self._h is not None and os.getpid() == owner:
                 self._abandon(left)
 
     def _collect(self, pending, k, ids, infos, release_many):

@@ -451,6 +451,25 @@ def mapping(c):
         "closing imap early cancels/collects what it had in flight",
         c.status(),
     )
+    # A fork()ed child that drops an imap iterator it inherited (as its
+    # exit does, unwinding the frame that holds it) leaves the parent's
+    # tasks alone: the parent goes on collecting them.
+    it = c.imap("spin", [20] * 40, chunksize=4)
+    first = next(it)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            it.close()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    rest = []
+    exc = drain_into(rest, it)
+    ok(
+        exc is None and [first] + rest == [""] * 40,
+        "a fork()ed child closing an inherited imap does not cancel the parent's tasks",
+        "raised %r after %d results" % (exc, 1 + len(rest)),
+    )
     raises(ValueError, lambda: c.map("echo", ["a"], chunksize=0), "chunksize=0: ValueError")
     raises(TypeError, lambda: c.map("echo", [1.5]), "a float element: TypeError")
     raises(ValueError, lambda: c.map("echo", ["ok", "a\0b"]), "an element with a NUL: ValueError")
