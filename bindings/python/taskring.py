@@ -61,6 +61,7 @@ import os
 import signal as _signal
 import threading
 import time
+import weakref
 from collections import deque
 
 __all__ = [
@@ -702,6 +703,7 @@ class Client:
             )
         self._lib = lib
         self._h = None
+        self._iters = weakref.WeakSet()  # imap iterators, for close()
         self.instance = instance
         h = ctypes.c_void_p()
         r = lib.taskring_attach(name, ctypes.byref(h))
@@ -759,9 +761,21 @@ class Client:
 
     def close(self):
         """Detaches from the instance. Idempotent; tasks already submitted
-        keep running. Using the client (or its tasks) afterwards raises
+        keep running, except those of :meth:`imap` iterators not run to
+        the end: they are closed first, which cancels their outstanding
+        tasks. Using the client (or its tasks) afterwards raises
         ValueError."""
-        h, self._h = getattr(self, "_h", None), None
+        if getattr(self, "_h", None) is None:
+            return
+        # An iterator closed (or collected) after the handle is gone can no
+        # longer cancel its tasks: they would run on and keep their slots,
+        # unread, until result_ttl. So close them while it still works.
+        for it in list(getattr(self, "_iters", ())):
+            try:
+                it.close()
+            except ValueError:
+                pass  # running now: close() was called from inside it
+        h, self._h = self._h, None
         if h is not None:
             self._lib.taskring_detach(h)
 
@@ -1107,7 +1121,9 @@ class Client:
             raise ValueError("chunksize must be at least 1 (got %s)" % _num(chunksize))
         opts = self._opts(attempts, run_timeout, False, cls)
         deadline = _deadline(timeout)
-        return self._imap(tname, type, iter(iterable), deadline, chunksize, opts)
+        gen = self._imap(tname, type, iter(iterable), deadline, chunksize, opts)
+        self._iters.add(gen)
+        return gen
 
     def _window(self, chunksize):
         """(tasks in flight at most, tasks per submit call)."""

@@ -470,6 +470,19 @@ def mapping(c):
         "a fork()ed child closing an inherited imap does not cancel the parent's tasks",
         "raised %r after %d results" % (exc, 1 + len(rest)),
     )
+    # close() (the end of a with block) while an imap iterator is part way
+    # closes it first: its tasks are cancelled and collected, not left to
+    # run on with their slots unread until result_ttl.
+    ok(until(lambda: all_free(c)), "  every slot free before closing a client mid-imap", c.status())
+    with taskring.Client(INST_A) as c2:
+        it = c2.imap("spin", [50] * 40, chunksize=4)
+        next(it)
+    ok(
+        until(lambda: all_free(c), timeout=10),
+        "closing the client mid-imap cancels/collects the iterator's tasks",
+        c.status(),
+    )
+    raises(StopIteration, lambda: next(it), "  the iterator is closed with it")
     raises(ValueError, lambda: c.map("echo", ["a"], chunksize=0), "chunksize=0: ValueError")
     raises(TypeError, lambda: c.map("echo", [1.5]), "a float element: TypeError")
     raises(ValueError, lambda: c.map("echo", ["ok", "a\0b"]), "an element with a NUL: ValueError")
