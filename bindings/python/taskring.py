@@ -478,7 +478,12 @@ def library_path():
 
 def strerror(code):
     """Explains an error code, positive or negative (``taskring_strerror``)."""
-    s = _load().taskring_strerror(int(code))
+    code = int(code)
+    if not -(2**31) < code < 2**31:
+        # ctypes would pass it to the C int cut to its low 32 bits:
+        # 2**32 + 2 would read as ENOENT, 2**70 as "success".
+        return "unknown error %s" % _num(code)
+    s = _load().taskring_strerror(code)
     return s.decode("utf-8", "replace") if s else "error %d" % code
 
 

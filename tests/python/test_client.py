@@ -325,6 +325,10 @@ def errors(c):
             "  not a task outcome or QueueFull",
         )
         is_(e.message, taskring.strerror(taskring.EBADTYPE), "  message from taskring_strerror")
+    # Codes beyond a C int are not cut to their low 32 bits.
+    for code in (2**32 + errno.ENOENT, 2**70, -(2**32)):
+        s = taskring.strerror(code)
+        ok(s.startswith("unknown error"), "strerror(%d) is an unknown error" % code, s)
     e = raises(
         taskring.TaskringError,
         lambda: c.submit("read-file", "/nonexistent", cls="cpu"),
