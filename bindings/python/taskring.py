@@ -1607,7 +1607,7 @@ class Task:
         ``submitted_ns``, ``started_ns``, ``finished_ns`` (CLOCK_REALTIME ns),
         with None where not set; also ``class`` and ``run_timeout_s``. Does
         not consume the result. Raises TaskringError when the task is gone
-        (e.g. a detached task that finished: ``errno.ENOENT``)."""
+        (e.g. a detached task that finished: ``EEXPIRED``)."""
         if self._final is not None:
             return dict(self._final[0], args=list(self._final[0]["args"]))
         return self._client._get(self._id)[0]

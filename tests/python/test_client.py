@@ -415,6 +415,12 @@ def timeouts_and_detach(c):
     ok(d.detached, "detach=True: Task.detached")
     ok(d.result(timeout=30) is None, "a detached task's result() is None once it finished")
     ok(d.done(), "and done() is True")
+    try:
+        d.info()
+        code = None
+    except taskring.TaskringError as e:
+        code = e.code
+    is_(code, taskring.EEXPIRED, "its info() raises TaskringError EEXPIRED: freed when it finished")
     t = c.task(c.submit("echo", "by id").id)
     is_(t.result(timeout=30), "by id", "Client.task(id) waits for a task by its id")
 
