@@ -5,8 +5,8 @@
 # tasks that set none; a timeout longer than the supervisor's periodic check (workers
 # ring no doorbell for it) is still enforced at its deadline; a queued task is cancelled
 # at once; cancelling a running task kills its worker (replaced at once) and ends it
-# `cancelled`; a task that waited in a worker's batch behind a slow one has its run
-# timeout counted from its real start.
+# `cancelled`; a task taken in a worker's batch behind a slow one has its run timeout
+# counted from its real start and, handed back to the queue, is cancelled at once.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 
@@ -115,8 +115,9 @@ tap_like "$RUN_STATUS:$RUN_ERR" "^2:.*--timeout" "a bad --timeout is refused nam
 
 # ---- the run timeout counts from when a task really starts ---------------------------------
 # After a stream of quick tasks the worker takes the next ones in one batch. The second
-# task here waits 1.5 s in it behind the first (one worker: nobody to hand it back to);
-# its 2 s run timeout must count from when it starts, not from when it was taken.
+# task here waits 1.5 s behind the first (one worker; handed back to the queue, it is
+# taken again afterwards); its 2 s run timeout must count from when it starts, not from
+# when it was first taken.
 run T map echo $(seq 1 500)
 tap_is "$RUN_STATUS" 0 "a stream of 500 quick tasks"
 run T map --timeout 60 --run-timeout 2 --attempts 1 spin 1500 1000
@@ -124,22 +125,25 @@ tap_is "$RUN_STATUS" 0 "spin 1500 and spin 1000 in one batch, run timeout 2 s: b
 tap_is "$(T list --json | jq -c '[.[] | select(.type == "spin")] | .[:2] | map(.state)')" \
 	'["done","done"]' "neither timed out"
 
-# ---- cancel a task waiting in the worker's batch ---------------------------------------------
-# The second task is taken with the first; cancelling it while the first runs ends it
-# when its turn comes, without stopping the worker.
+# ---- cancel a task taken in the worker's batch behind a slow one ---------------------------
+# The second task is taken with the first, but the worker hands it back to the queue before
+# the first (not known to be quick) starts: it waits queued, and a cancel ends it at once,
+# without stopping the worker.
 run T map echo $(seq 1 500)
 restarts=$(status_json "$inst" | jq -r '.workers[0].restarts')
 tr_bg "$TR" -i "$inst" map --timeout 60 spin 1500 1 >/dev/null 2>&1
 mapper=$TR_BG_PID
 spins() { T list --json | jq -c '[.[] | select(.type == "spin")] | .[:2] | reverse'; }
-wait_until 30 '[ "$(spins | jq -r "map(.state) | join(\",\")")" = running,running ]'
-tap_ok $? "spin 1500 and spin 1 are both taken by the worker (one batch)"
+wait_until 30 '[ "$(spins | jq -r "map(.state) | join(\",\")")" = running,queued ]'
+tap_ok $? "spin 1500 runs; spin 1, taken with it, was handed back and waits queued" ||
+	tap_diag "$(spins)"
 second=$(spins | jq -r '.[1].id')
 run T cancel "$second"
 tap_is "$RUN_STATUS" 0 "cancel the second while the first runs"
+tap_is "$(task_json "$inst" "$second" state)" cancelled "it ends cancelled at once"
 wait "$mapper"
 tap_is "$(spins | jq -c 'map(.state)')" '["done","cancelled"]' \
-	"the first finishes, the second ends cancelled"
+	"the first finishes, the second stays cancelled"
 tap_is "$(task_json "$inst" "$second" error)" "cancelled before it ran" "without running"
 tap_is "$(status_json "$inst" | jq -r '.workers[0].restarts')" "$restarts" \
 	"and the worker was not stopped for it"
