@@ -370,10 +370,10 @@ int taskring_status_get(taskring_t *h, struct taskring_status *st)
 			snprintf(o->state, sizeof(o->state), "backoff");
 			o->restart_in_ms = status_ms_until(rs, now);
 		}
-		/* Executing, of the running tasks: none without a daemon (its
-		 * workers died with it); counts clamped to what the queue says
-		 * runs, as the workers write them. */
-		if (st->alive) {
+		/* Executing, of the running tasks: none on a dead worker, none
+		 * without a daemon (its workers died with it); counts clamped to
+		 * what the queue says runs, as the workers write them. */
+		if (live) {
 			st->executing[TASKRING_CPU] += status_executing_cpu(q, i);
 			uint32_t io = __atomic_load_n(&w->io_inflight, __ATOMIC_RELAXED);
 			st->executing[TASKRING_IO] +=

@@ -138,6 +138,43 @@ int main(void)
 	   "with the id put back, wait_many reads both");
 	taskring_info_release_many(2, infos);
 
+	/* The status splits a worker's running cpu tasks into the one it
+	 * executes (its cur_cpu, checked against the table) and those it took
+	 * with it and has not started; a dead worker names no task. */
+	{
+		static char abuf[1 << 16] __attribute__((aligned(16)));
+		uint32_t winc = qt_worker_start(&q, 0, getpid());
+		uint64_t tid[3];
+		struct trq_task tk[3];
+		struct trq_result res[3];
+		struct taskring_status sw;
+		int took = 0;
+		if (!q.sup_held)
+			trq_sup_lock(&q); /* a supervisor serves it: the status counts executing */
+		for (int i = 0; i < 3; i++)
+			taskring_submit(h, "echo", 0, NULL, NULL, &tid[i]);
+		took = trq_take(&q, TASKRING_CPU, 0, winc, 3, tk, abuf, sizeof(abuf));
+		q.workers[0].cur_cpu = tk[0].id;
+		ok(took == 3 && taskring_status_get(h, &sw) == 0 && sw.alive &&
+		       sw.running[TASKRING_CPU] == 3 && sw.executing[TASKRING_CPU] == 1 &&
+		       sw.nworkers >= 1 && sw.workers[0].task == tk[0].id,
+		   "status: 3 cpu tasks taken by worker 0, 1 executing (its task), 2 waiting in "
+		   "it");
+		taskring_status_release(&sw);
+		q.workers[0].state = TRQ_W_DEAD;
+		ok(taskring_status_get(h, &sw) == 0 && sw.nworkers >= 1 &&
+		       sw.workers[0].task == 0 && sw.executing[TASKRING_CPU] == 0,
+		   "a dead worker names no task, and executes none");
+		taskring_status_release(&sw);
+		q.workers[0].state = TRQ_W_READY;
+		q.workers[0].cur_cpu = 0;
+		for (int i = 0; i < took; i++)
+			res[i] = (struct trq_result){tk[i].idx, tk[i].id, TASKRING_DONE, 0, "", 0};
+		is_int(trq_finish(&q, 0, winc, (unsigned)took, res), 0, "worker 0 finishes them");
+		for (int i = 0; i < took; i++)
+			taskring_get(h, tid[i], NULL);
+	}
+
 	/* taskring_daemon_stopped_s: -1 while a supervisor serves the segment;
 	 * once none does, the age of the stamp a stopping one leaves, and -1
 	 * for no stamp or a hostile one from the future. A supervisor holding
