@@ -1083,9 +1083,12 @@ class Client:
         flight, so any number of elements goes through a table of any size
         (results are collected as they are due, freeing their slots).
 
-        ``timeout`` bounds the whole call in seconds: :class:`TimeoutError`.
-        The first task (in order) that failed or was cancelled raises
-        :class:`TaskFailed` / :class:`TaskCancelled`. On any error the tasks
+        ``timeout`` limits the wait for the results, in seconds:
+        :class:`TimeoutError`, raised after up to a second more spent
+        cancelling the tasks still outstanding and collecting those that
+        end, so that their slots come free. The first task (in order) that
+        failed or was cancelled raises :class:`TaskFailed` /
+        :class:`TaskCancelled`. On any error the tasks
         still outstanding are cancelled. ``attempts``, ``run_timeout`` and
         ``cls`` apply to every task as in :meth:`submit`.
         """
